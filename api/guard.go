@@ -1,0 +1,253 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/entitled/entitled/apperr"
+)
+
+// Limits on one GraphQL document.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+	maxDepth        = 15
+	// maxCost bounds the rows a document may ask for: every field costs 1,
+	// and a connection multiplies its children by its page size.
+	maxCost    = 200_000
+	maxFields  = 2_000
+	tokenLimit = 15_000
+)
+
+// guard rejects abusive documents before gqlgen validates them or computes
+// complexity, both of which can take exponential time on nested fragment
+// spreads. It walks the document once with each fragment's cost memoised,
+// so its own time is linear in the document's size.
+type guard struct {
+	schema *ast.Schema
+	mu     sync.Mutex
+	seen   map[string]error // verdicts for recent documents without variables in page sizes
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = (*guard)(nil)
+
+func newGuard(schema *ast.Schema) *guard { return &guard{schema: schema, seen: map[string]error{}} }
+
+func (g *guard) ExtensionName() string                          { return "QueryGuard" }
+func (g *guard) Validate(graphql.ExecutableSchema) error        { return nil }
+func (g *guard) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	key := ""
+	if len(p.Variables) == 0 && len(p.Query) < 4096 {
+		key = p.Query
+		g.mu.Lock()
+		err, ok := g.seen[key]
+		g.mu.Unlock()
+		if ok {
+			return toGQL(err)
+		}
+	}
+	err := g.check(p.Query, p.Variables)
+	if key != "" {
+		g.mu.Lock()
+		if len(g.seen) > 1000 {
+			clear(g.seen)
+		}
+		g.seen[key] = err
+		g.mu.Unlock()
+	}
+	return toGQL(err)
+}
+
+func toGQL(err error) *gqlerror.Error {
+	if err == nil {
+		return nil
+	}
+	return &gqlerror.Error{Message: err.Error(), Err: err}
+}
+
+type cost struct {
+	cost, depth, fields int
+}
+
+func sat(a, b int) int {
+	if a > maxCost*10 || b > maxCost*10 || a+b > maxCost*10 {
+		return maxCost * 10
+	}
+	return a + b
+}
+
+func satMul(a, b int) int {
+	if a != 0 && b > maxCost*10/a {
+		return maxCost * 10
+	}
+	return a * b
+}
+
+type walker struct {
+	g     *guard
+	doc   *ast.QueryDocument
+	vars  map[string]any
+	memo  map[string]cost
+	stack map[string]bool
+	bad   error
+}
+
+func (g *guard) check(query string, vars map[string]any) error {
+	if query == "" {
+		return apperr.Invalid("query", "must not be empty")
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, tokenLimit)
+	if err != nil {
+		return nil // gqlgen reports the syntax error with its position
+	}
+	w := &walker{g: g, doc: doc, vars: vars, memo: map[string]cost{}, stack: map[string]bool{}}
+	for _, op := range doc.Operations {
+		var root *ast.Definition
+		switch op.Operation {
+		case ast.Mutation:
+			root = g.schema.Mutation
+		case ast.Subscription:
+			root = g.schema.Subscription
+		default:
+			root = g.schema.Query
+		}
+		c := w.set(op.SelectionSet, root)
+		if w.bad != nil {
+			return w.bad
+		}
+		switch {
+		case c.depth > maxDepth:
+			return apperr.Invalid("query", "is nested %d levels deep; at most %d allowed", c.depth, maxDepth)
+		case c.fields > maxFields:
+			return apperr.Invalid("query", "selects more than %d fields once fragments are expanded", maxFields)
+		case c.cost > maxCost:
+			return apperr.Invalid("query", "could return more than %d objects; ask for smaller pages", maxCost)
+		}
+	}
+	return nil
+}
+
+func (w *walker) set(ss ast.SelectionSet, typ *ast.Definition) cost {
+	var total cost
+	for _, sel := range ss {
+		var c cost
+		switch s := sel.(type) {
+		case *ast.Field:
+			c = w.field(s, typ)
+		case *ast.InlineFragment:
+			t := typ
+			if s.TypeCondition != "" {
+				t = w.g.schema.Types[s.TypeCondition]
+			}
+			c = w.set(s.SelectionSet, t)
+		case *ast.FragmentSpread:
+			c = w.fragment(s.Name)
+		}
+		total.cost = sat(total.cost, c.cost)
+		total.fields = sat(total.fields, c.fields)
+		total.depth = max(total.depth, c.depth)
+		if w.bad != nil {
+			return total
+		}
+	}
+	return total
+}
+
+func (w *walker) fragment(name string) cost {
+	if c, ok := w.memo[name]; ok {
+		return c
+	}
+	if w.stack[name] {
+		w.bad = apperr.Invalid("query", "fragment %q spreads itself", name)
+		return cost{}
+	}
+	def := w.doc.Fragments.ForName(name)
+	if def == nil {
+		return cost{} // validation reports unknown fragments
+	}
+	w.stack[name] = true
+	c := w.set(def.SelectionSet, w.g.schema.Types[def.TypeCondition])
+	delete(w.stack, name)
+	w.memo[name] = c
+	return c
+}
+
+func (w *walker) field(f *ast.Field, parent *ast.Definition) cost {
+	var def *ast.FieldDefinition
+	if parent != nil {
+		def = parent.Fields.ForName(f.Name)
+	}
+	var child *ast.Definition
+	mult := 1
+	if def != nil {
+		child = w.g.schema.Types[def.Type.Name()]
+		if isConnection(def) {
+			mult = pageSizeOf(f, w.vars)
+		}
+	}
+	c := w.set(f.SelectionSet, child)
+	return cost{
+		cost:   sat(1, satMul(mult, c.cost)),
+		fields: sat(1, c.fields),
+		depth:  c.depth + 1,
+	}
+}
+
+func isConnection(def *ast.FieldDefinition) bool {
+	return strings.HasSuffix(def.Type.Name(), "Connection") && def.Arguments.ForName("first") != nil
+}
+
+// pageSizeOf returns the page size a connection field will use after
+// capping: the first/last argument (literal or variable) or the default.
+func pageSizeOf(f *ast.Field, vars map[string]any) int {
+	size := 0
+	for _, name := range []string{"first", "last"} {
+		a := f.Arguments.ForName(name)
+		if a == nil || a.Value == nil {
+			continue
+		}
+		if n, ok := intValue(a.Value, vars); ok && n > size {
+			size = n
+		}
+	}
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	return min(size, MaxPageSize)
+}
+
+func intValue(v *ast.Value, vars map[string]any) (int, bool) {
+	switch v.Kind {
+	case ast.IntValue:
+		var n int
+		for _, r := range v.Raw {
+			if r < '0' || r > '9' {
+				return 0, false
+			}
+			n = min(n*10+int(r-'0'), 1<<30)
+		}
+		return n, true
+	case ast.Variable:
+		switch x := vars[v.Raw].(type) {
+		case int:
+			return x, true
+		case int64:
+			return int(x), true
+		case float64:
+			return int(x), true
+		case interface{ Int64() (int64, error) }:
+			n, err := x.Int64()
+			return int(n), err == nil
+		}
+	}
+	return 0, false
+}

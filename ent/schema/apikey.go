@@ -1,0 +1,42 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+
+	"github.com/entitled/entitled/ent/schema/pulid"
+	"github.com/entitled/entitled/tenant"
+)
+
+// APIKey is a bearer credential of one organization. Only a hash of the
+// secret is stored; the secret is shown once, at creation.
+type APIKey struct{ ent.Schema }
+
+// Mixin implements ent.Schema.
+func (APIKey) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("key"), TenantMixin{}, TimeMixin{}}
+}
+
+// Fields implements ent.Schema.
+func (APIKey) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(200),
+		field.String("prefix").Immutable().NotEmpty().
+			Comment("first characters of the secret, so people can tell keys apart"),
+		field.String("secret_hash").Immutable().Unique().Sensitive().NotEmpty(),
+		field.JSON("scopes", []tenant.Scope{}).
+			Annotations(entgql.Type("[APIKeyScope!]")),
+		field.Time("expires_at").Optional().Nillable().Immutable(),
+		field.Time("revoked_at").Optional().Nillable(),
+	}
+}
+
+// Annotations implements ent.Schema.
+func (APIKey) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Type("APIKey"),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField),
+	}
+}

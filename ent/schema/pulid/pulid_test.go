@@ -1,0 +1,21 @@
+package pulid
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNewIsPrefixedUniqueAndSortable(t *testing.T) {
+	a := New("lic")
+	time.Sleep(2 * time.Millisecond)
+	b := New("lic")
+	if a == b || len(a) != 30 || Prefix(a) != "lic" {
+		t.Fatalf("bad ids %q %q", a, b)
+	}
+	if !(a < b) {
+		t.Fatalf("ids not time-sortable: %q !< %q", a, b)
+	}
+	if Prefix("nounderscore") != "" || Prefix("_x") != "" {
+		t.Fatal("Prefix accepted an unprefixed id")
+	}
+}

@@ -1,0 +1,108 @@
+// Command entitled serves the licensing and entitlements API.
+//
+// Configuration comes from the environment (see README.md):
+// ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
+// ENTITLED_LOG_LEVEL.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/entitled/entitled/app"
+)
+
+type config struct {
+	addr          string
+	databaseURL   string
+	operatorToken string
+	logLevel      slog.Level
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		addr:          getenv("ENTITLED_ADDR"),
+		databaseURL:   getenv("ENTITLED_DATABASE_URL"),
+		operatorToken: getenv("ENTITLED_OPERATOR_TOKEN"),
+	}
+	if c.addr == "" {
+		c.addr = ":8080"
+	}
+	if c.databaseURL == "" {
+		c.databaseURL = "sqlite://entitled.db"
+	}
+	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
+		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
+			return c, fmt.Errorf("ENTITLED_LOG_LEVEL: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "entitled:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, app.Config{
+		DatabaseURL:   cfg.databaseURL,
+		OperatorToken: cfg.operatorToken,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	secret, err := a.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if secret != "" {
+		fmt.Printf("Created organization \"default\". Its admin API key (shown once):\n\n    %s\n\n", secret)
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.addr,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("entitled listening", "addr", cfg.addr, "database", redact(cfg.databaseURL))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+	return nil
+}
