@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/tenant"
@@ -44,8 +45,12 @@ func authorizeRootField(ctx context.Context, next graphql.RootResolver) graphql.
 	if len(fc.Field.Name) > 2 && fc.Field.Name[:2] == "__" {
 		return next(ctx) // introspection
 	}
-	name := fc.Object + "." + fc.Field.Name
-	if err := allowed(tenant.FromContext(ctx), name, fc.Object); err != nil {
+	object := "Query"
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Mutation {
+		object = "Mutation"
+	}
+	name := object + "." + fc.Field.Name
+	if err := allowed(tenant.FromContext(ctx), name, object); err != nil {
 		graphql.AddError(ctx, err)
 		return graphql.Null
 	}

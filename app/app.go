@@ -27,6 +27,8 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// StoreOptions are passed to store.Open (tests count queries with them).
+	StoreOptions []store.Option
 }
 
 // App is a running entitled.
@@ -47,7 +49,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
 	if err != nil {
 		return nil, err
 	}

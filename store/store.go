@@ -43,9 +43,26 @@ type DB struct {
 	DSN string
 }
 
+// Option changes how Open sets up the database.
+type Option func(*options)
+
+type options struct {
+	queryLog func(ctx context.Context, query string)
+}
+
+// WithQueryLog reports every SQL statement ent runs (tests count them to
+// prove edge walks are batched, not one query per row).
+func WithQueryLog(fn func(ctx context.Context, query string)) Option {
+	return func(o *options) { o.queryLog = fn }
+}
+
 // Open parses a database URL (sqlite://PATH, sqlite:///abs/path,
 // postgres://...), connects, and migrates the schema.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	drv, dsn, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -76,7 +93,13 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", drv, err)
 	}
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(drv, db)))
+	var driver dialect.Driver = entsql.OpenDB(drv, db)
+	if o.queryLog != nil {
+		driver = dialect.DebugWithContext(driver, func(ctx context.Context, args ...any) {
+			o.queryLog(ctx, fmt.Sprint(args...))
+		})
+	}
+	client := ent.NewClient(ent.Driver(driver))
 	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)

@@ -1,0 +1,308 @@
+// Package testenv starts a real entitled (the same handler server.go
+// serves) on a fresh SQLite file or a fresh PostgreSQL database, and speaks
+// GraphQL to it over HTTP, so tests see exactly what a client sees.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"github.com/entitled/entitled/app"
+	"github.com/entitled/entitled/store"
+)
+
+// OperatorToken is the operator credential of every test server.
+const OperatorToken = "test-operator-token"
+
+// PostgresURL is the server tests create their databases on; override with
+// ENTITLED_TEST_POSTGRES_URL.
+func PostgresURL() string {
+	if u := os.Getenv("ENTITLED_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// Env is one running server with its own empty database.
+type Env struct {
+	T       testing.TB
+	Store   string // "sqlite" or "postgres"
+	App     *app.App
+	Server  *httptest.Server
+	Queries atomic.Int64 // SQL statements run so far
+	// Now is the clock the server uses; tests may move it.
+	clock atomic.Pointer[time.Time]
+}
+
+// Stores lists the storage backends every storage test runs against.
+var Stores = []string{"sqlite", "postgres"}
+
+// ForEachStore runs fn as a subtest against each backend.
+func ForEachStore(t *testing.T, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	for _, s := range Stores {
+		t.Run(s, func(t *testing.T) {
+			fn(t, New(t, s))
+		})
+	}
+}
+
+// New starts a server on a fresh database of the given backend.
+func New(t testing.TB, backend string) *Env {
+	t.Helper()
+	env := &Env{T: t, Store: backend}
+	var dbURL string
+	switch backend {
+	case "sqlite":
+		dbURL = "sqlite://" + t.TempDir() + "/entitled.db"
+	case "postgres":
+		dbURL = freshPostgres(t)
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, app.Config{
+		DatabaseURL:   dbURL,
+		OperatorToken: OperatorToken,
+		Now:           env.Now,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StoreOptions: []store.Option{store.WithQueryLog(func(context.Context, string) {
+			env.Queries.Add(1)
+		})},
+	})
+	if err != nil {
+		t.Fatalf("start app on %s: %v", backend, err)
+	}
+	env.App = a
+	env.Server = httptest.NewServer(a.Handler)
+	t.Cleanup(func() {
+		env.Server.Close()
+		a.Close()
+	})
+	return env
+}
+
+// Now is the server's clock: real time unless a test set it.
+func (e *Env) Now() time.Time {
+	if p := e.clock.Load(); p != nil {
+		return *p
+	}
+	return time.Now()
+}
+
+// SetNow pins the server's clock.
+func (e *Env) SetNow(t time.Time) { e.clock.Store(&t) }
+
+
+func freshPostgres(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL()
+	admin, err := sql.Open("postgres", base)
+	if err == nil {
+		err = admin.Ping()
+	}
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is required for storage tests (start it, or set ENTITLED_TEST_POSTGRES_URL): %v", base, err)
+	}
+	defer admin.Close()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "entitled_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", base)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Response is a GraphQL response as a client sees it.
+type Response struct {
+	Status int
+	Data   map[string]any
+	Errors []Error
+	Raw    string
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code returns extensions.code.
+func (e Error) Code() string { s, _ := e.Extensions["code"].(string); return s }
+
+// Field returns extensions.field.
+func (e Error) Field() string { s, _ := e.Extensions["field"].(string); return s }
+
+// Raw posts a raw body to /graphql with the given credential.
+func (e *Env) Raw(key, contentType string, body []byte) Response {
+	e.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/graphql", bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return e.send(req)
+}
+
+// Get sends a GraphQL GET request.
+func (e *Env) Get(key, query string, vars map[string]any) Response {
+	e.T.Helper()
+	q := url.Values{"query": {query}}
+	if vars != nil {
+		b, _ := json.Marshal(vars)
+		q.Set("variables", string(b))
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.Server.URL+"/graphql?"+q.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	return e.send(req)
+}
+
+func (e *Env) send(req *http.Request) Response {
+	e.T.Helper()
+	res, err := e.Server.Client().Do(req)
+	if err != nil {
+		e.T.Fatalf("request: %v", err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	out := Response{Status: res.StatusCode, Raw: string(b)}
+	var body struct {
+		Data   map[string]any `json:"data"`
+		Errors []Error        `json:"errors"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		e.T.Fatalf("response is not JSON (status %d): %s", res.StatusCode, b)
+	}
+	out.Data, out.Errors = body.Data, body.Errors
+	return out
+}
+
+// Do runs a GraphQL document with variables.
+func (e *Env) Do(key, query string, vars map[string]any) Response {
+	e.T.Helper()
+	b, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		e.T.Fatalf("marshal: %v", err)
+	}
+	return e.Raw(key, "application/json", b)
+}
+
+// MustDo runs a document and fails the test on any error.
+func (e *Env) MustDo(key, query string, vars map[string]any) map[string]any {
+	e.T.Helper()
+	r := e.Do(key, query, vars)
+	if len(r.Errors) > 0 || r.Status != http.StatusOK {
+		e.T.Fatalf("unexpected errors (status %d): %s", r.Status, r.Raw)
+	}
+	return r.Data
+}
+
+// MustFail runs a document and returns its single error with the wanted
+// code, failing the test otherwise.
+func (e *Env) MustFail(key, code, query string, vars map[string]any) Error {
+	e.T.Helper()
+	r := e.Do(key, query, vars)
+	if len(r.Errors) == 0 {
+		e.T.Fatalf("expected %s error, got success: %s", code, r.Raw)
+	}
+	if got := r.Errors[0].Code(); got != code {
+		e.T.Fatalf("expected %s error, got %s: %s", code, got, r.Raw)
+	}
+	return r.Errors[0]
+}
+
+// NewOrg creates an organization through the operator token and returns
+// its admin key.
+func (e *Env) NewOrg(slug string) string {
+	e.T.Helper()
+	d := e.MustDo(OperatorToken, `mutation($in: CreateOrganizationInput!) {
+		createOrganization(input: $in) { organization { id slug } apiKey { id } secret } }`,
+		map[string]any{"in": map[string]any{"name": strings.ToUpper(slug), "slug": slug}})
+	return Str(d, "createOrganization.secret")
+}
+
+// NewKey creates an API key with the given scopes using an admin key.
+func (e *Env) NewKey(admin string, scopes ...string) string {
+	e.T.Helper()
+	d := e.MustDo(admin, `mutation($in: CreateAPIKeyInput!) { createAPIKey(input: $in) { secret } }`,
+		map[string]any{"in": map[string]any{"name": "key " + strings.Join(scopes, ","), "scopes": scopes}})
+	return Str(d, "createAPIKey.secret")
+}
+
+// Get walks a decoded JSON value by a dotted path ("a.b.0.c").
+func Get(v any, path string) any {
+	if path == "" {
+		return v
+	}
+	for _, p := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// Str is Get for strings.
+func Str(v any, path string) string { s, _ := Get(v, path).(string); return s }
+
+// Num is Get for numbers.
+func Num(v any, path string) float64 {
+	switch n := Get(v, path).(type) {
+	case json.Number:
+		f, _ := n.Float64()
+		return f
+	case float64:
+		return n
+	}
+	return 0
+}
+
+// Len is the length of the list at path (-1 when it is not a list).
+func Len(v any, path string) int {
+	if l, ok := Get(v, path).([]any); ok {
+		return len(l)
+	}
+	return -1
+}
