@@ -6,9 +6,9 @@ package api
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"

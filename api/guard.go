@@ -42,8 +42,8 @@ var _ interface {
 
 func newGuard(schema *ast.Schema) *guard { return &guard{schema: schema, seen: map[string]error{}} }
 
-func (g *guard) ExtensionName() string                          { return "QueryGuard" }
-func (g *guard) Validate(graphql.ExecutableSchema) error        { return nil }
+func (g *guard) ExtensionName() string                   { return "QueryGuard" }
+func (g *guard) Validate(graphql.ExecutableSchema) error { return nil }
 func (g *guard) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
 	key := ""
 	if len(p.Variables) == 0 && len(p.Query) < 4096 {

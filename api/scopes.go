@@ -21,14 +21,14 @@ var (
 // listed fall back to: queries need ADMIN or READ, mutations need ADMIN.
 // This table is the whole authorisation policy of the GraphQL API.
 var rootFieldScopes = map[string][]tenant.Scope{
-	"Query.viewer":             anyScope,
-	"Query.apiKeys":            adminScope,
-	"Query.allowed":            checkScope,
-	"Query.decisions":          checkScope,
-	"Query.explainDecision":    checkScope,
-	"Mutation.reportUsage":     checkScope,
+	"Query.viewer":              anyScope,
+	"Query.apiKeys":             adminScope,
+	"Query.allowed":             checkScope,
+	"Query.decisions":           checkScope,
+	"Query.explainDecision":     checkScope,
+	"Mutation.reportUsage":      checkScope,
 	"Mutation.reportUsageBatch": checkScope,
-	"Mutation.consumeUsage":    checkScope,
+	"Mutation.consumeUsage":     checkScope,
 }
 
 // operatorFields are all the operator token may call.

@@ -141,4 +141,3 @@ func decodeStrict(b []byte, dst any) error {
 	}
 	return nil
 }
-

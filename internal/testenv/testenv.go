@@ -110,7 +110,6 @@ func (e *Env) Now() time.Time {
 // SetNow pins the server's clock.
 func (e *Env) SetNow(t time.Time) { e.clock.Store(&t) }
 
-
 func freshPostgres(t testing.TB) string {
 	t.Helper()
 	base := PostgresURL()
