@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -138,7 +139,8 @@ func equalPtr(a, b *float64) bool {
 }
 
 func describeValue(v map[string]any, overage *float64) string {
-	s := fmt.Sprint(v["value"])
+	b, _ := json.Marshal(v["value"])
+	s := string(b)
 	if n, ok := v["value"].(float64); ok && n == terms.Unlimited {
 		s = "unlimited"
 	}
