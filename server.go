@@ -2,7 +2,7 @@
 //
 // Configuration comes from the environment (see README.md):
 // ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
-// ENTITLED_LOG_LEVEL.
+// ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -24,6 +25,8 @@ type config struct {
 	databaseURL   string
 	operatorToken string
 	logLevel      slog.Level
+	decisionLog   string
+	sample        float64
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -37,6 +40,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.databaseURL == "" {
 		c.databaseURL = "sqlite://entitled.db"
+	}
+	c.decisionLog = getenv("ENTITLED_DECISION_LOG")
+	c.sample = 1
+	if v := getenv("ENTITLED_DECISION_LOG_SAMPLE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1 {
+			return c, fmt.Errorf("ENTITLED_DECISION_LOG_SAMPLE must be a number in (0, 1], got %q", v)
+		}
+		c.sample = f
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -64,11 +76,27 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{
-		DatabaseURL:   cfg.databaseURL,
-		OperatorToken: cfg.operatorToken,
-		Logger:        log,
-	})
+	appCfg := app.Config{
+		DatabaseURL:       cfg.databaseURL,
+		OperatorToken:     cfg.operatorToken,
+		Logger:            log,
+		DecisionLogSample: cfg.sample,
+	}
+	switch cfg.decisionLog {
+	case "", "off":
+	case "stdout":
+		appCfg.DecisionLog = os.Stdout
+	case "stderr":
+		appCfg.DecisionLog = os.Stderr
+	default:
+		f, err := os.OpenFile(cfg.decisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("ENTITLED_DECISION_LOG: %w", err)
+		}
+		defer f.Close()
+		appCfg.DecisionLog = f
+	}
+	a, err := app.New(ctx, appCfg)
 	if err != nil {
 		return err
 	}

@@ -70,12 +70,18 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 // Authenticate puts the caller's viewer into the request context, or
 // answers 401 with a typed GraphQL error.
 func Authenticate(authn Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return authenticate(authn, log, next, func(w http.ResponseWriter, status int, code apperr.Code, msg string) {
+		writeErrors(w, status, requestError(code, "", msg))
+	})
+}
+
+func authenticate(authn Authenticator, log *slog.Logger, next http.Handler, fail func(w http.ResponseWriter, status int, code apperr.Code, msg string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cred := ""
 		if h := r.Header.Get("Authorization"); h != "" {
 			scheme, rest, ok := strings.Cut(h, " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") {
-				writeErrors(w, http.StatusUnauthorized, requestError(apperr.Unauthenticated, "", "Authorization must be \"Bearer <api key>\""))
+				fail(w, http.StatusUnauthorized, apperr.Unauthenticated, "Authorization must be \"Bearer <api key>\"")
 				return
 			}
 			cred = strings.TrimSpace(rest)
@@ -84,11 +90,11 @@ func Authenticate(authn Authenticator, log *slog.Logger, next http.Handler) http
 		if err != nil {
 			if ae, ok := apperr.As(err); ok && ae.Code == apperr.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="entitled"`)
-				writeErrors(w, http.StatusUnauthorized, requestError(apperr.Unauthenticated, "", ae.Message))
+				fail(w, http.StatusUnauthorized, apperr.Unauthenticated, ae.Message)
 				return
 			}
 			log.ErrorContext(r.Context(), "authenticate", "err", err)
-			writeErrors(w, http.StatusServiceUnavailable, requestError(apperr.Internal, "", "internal error"))
+			fail(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), v)))

@@ -62,6 +62,12 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{"code": string(apperr.Internal)}
 			return out
 		}
+		// entgql's nodes() reports each unresolvable ID itself, tagged
+		// NOT_FOUND: keep that code (node() says NOT_FOUND too).
+		if code, _ := extensionString(err, "code"); code == string(apperr.NotFound) {
+			out.Extensions = map[string]any{"code": string(apperr.NotFound)}
+			return out
+		}
 		// What remains comes from parsing, validating and coercing the
 		// request: it describes the caller's document, so it is shown.
 		out.Extensions = map[string]any{"code": string(apperr.BadUserInput)}

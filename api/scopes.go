@@ -50,14 +50,14 @@ func authorizeRootField(ctx context.Context, next graphql.RootResolver) graphql.
 		object = "Mutation"
 	}
 	name := object + "." + fc.Field.Name
-	if err := allowed(tenant.FromContext(ctx), name, object); err != nil {
+	if err := allowedScopes(tenant.FromContext(ctx), name, object); err != nil {
 		graphql.AddError(ctx, err)
 		return graphql.Null
 	}
 	return next(ctx)
 }
 
-func allowed(v tenant.Viewer, name, object string) error {
+func allowedScopes(v tenant.Viewer, name, object string) error {
 	if v.Operator {
 		if operatorFields[name] {
 			return nil

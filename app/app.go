@@ -5,15 +5,23 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/entitled/entitled/api"
 	"github.com/entitled/entitled/auth"
 	"github.com/entitled/entitled/catalog"
+	"github.com/entitled/entitled/changefeed"
+	"github.com/entitled/entitled/checks"
+	"github.com/entitled/entitled/decision"
+	"github.com/entitled/entitled/factcache"
 	"github.com/entitled/entitled/fleet"
+	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/resolvers"
 	"github.com/entitled/entitled/store"
 )
@@ -29,6 +37,10 @@ type Config struct {
 	Logger *slog.Logger
 	// StoreOptions are passed to store.Open (tests count queries with them).
 	StoreOptions []store.Option
+	// DecisionLog, when set, receives one JSON line per sampled decision.
+	DecisionLog io.Writer
+	// DecisionLogSample is the fraction of decisions logged (0 or 1: all).
+	DecisionLogSample float64
 }
 
 // App is a running entitled.
@@ -37,8 +49,13 @@ type App struct {
 	Auth    *auth.Service
 	Catalog *catalog.Service
 	Fleet   *fleet.Service
+	Facts   *factcache.Cache
+	Checks  *checks.Service
+	Policy  *policy.Engine
+	Feed    *changefeed.Feed
 	Handler http.Handler
 	log     *slog.Logger
+	stop    context.CancelFunc
 }
 
 // New opens the database, migrates it and wires the services.
@@ -54,17 +71,41 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{DB: db, log: cfg.Logger}
+	a.Facts = factcache.New(db.Client)
+	var pgDB *sql.DB
+	var pgDSN string
+	if db.Dialect == dialect.Postgres {
+		pgDB, pgDSN = db.SQL, db.DSN
+	}
+	a.Feed = changefeed.New(pgDB, pgDSN, cfg.Logger, a.Facts.Invalidate, a.Facts.InvalidateAll)
+	listenCtx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	if err := a.Feed.Listen(listenCtx); err != nil {
+		stop()
+		db.Close()
+		return nil, fmt.Errorf("listen for changes: %w", err)
+	}
 	a.Auth = auth.New(db, cfg.Now, cfg.OperatorToken)
-	a.Catalog = catalog.New(db, nil)
-	a.Fleet = fleet.New(db, cfg.Now, nil)
+	a.Catalog = catalog.New(db, a.Feed.Publish)
+	a.Fleet = fleet.New(db, cfg.Now, a.Feed.Publish)
+	a.Policy = policy.NewEngine(nil)
+	var dlog *checks.DecisionLog
+	if cfg.DecisionLog != nil {
+		dlog = checks.NewDecisionLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
+	}
+	a.Checks = checks.New(a.Facts, a.Policy, cfg.Now, cfg.Logger, dlog)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:  db.Client,
 		Auth:    a.Auth,
 		Catalog: a.Catalog,
 		Fleet:   a.Fleet,
+		Checks:  a.Checks,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api.GraphQL(schema, a.Auth, cfg.Logger))
+	mux.Handle(api.DecisionPath, api.OPADecision(func(r *http.Request, q checks.Question) (*decision.Decision, error) {
+		return a.Checks.Allowed(r.Context(), q)
+	}, a.Auth, cfg.Logger))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
@@ -92,5 +133,8 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close stops listening for changes and releases the database.
+func (a *App) Close() error {
+	a.stop()
+	return a.DB.Close()
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/entitled/entitled/auth"
 	"github.com/entitled/entitled/catalog"
+	"github.com/entitled/entitled/checks"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/fleet"
 	"github.com/entitled/entitled/graph"
@@ -18,6 +19,7 @@ type Resolver struct {
 	Auth    *auth.Service
 	Catalog *catalog.Service
 	Fleet   *fleet.Service
+	Checks  *checks.Service
 }
 
 // NewSchema returns the executable schema.

@@ -1,0 +1,146 @@
+// Package checks answers "may this instance do this now?" for the API: it
+// gathers the facts from the organization's in-memory snapshot, asks the
+// decision service (the embedded OPA engine), and logs the decision when
+// decision logging is on. It reads no SQL for cached instances.
+package checks
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/entitled/entitled/apperr"
+	"github.com/entitled/entitled/decision"
+	"github.com/entitled/entitled/factcache"
+	"github.com/entitled/entitled/policy"
+	"github.com/entitled/entitled/tenant"
+)
+
+// ReasonPolicyError is the reason when the policy could not decide; the
+// decision fails closed.
+const ReasonPolicyError = "POLICY_ERROR"
+
+// MaxDecisions bounds one decisions() call.
+const MaxDecisions = 500
+
+// Service answers decision questions for the caller's organization.
+type Service struct {
+	cache   *factcache.Cache
+	decider *decision.Service
+	eval    decision.Evaluator
+	log     *slog.Logger
+	dlog    *DecisionLog
+	now     func() time.Time
+}
+
+// New returns the service. dlog may be nil (no decision log).
+func New(cache *factcache.Cache, eval decision.Evaluator, now func() time.Time, log *slog.Logger, dlog *DecisionLog) *Service {
+	return &Service{cache: cache, decider: decision.NewService(eval, now), eval: eval, log: log, dlog: dlog, now: now}
+}
+
+// Question is one decision request.
+type Question struct {
+	Instance    string
+	Entitlement string
+	Requested   *float64
+	Context     map[string]any
+}
+
+// Allowed decides one question.
+func (s *Service) Allowed(ctx context.Context, q Question) (*decision.Decision, error) {
+	v := tenant.FromContext(ctx)
+	if v.OrgID == "" {
+		return nil, apperr.Forbiddenf("decisions need an organization's API key")
+	}
+	snap, err := s.cache.Snapshot(ctx, v.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.cache.Instance(ctx, snap, q.Instance)
+	if err != nil {
+		return nil, err
+	}
+	d := s.decide(ctx, snap, inst, q)
+	return &d, nil
+}
+
+// Decisions decides every listed entitlement for one instance; with no
+// list, every entitlement the instance's license grants.
+func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlements []string, requested *float64, reqCtx map[string]any) ([]*decision.Decision, error) {
+	v := tenant.FromContext(ctx)
+	if v.OrgID == "" {
+		return nil, apperr.Forbiddenf("decisions need an organization's API key")
+	}
+	if len(entitlements) > MaxDecisions {
+		return nil, apperr.Invalid("entitlements", "at most %d per call", MaxDecisions)
+	}
+	snap, err := s.cache.Snapshot(ctx, v.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.cache.Instance(ctx, snap, instanceSlug)
+	if err != nil {
+		return nil, err
+	}
+	if entitlements == nil && inst != nil {
+		if lf := snap.Licenses[inst.LicenseID]; lf != nil {
+			entitlements = lf.Granted
+		}
+	}
+	out := make([]*decision.Decision, len(entitlements))
+	ds := make([]decision.Decision, len(entitlements))
+	for i, e := range entitlements {
+		ds[i] = s.decide(ctx, snap, inst, Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx})
+		out[i] = &ds[i]
+	}
+	return out, nil
+}
+
+// Facts assembles the facts of a question from a snapshot.
+func Facts(snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) *decision.Facts {
+	f := &decision.Facts{
+		InstanceSlug:    q.Instance,
+		EntitlementSlug: q.Entitlement,
+		Org:             snap.Org,
+		Request:         &decision.Request{Requested: q.Requested, Context: q.Context},
+	}
+	var lf *factcache.LicenseFacts
+	if inst != nil {
+		f.Instance = inst.Instance
+		if lf = snap.Licenses[inst.LicenseID]; lf != nil {
+			f.License = lf.License
+		}
+	}
+	if e := snap.Entitlements[q.Entitlement]; e != nil {
+		f.Entitlement = e
+		if lf != nil {
+			f.Grant = lf.Grants[e.ID]
+		}
+	}
+	return f
+}
+
+func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) decision.Decision {
+	f := Facts(snap, inst, q)
+	f.Now = s.now()
+	d, err := s.decider.DecideWith(ctx, s.eval, f)
+	if err != nil {
+		// Fail closed: a policy that cannot decide grants nothing.
+		s.log.WarnContext(ctx, "policy evaluation failed", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
+		d = decision.Map(f, f.Now, decisionError(err))
+		d.Allowed = false
+	}
+	if s.dlog != nil {
+		s.dlog.Log(ctx, snap.Org, f, d)
+	}
+	return d
+}
+
+func decisionError(err error) policy.Result {
+	msg := "the policy failed; the server log has the details"
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "the policy did not decide within its time limit"
+	}
+	return policy.Result{Allowed: false, Reason: ReasonPolicyError, Reasons: []string{msg}}
+}
