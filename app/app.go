@@ -24,6 +24,7 @@ import (
 	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/resolvers"
 	"github.com/entitled/entitled/store"
+	"github.com/entitled/entitled/usage"
 )
 
 // Config is everything the service needs to start.
@@ -51,6 +52,7 @@ type App struct {
 	Fleet   *fleet.Service
 	Facts   *factcache.Cache
 	Checks  *checks.Service
+	Usage   *usage.Service
 	Policy  *policy.Engine
 	Feed    *changefeed.Feed
 	Handler http.Handler
@@ -94,12 +96,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		dlog = checks.NewDecisionLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
 	}
 	a.Checks = checks.New(a.Facts, a.Policy, cfg.Now, cfg.Logger, dlog)
+	a.Usage = usage.New(db, a.Facts, cfg.Now)
+	a.Checks.SetUsage(a.Usage)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
-		Client:  db.Client,
-		Auth:    a.Auth,
-		Catalog: a.Catalog,
-		Fleet:   a.Fleet,
-		Checks:  a.Checks,
+		Client:   db.Client,
+		Auth:     a.Auth,
+		Catalog:  a.Catalog,
+		Fleet:    a.Fleet,
+		Checks:   a.Checks,
+		Metering: a.Usage,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api.GraphQL(schema, a.Auth, cfg.Logger))

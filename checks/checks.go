@@ -24,6 +24,12 @@ const ReasonPolicyError = "POLICY_ERROR"
 // MaxDecisions bounds one decisions() call.
 const MaxDecisions = 500
 
+// UsageReader reads the current period's usage of one instance and
+// entitlement (one counter row).
+type UsageReader interface {
+	Current(ctx context.Context, orgID, instanceID string, e *decision.Entitlement, now time.Time) (*decision.Usage, error)
+}
+
 // Service answers decision questions for the caller's organization.
 type Service struct {
 	cache   *factcache.Cache
@@ -32,7 +38,12 @@ type Service struct {
 	log     *slog.Logger
 	dlog    *DecisionLog
 	now     func() time.Time
+	usage   UsageReader
 }
+
+// SetUsage gives NUMBER decisions their usage facts. Without it, usage is
+// absent and the policy counts it as 0.
+func (s *Service) SetUsage(u UsageReader) { s.usage = u }
 
 // New returns the service. dlog may be nil (no decision log).
 func New(cache *factcache.Cache, eval decision.Evaluator, now func() time.Time, log *slog.Logger, dlog *DecisionLog) *Service {
@@ -124,6 +135,16 @@ func Facts(snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) 
 func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) decision.Decision {
 	f := Facts(snap, inst, q)
 	f.Now = s.now()
+	if s.usage != nil && f.Grant != nil && f.Entitlement.Type == "NUMBER" {
+		u, err := s.usage.Current(ctx, snap.Org.ID, f.Instance.ID, f.Entitlement, f.Now)
+		if err != nil {
+			// Without the usage fact the policy cannot decide a quota.
+			s.log.ErrorContext(ctx, "read usage for decision", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
+			d := decision.Map(f, f.Now, decisionError(err))
+			return d
+		}
+		f.Usage = u
+	}
 	d, err := s.decider.DecideWith(ctx, s.eval, f)
 	if err != nil {
 		// Fail closed: a policy that cannot decide grants nothing.

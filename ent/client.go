@@ -22,6 +22,9 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 
 	stdsql "database/sql"
 )
@@ -45,6 +48,12 @@ type Client struct {
 	LicenseVersion *LicenseVersionClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
+	ThresholdEvent *ThresholdEventClient
+	// UsageCounter is the client for interacting with the UsageCounter builders.
+	UsageCounter *UsageCounterClient
+	// UsageEvent is the client for interacting with the UsageEvent builders.
+	UsageEvent *UsageEventClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -63,6 +72,9 @@ func (c *Client) init() {
 	c.LicenseEntitlement = NewLicenseEntitlementClient(c.config)
 	c.LicenseVersion = NewLicenseVersionClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
+	c.ThresholdEvent = NewThresholdEventClient(c.config)
+	c.UsageCounter = NewUsageCounterClient(c.config)
+	c.UsageEvent = NewUsageEventClient(c.config)
 }
 
 type (
@@ -162,6 +174,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
+		ThresholdEvent:     NewThresholdEventClient(cfg),
+		UsageCounter:       NewUsageCounterClient(cfg),
+		UsageEvent:         NewUsageEventClient(cfg),
 	}, nil
 }
 
@@ -188,6 +203,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
+		ThresholdEvent:     NewThresholdEventClient(cfg),
+		UsageCounter:       NewUsageCounterClient(cfg),
+		UsageEvent:         NewUsageEventClient(cfg),
 	}, nil
 }
 
@@ -218,7 +236,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Entitlement, c.Instance, c.License, c.LicenseEntitlement,
-		c.LicenseVersion, c.Organization,
+		c.LicenseVersion, c.Organization, c.ThresholdEvent, c.UsageCounter,
+		c.UsageEvent,
 	} {
 		n.Use(hooks...)
 	}
@@ -229,7 +248,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Entitlement, c.Instance, c.License, c.LicenseEntitlement,
-		c.LicenseVersion, c.Organization,
+		c.LicenseVersion, c.Organization, c.ThresholdEvent, c.UsageCounter,
+		c.UsageEvent,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -252,6 +272,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LicenseVersion.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
+	case *ThresholdEventMutation:
+		return c.ThresholdEvent.mutate(ctx, m)
+	case *UsageCounterMutation:
+		return c.UsageCounter.mutate(ctx, m)
+	case *UsageEventMutation:
+		return c.UsageEvent.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -548,6 +574,54 @@ func (c *EntitlementClient) QueryGrants(_m *Entitlement) *LicenseEntitlementQuer
 	return query
 }
 
+// QueryUsageEvents queries the usage_events edge of a Entitlement.
+func (c *EntitlementClient) QueryUsageEvents(_m *Entitlement) *UsageEventQuery {
+	query := (&UsageEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, id),
+			sqlgraph.To(usageevent.Table, usageevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.UsageEventsTable, entitlement.UsageEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUsageCounters queries the usage_counters edge of a Entitlement.
+func (c *EntitlementClient) QueryUsageCounters(_m *Entitlement) *UsageCounterQuery {
+	query := (&UsageCounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, id),
+			sqlgraph.To(usagecounter.Table, usagecounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.UsageCountersTable, entitlement.UsageCountersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryThresholdEvents queries the threshold_events edge of a Entitlement.
+func (c *EntitlementClient) QueryThresholdEvents(_m *Entitlement) *ThresholdEventQuery {
+	query := (&ThresholdEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, id),
+			sqlgraph.To(thresholdevent.Table, thresholdevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.ThresholdEventsTable, entitlement.ThresholdEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *EntitlementClient) Hooks() []Hook {
 	hooks := c.hooks.Entitlement
@@ -708,6 +782,54 @@ func (c *InstanceClient) QueryLicense(_m *Instance) *LicenseQuery {
 			sqlgraph.From(instance.Table, instance.FieldID, id),
 			sqlgraph.To(license.Table, license.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, instance.LicenseTable, instance.LicenseColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUsageEvents queries the usage_events edge of a Instance.
+func (c *InstanceClient) QueryUsageEvents(_m *Instance) *UsageEventQuery {
+	query := (&UsageEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, id),
+			sqlgraph.To(usageevent.Table, usageevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.UsageEventsTable, instance.UsageEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUsageCounters queries the usage_counters edge of a Instance.
+func (c *InstanceClient) QueryUsageCounters(_m *Instance) *UsageCounterQuery {
+	query := (&UsageCounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, id),
+			sqlgraph.To(usagecounter.Table, usagecounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.UsageCountersTable, instance.UsageCountersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryThresholdEvents queries the threshold_events edge of a Instance.
+func (c *InstanceClient) QueryThresholdEvents(_m *Instance) *ThresholdEventQuery {
+	query := (&ThresholdEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, id),
+			sqlgraph.To(thresholdevent.Table, thresholdevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.ThresholdEventsTable, instance.ThresholdEventsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1426,15 +1548,564 @@ func (c *OrganizationClient) mutate(ctx context.Context, m *OrganizationMutation
 	}
 }
 
+// ThresholdEventClient is a client for the ThresholdEvent schema.
+type ThresholdEventClient struct {
+	config
+}
+
+// NewThresholdEventClient returns a client for the ThresholdEvent from the given config.
+func NewThresholdEventClient(c config) *ThresholdEventClient {
+	return &ThresholdEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `thresholdevent.Hooks(f(g(h())))`.
+func (c *ThresholdEventClient) Use(hooks ...Hook) {
+	c.hooks.ThresholdEvent = append(c.hooks.ThresholdEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `thresholdevent.Intercept(f(g(h())))`.
+func (c *ThresholdEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ThresholdEvent = append(c.inters.ThresholdEvent, interceptors...)
+}
+
+// Create returns a builder for creating a ThresholdEvent entity.
+func (c *ThresholdEventClient) Create() *ThresholdEventCreate {
+	mutation := newThresholdEventMutation(c.config, OpCreate)
+	return &ThresholdEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ThresholdEvent entities.
+func (c *ThresholdEventClient) CreateBulk(builders ...*ThresholdEventCreate) *ThresholdEventCreateBulk {
+	return &ThresholdEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ThresholdEventClient) MapCreateBulk(slice any, setFunc func(*ThresholdEventCreate, int)) *ThresholdEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ThresholdEventCreateBulk{err: fmt.Errorf("calling to ThresholdEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ThresholdEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ThresholdEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ThresholdEvent.
+func (c *ThresholdEventClient) Update() *ThresholdEventUpdate {
+	mutation := newThresholdEventMutation(c.config, OpUpdate)
+	return &ThresholdEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ThresholdEventClient) UpdateOne(_m *ThresholdEvent) *ThresholdEventUpdateOne {
+	mutation := newThresholdEventMutation(c.config, OpUpdateOne, withThresholdEvent(_m))
+	return &ThresholdEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ThresholdEventClient) UpdateOneID(id string) *ThresholdEventUpdateOne {
+	mutation := newThresholdEventMutation(c.config, OpUpdateOne, withThresholdEventID(id))
+	return &ThresholdEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ThresholdEvent.
+func (c *ThresholdEventClient) Delete() *ThresholdEventDelete {
+	mutation := newThresholdEventMutation(c.config, OpDelete)
+	return &ThresholdEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ThresholdEventClient) DeleteOne(_m *ThresholdEvent) *ThresholdEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ThresholdEventClient) DeleteOneID(id string) *ThresholdEventDeleteOne {
+	builder := c.Delete().Where(thresholdevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ThresholdEventDeleteOne{builder}
+}
+
+// Query returns a query builder for ThresholdEvent.
+func (c *ThresholdEventClient) Query() *ThresholdEventQuery {
+	return &ThresholdEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeThresholdEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ThresholdEvent entity by its id.
+func (c *ThresholdEventClient) Get(ctx context.Context, id string) (*ThresholdEvent, error) {
+	return c.Query().Where(thresholdevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ThresholdEventClient) GetX(ctx context.Context, id string) *ThresholdEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a ThresholdEvent.
+func (c *ThresholdEventClient) QueryOrganization(_m *ThresholdEvent) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(thresholdevent.Table, thresholdevent.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, thresholdevent.OrganizationTable, thresholdevent.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a ThresholdEvent.
+func (c *ThresholdEventClient) QueryInstance(_m *ThresholdEvent) *InstanceQuery {
+	query := (&InstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(thresholdevent.Table, thresholdevent.FieldID, id),
+			sqlgraph.To(instance.Table, instance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, thresholdevent.InstanceTable, thresholdevent.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntitlement queries the entitlement edge of a ThresholdEvent.
+func (c *ThresholdEventClient) QueryEntitlement(_m *ThresholdEvent) *EntitlementQuery {
+	query := (&EntitlementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(thresholdevent.Table, thresholdevent.FieldID, id),
+			sqlgraph.To(entitlement.Table, entitlement.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, thresholdevent.EntitlementTable, thresholdevent.EntitlementColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ThresholdEventClient) Hooks() []Hook {
+	hooks := c.hooks.ThresholdEvent
+	return append(hooks[:len(hooks):len(hooks)], thresholdevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ThresholdEventClient) Interceptors() []Interceptor {
+	inters := c.inters.ThresholdEvent
+	return append(inters[:len(inters):len(inters)], thresholdevent.Interceptors[:]...)
+}
+
+func (c *ThresholdEventClient) mutate(ctx context.Context, m *ThresholdEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ThresholdEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ThresholdEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ThresholdEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ThresholdEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ThresholdEvent mutation op: %q", m.Op())
+	}
+}
+
+// UsageCounterClient is a client for the UsageCounter schema.
+type UsageCounterClient struct {
+	config
+}
+
+// NewUsageCounterClient returns a client for the UsageCounter from the given config.
+func NewUsageCounterClient(c config) *UsageCounterClient {
+	return &UsageCounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usagecounter.Hooks(f(g(h())))`.
+func (c *UsageCounterClient) Use(hooks ...Hook) {
+	c.hooks.UsageCounter = append(c.hooks.UsageCounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usagecounter.Intercept(f(g(h())))`.
+func (c *UsageCounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UsageCounter = append(c.inters.UsageCounter, interceptors...)
+}
+
+// Create returns a builder for creating a UsageCounter entity.
+func (c *UsageCounterClient) Create() *UsageCounterCreate {
+	mutation := newUsageCounterMutation(c.config, OpCreate)
+	return &UsageCounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UsageCounter entities.
+func (c *UsageCounterClient) CreateBulk(builders ...*UsageCounterCreate) *UsageCounterCreateBulk {
+	return &UsageCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UsageCounterClient) MapCreateBulk(slice any, setFunc func(*UsageCounterCreate, int)) *UsageCounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UsageCounterCreateBulk{err: fmt.Errorf("calling to UsageCounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UsageCounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UsageCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UsageCounter.
+func (c *UsageCounterClient) Update() *UsageCounterUpdate {
+	mutation := newUsageCounterMutation(c.config, OpUpdate)
+	return &UsageCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UsageCounterClient) UpdateOne(_m *UsageCounter) *UsageCounterUpdateOne {
+	mutation := newUsageCounterMutation(c.config, OpUpdateOne, withUsageCounter(_m))
+	return &UsageCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UsageCounterClient) UpdateOneID(id string) *UsageCounterUpdateOne {
+	mutation := newUsageCounterMutation(c.config, OpUpdateOne, withUsageCounterID(id))
+	return &UsageCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UsageCounter.
+func (c *UsageCounterClient) Delete() *UsageCounterDelete {
+	mutation := newUsageCounterMutation(c.config, OpDelete)
+	return &UsageCounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UsageCounterClient) DeleteOne(_m *UsageCounter) *UsageCounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UsageCounterClient) DeleteOneID(id string) *UsageCounterDeleteOne {
+	builder := c.Delete().Where(usagecounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UsageCounterDeleteOne{builder}
+}
+
+// Query returns a query builder for UsageCounter.
+func (c *UsageCounterClient) Query() *UsageCounterQuery {
+	return &UsageCounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUsageCounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UsageCounter entity by its id.
+func (c *UsageCounterClient) Get(ctx context.Context, id string) (*UsageCounter, error) {
+	return c.Query().Where(usagecounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UsageCounterClient) GetX(ctx context.Context, id string) *UsageCounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a UsageCounter.
+func (c *UsageCounterClient) QueryOrganization(_m *UsageCounter) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usagecounter.Table, usagecounter.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, usagecounter.OrganizationTable, usagecounter.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a UsageCounter.
+func (c *UsageCounterClient) QueryInstance(_m *UsageCounter) *InstanceQuery {
+	query := (&InstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usagecounter.Table, usagecounter.FieldID, id),
+			sqlgraph.To(instance.Table, instance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usagecounter.InstanceTable, usagecounter.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntitlement queries the entitlement edge of a UsageCounter.
+func (c *UsageCounterClient) QueryEntitlement(_m *UsageCounter) *EntitlementQuery {
+	query := (&EntitlementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usagecounter.Table, usagecounter.FieldID, id),
+			sqlgraph.To(entitlement.Table, entitlement.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usagecounter.EntitlementTable, usagecounter.EntitlementColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UsageCounterClient) Hooks() []Hook {
+	hooks := c.hooks.UsageCounter
+	return append(hooks[:len(hooks):len(hooks)], usagecounter.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UsageCounterClient) Interceptors() []Interceptor {
+	inters := c.inters.UsageCounter
+	return append(inters[:len(inters):len(inters)], usagecounter.Interceptors[:]...)
+}
+
+func (c *UsageCounterClient) mutate(ctx context.Context, m *UsageCounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UsageCounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UsageCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UsageCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UsageCounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UsageCounter mutation op: %q", m.Op())
+	}
+}
+
+// UsageEventClient is a client for the UsageEvent schema.
+type UsageEventClient struct {
+	config
+}
+
+// NewUsageEventClient returns a client for the UsageEvent from the given config.
+func NewUsageEventClient(c config) *UsageEventClient {
+	return &UsageEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usageevent.Hooks(f(g(h())))`.
+func (c *UsageEventClient) Use(hooks ...Hook) {
+	c.hooks.UsageEvent = append(c.hooks.UsageEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usageevent.Intercept(f(g(h())))`.
+func (c *UsageEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UsageEvent = append(c.inters.UsageEvent, interceptors...)
+}
+
+// Create returns a builder for creating a UsageEvent entity.
+func (c *UsageEventClient) Create() *UsageEventCreate {
+	mutation := newUsageEventMutation(c.config, OpCreate)
+	return &UsageEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UsageEvent entities.
+func (c *UsageEventClient) CreateBulk(builders ...*UsageEventCreate) *UsageEventCreateBulk {
+	return &UsageEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UsageEventClient) MapCreateBulk(slice any, setFunc func(*UsageEventCreate, int)) *UsageEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UsageEventCreateBulk{err: fmt.Errorf("calling to UsageEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UsageEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UsageEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UsageEvent.
+func (c *UsageEventClient) Update() *UsageEventUpdate {
+	mutation := newUsageEventMutation(c.config, OpUpdate)
+	return &UsageEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UsageEventClient) UpdateOne(_m *UsageEvent) *UsageEventUpdateOne {
+	mutation := newUsageEventMutation(c.config, OpUpdateOne, withUsageEvent(_m))
+	return &UsageEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UsageEventClient) UpdateOneID(id string) *UsageEventUpdateOne {
+	mutation := newUsageEventMutation(c.config, OpUpdateOne, withUsageEventID(id))
+	return &UsageEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UsageEvent.
+func (c *UsageEventClient) Delete() *UsageEventDelete {
+	mutation := newUsageEventMutation(c.config, OpDelete)
+	return &UsageEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UsageEventClient) DeleteOne(_m *UsageEvent) *UsageEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UsageEventClient) DeleteOneID(id string) *UsageEventDeleteOne {
+	builder := c.Delete().Where(usageevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UsageEventDeleteOne{builder}
+}
+
+// Query returns a query builder for UsageEvent.
+func (c *UsageEventClient) Query() *UsageEventQuery {
+	return &UsageEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUsageEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UsageEvent entity by its id.
+func (c *UsageEventClient) Get(ctx context.Context, id string) (*UsageEvent, error) {
+	return c.Query().Where(usageevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UsageEventClient) GetX(ctx context.Context, id string) *UsageEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a UsageEvent.
+func (c *UsageEventClient) QueryOrganization(_m *UsageEvent) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usageevent.Table, usageevent.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, usageevent.OrganizationTable, usageevent.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a UsageEvent.
+func (c *UsageEventClient) QueryInstance(_m *UsageEvent) *InstanceQuery {
+	query := (&InstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usageevent.Table, usageevent.FieldID, id),
+			sqlgraph.To(instance.Table, instance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usageevent.InstanceTable, usageevent.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntitlement queries the entitlement edge of a UsageEvent.
+func (c *UsageEventClient) QueryEntitlement(_m *UsageEvent) *EntitlementQuery {
+	query := (&EntitlementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usageevent.Table, usageevent.FieldID, id),
+			sqlgraph.To(entitlement.Table, entitlement.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usageevent.EntitlementTable, usageevent.EntitlementColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UsageEventClient) Hooks() []Hook {
+	hooks := c.hooks.UsageEvent
+	return append(hooks[:len(hooks):len(hooks)], usageevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UsageEventClient) Interceptors() []Interceptor {
+	inters := c.inters.UsageEvent
+	return append(inters[:len(inters):len(inters)], usageevent.Interceptors[:]...)
+}
+
+func (c *UsageEventClient) mutate(ctx context.Context, m *UsageEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UsageEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UsageEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UsageEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UsageEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UsageEvent mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		APIKey, Entitlement, Instance, License, LicenseEntitlement, LicenseVersion,
-		Organization []ent.Hook
+		Organization, ThresholdEvent, UsageCounter, UsageEvent []ent.Hook
 	}
 	inters struct {
 		APIKey, Entitlement, Instance, License, LicenseEntitlement, LicenseVersion,
-		Organization []ent.Interceptor
+		Organization, ThresholdEvent, UsageCounter, UsageEvent []ent.Interceptor
 	}
 )
 

@@ -19,6 +19,9 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -86,6 +89,9 @@ func checkColumn(t, c string) error {
 			licenseentitlement.Table: licenseentitlement.ValidColumn,
 			licenseversion.Table:     licenseversion.ValidColumn,
 			organization.Table:       organization.ValidColumn,
+			thresholdevent.Table:     thresholdevent.ValidColumn,
+			usagecounter.Table:       usagecounter.ValidColumn,
+			usageevent.Table:         usageevent.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -50,13 +50,22 @@ type EntitlementEdges struct {
 	Organization *Organization `json:"organization,omitempty"`
 	// Grants holds the value of the grants edge.
 	Grants []*LicenseEntitlement `json:"grants,omitempty"`
+	// UsageEvents holds the value of the usage_events edge.
+	UsageEvents []*UsageEvent `json:"usage_events,omitempty"`
+	// UsageCounters holds the value of the usage_counters edge.
+	UsageCounters []*UsageCounter `json:"usage_counters,omitempty"`
+	// ThresholdEvents holds the value of the threshold_events edge.
+	ThresholdEvents []*ThresholdEvent `json:"threshold_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedGrants map[string][]*LicenseEntitlement
+	namedGrants          map[string][]*LicenseEntitlement
+	namedUsageEvents     map[string][]*UsageEvent
+	namedUsageCounters   map[string][]*UsageCounter
+	namedThresholdEvents map[string][]*ThresholdEvent
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -77,6 +86,33 @@ func (e EntitlementEdges) GrantsOrErr() ([]*LicenseEntitlement, error) {
 		return e.Grants, nil
 	}
 	return nil, &NotLoadedError{edge: "grants"}
+}
+
+// UsageEventsOrErr returns the UsageEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e EntitlementEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
+	if e.loadedTypes[2] {
+		return e.UsageEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "usage_events"}
+}
+
+// UsageCountersOrErr returns the UsageCounters value or an error if the edge
+// was not loaded in eager-loading.
+func (e EntitlementEdges) UsageCountersOrErr() ([]*UsageCounter, error) {
+	if e.loadedTypes[3] {
+		return e.UsageCounters, nil
+	}
+	return nil, &NotLoadedError{edge: "usage_counters"}
+}
+
+// ThresholdEventsOrErr returns the ThresholdEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e EntitlementEdges) ThresholdEventsOrErr() ([]*ThresholdEvent, error) {
+	if e.loadedTypes[4] {
+		return e.ThresholdEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "threshold_events"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -195,6 +231,21 @@ func (_m *Entitlement) QueryGrants() *LicenseEntitlementQuery {
 	return NewEntitlementClient(_m.config).QueryGrants(_m)
 }
 
+// QueryUsageEvents queries the "usage_events" edge of the Entitlement entity.
+func (_m *Entitlement) QueryUsageEvents() *UsageEventQuery {
+	return NewEntitlementClient(_m.config).QueryUsageEvents(_m)
+}
+
+// QueryUsageCounters queries the "usage_counters" edge of the Entitlement entity.
+func (_m *Entitlement) QueryUsageCounters() *UsageCounterQuery {
+	return NewEntitlementClient(_m.config).QueryUsageCounters(_m)
+}
+
+// QueryThresholdEvents queries the "threshold_events" edge of the Entitlement entity.
+func (_m *Entitlement) QueryThresholdEvents() *ThresholdEventQuery {
+	return NewEntitlementClient(_m.config).QueryThresholdEvents(_m)
+}
+
 // Update returns a builder for updating this Entitlement.
 // Note that you need to call Entitlement.Unwrap() before calling this method if this Entitlement
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -278,6 +329,78 @@ func (_m *Entitlement) appendNamedGrants(name string, edges ...*LicenseEntitleme
 		_m.Edges.namedGrants[name] = []*LicenseEntitlement{}
 	} else {
 		_m.Edges.namedGrants[name] = append(_m.Edges.namedGrants[name], edges...)
+	}
+}
+
+// NamedUsageEvents returns the UsageEvents named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Entitlement) NamedUsageEvents(name string) ([]*UsageEvent, error) {
+	if _m.Edges.namedUsageEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedUsageEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Entitlement) appendNamedUsageEvents(name string, edges ...*UsageEvent) {
+	if _m.Edges.namedUsageEvents == nil {
+		_m.Edges.namedUsageEvents = make(map[string][]*UsageEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedUsageEvents[name] = []*UsageEvent{}
+	} else {
+		_m.Edges.namedUsageEvents[name] = append(_m.Edges.namedUsageEvents[name], edges...)
+	}
+}
+
+// NamedUsageCounters returns the UsageCounters named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Entitlement) NamedUsageCounters(name string) ([]*UsageCounter, error) {
+	if _m.Edges.namedUsageCounters == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedUsageCounters[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Entitlement) appendNamedUsageCounters(name string, edges ...*UsageCounter) {
+	if _m.Edges.namedUsageCounters == nil {
+		_m.Edges.namedUsageCounters = make(map[string][]*UsageCounter)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedUsageCounters[name] = []*UsageCounter{}
+	} else {
+		_m.Edges.namedUsageCounters[name] = append(_m.Edges.namedUsageCounters[name], edges...)
+	}
+}
+
+// NamedThresholdEvents returns the ThresholdEvents named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Entitlement) NamedThresholdEvents(name string) ([]*ThresholdEvent, error) {
+	if _m.Edges.namedThresholdEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedThresholdEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Entitlement) appendNamedThresholdEvents(name string, edges ...*ThresholdEvent) {
+	if _m.Edges.namedThresholdEvents == nil {
+		_m.Edges.namedThresholdEvents = make(map[string][]*ThresholdEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedThresholdEvents[name] = []*ThresholdEvent{}
+	} else {
+		_m.Edges.namedThresholdEvents[name] = append(_m.Edges.namedThresholdEvents[name], edges...)
 	}
 }
 

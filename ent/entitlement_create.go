@@ -15,6 +15,9 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // EntitlementCreate is the builder for creating a Entitlement entity.
@@ -165,6 +168,51 @@ func (_c *EntitlementCreate) AddGrants(v ...*LicenseEntitlement) *EntitlementCre
 		ids[i] = v[i].ID
 	}
 	return _c.AddGrantIDs(ids...)
+}
+
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_c *EntitlementCreate) AddUsageEventIDs(ids ...string) *EntitlementCreate {
+	_c.mutation.AddUsageEventIDs(ids...)
+	return _c
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_c *EntitlementCreate) AddUsageEvents(v ...*UsageEvent) *EntitlementCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_c *EntitlementCreate) AddUsageCounterIDs(ids ...string) *EntitlementCreate {
+	_c.mutation.AddUsageCounterIDs(ids...)
+	return _c
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_c *EntitlementCreate) AddUsageCounters(v ...*UsageCounter) *EntitlementCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_c *EntitlementCreate) AddThresholdEventIDs(ids ...string) *EntitlementCreate {
+	_c.mutation.AddThresholdEventIDs(ids...)
+	return _c
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_c *EntitlementCreate) AddThresholdEvents(v ...*ThresholdEvent) *EntitlementCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddThresholdEventIDs(ids...)
 }
 
 // Mutation returns the EntitlementMutation object of the builder.
@@ -401,6 +449,54 @@ func (_c *EntitlementCreate) createSpec() (*Entitlement, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(licenseentitlement.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

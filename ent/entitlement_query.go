@@ -17,20 +17,29 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // EntitlementQuery is the builder for querying Entitlement entities.
 type EntitlementQuery struct {
 	config
-	ctx              *QueryContext
-	order            []entitlement.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.Entitlement
-	withOrganization *OrganizationQuery
-	withGrants       *LicenseEntitlementQuery
-	loadTotal        []func(context.Context, []*Entitlement) error
-	modifiers        []func(*sql.Selector)
-	withNamedGrants  map[string]*LicenseEntitlementQuery
+	ctx                      *QueryContext
+	order                    []entitlement.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.Entitlement
+	withOrganization         *OrganizationQuery
+	withGrants               *LicenseEntitlementQuery
+	withUsageEvents          *UsageEventQuery
+	withUsageCounters        *UsageCounterQuery
+	withThresholdEvents      *ThresholdEventQuery
+	loadTotal                []func(context.Context, []*Entitlement) error
+	modifiers                []func(*sql.Selector)
+	withNamedGrants          map[string]*LicenseEntitlementQuery
+	withNamedUsageEvents     map[string]*UsageEventQuery
+	withNamedUsageCounters   map[string]*UsageCounterQuery
+	withNamedThresholdEvents map[string]*ThresholdEventQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -104,6 +113,72 @@ func (_q *EntitlementQuery) QueryGrants() *LicenseEntitlementQuery {
 			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
 			sqlgraph.To(licenseentitlement.Table, licenseentitlement.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.GrantsTable, entitlement.GrantsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryUsageEvents chains the current query on the "usage_events" edge.
+func (_q *EntitlementQuery) QueryUsageEvents() *UsageEventQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
+			sqlgraph.To(usageevent.Table, usageevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.UsageEventsTable, entitlement.UsageEventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryUsageCounters chains the current query on the "usage_counters" edge.
+func (_q *EntitlementQuery) QueryUsageCounters() *UsageCounterQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
+			sqlgraph.To(usagecounter.Table, usagecounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.UsageCountersTable, entitlement.UsageCountersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryThresholdEvents chains the current query on the "threshold_events" edge.
+func (_q *EntitlementQuery) QueryThresholdEvents() *ThresholdEventQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
+			sqlgraph.To(thresholdevent.Table, thresholdevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, entitlement.ThresholdEventsTable, entitlement.ThresholdEventsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -298,13 +373,16 @@ func (_q *EntitlementQuery) Clone() *EntitlementQuery {
 		return nil
 	}
 	return &EntitlementQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]entitlement.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Entitlement{}, _q.predicates...),
-		withOrganization: _q.withOrganization.Clone(),
-		withGrants:       _q.withGrants.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]entitlement.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Entitlement{}, _q.predicates...),
+		withOrganization:    _q.withOrganization.Clone(),
+		withGrants:          _q.withGrants.Clone(),
+		withUsageEvents:     _q.withUsageEvents.Clone(),
+		withUsageCounters:   _q.withUsageCounters.Clone(),
+		withThresholdEvents: _q.withThresholdEvents.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -331,6 +409,39 @@ func (_q *EntitlementQuery) WithGrants(opts ...func(*LicenseEntitlementQuery)) *
 		opt(query)
 	}
 	_q.withGrants = query
+	return _q
+}
+
+// WithUsageEvents tells the query-builder to eager-load the nodes that are connected to
+// the "usage_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithUsageEvents(opts ...func(*UsageEventQuery)) *EntitlementQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withUsageEvents = query
+	return _q
+}
+
+// WithUsageCounters tells the query-builder to eager-load the nodes that are connected to
+// the "usage_counters" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithUsageCounters(opts ...func(*UsageCounterQuery)) *EntitlementQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withUsageCounters = query
+	return _q
+}
+
+// WithThresholdEvents tells the query-builder to eager-load the nodes that are connected to
+// the "threshold_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithThresholdEvents(opts ...func(*ThresholdEventQuery)) *EntitlementQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withThresholdEvents = query
 	return _q
 }
 
@@ -412,9 +523,12 @@ func (_q *EntitlementQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*Entitlement{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [5]bool{
 			_q.withOrganization != nil,
 			_q.withGrants != nil,
+			_q.withUsageEvents != nil,
+			_q.withUsageCounters != nil,
+			_q.withThresholdEvents != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -451,10 +565,52 @@ func (_q *EntitlementQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			return nil, err
 		}
 	}
+	if query := _q.withUsageEvents; query != nil {
+		if err := _q.loadUsageEvents(ctx, query, nodes,
+			func(n *Entitlement) { n.Edges.UsageEvents = []*UsageEvent{} },
+			func(n *Entitlement, e *UsageEvent) { n.Edges.UsageEvents = append(n.Edges.UsageEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withUsageCounters; query != nil {
+		if err := _q.loadUsageCounters(ctx, query, nodes,
+			func(n *Entitlement) { n.Edges.UsageCounters = []*UsageCounter{} },
+			func(n *Entitlement, e *UsageCounter) { n.Edges.UsageCounters = append(n.Edges.UsageCounters, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withThresholdEvents; query != nil {
+		if err := _q.loadThresholdEvents(ctx, query, nodes,
+			func(n *Entitlement) { n.Edges.ThresholdEvents = []*ThresholdEvent{} },
+			func(n *Entitlement, e *ThresholdEvent) { n.Edges.ThresholdEvents = append(n.Edges.ThresholdEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedGrants {
 		if err := _q.loadGrants(ctx, query, nodes,
 			func(n *Entitlement) { n.appendNamedGrants(name) },
 			func(n *Entitlement, e *LicenseEntitlement) { n.appendNamedGrants(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedUsageEvents {
+		if err := _q.loadUsageEvents(ctx, query, nodes,
+			func(n *Entitlement) { n.appendNamedUsageEvents(name) },
+			func(n *Entitlement, e *UsageEvent) { n.appendNamedUsageEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedUsageCounters {
+		if err := _q.loadUsageCounters(ctx, query, nodes,
+			func(n *Entitlement) { n.appendNamedUsageCounters(name) },
+			func(n *Entitlement, e *UsageCounter) { n.appendNamedUsageCounters(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedThresholdEvents {
+		if err := _q.loadThresholdEvents(ctx, query, nodes,
+			func(n *Entitlement) { n.appendNamedThresholdEvents(name) },
+			func(n *Entitlement, e *ThresholdEvent) { n.appendNamedThresholdEvents(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -510,6 +666,96 @@ func (_q *EntitlementQuery) loadGrants(ctx context.Context, query *LicenseEntitl
 	}
 	query.Where(predicate.LicenseEntitlement(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(entitlement.GrantsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.EntitlementID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "entitlement_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *EntitlementQuery) loadUsageEvents(ctx context.Context, query *UsageEventQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *UsageEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Entitlement)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(usageevent.FieldEntitlementID)
+	}
+	query.Where(predicate.UsageEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(entitlement.UsageEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.EntitlementID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "entitlement_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *EntitlementQuery) loadUsageCounters(ctx context.Context, query *UsageCounterQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *UsageCounter)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Entitlement)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(usagecounter.FieldEntitlementID)
+	}
+	query.Where(predicate.UsageCounter(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(entitlement.UsageCountersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.EntitlementID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "entitlement_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *EntitlementQuery) loadThresholdEvents(ctx context.Context, query *ThresholdEventQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *ThresholdEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Entitlement)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(thresholdevent.FieldEntitlementID)
+	}
+	query.Where(predicate.ThresholdEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(entitlement.ThresholdEventsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -659,6 +905,48 @@ func (_q *EntitlementQuery) WithNamedGrants(name string, opts ...func(*LicenseEn
 		_q.withNamedGrants = make(map[string]*LicenseEntitlementQuery)
 	}
 	_q.withNamedGrants[name] = query
+	return _q
+}
+
+// WithNamedUsageEvents tells the query-builder to eager-load the nodes that are connected to the "usage_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithNamedUsageEvents(name string, opts ...func(*UsageEventQuery)) *EntitlementQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedUsageEvents == nil {
+		_q.withNamedUsageEvents = make(map[string]*UsageEventQuery)
+	}
+	_q.withNamedUsageEvents[name] = query
+	return _q
+}
+
+// WithNamedUsageCounters tells the query-builder to eager-load the nodes that are connected to the "usage_counters"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithNamedUsageCounters(name string, opts ...func(*UsageCounterQuery)) *EntitlementQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedUsageCounters == nil {
+		_q.withNamedUsageCounters = make(map[string]*UsageCounterQuery)
+	}
+	_q.withNamedUsageCounters[name] = query
+	return _q
+}
+
+// WithNamedThresholdEvents tells the query-builder to eager-load the nodes that are connected to the "threshold_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithNamedThresholdEvents(name string, opts ...func(*ThresholdEventQuery)) *EntitlementQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedThresholdEvents == nil {
+		_q.withNamedThresholdEvents = make(map[string]*ThresholdEventQuery)
+	}
+	_q.withNamedThresholdEvents[name] = query
 	return _q
 }
 

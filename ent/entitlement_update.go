@@ -14,6 +14,9 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // EntitlementUpdate is the builder for updating Entitlement entities.
@@ -153,6 +156,51 @@ func (_u *EntitlementUpdate) AddGrants(v ...*LicenseEntitlement) *EntitlementUpd
 	return _u.AddGrantIDs(ids...)
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_u *EntitlementUpdate) AddUsageEventIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.AddUsageEventIDs(ids...)
+	return _u
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_u *EntitlementUpdate) AddUsageEvents(v ...*UsageEvent) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_u *EntitlementUpdate) AddUsageCounterIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.AddUsageCounterIDs(ids...)
+	return _u
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_u *EntitlementUpdate) AddUsageCounters(v ...*UsageCounter) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_u *EntitlementUpdate) AddThresholdEventIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.AddThresholdEventIDs(ids...)
+	return _u
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_u *EntitlementUpdate) AddThresholdEvents(v ...*ThresholdEvent) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddThresholdEventIDs(ids...)
+}
+
 // Mutation returns the EntitlementMutation object of the builder.
 func (_u *EntitlementUpdate) Mutation() *EntitlementMutation {
 	return _u.mutation
@@ -177,6 +225,69 @@ func (_u *EntitlementUpdate) RemoveGrants(v ...*LicenseEntitlement) *Entitlement
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGrantIDs(ids...)
+}
+
+// ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
+func (_u *EntitlementUpdate) ClearUsageEvents() *EntitlementUpdate {
+	_u.mutation.ClearUsageEvents()
+	return _u
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to UsageEvent entities by IDs.
+func (_u *EntitlementUpdate) RemoveUsageEventIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.RemoveUsageEventIDs(ids...)
+	return _u
+}
+
+// RemoveUsageEvents removes "usage_events" edges to UsageEvent entities.
+func (_u *EntitlementUpdate) RemoveUsageEvents(v ...*UsageEvent) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearUsageCounters clears all "usage_counters" edges to the UsageCounter entity.
+func (_u *EntitlementUpdate) ClearUsageCounters() *EntitlementUpdate {
+	_u.mutation.ClearUsageCounters()
+	return _u
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to UsageCounter entities by IDs.
+func (_u *EntitlementUpdate) RemoveUsageCounterIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.RemoveUsageCounterIDs(ids...)
+	return _u
+}
+
+// RemoveUsageCounters removes "usage_counters" edges to UsageCounter entities.
+func (_u *EntitlementUpdate) RemoveUsageCounters(v ...*UsageCounter) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageCounterIDs(ids...)
+}
+
+// ClearThresholdEvents clears all "threshold_events" edges to the ThresholdEvent entity.
+func (_u *EntitlementUpdate) ClearThresholdEvents() *EntitlementUpdate {
+	_u.mutation.ClearThresholdEvents()
+	return _u
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to ThresholdEvent entities by IDs.
+func (_u *EntitlementUpdate) RemoveThresholdEventIDs(ids ...string) *EntitlementUpdate {
+	_u.mutation.RemoveThresholdEventIDs(ids...)
+	return _u
+}
+
+// RemoveThresholdEvents removes "threshold_events" edges to ThresholdEvent entities.
+func (_u *EntitlementUpdate) RemoveThresholdEvents(v ...*ThresholdEvent) *EntitlementUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveThresholdEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -352,6 +463,141 @@ func (_u *EntitlementUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageEventsIDs(); len(nodes) > 0 && !_u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageCountersIDs(); len(nodes) > 0 && !_u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedThresholdEventsIDs(); len(nodes) > 0 && !_u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -497,6 +743,51 @@ func (_u *EntitlementUpdateOne) AddGrants(v ...*LicenseEntitlement) *Entitlement
 	return _u.AddGrantIDs(ids...)
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_u *EntitlementUpdateOne) AddUsageEventIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.AddUsageEventIDs(ids...)
+	return _u
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_u *EntitlementUpdateOne) AddUsageEvents(v ...*UsageEvent) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_u *EntitlementUpdateOne) AddUsageCounterIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.AddUsageCounterIDs(ids...)
+	return _u
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_u *EntitlementUpdateOne) AddUsageCounters(v ...*UsageCounter) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_u *EntitlementUpdateOne) AddThresholdEventIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.AddThresholdEventIDs(ids...)
+	return _u
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_u *EntitlementUpdateOne) AddThresholdEvents(v ...*ThresholdEvent) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddThresholdEventIDs(ids...)
+}
+
 // Mutation returns the EntitlementMutation object of the builder.
 func (_u *EntitlementUpdateOne) Mutation() *EntitlementMutation {
 	return _u.mutation
@@ -521,6 +812,69 @@ func (_u *EntitlementUpdateOne) RemoveGrants(v ...*LicenseEntitlement) *Entitlem
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGrantIDs(ids...)
+}
+
+// ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
+func (_u *EntitlementUpdateOne) ClearUsageEvents() *EntitlementUpdateOne {
+	_u.mutation.ClearUsageEvents()
+	return _u
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to UsageEvent entities by IDs.
+func (_u *EntitlementUpdateOne) RemoveUsageEventIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.RemoveUsageEventIDs(ids...)
+	return _u
+}
+
+// RemoveUsageEvents removes "usage_events" edges to UsageEvent entities.
+func (_u *EntitlementUpdateOne) RemoveUsageEvents(v ...*UsageEvent) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearUsageCounters clears all "usage_counters" edges to the UsageCounter entity.
+func (_u *EntitlementUpdateOne) ClearUsageCounters() *EntitlementUpdateOne {
+	_u.mutation.ClearUsageCounters()
+	return _u
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to UsageCounter entities by IDs.
+func (_u *EntitlementUpdateOne) RemoveUsageCounterIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.RemoveUsageCounterIDs(ids...)
+	return _u
+}
+
+// RemoveUsageCounters removes "usage_counters" edges to UsageCounter entities.
+func (_u *EntitlementUpdateOne) RemoveUsageCounters(v ...*UsageCounter) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageCounterIDs(ids...)
+}
+
+// ClearThresholdEvents clears all "threshold_events" edges to the ThresholdEvent entity.
+func (_u *EntitlementUpdateOne) ClearThresholdEvents() *EntitlementUpdateOne {
+	_u.mutation.ClearThresholdEvents()
+	return _u
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to ThresholdEvent entities by IDs.
+func (_u *EntitlementUpdateOne) RemoveThresholdEventIDs(ids ...string) *EntitlementUpdateOne {
+	_u.mutation.RemoveThresholdEventIDs(ids...)
+	return _u
+}
+
+// RemoveThresholdEvents removes "threshold_events" edges to ThresholdEvent entities.
+func (_u *EntitlementUpdateOne) RemoveThresholdEvents(v ...*ThresholdEvent) *EntitlementUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveThresholdEventIDs(ids...)
 }
 
 // Where appends a list predicates to the EntitlementUpdate builder.
@@ -719,6 +1073,141 @@ func (_u *EntitlementUpdateOne) sqlSave(ctx context.Context) (_node *Entitlement
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(licenseentitlement.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageEventsIDs(); len(nodes) > 0 && !_u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageEventsTable,
+			Columns: []string{entitlement.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageCountersIDs(); len(nodes) > 0 && !_u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.UsageCountersTable,
+			Columns: []string{entitlement.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedThresholdEventsIDs(); len(nodes) > 0 && !_u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   entitlement.ThresholdEventsTable,
+			Columns: []string{entitlement.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

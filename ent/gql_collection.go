@@ -17,6 +17,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -319,6 +321,184 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, instance.FieldLicenseID)
 				fieldSeen[instance.FieldLicenseID] = struct{}{}
 			}
+
+		case "usageEvents":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UsageEventClient{config: _q.config}).Query()
+			)
+			args := newUsageEventPaginateArgs(fieldArgs(ctx, new(UsageEventWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newUsageEventPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Instance) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"instance_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(instance.UsageEventsColumn), ids...))
+						})
+						if err := query.GroupBy(instance.UsageEventsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Instance) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.UsageEvents)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, usageeventImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(instance.UsageEventsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedUsageEvents(alias, func(wq *UsageEventQuery) {
+				*wq = *query
+			})
+
+		case "thresholdEvents":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ThresholdEventClient{config: _q.config}).Query()
+			)
+			args := newThresholdEventPaginateArgs(fieldArgs(ctx, new(ThresholdEventWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newThresholdEventPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Instance) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"instance_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(instance.ThresholdEventsColumn), ids...))
+						})
+						if err := query.GroupBy(instance.ThresholdEventsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Instance) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.ThresholdEvents)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, thresholdeventImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(instance.ThresholdEventsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedThresholdEvents(alias, func(wq *ThresholdEventQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[instance.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, instance.FieldCreatedAt)
@@ -1098,6 +1278,299 @@ func newOrganizationPaginateArgs(rv map[string]any) *organizationPaginateArgs {
 				args.opts = append(args.opts, WithOrganizationOrder(v))
 			}
 		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ThresholdEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*ThresholdEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ThresholdEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(thresholdevent.Columns))
+		selectedFields = []string{thresholdevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "instance":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InstanceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, instanceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInstance = query
+			if _, ok := fieldSeen[thresholdevent.FieldInstanceID]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldInstanceID)
+				fieldSeen[thresholdevent.FieldInstanceID] = struct{}{}
+			}
+
+		case "entitlement":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EntitlementClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntitlement = query
+			if _, ok := fieldSeen[thresholdevent.FieldEntitlementID]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldEntitlementID)
+				fieldSeen[thresholdevent.FieldEntitlementID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[thresholdevent.FieldKind]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldKind)
+				fieldSeen[thresholdevent.FieldKind] = struct{}{}
+			}
+		case "periodStart":
+			if _, ok := fieldSeen[thresholdevent.FieldPeriodStart]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldPeriodStart)
+				fieldSeen[thresholdevent.FieldPeriodStart] = struct{}{}
+			}
+		case "usage":
+			if _, ok := fieldSeen[thresholdevent.FieldUsage]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldUsage)
+				fieldSeen[thresholdevent.FieldUsage] = struct{}{}
+			}
+		case "limit":
+			if _, ok := fieldSeen[thresholdevent.FieldLimit]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldLimit)
+				fieldSeen[thresholdevent.FieldLimit] = struct{}{}
+			}
+		case "hardCap":
+			if _, ok := fieldSeen[thresholdevent.FieldHardCap]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldHardCap)
+				fieldSeen[thresholdevent.FieldHardCap] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[thresholdevent.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, thresholdevent.FieldCreatedAt)
+				fieldSeen[thresholdevent.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type thresholdeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ThresholdEventPaginateOption
+}
+
+func newThresholdEventPaginateArgs(rv map[string]any) *thresholdeventPaginateArgs {
+	args := &thresholdeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ThresholdEventOrder{Field: &ThresholdEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithThresholdEventOrder(order))
+			}
+		case *ThresholdEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithThresholdEventOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ThresholdEventWhereInput); ok {
+		args.opts = append(args.opts, WithThresholdEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *UsageEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*UsageEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *UsageEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(usageevent.Columns))
+		selectedFields = []string{usageevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "instance":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InstanceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, instanceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInstance = query
+			if _, ok := fieldSeen[usageevent.FieldInstanceID]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldInstanceID)
+				fieldSeen[usageevent.FieldInstanceID] = struct{}{}
+			}
+
+		case "entitlement":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EntitlementClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntitlement = query
+			if _, ok := fieldSeen[usageevent.FieldEntitlementID]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldEntitlementID)
+				fieldSeen[usageevent.FieldEntitlementID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[usageevent.FieldKind]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldKind)
+				fieldSeen[usageevent.FieldKind] = struct{}{}
+			}
+		case "value":
+			if _, ok := fieldSeen[usageevent.FieldValue]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldValue)
+				fieldSeen[usageevent.FieldValue] = struct{}{}
+			}
+		case "timestamp":
+			if _, ok := fieldSeen[usageevent.FieldTimestamp]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldTimestamp)
+				fieldSeen[usageevent.FieldTimestamp] = struct{}{}
+			}
+		case "periodStart":
+			if _, ok := fieldSeen[usageevent.FieldPeriodStart]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldPeriodStart)
+				fieldSeen[usageevent.FieldPeriodStart] = struct{}{}
+			}
+		case "recordedAt":
+			if _, ok := fieldSeen[usageevent.FieldRecordedAt]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldRecordedAt)
+				fieldSeen[usageevent.FieldRecordedAt] = struct{}{}
+			}
+		case "idempotencyKey":
+			if _, ok := fieldSeen[usageevent.FieldIdempotencyKey]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldIdempotencyKey)
+				fieldSeen[usageevent.FieldIdempotencyKey] = struct{}{}
+			}
+		case "aggregate":
+			if _, ok := fieldSeen[usageevent.FieldAggregate]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldAggregate)
+				fieldSeen[usageevent.FieldAggregate] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type usageeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []UsageEventPaginateOption
+}
+
+func newUsageEventPaginateArgs(rv map[string]any) *usageeventPaginateArgs {
+	args := &usageeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &UsageEventOrder{Field: &UsageEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithUsageEventOrder(order))
+			}
+		case *UsageEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithUsageEventOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*UsageEventWhereInput); ok {
+		args.opts = append(args.opts, WithUsageEventFilter(v.Filter))
 	}
 	return args
 }

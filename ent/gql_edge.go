@@ -28,6 +28,48 @@ func (_m *Instance) License(ctx context.Context) (*License, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Instance) UsageEvents(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *UsageEventOrder, where *UsageEventWhereInput,
+) (*UsageEventConnection, error) {
+	opts := []UsageEventPaginateOption{
+		WithUsageEventOrder(orderBy),
+		WithUsageEventFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	if nodes, err := _m.NamedUsageEvents(alias); err == nil || hasTotalCount {
+		pager, err := newUsageEventPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &UsageEventConnection{Edges: []*UsageEventEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryUsageEvents().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Instance) ThresholdEvents(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ThresholdEventOrder, where *ThresholdEventWhereInput,
+) (*ThresholdEventConnection, error) {
+	opts := []ThresholdEventPaginateOption{
+		WithThresholdEventOrder(orderBy),
+		WithThresholdEventFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	if nodes, err := _m.NamedThresholdEvents(alias); err == nil || hasTotalCount {
+		pager, err := newThresholdEventPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &ThresholdEventConnection{Edges: []*ThresholdEventEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryThresholdEvents().Paginate(ctx, after, first, before, last, opts...)
+}
+
 func (_m *License) Entitlements(ctx context.Context) (result []*LicenseEntitlement, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
@@ -101,6 +143,38 @@ func (_m *LicenseVersion) License(ctx context.Context) (*License, error) {
 	result, err := _m.Edges.LicenseOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryLicense().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ThresholdEvent) Instance(ctx context.Context) (*Instance, error) {
+	result, err := _m.Edges.InstanceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstance().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ThresholdEvent) Entitlement(ctx context.Context) (*Entitlement, error) {
+	result, err := _m.Edges.EntitlementOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntitlement().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *UsageEvent) Instance(ctx context.Context) (*Instance, error) {
+	result, err := _m.Edges.InstanceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstance().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *UsageEvent) Entitlement(ctx context.Context) (*Entitlement, error) {
+	result, err := _m.Edges.EntitlementOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntitlement().Only(ctx)
 	}
 	return result, err
 }

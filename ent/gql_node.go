@@ -15,6 +15,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -57,6 +59,16 @@ var organizationImplementors = []string{"Organization", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Organization) IsNode() {}
+
+var thresholdeventImplementors = []string{"ThresholdEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ThresholdEvent) IsNode() {}
+
+var usageeventImplementors = []string{"UsageEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*UsageEvent) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -175,6 +187,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(organization.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, organizationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case thresholdevent.Table:
+		query := c.ThresholdEvent.Query().
+			Where(thresholdevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, thresholdeventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case usageevent.Table:
+		query := c.UsageEvent.Query().
+			Where(usageevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, usageeventImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -352,6 +382,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Organization.Query().
 			Where(organization.IDIn(ids...))
 		query, err := query.CollectFields(ctx, organizationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case thresholdevent.Table:
+		query := c.ThresholdEvent.Query().
+			Where(thresholdevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, thresholdeventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case usageevent.Table:
+		query := c.UsageEvent.Query().
+			Where(usageevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, usageeventImplementors...)
 		if err != nil {
 			return nil, err
 		}

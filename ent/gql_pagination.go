@@ -21,6 +21,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -2639,6 +2641,616 @@ func (_m *Organization) ToEdge(order *OrganizationOrder) *OrganizationEdge {
 		order = DefaultOrganizationOrder
 	}
 	return &OrganizationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ThresholdEventEdge is the edge representation of ThresholdEvent.
+type ThresholdEventEdge struct {
+	Node   *ThresholdEvent `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// ThresholdEventConnection is the connection containing edges to ThresholdEvent.
+type ThresholdEventConnection struct {
+	Edges      []*ThresholdEventEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *ThresholdEventConnection) build(nodes []*ThresholdEvent, pager *thresholdeventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ThresholdEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ThresholdEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ThresholdEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ThresholdEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ThresholdEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ThresholdEventPaginateOption enables pagination customization.
+type ThresholdEventPaginateOption func(*thresholdeventPager) error
+
+// WithThresholdEventOrder configures pagination ordering.
+func WithThresholdEventOrder(order *ThresholdEventOrder) ThresholdEventPaginateOption {
+	if order == nil {
+		order = DefaultThresholdEventOrder
+	}
+	o := *order
+	return func(pager *thresholdeventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultThresholdEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithThresholdEventFilter configures pagination filter.
+func WithThresholdEventFilter(filter func(*ThresholdEventQuery) (*ThresholdEventQuery, error)) ThresholdEventPaginateOption {
+	return func(pager *thresholdeventPager) error {
+		if filter == nil {
+			return errors.New("ThresholdEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type thresholdeventPager struct {
+	reverse bool
+	order   *ThresholdEventOrder
+	filter  func(*ThresholdEventQuery) (*ThresholdEventQuery, error)
+}
+
+func newThresholdEventPager(opts []ThresholdEventPaginateOption, reverse bool) (*thresholdeventPager, error) {
+	pager := &thresholdeventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultThresholdEventOrder
+	}
+	return pager, nil
+}
+
+func (p *thresholdeventPager) applyFilter(query *ThresholdEventQuery) (*ThresholdEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *thresholdeventPager) toCursor(_m *ThresholdEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *thresholdeventPager) applyCursors(query *ThresholdEventQuery, after, before *Cursor) (*ThresholdEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultThresholdEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *thresholdeventPager) applyOrder(query *ThresholdEventQuery) *ThresholdEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultThresholdEventOrder.Field {
+		query = query.Order(DefaultThresholdEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *thresholdeventPager) orderExpr(query *ThresholdEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultThresholdEventOrder.Field {
+			b.Comma().Ident(DefaultThresholdEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ThresholdEvent.
+func (_m *ThresholdEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ThresholdEventPaginateOption,
+) (*ThresholdEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newThresholdEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ThresholdEventConnection{Edges: []*ThresholdEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ThresholdEventOrderFieldCreatedAt orders ThresholdEvent by created_at.
+	ThresholdEventOrderFieldCreatedAt = &ThresholdEventOrderField{
+		Value: func(_m *ThresholdEvent) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: thresholdevent.FieldCreatedAt,
+		toTerm: thresholdevent.ByCreatedAt,
+		toCursor: func(_m *ThresholdEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ThresholdEventOrderField) String() string {
+	var str string
+	switch f.column {
+	case ThresholdEventOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ThresholdEventOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ThresholdEventOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ThresholdEventOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ThresholdEventOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ThresholdEventOrderField", str)
+	}
+	return nil
+}
+
+// ThresholdEventOrderField defines the ordering field of ThresholdEvent.
+type ThresholdEventOrderField struct {
+	// Value extracts the ordering value from the given ThresholdEvent.
+	Value    func(*ThresholdEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) thresholdevent.OrderOption
+	toCursor func(*ThresholdEvent) Cursor
+}
+
+// ThresholdEventOrder defines the ordering of ThresholdEvent.
+type ThresholdEventOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *ThresholdEventOrderField `json:"field"`
+}
+
+// DefaultThresholdEventOrder is the default ordering of ThresholdEvent.
+var DefaultThresholdEventOrder = &ThresholdEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ThresholdEventOrderField{
+		Value: func(_m *ThresholdEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: thresholdevent.FieldID,
+		toTerm: thresholdevent.ByID,
+		toCursor: func(_m *ThresholdEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ThresholdEvent into ThresholdEventEdge.
+func (_m *ThresholdEvent) ToEdge(order *ThresholdEventOrder) *ThresholdEventEdge {
+	if order == nil {
+		order = DefaultThresholdEventOrder
+	}
+	return &ThresholdEventEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// UsageEventEdge is the edge representation of UsageEvent.
+type UsageEventEdge struct {
+	Node   *UsageEvent `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// UsageEventConnection is the connection containing edges to UsageEvent.
+type UsageEventConnection struct {
+	Edges      []*UsageEventEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *UsageEventConnection) build(nodes []*UsageEvent, pager *usageeventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *UsageEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *UsageEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *UsageEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*UsageEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &UsageEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// UsageEventPaginateOption enables pagination customization.
+type UsageEventPaginateOption func(*usageeventPager) error
+
+// WithUsageEventOrder configures pagination ordering.
+func WithUsageEventOrder(order *UsageEventOrder) UsageEventPaginateOption {
+	if order == nil {
+		order = DefaultUsageEventOrder
+	}
+	o := *order
+	return func(pager *usageeventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultUsageEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithUsageEventFilter configures pagination filter.
+func WithUsageEventFilter(filter func(*UsageEventQuery) (*UsageEventQuery, error)) UsageEventPaginateOption {
+	return func(pager *usageeventPager) error {
+		if filter == nil {
+			return errors.New("UsageEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type usageeventPager struct {
+	reverse bool
+	order   *UsageEventOrder
+	filter  func(*UsageEventQuery) (*UsageEventQuery, error)
+}
+
+func newUsageEventPager(opts []UsageEventPaginateOption, reverse bool) (*usageeventPager, error) {
+	pager := &usageeventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultUsageEventOrder
+	}
+	return pager, nil
+}
+
+func (p *usageeventPager) applyFilter(query *UsageEventQuery) (*UsageEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *usageeventPager) toCursor(_m *UsageEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *usageeventPager) applyCursors(query *UsageEventQuery, after, before *Cursor) (*UsageEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultUsageEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *usageeventPager) applyOrder(query *UsageEventQuery) *UsageEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultUsageEventOrder.Field {
+		query = query.Order(DefaultUsageEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *usageeventPager) orderExpr(query *UsageEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultUsageEventOrder.Field {
+			b.Comma().Ident(DefaultUsageEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to UsageEvent.
+func (_m *UsageEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...UsageEventPaginateOption,
+) (*UsageEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newUsageEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &UsageEventConnection{Edges: []*UsageEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// UsageEventOrderFieldTimestamp orders UsageEvent by timestamp.
+	UsageEventOrderFieldTimestamp = &UsageEventOrderField{
+		Value: func(_m *UsageEvent) (ent.Value, error) {
+			return _m.Timestamp, nil
+		},
+		column: usageevent.FieldTimestamp,
+		toTerm: usageevent.ByTimestamp,
+		toCursor: func(_m *UsageEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Timestamp,
+			}
+		},
+	}
+	// UsageEventOrderFieldRecordedAt orders UsageEvent by recorded_at.
+	UsageEventOrderFieldRecordedAt = &UsageEventOrderField{
+		Value: func(_m *UsageEvent) (ent.Value, error) {
+			return _m.RecordedAt, nil
+		},
+		column: usageevent.FieldRecordedAt,
+		toTerm: usageevent.ByRecordedAt,
+		toCursor: func(_m *UsageEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.RecordedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f UsageEventOrderField) String() string {
+	var str string
+	switch f.column {
+	case UsageEventOrderFieldTimestamp.column:
+		str = "TIMESTAMP"
+	case UsageEventOrderFieldRecordedAt.column:
+		str = "RECORDED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f UsageEventOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *UsageEventOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("UsageEventOrderField %T must be a string", v)
+	}
+	switch str {
+	case "TIMESTAMP":
+		*f = *UsageEventOrderFieldTimestamp
+	case "RECORDED_AT":
+		*f = *UsageEventOrderFieldRecordedAt
+	default:
+		return fmt.Errorf("%s is not a valid UsageEventOrderField", str)
+	}
+	return nil
+}
+
+// UsageEventOrderField defines the ordering field of UsageEvent.
+type UsageEventOrderField struct {
+	// Value extracts the ordering value from the given UsageEvent.
+	Value    func(*UsageEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) usageevent.OrderOption
+	toCursor func(*UsageEvent) Cursor
+}
+
+// UsageEventOrder defines the ordering of UsageEvent.
+type UsageEventOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *UsageEventOrderField `json:"field"`
+}
+
+// DefaultUsageEventOrder is the default ordering of UsageEvent.
+var DefaultUsageEventOrder = &UsageEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &UsageEventOrderField{
+		Value: func(_m *UsageEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: usageevent.FieldID,
+		toTerm: usageevent.ByID,
+		toCursor: func(_m *UsageEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts UsageEvent into UsageEventEdge.
+func (_m *UsageEvent) ToEdge(order *UsageEventOrder) *UsageEventEdge {
+	if order == nil {
+		order = DefaultUsageEventOrder
+	}
+	return &UsageEventEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

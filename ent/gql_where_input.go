@@ -11,6 +11,8 @@ import (
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // EntitlementWhereInput represents a where input for filtering Entitlement queries.
@@ -565,6 +567,14 @@ type InstanceWhereInput struct {
 	// "license" edge predicates.
 	HasLicense     *bool                `json:"hasLicense,omitempty"`
 	HasLicenseWith []*LicenseWhereInput `json:"hasLicenseWith,omitempty"`
+
+	// "usage_events" edge predicates.
+	HasUsageEvents     *bool                   `json:"hasUsageEvents,omitempty"`
+	HasUsageEventsWith []*UsageEventWhereInput `json:"hasUsageEventsWith,omitempty"`
+
+	// "threshold_events" edge predicates.
+	HasThresholdEvents     *bool                       `json:"hasThresholdEvents,omitempty"`
+	HasThresholdEventsWith []*ThresholdEventWhereInput `json:"hasThresholdEventsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -866,6 +876,42 @@ func (i *InstanceWhereInput) P() (predicate.Instance, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, instance.HasLicenseWith(with...))
+	}
+	if i.HasUsageEvents != nil {
+		p := instance.HasUsageEvents()
+		if !*i.HasUsageEvents {
+			p = instance.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasUsageEventsWith) > 0 {
+		with := make([]predicate.UsageEvent, 0, len(i.HasUsageEventsWith))
+		for _, w := range i.HasUsageEventsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasUsageEventsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, instance.HasUsageEventsWith(with...))
+	}
+	if i.HasThresholdEvents != nil {
+		p := instance.HasThresholdEvents()
+		if !*i.HasThresholdEvents {
+			p = instance.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasThresholdEventsWith) > 0 {
+		with := make([]predicate.ThresholdEvent, 0, len(i.HasThresholdEventsWith))
+		for _, w := range i.HasThresholdEventsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasThresholdEventsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, instance.HasThresholdEventsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -1392,5 +1438,787 @@ func (i *LicenseWhereInput) P() (predicate.License, error) {
 		return predicates[0], nil
 	default:
 		return license.And(predicates...), nil
+	}
+}
+
+// ThresholdEventWhereInput represents a where input for filtering ThresholdEvent queries.
+type ThresholdEventWhereInput struct {
+	Predicates []predicate.ThresholdEvent  `json:"-"`
+	Not        *ThresholdEventWhereInput   `json:"not,omitempty"`
+	Or         []*ThresholdEventWhereInput `json:"or,omitempty"`
+	And        []*ThresholdEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *thresholdevent.Kind  `json:"kind,omitempty"`
+	KindNEQ   *thresholdevent.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []thresholdevent.Kind `json:"kindIn,omitempty"`
+	KindNotIn []thresholdevent.Kind `json:"kindNotIn,omitempty"`
+
+	// "period_start" field predicates.
+	PeriodStart      *time.Time  `json:"periodStart,omitempty"`
+	PeriodStartNEQ   *time.Time  `json:"periodStartNEQ,omitempty"`
+	PeriodStartIn    []time.Time `json:"periodStartIn,omitempty"`
+	PeriodStartNotIn []time.Time `json:"periodStartNotIn,omitempty"`
+	PeriodStartGT    *time.Time  `json:"periodStartGT,omitempty"`
+	PeriodStartGTE   *time.Time  `json:"periodStartGTE,omitempty"`
+	PeriodStartLT    *time.Time  `json:"periodStartLT,omitempty"`
+	PeriodStartLTE   *time.Time  `json:"periodStartLTE,omitempty"`
+
+	// "usage" field predicates.
+	Usage      *float64  `json:"usage,omitempty"`
+	UsageNEQ   *float64  `json:"usageNEQ,omitempty"`
+	UsageIn    []float64 `json:"usageIn,omitempty"`
+	UsageNotIn []float64 `json:"usageNotIn,omitempty"`
+	UsageGT    *float64  `json:"usageGT,omitempty"`
+	UsageGTE   *float64  `json:"usageGTE,omitempty"`
+	UsageLT    *float64  `json:"usageLT,omitempty"`
+	UsageLTE   *float64  `json:"usageLTE,omitempty"`
+
+	// "limit" field predicates.
+	Limit      *float64  `json:"limit,omitempty"`
+	LimitNEQ   *float64  `json:"limitNEQ,omitempty"`
+	LimitIn    []float64 `json:"limitIn,omitempty"`
+	LimitNotIn []float64 `json:"limitNotIn,omitempty"`
+	LimitGT    *float64  `json:"limitGT,omitempty"`
+	LimitGTE   *float64  `json:"limitGTE,omitempty"`
+	LimitLT    *float64  `json:"limitLT,omitempty"`
+	LimitLTE   *float64  `json:"limitLTE,omitempty"`
+
+	// "hard_cap" field predicates.
+	HardCap      *float64  `json:"hardCap,omitempty"`
+	HardCapNEQ   *float64  `json:"hardCapNEQ,omitempty"`
+	HardCapIn    []float64 `json:"hardCapIn,omitempty"`
+	HardCapNotIn []float64 `json:"hardCapNotIn,omitempty"`
+	HardCapGT    *float64  `json:"hardCapGT,omitempty"`
+	HardCapGTE   *float64  `json:"hardCapGTE,omitempty"`
+	HardCapLT    *float64  `json:"hardCapLT,omitempty"`
+	HardCapLTE   *float64  `json:"hardCapLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "instance" edge predicates.
+	HasInstance     *bool                 `json:"hasInstance,omitempty"`
+	HasInstanceWith []*InstanceWhereInput `json:"hasInstanceWith,omitempty"`
+
+	// "entitlement" edge predicates.
+	HasEntitlement     *bool                    `json:"hasEntitlement,omitempty"`
+	HasEntitlementWith []*EntitlementWhereInput `json:"hasEntitlementWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ThresholdEventWhereInput) AddPredicates(predicates ...predicate.ThresholdEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ThresholdEventWhereInput filter on the ThresholdEventQuery builder.
+func (i *ThresholdEventWhereInput) Filter(q *ThresholdEventQuery) (*ThresholdEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyThresholdEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyThresholdEventWhereInput is returned in case the ThresholdEventWhereInput is empty.
+var ErrEmptyThresholdEventWhereInput = errors.New("ent: empty predicate ThresholdEventWhereInput")
+
+// P returns a predicate for filtering thresholdevents.
+// An error is returned if the input is empty or invalid.
+func (i *ThresholdEventWhereInput) P() (predicate.ThresholdEvent, error) {
+	var predicates []predicate.ThresholdEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, thresholdevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ThresholdEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, thresholdevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ThresholdEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, thresholdevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, thresholdevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, thresholdevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, thresholdevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, thresholdevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, thresholdevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, thresholdevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, thresholdevent.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, thresholdevent.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, thresholdevent.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, thresholdevent.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, thresholdevent.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, thresholdevent.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.KindNotIn(i.KindNotIn...))
+	}
+	if i.PeriodStart != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartEQ(*i.PeriodStart))
+	}
+	if i.PeriodStartNEQ != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartNEQ(*i.PeriodStartNEQ))
+	}
+	if len(i.PeriodStartIn) > 0 {
+		predicates = append(predicates, thresholdevent.PeriodStartIn(i.PeriodStartIn...))
+	}
+	if len(i.PeriodStartNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.PeriodStartNotIn(i.PeriodStartNotIn...))
+	}
+	if i.PeriodStartGT != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartGT(*i.PeriodStartGT))
+	}
+	if i.PeriodStartGTE != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartGTE(*i.PeriodStartGTE))
+	}
+	if i.PeriodStartLT != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartLT(*i.PeriodStartLT))
+	}
+	if i.PeriodStartLTE != nil {
+		predicates = append(predicates, thresholdevent.PeriodStartLTE(*i.PeriodStartLTE))
+	}
+	if i.Usage != nil {
+		predicates = append(predicates, thresholdevent.UsageEQ(*i.Usage))
+	}
+	if i.UsageNEQ != nil {
+		predicates = append(predicates, thresholdevent.UsageNEQ(*i.UsageNEQ))
+	}
+	if len(i.UsageIn) > 0 {
+		predicates = append(predicates, thresholdevent.UsageIn(i.UsageIn...))
+	}
+	if len(i.UsageNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.UsageNotIn(i.UsageNotIn...))
+	}
+	if i.UsageGT != nil {
+		predicates = append(predicates, thresholdevent.UsageGT(*i.UsageGT))
+	}
+	if i.UsageGTE != nil {
+		predicates = append(predicates, thresholdevent.UsageGTE(*i.UsageGTE))
+	}
+	if i.UsageLT != nil {
+		predicates = append(predicates, thresholdevent.UsageLT(*i.UsageLT))
+	}
+	if i.UsageLTE != nil {
+		predicates = append(predicates, thresholdevent.UsageLTE(*i.UsageLTE))
+	}
+	if i.Limit != nil {
+		predicates = append(predicates, thresholdevent.LimitEQ(*i.Limit))
+	}
+	if i.LimitNEQ != nil {
+		predicates = append(predicates, thresholdevent.LimitNEQ(*i.LimitNEQ))
+	}
+	if len(i.LimitIn) > 0 {
+		predicates = append(predicates, thresholdevent.LimitIn(i.LimitIn...))
+	}
+	if len(i.LimitNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.LimitNotIn(i.LimitNotIn...))
+	}
+	if i.LimitGT != nil {
+		predicates = append(predicates, thresholdevent.LimitGT(*i.LimitGT))
+	}
+	if i.LimitGTE != nil {
+		predicates = append(predicates, thresholdevent.LimitGTE(*i.LimitGTE))
+	}
+	if i.LimitLT != nil {
+		predicates = append(predicates, thresholdevent.LimitLT(*i.LimitLT))
+	}
+	if i.LimitLTE != nil {
+		predicates = append(predicates, thresholdevent.LimitLTE(*i.LimitLTE))
+	}
+	if i.HardCap != nil {
+		predicates = append(predicates, thresholdevent.HardCapEQ(*i.HardCap))
+	}
+	if i.HardCapNEQ != nil {
+		predicates = append(predicates, thresholdevent.HardCapNEQ(*i.HardCapNEQ))
+	}
+	if len(i.HardCapIn) > 0 {
+		predicates = append(predicates, thresholdevent.HardCapIn(i.HardCapIn...))
+	}
+	if len(i.HardCapNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.HardCapNotIn(i.HardCapNotIn...))
+	}
+	if i.HardCapGT != nil {
+		predicates = append(predicates, thresholdevent.HardCapGT(*i.HardCapGT))
+	}
+	if i.HardCapGTE != nil {
+		predicates = append(predicates, thresholdevent.HardCapGTE(*i.HardCapGTE))
+	}
+	if i.HardCapLT != nil {
+		predicates = append(predicates, thresholdevent.HardCapLT(*i.HardCapLT))
+	}
+	if i.HardCapLTE != nil {
+		predicates = append(predicates, thresholdevent.HardCapLTE(*i.HardCapLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, thresholdevent.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, thresholdevent.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, thresholdevent.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+
+	if i.HasInstance != nil {
+		p := thresholdevent.HasInstance()
+		if !*i.HasInstance {
+			p = thresholdevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInstanceWith) > 0 {
+		with := make([]predicate.Instance, 0, len(i.HasInstanceWith))
+		for _, w := range i.HasInstanceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInstanceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, thresholdevent.HasInstanceWith(with...))
+	}
+	if i.HasEntitlement != nil {
+		p := thresholdevent.HasEntitlement()
+		if !*i.HasEntitlement {
+			p = thresholdevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntitlementWith) > 0 {
+		with := make([]predicate.Entitlement, 0, len(i.HasEntitlementWith))
+		for _, w := range i.HasEntitlementWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntitlementWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, thresholdevent.HasEntitlementWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyThresholdEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return thresholdevent.And(predicates...), nil
+	}
+}
+
+// UsageEventWhereInput represents a where input for filtering UsageEvent queries.
+type UsageEventWhereInput struct {
+	Predicates []predicate.UsageEvent  `json:"-"`
+	Not        *UsageEventWhereInput   `json:"not,omitempty"`
+	Or         []*UsageEventWhereInput `json:"or,omitempty"`
+	And        []*UsageEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *usageevent.Kind  `json:"kind,omitempty"`
+	KindNEQ   *usageevent.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []usageevent.Kind `json:"kindIn,omitempty"`
+	KindNotIn []usageevent.Kind `json:"kindNotIn,omitempty"`
+
+	// "value" field predicates.
+	Value      *float64  `json:"value,omitempty"`
+	ValueNEQ   *float64  `json:"valueNEQ,omitempty"`
+	ValueIn    []float64 `json:"valueIn,omitempty"`
+	ValueNotIn []float64 `json:"valueNotIn,omitempty"`
+	ValueGT    *float64  `json:"valueGT,omitempty"`
+	ValueGTE   *float64  `json:"valueGTE,omitempty"`
+	ValueLT    *float64  `json:"valueLT,omitempty"`
+	ValueLTE   *float64  `json:"valueLTE,omitempty"`
+
+	// "timestamp" field predicates.
+	Timestamp      *time.Time  `json:"timestamp,omitempty"`
+	TimestampNEQ   *time.Time  `json:"timestampNEQ,omitempty"`
+	TimestampIn    []time.Time `json:"timestampIn,omitempty"`
+	TimestampNotIn []time.Time `json:"timestampNotIn,omitempty"`
+	TimestampGT    *time.Time  `json:"timestampGT,omitempty"`
+	TimestampGTE   *time.Time  `json:"timestampGTE,omitempty"`
+	TimestampLT    *time.Time  `json:"timestampLT,omitempty"`
+	TimestampLTE   *time.Time  `json:"timestampLTE,omitempty"`
+
+	// "period_start" field predicates.
+	PeriodStart      *time.Time  `json:"periodStart,omitempty"`
+	PeriodStartNEQ   *time.Time  `json:"periodStartNEQ,omitempty"`
+	PeriodStartIn    []time.Time `json:"periodStartIn,omitempty"`
+	PeriodStartNotIn []time.Time `json:"periodStartNotIn,omitempty"`
+	PeriodStartGT    *time.Time  `json:"periodStartGT,omitempty"`
+	PeriodStartGTE   *time.Time  `json:"periodStartGTE,omitempty"`
+	PeriodStartLT    *time.Time  `json:"periodStartLT,omitempty"`
+	PeriodStartLTE   *time.Time  `json:"periodStartLTE,omitempty"`
+
+	// "recorded_at" field predicates.
+	RecordedAt      *time.Time  `json:"recordedAt,omitempty"`
+	RecordedAtNEQ   *time.Time  `json:"recordedAtNEQ,omitempty"`
+	RecordedAtIn    []time.Time `json:"recordedAtIn,omitempty"`
+	RecordedAtNotIn []time.Time `json:"recordedAtNotIn,omitempty"`
+	RecordedAtGT    *time.Time  `json:"recordedAtGT,omitempty"`
+	RecordedAtGTE   *time.Time  `json:"recordedAtGTE,omitempty"`
+	RecordedAtLT    *time.Time  `json:"recordedAtLT,omitempty"`
+	RecordedAtLTE   *time.Time  `json:"recordedAtLTE,omitempty"`
+
+	// "idempotency_key" field predicates.
+	IdempotencyKey             *string  `json:"idempotencyKey,omitempty"`
+	IdempotencyKeyNEQ          *string  `json:"idempotencyKeyNEQ,omitempty"`
+	IdempotencyKeyIn           []string `json:"idempotencyKeyIn,omitempty"`
+	IdempotencyKeyNotIn        []string `json:"idempotencyKeyNotIn,omitempty"`
+	IdempotencyKeyGT           *string  `json:"idempotencyKeyGT,omitempty"`
+	IdempotencyKeyGTE          *string  `json:"idempotencyKeyGTE,omitempty"`
+	IdempotencyKeyLT           *string  `json:"idempotencyKeyLT,omitempty"`
+	IdempotencyKeyLTE          *string  `json:"idempotencyKeyLTE,omitempty"`
+	IdempotencyKeyContains     *string  `json:"idempotencyKeyContains,omitempty"`
+	IdempotencyKeyHasPrefix    *string  `json:"idempotencyKeyHasPrefix,omitempty"`
+	IdempotencyKeyHasSuffix    *string  `json:"idempotencyKeyHasSuffix,omitempty"`
+	IdempotencyKeyEqualFold    *string  `json:"idempotencyKeyEqualFold,omitempty"`
+	IdempotencyKeyContainsFold *string  `json:"idempotencyKeyContainsFold,omitempty"`
+
+	// "aggregate" field predicates.
+	Aggregate      *float64  `json:"aggregate,omitempty"`
+	AggregateNEQ   *float64  `json:"aggregateNEQ,omitempty"`
+	AggregateIn    []float64 `json:"aggregateIn,omitempty"`
+	AggregateNotIn []float64 `json:"aggregateNotIn,omitempty"`
+	AggregateGT    *float64  `json:"aggregateGT,omitempty"`
+	AggregateGTE   *float64  `json:"aggregateGTE,omitempty"`
+	AggregateLT    *float64  `json:"aggregateLT,omitempty"`
+	AggregateLTE   *float64  `json:"aggregateLTE,omitempty"`
+
+	// "instance" edge predicates.
+	HasInstance     *bool                 `json:"hasInstance,omitempty"`
+	HasInstanceWith []*InstanceWhereInput `json:"hasInstanceWith,omitempty"`
+
+	// "entitlement" edge predicates.
+	HasEntitlement     *bool                    `json:"hasEntitlement,omitempty"`
+	HasEntitlementWith []*EntitlementWhereInput `json:"hasEntitlementWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *UsageEventWhereInput) AddPredicates(predicates ...predicate.UsageEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the UsageEventWhereInput filter on the UsageEventQuery builder.
+func (i *UsageEventWhereInput) Filter(q *UsageEventQuery) (*UsageEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyUsageEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyUsageEventWhereInput is returned in case the UsageEventWhereInput is empty.
+var ErrEmptyUsageEventWhereInput = errors.New("ent: empty predicate UsageEventWhereInput")
+
+// P returns a predicate for filtering usageevents.
+// An error is returned if the input is empty or invalid.
+func (i *UsageEventWhereInput) P() (predicate.UsageEvent, error) {
+	var predicates []predicate.UsageEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, usageevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.UsageEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, usageevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.UsageEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, usageevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, usageevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, usageevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, usageevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, usageevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, usageevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, usageevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, usageevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, usageevent.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, usageevent.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, usageevent.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, usageevent.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, usageevent.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, usageevent.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, usageevent.KindNotIn(i.KindNotIn...))
+	}
+	if i.Value != nil {
+		predicates = append(predicates, usageevent.ValueEQ(*i.Value))
+	}
+	if i.ValueNEQ != nil {
+		predicates = append(predicates, usageevent.ValueNEQ(*i.ValueNEQ))
+	}
+	if len(i.ValueIn) > 0 {
+		predicates = append(predicates, usageevent.ValueIn(i.ValueIn...))
+	}
+	if len(i.ValueNotIn) > 0 {
+		predicates = append(predicates, usageevent.ValueNotIn(i.ValueNotIn...))
+	}
+	if i.ValueGT != nil {
+		predicates = append(predicates, usageevent.ValueGT(*i.ValueGT))
+	}
+	if i.ValueGTE != nil {
+		predicates = append(predicates, usageevent.ValueGTE(*i.ValueGTE))
+	}
+	if i.ValueLT != nil {
+		predicates = append(predicates, usageevent.ValueLT(*i.ValueLT))
+	}
+	if i.ValueLTE != nil {
+		predicates = append(predicates, usageevent.ValueLTE(*i.ValueLTE))
+	}
+	if i.Timestamp != nil {
+		predicates = append(predicates, usageevent.TimestampEQ(*i.Timestamp))
+	}
+	if i.TimestampNEQ != nil {
+		predicates = append(predicates, usageevent.TimestampNEQ(*i.TimestampNEQ))
+	}
+	if len(i.TimestampIn) > 0 {
+		predicates = append(predicates, usageevent.TimestampIn(i.TimestampIn...))
+	}
+	if len(i.TimestampNotIn) > 0 {
+		predicates = append(predicates, usageevent.TimestampNotIn(i.TimestampNotIn...))
+	}
+	if i.TimestampGT != nil {
+		predicates = append(predicates, usageevent.TimestampGT(*i.TimestampGT))
+	}
+	if i.TimestampGTE != nil {
+		predicates = append(predicates, usageevent.TimestampGTE(*i.TimestampGTE))
+	}
+	if i.TimestampLT != nil {
+		predicates = append(predicates, usageevent.TimestampLT(*i.TimestampLT))
+	}
+	if i.TimestampLTE != nil {
+		predicates = append(predicates, usageevent.TimestampLTE(*i.TimestampLTE))
+	}
+	if i.PeriodStart != nil {
+		predicates = append(predicates, usageevent.PeriodStartEQ(*i.PeriodStart))
+	}
+	if i.PeriodStartNEQ != nil {
+		predicates = append(predicates, usageevent.PeriodStartNEQ(*i.PeriodStartNEQ))
+	}
+	if len(i.PeriodStartIn) > 0 {
+		predicates = append(predicates, usageevent.PeriodStartIn(i.PeriodStartIn...))
+	}
+	if len(i.PeriodStartNotIn) > 0 {
+		predicates = append(predicates, usageevent.PeriodStartNotIn(i.PeriodStartNotIn...))
+	}
+	if i.PeriodStartGT != nil {
+		predicates = append(predicates, usageevent.PeriodStartGT(*i.PeriodStartGT))
+	}
+	if i.PeriodStartGTE != nil {
+		predicates = append(predicates, usageevent.PeriodStartGTE(*i.PeriodStartGTE))
+	}
+	if i.PeriodStartLT != nil {
+		predicates = append(predicates, usageevent.PeriodStartLT(*i.PeriodStartLT))
+	}
+	if i.PeriodStartLTE != nil {
+		predicates = append(predicates, usageevent.PeriodStartLTE(*i.PeriodStartLTE))
+	}
+	if i.RecordedAt != nil {
+		predicates = append(predicates, usageevent.RecordedAtEQ(*i.RecordedAt))
+	}
+	if i.RecordedAtNEQ != nil {
+		predicates = append(predicates, usageevent.RecordedAtNEQ(*i.RecordedAtNEQ))
+	}
+	if len(i.RecordedAtIn) > 0 {
+		predicates = append(predicates, usageevent.RecordedAtIn(i.RecordedAtIn...))
+	}
+	if len(i.RecordedAtNotIn) > 0 {
+		predicates = append(predicates, usageevent.RecordedAtNotIn(i.RecordedAtNotIn...))
+	}
+	if i.RecordedAtGT != nil {
+		predicates = append(predicates, usageevent.RecordedAtGT(*i.RecordedAtGT))
+	}
+	if i.RecordedAtGTE != nil {
+		predicates = append(predicates, usageevent.RecordedAtGTE(*i.RecordedAtGTE))
+	}
+	if i.RecordedAtLT != nil {
+		predicates = append(predicates, usageevent.RecordedAtLT(*i.RecordedAtLT))
+	}
+	if i.RecordedAtLTE != nil {
+		predicates = append(predicates, usageevent.RecordedAtLTE(*i.RecordedAtLTE))
+	}
+	if i.IdempotencyKey != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyEQ(*i.IdempotencyKey))
+	}
+	if i.IdempotencyKeyNEQ != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyNEQ(*i.IdempotencyKeyNEQ))
+	}
+	if len(i.IdempotencyKeyIn) > 0 {
+		predicates = append(predicates, usageevent.IdempotencyKeyIn(i.IdempotencyKeyIn...))
+	}
+	if len(i.IdempotencyKeyNotIn) > 0 {
+		predicates = append(predicates, usageevent.IdempotencyKeyNotIn(i.IdempotencyKeyNotIn...))
+	}
+	if i.IdempotencyKeyGT != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyGT(*i.IdempotencyKeyGT))
+	}
+	if i.IdempotencyKeyGTE != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyGTE(*i.IdempotencyKeyGTE))
+	}
+	if i.IdempotencyKeyLT != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyLT(*i.IdempotencyKeyLT))
+	}
+	if i.IdempotencyKeyLTE != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyLTE(*i.IdempotencyKeyLTE))
+	}
+	if i.IdempotencyKeyContains != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyContains(*i.IdempotencyKeyContains))
+	}
+	if i.IdempotencyKeyHasPrefix != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyHasPrefix(*i.IdempotencyKeyHasPrefix))
+	}
+	if i.IdempotencyKeyHasSuffix != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyHasSuffix(*i.IdempotencyKeyHasSuffix))
+	}
+	if i.IdempotencyKeyEqualFold != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyEqualFold(*i.IdempotencyKeyEqualFold))
+	}
+	if i.IdempotencyKeyContainsFold != nil {
+		predicates = append(predicates, usageevent.IdempotencyKeyContainsFold(*i.IdempotencyKeyContainsFold))
+	}
+	if i.Aggregate != nil {
+		predicates = append(predicates, usageevent.AggregateEQ(*i.Aggregate))
+	}
+	if i.AggregateNEQ != nil {
+		predicates = append(predicates, usageevent.AggregateNEQ(*i.AggregateNEQ))
+	}
+	if len(i.AggregateIn) > 0 {
+		predicates = append(predicates, usageevent.AggregateIn(i.AggregateIn...))
+	}
+	if len(i.AggregateNotIn) > 0 {
+		predicates = append(predicates, usageevent.AggregateNotIn(i.AggregateNotIn...))
+	}
+	if i.AggregateGT != nil {
+		predicates = append(predicates, usageevent.AggregateGT(*i.AggregateGT))
+	}
+	if i.AggregateGTE != nil {
+		predicates = append(predicates, usageevent.AggregateGTE(*i.AggregateGTE))
+	}
+	if i.AggregateLT != nil {
+		predicates = append(predicates, usageevent.AggregateLT(*i.AggregateLT))
+	}
+	if i.AggregateLTE != nil {
+		predicates = append(predicates, usageevent.AggregateLTE(*i.AggregateLTE))
+	}
+
+	if i.HasInstance != nil {
+		p := usageevent.HasInstance()
+		if !*i.HasInstance {
+			p = usageevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInstanceWith) > 0 {
+		with := make([]predicate.Instance, 0, len(i.HasInstanceWith))
+		for _, w := range i.HasInstanceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInstanceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, usageevent.HasInstanceWith(with...))
+	}
+	if i.HasEntitlement != nil {
+		p := usageevent.HasEntitlement()
+		if !*i.HasEntitlement {
+			p = usageevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntitlementWith) > 0 {
+		with := make([]predicate.Entitlement, 0, len(i.HasEntitlementWith))
+		for _, w := range i.HasEntitlementWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntitlementWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, usageevent.HasEntitlementWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyUsageEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return usageevent.And(predicates...), nil
 	}
 }

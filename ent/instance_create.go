@@ -15,6 +15,9 @@ import (
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // InstanceCreate is the builder for creating a Instance entity.
@@ -141,6 +144,51 @@ func (_c *InstanceCreate) SetOrganization(v *Organization) *InstanceCreate {
 // SetLicense sets the "license" edge to the License entity.
 func (_c *InstanceCreate) SetLicense(v *License) *InstanceCreate {
 	return _c.SetLicenseID(v.ID)
+}
+
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_c *InstanceCreate) AddUsageEventIDs(ids ...string) *InstanceCreate {
+	_c.mutation.AddUsageEventIDs(ids...)
+	return _c
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_c *InstanceCreate) AddUsageEvents(v ...*UsageEvent) *InstanceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_c *InstanceCreate) AddUsageCounterIDs(ids ...string) *InstanceCreate {
+	_c.mutation.AddUsageCounterIDs(ids...)
+	return _c
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_c *InstanceCreate) AddUsageCounters(v ...*UsageCounter) *InstanceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_c *InstanceCreate) AddThresholdEventIDs(ids ...string) *InstanceCreate {
+	_c.mutation.AddThresholdEventIDs(ids...)
+	return _c
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_c *InstanceCreate) AddThresholdEvents(v ...*ThresholdEvent) *InstanceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddThresholdEventIDs(ids...)
 }
 
 // Mutation returns the InstanceMutation object of the builder.
@@ -350,6 +398,54 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.LicenseID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

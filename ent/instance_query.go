@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -16,19 +17,28 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // InstanceQuery is the builder for querying Instance entities.
 type InstanceQuery struct {
 	config
-	ctx              *QueryContext
-	order            []instance.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.Instance
-	withOrganization *OrganizationQuery
-	withLicense      *LicenseQuery
-	loadTotal        []func(context.Context, []*Instance) error
-	modifiers        []func(*sql.Selector)
+	ctx                      *QueryContext
+	order                    []instance.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.Instance
+	withOrganization         *OrganizationQuery
+	withLicense              *LicenseQuery
+	withUsageEvents          *UsageEventQuery
+	withUsageCounters        *UsageCounterQuery
+	withThresholdEvents      *ThresholdEventQuery
+	loadTotal                []func(context.Context, []*Instance) error
+	modifiers                []func(*sql.Selector)
+	withNamedUsageEvents     map[string]*UsageEventQuery
+	withNamedUsageCounters   map[string]*UsageCounterQuery
+	withNamedThresholdEvents map[string]*ThresholdEventQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -102,6 +112,72 @@ func (_q *InstanceQuery) QueryLicense() *LicenseQuery {
 			sqlgraph.From(instance.Table, instance.FieldID, selector),
 			sqlgraph.To(license.Table, license.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, instance.LicenseTable, instance.LicenseColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryUsageEvents chains the current query on the "usage_events" edge.
+func (_q *InstanceQuery) QueryUsageEvents() *UsageEventQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, selector),
+			sqlgraph.To(usageevent.Table, usageevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.UsageEventsTable, instance.UsageEventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryUsageCounters chains the current query on the "usage_counters" edge.
+func (_q *InstanceQuery) QueryUsageCounters() *UsageCounterQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, selector),
+			sqlgraph.To(usagecounter.Table, usagecounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.UsageCountersTable, instance.UsageCountersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryThresholdEvents chains the current query on the "threshold_events" edge.
+func (_q *InstanceQuery) QueryThresholdEvents() *ThresholdEventQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, selector),
+			sqlgraph.To(thresholdevent.Table, thresholdevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.ThresholdEventsTable, instance.ThresholdEventsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -296,13 +372,16 @@ func (_q *InstanceQuery) Clone() *InstanceQuery {
 		return nil
 	}
 	return &InstanceQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]instance.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Instance{}, _q.predicates...),
-		withOrganization: _q.withOrganization.Clone(),
-		withLicense:      _q.withLicense.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]instance.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Instance{}, _q.predicates...),
+		withOrganization:    _q.withOrganization.Clone(),
+		withLicense:         _q.withLicense.Clone(),
+		withUsageEvents:     _q.withUsageEvents.Clone(),
+		withUsageCounters:   _q.withUsageCounters.Clone(),
+		withThresholdEvents: _q.withThresholdEvents.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -329,6 +408,39 @@ func (_q *InstanceQuery) WithLicense(opts ...func(*LicenseQuery)) *InstanceQuery
 		opt(query)
 	}
 	_q.withLicense = query
+	return _q
+}
+
+// WithUsageEvents tells the query-builder to eager-load the nodes that are connected to
+// the "usage_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithUsageEvents(opts ...func(*UsageEventQuery)) *InstanceQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withUsageEvents = query
+	return _q
+}
+
+// WithUsageCounters tells the query-builder to eager-load the nodes that are connected to
+// the "usage_counters" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithUsageCounters(opts ...func(*UsageCounterQuery)) *InstanceQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withUsageCounters = query
+	return _q
+}
+
+// WithThresholdEvents tells the query-builder to eager-load the nodes that are connected to
+// the "threshold_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithThresholdEvents(opts ...func(*ThresholdEventQuery)) *InstanceQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withThresholdEvents = query
 	return _q
 }
 
@@ -410,9 +522,12 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 	var (
 		nodes       = []*Instance{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [5]bool{
 			_q.withOrganization != nil,
 			_q.withLicense != nil,
+			_q.withUsageEvents != nil,
+			_q.withUsageCounters != nil,
+			_q.withThresholdEvents != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -445,6 +560,48 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 	if query := _q.withLicense; query != nil {
 		if err := _q.loadLicense(ctx, query, nodes, nil,
 			func(n *Instance, e *License) { n.Edges.License = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withUsageEvents; query != nil {
+		if err := _q.loadUsageEvents(ctx, query, nodes,
+			func(n *Instance) { n.Edges.UsageEvents = []*UsageEvent{} },
+			func(n *Instance, e *UsageEvent) { n.Edges.UsageEvents = append(n.Edges.UsageEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withUsageCounters; query != nil {
+		if err := _q.loadUsageCounters(ctx, query, nodes,
+			func(n *Instance) { n.Edges.UsageCounters = []*UsageCounter{} },
+			func(n *Instance, e *UsageCounter) { n.Edges.UsageCounters = append(n.Edges.UsageCounters, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withThresholdEvents; query != nil {
+		if err := _q.loadThresholdEvents(ctx, query, nodes,
+			func(n *Instance) { n.Edges.ThresholdEvents = []*ThresholdEvent{} },
+			func(n *Instance, e *ThresholdEvent) { n.Edges.ThresholdEvents = append(n.Edges.ThresholdEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedUsageEvents {
+		if err := _q.loadUsageEvents(ctx, query, nodes,
+			func(n *Instance) { n.appendNamedUsageEvents(name) },
+			func(n *Instance, e *UsageEvent) { n.appendNamedUsageEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedUsageCounters {
+		if err := _q.loadUsageCounters(ctx, query, nodes,
+			func(n *Instance) { n.appendNamedUsageCounters(name) },
+			func(n *Instance, e *UsageCounter) { n.appendNamedUsageCounters(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedThresholdEvents {
+		if err := _q.loadThresholdEvents(ctx, query, nodes,
+			func(n *Instance) { n.appendNamedThresholdEvents(name) },
+			func(n *Instance, e *ThresholdEvent) { n.appendNamedThresholdEvents(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -514,6 +671,96 @@ func (_q *InstanceQuery) loadLicense(ctx context.Context, query *LicenseQuery, n
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *InstanceQuery) loadUsageEvents(ctx context.Context, query *UsageEventQuery, nodes []*Instance, init func(*Instance), assign func(*Instance, *UsageEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Instance)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(usageevent.FieldInstanceID)
+	}
+	query.Where(predicate.UsageEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(instance.UsageEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InstanceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "instance_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *InstanceQuery) loadUsageCounters(ctx context.Context, query *UsageCounterQuery, nodes []*Instance, init func(*Instance), assign func(*Instance, *UsageCounter)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Instance)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(usagecounter.FieldInstanceID)
+	}
+	query.Where(predicate.UsageCounter(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(instance.UsageCountersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InstanceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "instance_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *InstanceQuery) loadThresholdEvents(ctx context.Context, query *ThresholdEventQuery, nodes []*Instance, init func(*Instance), assign func(*Instance, *ThresholdEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Instance)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(thresholdevent.FieldInstanceID)
+	}
+	query.Where(predicate.ThresholdEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(instance.ThresholdEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InstanceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "instance_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -641,6 +888,48 @@ func (_q *InstanceQuery) ForShare(opts ...sql.LockOption) *InstanceQuery {
 func (_q *InstanceQuery) Modify(modifiers ...func(s *sql.Selector)) *InstanceSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedUsageEvents tells the query-builder to eager-load the nodes that are connected to the "usage_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithNamedUsageEvents(name string, opts ...func(*UsageEventQuery)) *InstanceQuery {
+	query := (&UsageEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedUsageEvents == nil {
+		_q.withNamedUsageEvents = make(map[string]*UsageEventQuery)
+	}
+	_q.withNamedUsageEvents[name] = query
+	return _q
+}
+
+// WithNamedUsageCounters tells the query-builder to eager-load the nodes that are connected to the "usage_counters"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithNamedUsageCounters(name string, opts ...func(*UsageCounterQuery)) *InstanceQuery {
+	query := (&UsageCounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedUsageCounters == nil {
+		_q.withNamedUsageCounters = make(map[string]*UsageCounterQuery)
+	}
+	_q.withNamedUsageCounters[name] = query
+	return _q
+}
+
+// WithNamedThresholdEvents tells the query-builder to eager-load the nodes that are connected to the "threshold_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithNamedThresholdEvents(name string, opts ...func(*ThresholdEventQuery)) *InstanceQuery {
+	query := (&ThresholdEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedThresholdEvents == nil {
+		_q.withNamedThresholdEvents = make(map[string]*ThresholdEventQuery)
+	}
+	_q.withNamedThresholdEvents[name] = query
+	return _q
 }
 
 // InstanceGroupBy is the group-by builder for Instance entities.

@@ -14,6 +14,9 @@ import (
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // InstanceUpdate is the builder for updating Instance entities.
@@ -135,6 +138,51 @@ func (_u *InstanceUpdate) SetLicense(v *License) *InstanceUpdate {
 	return _u.SetLicenseID(v.ID)
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_u *InstanceUpdate) AddUsageEventIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.AddUsageEventIDs(ids...)
+	return _u
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_u *InstanceUpdate) AddUsageEvents(v ...*UsageEvent) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_u *InstanceUpdate) AddUsageCounterIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.AddUsageCounterIDs(ids...)
+	return _u
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_u *InstanceUpdate) AddUsageCounters(v ...*UsageCounter) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_u *InstanceUpdate) AddThresholdEventIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.AddThresholdEventIDs(ids...)
+	return _u
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_u *InstanceUpdate) AddThresholdEvents(v ...*ThresholdEvent) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddThresholdEventIDs(ids...)
+}
+
 // Mutation returns the InstanceMutation object of the builder.
 func (_u *InstanceUpdate) Mutation() *InstanceMutation {
 	return _u.mutation
@@ -144,6 +192,69 @@ func (_u *InstanceUpdate) Mutation() *InstanceMutation {
 func (_u *InstanceUpdate) ClearLicense() *InstanceUpdate {
 	_u.mutation.ClearLicense()
 	return _u
+}
+
+// ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
+func (_u *InstanceUpdate) ClearUsageEvents() *InstanceUpdate {
+	_u.mutation.ClearUsageEvents()
+	return _u
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to UsageEvent entities by IDs.
+func (_u *InstanceUpdate) RemoveUsageEventIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.RemoveUsageEventIDs(ids...)
+	return _u
+}
+
+// RemoveUsageEvents removes "usage_events" edges to UsageEvent entities.
+func (_u *InstanceUpdate) RemoveUsageEvents(v ...*UsageEvent) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearUsageCounters clears all "usage_counters" edges to the UsageCounter entity.
+func (_u *InstanceUpdate) ClearUsageCounters() *InstanceUpdate {
+	_u.mutation.ClearUsageCounters()
+	return _u
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to UsageCounter entities by IDs.
+func (_u *InstanceUpdate) RemoveUsageCounterIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.RemoveUsageCounterIDs(ids...)
+	return _u
+}
+
+// RemoveUsageCounters removes "usage_counters" edges to UsageCounter entities.
+func (_u *InstanceUpdate) RemoveUsageCounters(v ...*UsageCounter) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageCounterIDs(ids...)
+}
+
+// ClearThresholdEvents clears all "threshold_events" edges to the ThresholdEvent entity.
+func (_u *InstanceUpdate) ClearThresholdEvents() *InstanceUpdate {
+	_u.mutation.ClearThresholdEvents()
+	return _u
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to ThresholdEvent entities by IDs.
+func (_u *InstanceUpdate) RemoveThresholdEventIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.RemoveThresholdEventIDs(ids...)
+	return _u
+}
+
+// RemoveThresholdEvents removes "threshold_events" edges to ThresholdEvent entities.
+func (_u *InstanceUpdate) RemoveThresholdEvents(v ...*ThresholdEvent) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveThresholdEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -270,6 +381,141 @@ func (_u *InstanceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(license.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageEventsIDs(); len(nodes) > 0 && !_u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageCountersIDs(); len(nodes) > 0 && !_u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedThresholdEventsIDs(); len(nodes) > 0 && !_u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -404,6 +650,51 @@ func (_u *InstanceUpdateOne) SetLicense(v *License) *InstanceUpdateOne {
 	return _u.SetLicenseID(v.ID)
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
+func (_u *InstanceUpdateOne) AddUsageEventIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.AddUsageEventIDs(ids...)
+	return _u
+}
+
+// AddUsageEvents adds the "usage_events" edges to the UsageEvent entity.
+func (_u *InstanceUpdateOne) AddUsageEvents(v ...*UsageEvent) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageEventIDs(ids...)
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by IDs.
+func (_u *InstanceUpdateOne) AddUsageCounterIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.AddUsageCounterIDs(ids...)
+	return _u
+}
+
+// AddUsageCounters adds the "usage_counters" edges to the UsageCounter entity.
+func (_u *InstanceUpdateOne) AddUsageCounters(v ...*UsageCounter) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddUsageCounterIDs(ids...)
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (_u *InstanceUpdateOne) AddThresholdEventIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.AddThresholdEventIDs(ids...)
+	return _u
+}
+
+// AddThresholdEvents adds the "threshold_events" edges to the ThresholdEvent entity.
+func (_u *InstanceUpdateOne) AddThresholdEvents(v ...*ThresholdEvent) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddThresholdEventIDs(ids...)
+}
+
 // Mutation returns the InstanceMutation object of the builder.
 func (_u *InstanceUpdateOne) Mutation() *InstanceMutation {
 	return _u.mutation
@@ -413,6 +704,69 @@ func (_u *InstanceUpdateOne) Mutation() *InstanceMutation {
 func (_u *InstanceUpdateOne) ClearLicense() *InstanceUpdateOne {
 	_u.mutation.ClearLicense()
 	return _u
+}
+
+// ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
+func (_u *InstanceUpdateOne) ClearUsageEvents() *InstanceUpdateOne {
+	_u.mutation.ClearUsageEvents()
+	return _u
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to UsageEvent entities by IDs.
+func (_u *InstanceUpdateOne) RemoveUsageEventIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.RemoveUsageEventIDs(ids...)
+	return _u
+}
+
+// RemoveUsageEvents removes "usage_events" edges to UsageEvent entities.
+func (_u *InstanceUpdateOne) RemoveUsageEvents(v ...*UsageEvent) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearUsageCounters clears all "usage_counters" edges to the UsageCounter entity.
+func (_u *InstanceUpdateOne) ClearUsageCounters() *InstanceUpdateOne {
+	_u.mutation.ClearUsageCounters()
+	return _u
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to UsageCounter entities by IDs.
+func (_u *InstanceUpdateOne) RemoveUsageCounterIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.RemoveUsageCounterIDs(ids...)
+	return _u
+}
+
+// RemoveUsageCounters removes "usage_counters" edges to UsageCounter entities.
+func (_u *InstanceUpdateOne) RemoveUsageCounters(v ...*UsageCounter) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveUsageCounterIDs(ids...)
+}
+
+// ClearThresholdEvents clears all "threshold_events" edges to the ThresholdEvent entity.
+func (_u *InstanceUpdateOne) ClearThresholdEvents() *InstanceUpdateOne {
+	_u.mutation.ClearThresholdEvents()
+	return _u
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to ThresholdEvent entities by IDs.
+func (_u *InstanceUpdateOne) RemoveThresholdEventIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.RemoveThresholdEventIDs(ids...)
+	return _u
+}
+
+// RemoveThresholdEvents removes "threshold_events" edges to ThresholdEvent entities.
+func (_u *InstanceUpdateOne) RemoveThresholdEvents(v ...*ThresholdEvent) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveThresholdEventIDs(ids...)
 }
 
 // Where appends a list predicates to the InstanceUpdate builder.
@@ -569,6 +923,141 @@ func (_u *InstanceUpdateOne) sqlSave(ctx context.Context) (_node *Instance, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(license.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageEventsIDs(); len(nodes) > 0 && !_u.mutation.UsageEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageEventsTable,
+			Columns: []string{instance.UsageEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedUsageCountersIDs(); len(nodes) > 0 && !_u.mutation.UsageCountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UsageCountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.UsageCountersTable,
+			Columns: []string{instance.UsageCountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagecounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedThresholdEventsIDs(); len(nodes) > 0 && !_u.mutation.ThresholdEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ThresholdEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ThresholdEventsTable,
+			Columns: []string{instance.ThresholdEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(thresholdevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -19,6 +19,9 @@ import (
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/tenant"
 	"github.com/entitled/entitled/terms"
 )
@@ -39,6 +42,9 @@ const (
 	TypeLicenseEntitlement = "LicenseEntitlement"
 	TypeLicenseVersion     = "LicenseVersion"
 	TypeOrganization       = "Organization"
+	TypeThresholdEvent     = "ThresholdEvent"
+	TypeUsageCounter       = "UsageCounter"
+	TypeUsageEvent         = "UsageEvent"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -919,27 +925,36 @@ func (m *APIKeyMutation) ResetEdge(name string) error {
 // EntitlementMutation represents an operation that mutates the Entitlement nodes in the graph.
 type EntitlementMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *string
-	created_at          *time.Time
-	updated_at          *time.Time
-	name                *string
-	slug                *string
-	description         *string
-	_type               *entitlement.Type
-	meter_type          *entitlement.MeterType
-	aggregation_method  *entitlement.AggregationMethod
-	reset_period        *entitlement.ResetPeriod
-	clearedFields       map[string]struct{}
-	organization        *string
-	clearedorganization bool
-	grants              map[string]struct{}
-	removedgrants       map[string]struct{}
-	clearedgrants       bool
-	done                bool
-	oldValue            func(context.Context) (*Entitlement, error)
-	predicates          []predicate.Entitlement
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	slug                    *string
+	description             *string
+	_type                   *entitlement.Type
+	meter_type              *entitlement.MeterType
+	aggregation_method      *entitlement.AggregationMethod
+	reset_period            *entitlement.ResetPeriod
+	clearedFields           map[string]struct{}
+	organization            *string
+	clearedorganization     bool
+	grants                  map[string]struct{}
+	removedgrants           map[string]struct{}
+	clearedgrants           bool
+	usage_events            map[string]struct{}
+	removedusage_events     map[string]struct{}
+	clearedusage_events     bool
+	usage_counters          map[string]struct{}
+	removedusage_counters   map[string]struct{}
+	clearedusage_counters   bool
+	threshold_events        map[string]struct{}
+	removedthreshold_events map[string]struct{}
+	clearedthreshold_events bool
+	done                    bool
+	oldValue                func(context.Context) (*Entitlement, error)
+	predicates              []predicate.Entitlement
 }
 
 var _ ent.Mutation = (*EntitlementMutation)(nil)
@@ -1526,6 +1541,168 @@ func (m *EntitlementMutation) ResetGrants() {
 	m.removedgrants = nil
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by ids.
+func (m *EntitlementMutation) AddUsageEventIDs(ids ...string) {
+	if m.usage_events == nil {
+		m.usage_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.usage_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearUsageEvents clears the "usage_events" edge to the UsageEvent entity.
+func (m *EntitlementMutation) ClearUsageEvents() {
+	m.clearedusage_events = true
+}
+
+// UsageEventsCleared reports if the "usage_events" edge to the UsageEvent entity was cleared.
+func (m *EntitlementMutation) UsageEventsCleared() bool {
+	return m.clearedusage_events
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to the UsageEvent entity by IDs.
+func (m *EntitlementMutation) RemoveUsageEventIDs(ids ...string) {
+	if m.removedusage_events == nil {
+		m.removedusage_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.usage_events, ids[i])
+		m.removedusage_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedUsageEvents returns the removed IDs of the "usage_events" edge to the UsageEvent entity.
+func (m *EntitlementMutation) RemovedUsageEventsIDs() (ids []string) {
+	for id := range m.removedusage_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// UsageEventsIDs returns the "usage_events" edge IDs in the mutation.
+func (m *EntitlementMutation) UsageEventsIDs() (ids []string) {
+	for id := range m.usage_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetUsageEvents resets all changes to the "usage_events" edge.
+func (m *EntitlementMutation) ResetUsageEvents() {
+	m.usage_events = nil
+	m.clearedusage_events = false
+	m.removedusage_events = nil
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by ids.
+func (m *EntitlementMutation) AddUsageCounterIDs(ids ...string) {
+	if m.usage_counters == nil {
+		m.usage_counters = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.usage_counters[ids[i]] = struct{}{}
+	}
+}
+
+// ClearUsageCounters clears the "usage_counters" edge to the UsageCounter entity.
+func (m *EntitlementMutation) ClearUsageCounters() {
+	m.clearedusage_counters = true
+}
+
+// UsageCountersCleared reports if the "usage_counters" edge to the UsageCounter entity was cleared.
+func (m *EntitlementMutation) UsageCountersCleared() bool {
+	return m.clearedusage_counters
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to the UsageCounter entity by IDs.
+func (m *EntitlementMutation) RemoveUsageCounterIDs(ids ...string) {
+	if m.removedusage_counters == nil {
+		m.removedusage_counters = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.usage_counters, ids[i])
+		m.removedusage_counters[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedUsageCounters returns the removed IDs of the "usage_counters" edge to the UsageCounter entity.
+func (m *EntitlementMutation) RemovedUsageCountersIDs() (ids []string) {
+	for id := range m.removedusage_counters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// UsageCountersIDs returns the "usage_counters" edge IDs in the mutation.
+func (m *EntitlementMutation) UsageCountersIDs() (ids []string) {
+	for id := range m.usage_counters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetUsageCounters resets all changes to the "usage_counters" edge.
+func (m *EntitlementMutation) ResetUsageCounters() {
+	m.usage_counters = nil
+	m.clearedusage_counters = false
+	m.removedusage_counters = nil
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by ids.
+func (m *EntitlementMutation) AddThresholdEventIDs(ids ...string) {
+	if m.threshold_events == nil {
+		m.threshold_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.threshold_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearThresholdEvents clears the "threshold_events" edge to the ThresholdEvent entity.
+func (m *EntitlementMutation) ClearThresholdEvents() {
+	m.clearedthreshold_events = true
+}
+
+// ThresholdEventsCleared reports if the "threshold_events" edge to the ThresholdEvent entity was cleared.
+func (m *EntitlementMutation) ThresholdEventsCleared() bool {
+	return m.clearedthreshold_events
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (m *EntitlementMutation) RemoveThresholdEventIDs(ids ...string) {
+	if m.removedthreshold_events == nil {
+		m.removedthreshold_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.threshold_events, ids[i])
+		m.removedthreshold_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedThresholdEvents returns the removed IDs of the "threshold_events" edge to the ThresholdEvent entity.
+func (m *EntitlementMutation) RemovedThresholdEventsIDs() (ids []string) {
+	for id := range m.removedthreshold_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ThresholdEventsIDs returns the "threshold_events" edge IDs in the mutation.
+func (m *EntitlementMutation) ThresholdEventsIDs() (ids []string) {
+	for id := range m.threshold_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetThresholdEvents resets all changes to the "threshold_events" edge.
+func (m *EntitlementMutation) ResetThresholdEvents() {
+	m.threshold_events = nil
+	m.clearedthreshold_events = false
+	m.removedthreshold_events = nil
+}
+
 // Where appends a list predicates to the EntitlementMutation builder.
 func (m *EntitlementMutation) Where(ps ...predicate.Entitlement) {
 	m.predicates = append(m.predicates, ps...)
@@ -1833,12 +2010,21 @@ func (m *EntitlementMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *EntitlementMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
 	if m.organization != nil {
 		edges = append(edges, entitlement.EdgeOrganization)
 	}
 	if m.grants != nil {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.usage_events != nil {
+		edges = append(edges, entitlement.EdgeUsageEvents)
+	}
+	if m.usage_counters != nil {
+		edges = append(edges, entitlement.EdgeUsageCounters)
+	}
+	if m.threshold_events != nil {
+		edges = append(edges, entitlement.EdgeThresholdEvents)
 	}
 	return edges
 }
@@ -1857,15 +2043,42 @@ func (m *EntitlementMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case entitlement.EdgeUsageEvents:
+		ids := make([]ent.Value, 0, len(m.usage_events))
+		for id := range m.usage_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case entitlement.EdgeUsageCounters:
+		ids := make([]ent.Value, 0, len(m.usage_counters))
+		for id := range m.usage_counters {
+			ids = append(ids, id)
+		}
+		return ids
+	case entitlement.EdgeThresholdEvents:
+		ids := make([]ent.Value, 0, len(m.threshold_events))
+		for id := range m.threshold_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *EntitlementMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
 	if m.removedgrants != nil {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.removedusage_events != nil {
+		edges = append(edges, entitlement.EdgeUsageEvents)
+	}
+	if m.removedusage_counters != nil {
+		edges = append(edges, entitlement.EdgeUsageCounters)
+	}
+	if m.removedthreshold_events != nil {
+		edges = append(edges, entitlement.EdgeThresholdEvents)
 	}
 	return edges
 }
@@ -1880,18 +2093,45 @@ func (m *EntitlementMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case entitlement.EdgeUsageEvents:
+		ids := make([]ent.Value, 0, len(m.removedusage_events))
+		for id := range m.removedusage_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case entitlement.EdgeUsageCounters:
+		ids := make([]ent.Value, 0, len(m.removedusage_counters))
+		for id := range m.removedusage_counters {
+			ids = append(ids, id)
+		}
+		return ids
+	case entitlement.EdgeThresholdEvents:
+		ids := make([]ent.Value, 0, len(m.removedthreshold_events))
+		for id := range m.removedthreshold_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *EntitlementMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
 	if m.clearedorganization {
 		edges = append(edges, entitlement.EdgeOrganization)
 	}
 	if m.clearedgrants {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.clearedusage_events {
+		edges = append(edges, entitlement.EdgeUsageEvents)
+	}
+	if m.clearedusage_counters {
+		edges = append(edges, entitlement.EdgeUsageCounters)
+	}
+	if m.clearedthreshold_events {
+		edges = append(edges, entitlement.EdgeThresholdEvents)
 	}
 	return edges
 }
@@ -1904,6 +2144,12 @@ func (m *EntitlementMutation) EdgeCleared(name string) bool {
 		return m.clearedorganization
 	case entitlement.EdgeGrants:
 		return m.clearedgrants
+	case entitlement.EdgeUsageEvents:
+		return m.clearedusage_events
+	case entitlement.EdgeUsageCounters:
+		return m.clearedusage_counters
+	case entitlement.EdgeThresholdEvents:
+		return m.clearedthreshold_events
 	}
 	return false
 }
@@ -1929,6 +2175,15 @@ func (m *EntitlementMutation) ResetEdge(name string) error {
 	case entitlement.EdgeGrants:
 		m.ResetGrants()
 		return nil
+	case entitlement.EdgeUsageEvents:
+		m.ResetUsageEvents()
+		return nil
+	case entitlement.EdgeUsageCounters:
+		m.ResetUsageCounters()
+		return nil
+	case entitlement.EdgeThresholdEvents:
+		m.ResetThresholdEvents()
+		return nil
 	}
 	return fmt.Errorf("unknown Entitlement edge %s", name)
 }
@@ -1936,24 +2191,33 @@ func (m *EntitlementMutation) ResetEdge(name string) error {
 // InstanceMutation represents an operation that mutates the Instance nodes in the graph.
 type InstanceMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *string
-	created_at          *time.Time
-	updated_at          *time.Time
-	name                *string
-	slug                *string
-	starts_at           *time.Time
-	expires_at          *time.Time
-	metadata            *map[string]interface{}
-	clearedFields       map[string]struct{}
-	organization        *string
-	clearedorganization bool
-	license             *string
-	clearedlicense      bool
-	done                bool
-	oldValue            func(context.Context) (*Instance, error)
-	predicates          []predicate.Instance
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	slug                    *string
+	starts_at               *time.Time
+	expires_at              *time.Time
+	metadata                *map[string]interface{}
+	clearedFields           map[string]struct{}
+	organization            *string
+	clearedorganization     bool
+	license                 *string
+	clearedlicense          bool
+	usage_events            map[string]struct{}
+	removedusage_events     map[string]struct{}
+	clearedusage_events     bool
+	usage_counters          map[string]struct{}
+	removedusage_counters   map[string]struct{}
+	clearedusage_counters   bool
+	threshold_events        map[string]struct{}
+	removedthreshold_events map[string]struct{}
+	clearedthreshold_events bool
+	done                    bool
+	oldValue                func(context.Context) (*Instance, error)
+	predicates              []predicate.Instance
 }
 
 var _ ent.Mutation = (*InstanceMutation)(nil)
@@ -2477,6 +2741,168 @@ func (m *InstanceMutation) ResetLicense() {
 	m.clearedlicense = false
 }
 
+// AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by ids.
+func (m *InstanceMutation) AddUsageEventIDs(ids ...string) {
+	if m.usage_events == nil {
+		m.usage_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.usage_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearUsageEvents clears the "usage_events" edge to the UsageEvent entity.
+func (m *InstanceMutation) ClearUsageEvents() {
+	m.clearedusage_events = true
+}
+
+// UsageEventsCleared reports if the "usage_events" edge to the UsageEvent entity was cleared.
+func (m *InstanceMutation) UsageEventsCleared() bool {
+	return m.clearedusage_events
+}
+
+// RemoveUsageEventIDs removes the "usage_events" edge to the UsageEvent entity by IDs.
+func (m *InstanceMutation) RemoveUsageEventIDs(ids ...string) {
+	if m.removedusage_events == nil {
+		m.removedusage_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.usage_events, ids[i])
+		m.removedusage_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedUsageEvents returns the removed IDs of the "usage_events" edge to the UsageEvent entity.
+func (m *InstanceMutation) RemovedUsageEventsIDs() (ids []string) {
+	for id := range m.removedusage_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// UsageEventsIDs returns the "usage_events" edge IDs in the mutation.
+func (m *InstanceMutation) UsageEventsIDs() (ids []string) {
+	for id := range m.usage_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetUsageEvents resets all changes to the "usage_events" edge.
+func (m *InstanceMutation) ResetUsageEvents() {
+	m.usage_events = nil
+	m.clearedusage_events = false
+	m.removedusage_events = nil
+}
+
+// AddUsageCounterIDs adds the "usage_counters" edge to the UsageCounter entity by ids.
+func (m *InstanceMutation) AddUsageCounterIDs(ids ...string) {
+	if m.usage_counters == nil {
+		m.usage_counters = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.usage_counters[ids[i]] = struct{}{}
+	}
+}
+
+// ClearUsageCounters clears the "usage_counters" edge to the UsageCounter entity.
+func (m *InstanceMutation) ClearUsageCounters() {
+	m.clearedusage_counters = true
+}
+
+// UsageCountersCleared reports if the "usage_counters" edge to the UsageCounter entity was cleared.
+func (m *InstanceMutation) UsageCountersCleared() bool {
+	return m.clearedusage_counters
+}
+
+// RemoveUsageCounterIDs removes the "usage_counters" edge to the UsageCounter entity by IDs.
+func (m *InstanceMutation) RemoveUsageCounterIDs(ids ...string) {
+	if m.removedusage_counters == nil {
+		m.removedusage_counters = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.usage_counters, ids[i])
+		m.removedusage_counters[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedUsageCounters returns the removed IDs of the "usage_counters" edge to the UsageCounter entity.
+func (m *InstanceMutation) RemovedUsageCountersIDs() (ids []string) {
+	for id := range m.removedusage_counters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// UsageCountersIDs returns the "usage_counters" edge IDs in the mutation.
+func (m *InstanceMutation) UsageCountersIDs() (ids []string) {
+	for id := range m.usage_counters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetUsageCounters resets all changes to the "usage_counters" edge.
+func (m *InstanceMutation) ResetUsageCounters() {
+	m.usage_counters = nil
+	m.clearedusage_counters = false
+	m.removedusage_counters = nil
+}
+
+// AddThresholdEventIDs adds the "threshold_events" edge to the ThresholdEvent entity by ids.
+func (m *InstanceMutation) AddThresholdEventIDs(ids ...string) {
+	if m.threshold_events == nil {
+		m.threshold_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.threshold_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearThresholdEvents clears the "threshold_events" edge to the ThresholdEvent entity.
+func (m *InstanceMutation) ClearThresholdEvents() {
+	m.clearedthreshold_events = true
+}
+
+// ThresholdEventsCleared reports if the "threshold_events" edge to the ThresholdEvent entity was cleared.
+func (m *InstanceMutation) ThresholdEventsCleared() bool {
+	return m.clearedthreshold_events
+}
+
+// RemoveThresholdEventIDs removes the "threshold_events" edge to the ThresholdEvent entity by IDs.
+func (m *InstanceMutation) RemoveThresholdEventIDs(ids ...string) {
+	if m.removedthreshold_events == nil {
+		m.removedthreshold_events = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.threshold_events, ids[i])
+		m.removedthreshold_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedThresholdEvents returns the removed IDs of the "threshold_events" edge to the ThresholdEvent entity.
+func (m *InstanceMutation) RemovedThresholdEventsIDs() (ids []string) {
+	for id := range m.removedthreshold_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ThresholdEventsIDs returns the "threshold_events" edge IDs in the mutation.
+func (m *InstanceMutation) ThresholdEventsIDs() (ids []string) {
+	for id := range m.threshold_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetThresholdEvents resets all changes to the "threshold_events" edge.
+func (m *InstanceMutation) ResetThresholdEvents() {
+	m.threshold_events = nil
+	m.clearedthreshold_events = false
+	m.removedthreshold_events = nil
+}
+
 // Where appends a list predicates to the InstanceMutation builder.
 func (m *InstanceMutation) Where(ps ...predicate.Instance) {
 	m.predicates = append(m.predicates, ps...)
@@ -2767,12 +3193,21 @@ func (m *InstanceMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InstanceMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
 	if m.organization != nil {
 		edges = append(edges, instance.EdgeOrganization)
 	}
 	if m.license != nil {
 		edges = append(edges, instance.EdgeLicense)
+	}
+	if m.usage_events != nil {
+		edges = append(edges, instance.EdgeUsageEvents)
+	}
+	if m.usage_counters != nil {
+		edges = append(edges, instance.EdgeUsageCounters)
+	}
+	if m.threshold_events != nil {
+		edges = append(edges, instance.EdgeThresholdEvents)
 	}
 	return edges
 }
@@ -2789,30 +3224,86 @@ func (m *InstanceMutation) AddedIDs(name string) []ent.Value {
 		if id := m.license; id != nil {
 			return []ent.Value{*id}
 		}
+	case instance.EdgeUsageEvents:
+		ids := make([]ent.Value, 0, len(m.usage_events))
+		for id := range m.usage_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case instance.EdgeUsageCounters:
+		ids := make([]ent.Value, 0, len(m.usage_counters))
+		for id := range m.usage_counters {
+			ids = append(ids, id)
+		}
+		return ids
+	case instance.EdgeThresholdEvents:
+		ids := make([]ent.Value, 0, len(m.threshold_events))
+		for id := range m.threshold_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InstanceMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
+	if m.removedusage_events != nil {
+		edges = append(edges, instance.EdgeUsageEvents)
+	}
+	if m.removedusage_counters != nil {
+		edges = append(edges, instance.EdgeUsageCounters)
+	}
+	if m.removedthreshold_events != nil {
+		edges = append(edges, instance.EdgeThresholdEvents)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *InstanceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case instance.EdgeUsageEvents:
+		ids := make([]ent.Value, 0, len(m.removedusage_events))
+		for id := range m.removedusage_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case instance.EdgeUsageCounters:
+		ids := make([]ent.Value, 0, len(m.removedusage_counters))
+		for id := range m.removedusage_counters {
+			ids = append(ids, id)
+		}
+		return ids
+	case instance.EdgeThresholdEvents:
+		ids := make([]ent.Value, 0, len(m.removedthreshold_events))
+		for id := range m.removedthreshold_events {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InstanceMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 5)
 	if m.clearedorganization {
 		edges = append(edges, instance.EdgeOrganization)
 	}
 	if m.clearedlicense {
 		edges = append(edges, instance.EdgeLicense)
+	}
+	if m.clearedusage_events {
+		edges = append(edges, instance.EdgeUsageEvents)
+	}
+	if m.clearedusage_counters {
+		edges = append(edges, instance.EdgeUsageCounters)
+	}
+	if m.clearedthreshold_events {
+		edges = append(edges, instance.EdgeThresholdEvents)
 	}
 	return edges
 }
@@ -2825,6 +3316,12 @@ func (m *InstanceMutation) EdgeCleared(name string) bool {
 		return m.clearedorganization
 	case instance.EdgeLicense:
 		return m.clearedlicense
+	case instance.EdgeUsageEvents:
+		return m.clearedusage_events
+	case instance.EdgeUsageCounters:
+		return m.clearedusage_counters
+	case instance.EdgeThresholdEvents:
+		return m.clearedthreshold_events
 	}
 	return false
 }
@@ -2852,6 +3349,15 @@ func (m *InstanceMutation) ResetEdge(name string) error {
 		return nil
 	case instance.EdgeLicense:
 		m.ResetLicense()
+		return nil
+	case instance.EdgeUsageEvents:
+		m.ResetUsageEvents()
+		return nil
+	case instance.EdgeUsageCounters:
+		m.ResetUsageCounters()
+		return nil
+	case instance.EdgeThresholdEvents:
+		m.ResetThresholdEvents()
 		return nil
 	}
 	return fmt.Errorf("unknown Instance edge %s", name)
@@ -6307,4 +6813,3447 @@ func (m *OrganizationMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *OrganizationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Organization edge %s", name)
+}
+
+// ThresholdEventMutation represents an operation that mutates the ThresholdEvent nodes in the graph.
+type ThresholdEventMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	kind                *thresholdevent.Kind
+	period_start        *time.Time
+	usage               *float64
+	addusage            *float64
+	_limit              *float64
+	add_limit           *float64
+	hard_cap            *float64
+	addhard_cap         *float64
+	created_at          *time.Time
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	instance            *string
+	clearedinstance     bool
+	entitlement         *string
+	clearedentitlement  bool
+	done                bool
+	oldValue            func(context.Context) (*ThresholdEvent, error)
+	predicates          []predicate.ThresholdEvent
+}
+
+var _ ent.Mutation = (*ThresholdEventMutation)(nil)
+
+// thresholdeventOption allows management of the mutation configuration using functional options.
+type thresholdeventOption func(*ThresholdEventMutation)
+
+// newThresholdEventMutation creates new mutation for the ThresholdEvent entity.
+func newThresholdEventMutation(c config, op Op, opts ...thresholdeventOption) *ThresholdEventMutation {
+	m := &ThresholdEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeThresholdEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withThresholdEventID sets the ID field of the mutation.
+func withThresholdEventID(id string) thresholdeventOption {
+	return func(m *ThresholdEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ThresholdEvent
+		)
+		m.oldValue = func(ctx context.Context) (*ThresholdEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ThresholdEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withThresholdEvent sets the old ThresholdEvent of the mutation.
+func withThresholdEvent(node *ThresholdEvent) thresholdeventOption {
+	return func(m *ThresholdEventMutation) {
+		m.oldValue = func(context.Context) (*ThresholdEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ThresholdEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ThresholdEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ThresholdEvent entities.
+func (m *ThresholdEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ThresholdEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ThresholdEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ThresholdEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ThresholdEventMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ThresholdEventMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ThresholdEventMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *ThresholdEventMutation) SetInstanceID(s string) {
+	m.instance = &s
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *ThresholdEventMutation) InstanceID() (r string, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldInstanceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *ThresholdEventMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetEntitlementID sets the "entitlement_id" field.
+func (m *ThresholdEventMutation) SetEntitlementID(s string) {
+	m.entitlement = &s
+}
+
+// EntitlementID returns the value of the "entitlement_id" field in the mutation.
+func (m *ThresholdEventMutation) EntitlementID() (r string, exists bool) {
+	v := m.entitlement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntitlementID returns the old "entitlement_id" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldEntitlementID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntitlementID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntitlementID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntitlementID: %w", err)
+	}
+	return oldValue.EntitlementID, nil
+}
+
+// ResetEntitlementID resets all changes to the "entitlement_id" field.
+func (m *ThresholdEventMutation) ResetEntitlementID() {
+	m.entitlement = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *ThresholdEventMutation) SetKind(t thresholdevent.Kind) {
+	m.kind = &t
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *ThresholdEventMutation) Kind() (r thresholdevent.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldKind(ctx context.Context) (v thresholdevent.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *ThresholdEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetPeriodStart sets the "period_start" field.
+func (m *ThresholdEventMutation) SetPeriodStart(t time.Time) {
+	m.period_start = &t
+}
+
+// PeriodStart returns the value of the "period_start" field in the mutation.
+func (m *ThresholdEventMutation) PeriodStart() (r time.Time, exists bool) {
+	v := m.period_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodStart returns the old "period_start" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldPeriodStart(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodStart: %w", err)
+	}
+	return oldValue.PeriodStart, nil
+}
+
+// ResetPeriodStart resets all changes to the "period_start" field.
+func (m *ThresholdEventMutation) ResetPeriodStart() {
+	m.period_start = nil
+}
+
+// SetUsage sets the "usage" field.
+func (m *ThresholdEventMutation) SetUsage(f float64) {
+	m.usage = &f
+	m.addusage = nil
+}
+
+// Usage returns the value of the "usage" field in the mutation.
+func (m *ThresholdEventMutation) Usage() (r float64, exists bool) {
+	v := m.usage
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsage returns the old "usage" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldUsage(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsage: %w", err)
+	}
+	return oldValue.Usage, nil
+}
+
+// AddUsage adds f to the "usage" field.
+func (m *ThresholdEventMutation) AddUsage(f float64) {
+	if m.addusage != nil {
+		*m.addusage += f
+	} else {
+		m.addusage = &f
+	}
+}
+
+// AddedUsage returns the value that was added to the "usage" field in this mutation.
+func (m *ThresholdEventMutation) AddedUsage() (r float64, exists bool) {
+	v := m.addusage
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUsage resets all changes to the "usage" field.
+func (m *ThresholdEventMutation) ResetUsage() {
+	m.usage = nil
+	m.addusage = nil
+}
+
+// SetLimit sets the "limit" field.
+func (m *ThresholdEventMutation) SetLimit(f float64) {
+	m._limit = &f
+	m.add_limit = nil
+}
+
+// Limit returns the value of the "limit" field in the mutation.
+func (m *ThresholdEventMutation) Limit() (r float64, exists bool) {
+	v := m._limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLimit returns the old "limit" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldLimit(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLimit: %w", err)
+	}
+	return oldValue.Limit, nil
+}
+
+// AddLimit adds f to the "limit" field.
+func (m *ThresholdEventMutation) AddLimit(f float64) {
+	if m.add_limit != nil {
+		*m.add_limit += f
+	} else {
+		m.add_limit = &f
+	}
+}
+
+// AddedLimit returns the value that was added to the "limit" field in this mutation.
+func (m *ThresholdEventMutation) AddedLimit() (r float64, exists bool) {
+	v := m.add_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLimit resets all changes to the "limit" field.
+func (m *ThresholdEventMutation) ResetLimit() {
+	m._limit = nil
+	m.add_limit = nil
+}
+
+// SetHardCap sets the "hard_cap" field.
+func (m *ThresholdEventMutation) SetHardCap(f float64) {
+	m.hard_cap = &f
+	m.addhard_cap = nil
+}
+
+// HardCap returns the value of the "hard_cap" field in the mutation.
+func (m *ThresholdEventMutation) HardCap() (r float64, exists bool) {
+	v := m.hard_cap
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHardCap returns the old "hard_cap" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldHardCap(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHardCap is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHardCap requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHardCap: %w", err)
+	}
+	return oldValue.HardCap, nil
+}
+
+// AddHardCap adds f to the "hard_cap" field.
+func (m *ThresholdEventMutation) AddHardCap(f float64) {
+	if m.addhard_cap != nil {
+		*m.addhard_cap += f
+	} else {
+		m.addhard_cap = &f
+	}
+}
+
+// AddedHardCap returns the value that was added to the "hard_cap" field in this mutation.
+func (m *ThresholdEventMutation) AddedHardCap() (r float64, exists bool) {
+	v := m.addhard_cap
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHardCap resets all changes to the "hard_cap" field.
+func (m *ThresholdEventMutation) ResetHardCap() {
+	m.hard_cap = nil
+	m.addhard_cap = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ThresholdEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ThresholdEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ThresholdEvent entity.
+// If the ThresholdEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThresholdEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ThresholdEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ThresholdEventMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[thresholdevent.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ThresholdEventMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ThresholdEventMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ThresholdEventMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearInstance clears the "instance" edge to the Instance entity.
+func (m *ThresholdEventMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[thresholdevent.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the Instance entity was cleared.
+func (m *ThresholdEventMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *ThresholdEventMutation) InstanceIDs() (ids []string) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *ThresholdEventMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// ClearEntitlement clears the "entitlement" edge to the Entitlement entity.
+func (m *ThresholdEventMutation) ClearEntitlement() {
+	m.clearedentitlement = true
+	m.clearedFields[thresholdevent.FieldEntitlementID] = struct{}{}
+}
+
+// EntitlementCleared reports if the "entitlement" edge to the Entitlement entity was cleared.
+func (m *ThresholdEventMutation) EntitlementCleared() bool {
+	return m.clearedentitlement
+}
+
+// EntitlementIDs returns the "entitlement" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntitlementID instead. It exists only for internal usage by the builders.
+func (m *ThresholdEventMutation) EntitlementIDs() (ids []string) {
+	if id := m.entitlement; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntitlement resets all changes to the "entitlement" edge.
+func (m *ThresholdEventMutation) ResetEntitlement() {
+	m.entitlement = nil
+	m.clearedentitlement = false
+}
+
+// Where appends a list predicates to the ThresholdEventMutation builder.
+func (m *ThresholdEventMutation) Where(ps ...predicate.ThresholdEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ThresholdEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ThresholdEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ThresholdEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ThresholdEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ThresholdEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ThresholdEvent).
+func (m *ThresholdEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ThresholdEventMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.organization != nil {
+		fields = append(fields, thresholdevent.FieldOrganizationID)
+	}
+	if m.instance != nil {
+		fields = append(fields, thresholdevent.FieldInstanceID)
+	}
+	if m.entitlement != nil {
+		fields = append(fields, thresholdevent.FieldEntitlementID)
+	}
+	if m.kind != nil {
+		fields = append(fields, thresholdevent.FieldKind)
+	}
+	if m.period_start != nil {
+		fields = append(fields, thresholdevent.FieldPeriodStart)
+	}
+	if m.usage != nil {
+		fields = append(fields, thresholdevent.FieldUsage)
+	}
+	if m._limit != nil {
+		fields = append(fields, thresholdevent.FieldLimit)
+	}
+	if m.hard_cap != nil {
+		fields = append(fields, thresholdevent.FieldHardCap)
+	}
+	if m.created_at != nil {
+		fields = append(fields, thresholdevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ThresholdEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case thresholdevent.FieldOrganizationID:
+		return m.OrganizationID()
+	case thresholdevent.FieldInstanceID:
+		return m.InstanceID()
+	case thresholdevent.FieldEntitlementID:
+		return m.EntitlementID()
+	case thresholdevent.FieldKind:
+		return m.Kind()
+	case thresholdevent.FieldPeriodStart:
+		return m.PeriodStart()
+	case thresholdevent.FieldUsage:
+		return m.Usage()
+	case thresholdevent.FieldLimit:
+		return m.Limit()
+	case thresholdevent.FieldHardCap:
+		return m.HardCap()
+	case thresholdevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ThresholdEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case thresholdevent.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case thresholdevent.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case thresholdevent.FieldEntitlementID:
+		return m.OldEntitlementID(ctx)
+	case thresholdevent.FieldKind:
+		return m.OldKind(ctx)
+	case thresholdevent.FieldPeriodStart:
+		return m.OldPeriodStart(ctx)
+	case thresholdevent.FieldUsage:
+		return m.OldUsage(ctx)
+	case thresholdevent.FieldLimit:
+		return m.OldLimit(ctx)
+	case thresholdevent.FieldHardCap:
+		return m.OldHardCap(ctx)
+	case thresholdevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ThresholdEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ThresholdEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case thresholdevent.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case thresholdevent.FieldInstanceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case thresholdevent.FieldEntitlementID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntitlementID(v)
+		return nil
+	case thresholdevent.FieldKind:
+		v, ok := value.(thresholdevent.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case thresholdevent.FieldPeriodStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodStart(v)
+		return nil
+	case thresholdevent.FieldUsage:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsage(v)
+		return nil
+	case thresholdevent.FieldLimit:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLimit(v)
+		return nil
+	case thresholdevent.FieldHardCap:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHardCap(v)
+		return nil
+	case thresholdevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ThresholdEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ThresholdEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addusage != nil {
+		fields = append(fields, thresholdevent.FieldUsage)
+	}
+	if m.add_limit != nil {
+		fields = append(fields, thresholdevent.FieldLimit)
+	}
+	if m.addhard_cap != nil {
+		fields = append(fields, thresholdevent.FieldHardCap)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ThresholdEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case thresholdevent.FieldUsage:
+		return m.AddedUsage()
+	case thresholdevent.FieldLimit:
+		return m.AddedLimit()
+	case thresholdevent.FieldHardCap:
+		return m.AddedHardCap()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ThresholdEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case thresholdevent.FieldUsage:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUsage(v)
+		return nil
+	case thresholdevent.FieldLimit:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLimit(v)
+		return nil
+	case thresholdevent.FieldHardCap:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHardCap(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ThresholdEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ThresholdEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ThresholdEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ThresholdEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ThresholdEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ThresholdEventMutation) ResetField(name string) error {
+	switch name {
+	case thresholdevent.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case thresholdevent.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case thresholdevent.FieldEntitlementID:
+		m.ResetEntitlementID()
+		return nil
+	case thresholdevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case thresholdevent.FieldPeriodStart:
+		m.ResetPeriodStart()
+		return nil
+	case thresholdevent.FieldUsage:
+		m.ResetUsage()
+		return nil
+	case thresholdevent.FieldLimit:
+		m.ResetLimit()
+		return nil
+	case thresholdevent.FieldHardCap:
+		m.ResetHardCap()
+		return nil
+	case thresholdevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ThresholdEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ThresholdEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.organization != nil {
+		edges = append(edges, thresholdevent.EdgeOrganization)
+	}
+	if m.instance != nil {
+		edges = append(edges, thresholdevent.EdgeInstance)
+	}
+	if m.entitlement != nil {
+		edges = append(edges, thresholdevent.EdgeEntitlement)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ThresholdEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case thresholdevent.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case thresholdevent.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	case thresholdevent.EdgeEntitlement:
+		if id := m.entitlement; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ThresholdEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ThresholdEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ThresholdEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorganization {
+		edges = append(edges, thresholdevent.EdgeOrganization)
+	}
+	if m.clearedinstance {
+		edges = append(edges, thresholdevent.EdgeInstance)
+	}
+	if m.clearedentitlement {
+		edges = append(edges, thresholdevent.EdgeEntitlement)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ThresholdEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case thresholdevent.EdgeOrganization:
+		return m.clearedorganization
+	case thresholdevent.EdgeInstance:
+		return m.clearedinstance
+	case thresholdevent.EdgeEntitlement:
+		return m.clearedentitlement
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ThresholdEventMutation) ClearEdge(name string) error {
+	switch name {
+	case thresholdevent.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case thresholdevent.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	case thresholdevent.EdgeEntitlement:
+		m.ClearEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown ThresholdEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ThresholdEventMutation) ResetEdge(name string) error {
+	switch name {
+	case thresholdevent.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case thresholdevent.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	case thresholdevent.EdgeEntitlement:
+		m.ResetEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown ThresholdEvent edge %s", name)
+}
+
+// UsageCounterMutation represents an operation that mutates the UsageCounter nodes in the graph.
+type UsageCounterMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	period_start        *time.Time
+	count               *int64
+	addcount            *int64
+	sum                 *float64
+	addsum              *float64
+	min                 *float64
+	addmin              *float64
+	max                 *float64
+	addmax              *float64
+	latest              *float64
+	addlatest           *float64
+	latest_at           *time.Time
+	updated_at          *time.Time
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	instance            *string
+	clearedinstance     bool
+	entitlement         *string
+	clearedentitlement  bool
+	done                bool
+	oldValue            func(context.Context) (*UsageCounter, error)
+	predicates          []predicate.UsageCounter
+}
+
+var _ ent.Mutation = (*UsageCounterMutation)(nil)
+
+// usagecounterOption allows management of the mutation configuration using functional options.
+type usagecounterOption func(*UsageCounterMutation)
+
+// newUsageCounterMutation creates new mutation for the UsageCounter entity.
+func newUsageCounterMutation(c config, op Op, opts ...usagecounterOption) *UsageCounterMutation {
+	m := &UsageCounterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUsageCounter,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUsageCounterID sets the ID field of the mutation.
+func withUsageCounterID(id string) usagecounterOption {
+	return func(m *UsageCounterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UsageCounter
+		)
+		m.oldValue = func(ctx context.Context) (*UsageCounter, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UsageCounter.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUsageCounter sets the old UsageCounter of the mutation.
+func withUsageCounter(node *UsageCounter) usagecounterOption {
+	return func(m *UsageCounterMutation) {
+		m.oldValue = func(context.Context) (*UsageCounter, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UsageCounterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UsageCounterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of UsageCounter entities.
+func (m *UsageCounterMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UsageCounterMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UsageCounterMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UsageCounter.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *UsageCounterMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *UsageCounterMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *UsageCounterMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *UsageCounterMutation) SetInstanceID(s string) {
+	m.instance = &s
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *UsageCounterMutation) InstanceID() (r string, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldInstanceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *UsageCounterMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetEntitlementID sets the "entitlement_id" field.
+func (m *UsageCounterMutation) SetEntitlementID(s string) {
+	m.entitlement = &s
+}
+
+// EntitlementID returns the value of the "entitlement_id" field in the mutation.
+func (m *UsageCounterMutation) EntitlementID() (r string, exists bool) {
+	v := m.entitlement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntitlementID returns the old "entitlement_id" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldEntitlementID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntitlementID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntitlementID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntitlementID: %w", err)
+	}
+	return oldValue.EntitlementID, nil
+}
+
+// ResetEntitlementID resets all changes to the "entitlement_id" field.
+func (m *UsageCounterMutation) ResetEntitlementID() {
+	m.entitlement = nil
+}
+
+// SetPeriodStart sets the "period_start" field.
+func (m *UsageCounterMutation) SetPeriodStart(t time.Time) {
+	m.period_start = &t
+}
+
+// PeriodStart returns the value of the "period_start" field in the mutation.
+func (m *UsageCounterMutation) PeriodStart() (r time.Time, exists bool) {
+	v := m.period_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodStart returns the old "period_start" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldPeriodStart(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodStart: %w", err)
+	}
+	return oldValue.PeriodStart, nil
+}
+
+// ResetPeriodStart resets all changes to the "period_start" field.
+func (m *UsageCounterMutation) ResetPeriodStart() {
+	m.period_start = nil
+}
+
+// SetCount sets the "count" field.
+func (m *UsageCounterMutation) SetCount(i int64) {
+	m.count = &i
+	m.addcount = nil
+}
+
+// Count returns the value of the "count" field in the mutation.
+func (m *UsageCounterMutation) Count() (r int64, exists bool) {
+	v := m.count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCount returns the old "count" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCount: %w", err)
+	}
+	return oldValue.Count, nil
+}
+
+// AddCount adds i to the "count" field.
+func (m *UsageCounterMutation) AddCount(i int64) {
+	if m.addcount != nil {
+		*m.addcount += i
+	} else {
+		m.addcount = &i
+	}
+}
+
+// AddedCount returns the value that was added to the "count" field in this mutation.
+func (m *UsageCounterMutation) AddedCount() (r int64, exists bool) {
+	v := m.addcount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCount resets all changes to the "count" field.
+func (m *UsageCounterMutation) ResetCount() {
+	m.count = nil
+	m.addcount = nil
+}
+
+// SetSum sets the "sum" field.
+func (m *UsageCounterMutation) SetSum(f float64) {
+	m.sum = &f
+	m.addsum = nil
+}
+
+// Sum returns the value of the "sum" field in the mutation.
+func (m *UsageCounterMutation) Sum() (r float64, exists bool) {
+	v := m.sum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSum returns the old "sum" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldSum(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSum is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSum requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSum: %w", err)
+	}
+	return oldValue.Sum, nil
+}
+
+// AddSum adds f to the "sum" field.
+func (m *UsageCounterMutation) AddSum(f float64) {
+	if m.addsum != nil {
+		*m.addsum += f
+	} else {
+		m.addsum = &f
+	}
+}
+
+// AddedSum returns the value that was added to the "sum" field in this mutation.
+func (m *UsageCounterMutation) AddedSum() (r float64, exists bool) {
+	v := m.addsum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSum resets all changes to the "sum" field.
+func (m *UsageCounterMutation) ResetSum() {
+	m.sum = nil
+	m.addsum = nil
+}
+
+// SetMin sets the "min" field.
+func (m *UsageCounterMutation) SetMin(f float64) {
+	m.min = &f
+	m.addmin = nil
+}
+
+// Min returns the value of the "min" field in the mutation.
+func (m *UsageCounterMutation) Min() (r float64, exists bool) {
+	v := m.min
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMin returns the old "min" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldMin(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMin is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMin requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMin: %w", err)
+	}
+	return oldValue.Min, nil
+}
+
+// AddMin adds f to the "min" field.
+func (m *UsageCounterMutation) AddMin(f float64) {
+	if m.addmin != nil {
+		*m.addmin += f
+	} else {
+		m.addmin = &f
+	}
+}
+
+// AddedMin returns the value that was added to the "min" field in this mutation.
+func (m *UsageCounterMutation) AddedMin() (r float64, exists bool) {
+	v := m.addmin
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMin clears the value of the "min" field.
+func (m *UsageCounterMutation) ClearMin() {
+	m.min = nil
+	m.addmin = nil
+	m.clearedFields[usagecounter.FieldMin] = struct{}{}
+}
+
+// MinCleared returns if the "min" field was cleared in this mutation.
+func (m *UsageCounterMutation) MinCleared() bool {
+	_, ok := m.clearedFields[usagecounter.FieldMin]
+	return ok
+}
+
+// ResetMin resets all changes to the "min" field.
+func (m *UsageCounterMutation) ResetMin() {
+	m.min = nil
+	m.addmin = nil
+	delete(m.clearedFields, usagecounter.FieldMin)
+}
+
+// SetMax sets the "max" field.
+func (m *UsageCounterMutation) SetMax(f float64) {
+	m.max = &f
+	m.addmax = nil
+}
+
+// Max returns the value of the "max" field in the mutation.
+func (m *UsageCounterMutation) Max() (r float64, exists bool) {
+	v := m.max
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMax returns the old "max" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldMax(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMax is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMax requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMax: %w", err)
+	}
+	return oldValue.Max, nil
+}
+
+// AddMax adds f to the "max" field.
+func (m *UsageCounterMutation) AddMax(f float64) {
+	if m.addmax != nil {
+		*m.addmax += f
+	} else {
+		m.addmax = &f
+	}
+}
+
+// AddedMax returns the value that was added to the "max" field in this mutation.
+func (m *UsageCounterMutation) AddedMax() (r float64, exists bool) {
+	v := m.addmax
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMax clears the value of the "max" field.
+func (m *UsageCounterMutation) ClearMax() {
+	m.max = nil
+	m.addmax = nil
+	m.clearedFields[usagecounter.FieldMax] = struct{}{}
+}
+
+// MaxCleared returns if the "max" field was cleared in this mutation.
+func (m *UsageCounterMutation) MaxCleared() bool {
+	_, ok := m.clearedFields[usagecounter.FieldMax]
+	return ok
+}
+
+// ResetMax resets all changes to the "max" field.
+func (m *UsageCounterMutation) ResetMax() {
+	m.max = nil
+	m.addmax = nil
+	delete(m.clearedFields, usagecounter.FieldMax)
+}
+
+// SetLatest sets the "latest" field.
+func (m *UsageCounterMutation) SetLatest(f float64) {
+	m.latest = &f
+	m.addlatest = nil
+}
+
+// Latest returns the value of the "latest" field in the mutation.
+func (m *UsageCounterMutation) Latest() (r float64, exists bool) {
+	v := m.latest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatest returns the old "latest" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldLatest(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatest: %w", err)
+	}
+	return oldValue.Latest, nil
+}
+
+// AddLatest adds f to the "latest" field.
+func (m *UsageCounterMutation) AddLatest(f float64) {
+	if m.addlatest != nil {
+		*m.addlatest += f
+	} else {
+		m.addlatest = &f
+	}
+}
+
+// AddedLatest returns the value that was added to the "latest" field in this mutation.
+func (m *UsageCounterMutation) AddedLatest() (r float64, exists bool) {
+	v := m.addlatest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLatest clears the value of the "latest" field.
+func (m *UsageCounterMutation) ClearLatest() {
+	m.latest = nil
+	m.addlatest = nil
+	m.clearedFields[usagecounter.FieldLatest] = struct{}{}
+}
+
+// LatestCleared returns if the "latest" field was cleared in this mutation.
+func (m *UsageCounterMutation) LatestCleared() bool {
+	_, ok := m.clearedFields[usagecounter.FieldLatest]
+	return ok
+}
+
+// ResetLatest resets all changes to the "latest" field.
+func (m *UsageCounterMutation) ResetLatest() {
+	m.latest = nil
+	m.addlatest = nil
+	delete(m.clearedFields, usagecounter.FieldLatest)
+}
+
+// SetLatestAt sets the "latest_at" field.
+func (m *UsageCounterMutation) SetLatestAt(t time.Time) {
+	m.latest_at = &t
+}
+
+// LatestAt returns the value of the "latest_at" field in the mutation.
+func (m *UsageCounterMutation) LatestAt() (r time.Time, exists bool) {
+	v := m.latest_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatestAt returns the old "latest_at" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldLatestAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatestAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatestAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatestAt: %w", err)
+	}
+	return oldValue.LatestAt, nil
+}
+
+// ClearLatestAt clears the value of the "latest_at" field.
+func (m *UsageCounterMutation) ClearLatestAt() {
+	m.latest_at = nil
+	m.clearedFields[usagecounter.FieldLatestAt] = struct{}{}
+}
+
+// LatestAtCleared returns if the "latest_at" field was cleared in this mutation.
+func (m *UsageCounterMutation) LatestAtCleared() bool {
+	_, ok := m.clearedFields[usagecounter.FieldLatestAt]
+	return ok
+}
+
+// ResetLatestAt resets all changes to the "latest_at" field.
+func (m *UsageCounterMutation) ResetLatestAt() {
+	m.latest_at = nil
+	delete(m.clearedFields, usagecounter.FieldLatestAt)
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *UsageCounterMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *UsageCounterMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *UsageCounterMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *UsageCounterMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[usagecounter.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *UsageCounterMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *UsageCounterMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *UsageCounterMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearInstance clears the "instance" edge to the Instance entity.
+func (m *UsageCounterMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[usagecounter.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the Instance entity was cleared.
+func (m *UsageCounterMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *UsageCounterMutation) InstanceIDs() (ids []string) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *UsageCounterMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// ClearEntitlement clears the "entitlement" edge to the Entitlement entity.
+func (m *UsageCounterMutation) ClearEntitlement() {
+	m.clearedentitlement = true
+	m.clearedFields[usagecounter.FieldEntitlementID] = struct{}{}
+}
+
+// EntitlementCleared reports if the "entitlement" edge to the Entitlement entity was cleared.
+func (m *UsageCounterMutation) EntitlementCleared() bool {
+	return m.clearedentitlement
+}
+
+// EntitlementIDs returns the "entitlement" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntitlementID instead. It exists only for internal usage by the builders.
+func (m *UsageCounterMutation) EntitlementIDs() (ids []string) {
+	if id := m.entitlement; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntitlement resets all changes to the "entitlement" edge.
+func (m *UsageCounterMutation) ResetEntitlement() {
+	m.entitlement = nil
+	m.clearedentitlement = false
+}
+
+// Where appends a list predicates to the UsageCounterMutation builder.
+func (m *UsageCounterMutation) Where(ps ...predicate.UsageCounter) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UsageCounterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UsageCounterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UsageCounter, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UsageCounterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UsageCounterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UsageCounter).
+func (m *UsageCounterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UsageCounterMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.organization != nil {
+		fields = append(fields, usagecounter.FieldOrganizationID)
+	}
+	if m.instance != nil {
+		fields = append(fields, usagecounter.FieldInstanceID)
+	}
+	if m.entitlement != nil {
+		fields = append(fields, usagecounter.FieldEntitlementID)
+	}
+	if m.period_start != nil {
+		fields = append(fields, usagecounter.FieldPeriodStart)
+	}
+	if m.count != nil {
+		fields = append(fields, usagecounter.FieldCount)
+	}
+	if m.sum != nil {
+		fields = append(fields, usagecounter.FieldSum)
+	}
+	if m.min != nil {
+		fields = append(fields, usagecounter.FieldMin)
+	}
+	if m.max != nil {
+		fields = append(fields, usagecounter.FieldMax)
+	}
+	if m.latest != nil {
+		fields = append(fields, usagecounter.FieldLatest)
+	}
+	if m.latest_at != nil {
+		fields = append(fields, usagecounter.FieldLatestAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, usagecounter.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UsageCounterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case usagecounter.FieldOrganizationID:
+		return m.OrganizationID()
+	case usagecounter.FieldInstanceID:
+		return m.InstanceID()
+	case usagecounter.FieldEntitlementID:
+		return m.EntitlementID()
+	case usagecounter.FieldPeriodStart:
+		return m.PeriodStart()
+	case usagecounter.FieldCount:
+		return m.Count()
+	case usagecounter.FieldSum:
+		return m.Sum()
+	case usagecounter.FieldMin:
+		return m.Min()
+	case usagecounter.FieldMax:
+		return m.Max()
+	case usagecounter.FieldLatest:
+		return m.Latest()
+	case usagecounter.FieldLatestAt:
+		return m.LatestAt()
+	case usagecounter.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UsageCounterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case usagecounter.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case usagecounter.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case usagecounter.FieldEntitlementID:
+		return m.OldEntitlementID(ctx)
+	case usagecounter.FieldPeriodStart:
+		return m.OldPeriodStart(ctx)
+	case usagecounter.FieldCount:
+		return m.OldCount(ctx)
+	case usagecounter.FieldSum:
+		return m.OldSum(ctx)
+	case usagecounter.FieldMin:
+		return m.OldMin(ctx)
+	case usagecounter.FieldMax:
+		return m.OldMax(ctx)
+	case usagecounter.FieldLatest:
+		return m.OldLatest(ctx)
+	case usagecounter.FieldLatestAt:
+		return m.OldLatestAt(ctx)
+	case usagecounter.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown UsageCounter field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageCounterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case usagecounter.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case usagecounter.FieldInstanceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case usagecounter.FieldEntitlementID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntitlementID(v)
+		return nil
+	case usagecounter.FieldPeriodStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodStart(v)
+		return nil
+	case usagecounter.FieldCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCount(v)
+		return nil
+	case usagecounter.FieldSum:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSum(v)
+		return nil
+	case usagecounter.FieldMin:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMin(v)
+		return nil
+	case usagecounter.FieldMax:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMax(v)
+		return nil
+	case usagecounter.FieldLatest:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatest(v)
+		return nil
+	case usagecounter.FieldLatestAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatestAt(v)
+		return nil
+	case usagecounter.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UsageCounterMutation) AddedFields() []string {
+	var fields []string
+	if m.addcount != nil {
+		fields = append(fields, usagecounter.FieldCount)
+	}
+	if m.addsum != nil {
+		fields = append(fields, usagecounter.FieldSum)
+	}
+	if m.addmin != nil {
+		fields = append(fields, usagecounter.FieldMin)
+	}
+	if m.addmax != nil {
+		fields = append(fields, usagecounter.FieldMax)
+	}
+	if m.addlatest != nil {
+		fields = append(fields, usagecounter.FieldLatest)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UsageCounterMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case usagecounter.FieldCount:
+		return m.AddedCount()
+	case usagecounter.FieldSum:
+		return m.AddedSum()
+	case usagecounter.FieldMin:
+		return m.AddedMin()
+	case usagecounter.FieldMax:
+		return m.AddedMax()
+	case usagecounter.FieldLatest:
+		return m.AddedLatest()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageCounterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case usagecounter.FieldCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCount(v)
+		return nil
+	case usagecounter.FieldSum:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSum(v)
+		return nil
+	case usagecounter.FieldMin:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMin(v)
+		return nil
+	case usagecounter.FieldMax:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMax(v)
+		return nil
+	case usagecounter.FieldLatest:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLatest(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UsageCounterMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(usagecounter.FieldMin) {
+		fields = append(fields, usagecounter.FieldMin)
+	}
+	if m.FieldCleared(usagecounter.FieldMax) {
+		fields = append(fields, usagecounter.FieldMax)
+	}
+	if m.FieldCleared(usagecounter.FieldLatest) {
+		fields = append(fields, usagecounter.FieldLatest)
+	}
+	if m.FieldCleared(usagecounter.FieldLatestAt) {
+		fields = append(fields, usagecounter.FieldLatestAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UsageCounterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UsageCounterMutation) ClearField(name string) error {
+	switch name {
+	case usagecounter.FieldMin:
+		m.ClearMin()
+		return nil
+	case usagecounter.FieldMax:
+		m.ClearMax()
+		return nil
+	case usagecounter.FieldLatest:
+		m.ClearLatest()
+		return nil
+	case usagecounter.FieldLatestAt:
+		m.ClearLatestAt()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UsageCounterMutation) ResetField(name string) error {
+	switch name {
+	case usagecounter.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case usagecounter.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case usagecounter.FieldEntitlementID:
+		m.ResetEntitlementID()
+		return nil
+	case usagecounter.FieldPeriodStart:
+		m.ResetPeriodStart()
+		return nil
+	case usagecounter.FieldCount:
+		m.ResetCount()
+		return nil
+	case usagecounter.FieldSum:
+		m.ResetSum()
+		return nil
+	case usagecounter.FieldMin:
+		m.ResetMin()
+		return nil
+	case usagecounter.FieldMax:
+		m.ResetMax()
+		return nil
+	case usagecounter.FieldLatest:
+		m.ResetLatest()
+		return nil
+	case usagecounter.FieldLatestAt:
+		m.ResetLatestAt()
+		return nil
+	case usagecounter.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UsageCounterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.organization != nil {
+		edges = append(edges, usagecounter.EdgeOrganization)
+	}
+	if m.instance != nil {
+		edges = append(edges, usagecounter.EdgeInstance)
+	}
+	if m.entitlement != nil {
+		edges = append(edges, usagecounter.EdgeEntitlement)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UsageCounterMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case usagecounter.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case usagecounter.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	case usagecounter.EdgeEntitlement:
+		if id := m.entitlement; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UsageCounterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UsageCounterMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UsageCounterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorganization {
+		edges = append(edges, usagecounter.EdgeOrganization)
+	}
+	if m.clearedinstance {
+		edges = append(edges, usagecounter.EdgeInstance)
+	}
+	if m.clearedentitlement {
+		edges = append(edges, usagecounter.EdgeEntitlement)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UsageCounterMutation) EdgeCleared(name string) bool {
+	switch name {
+	case usagecounter.EdgeOrganization:
+		return m.clearedorganization
+	case usagecounter.EdgeInstance:
+		return m.clearedinstance
+	case usagecounter.EdgeEntitlement:
+		return m.clearedentitlement
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UsageCounterMutation) ClearEdge(name string) error {
+	switch name {
+	case usagecounter.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case usagecounter.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	case usagecounter.EdgeEntitlement:
+		m.ClearEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UsageCounterMutation) ResetEdge(name string) error {
+	switch name {
+	case usagecounter.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case usagecounter.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	case usagecounter.EdgeEntitlement:
+		m.ResetEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageCounter edge %s", name)
+}
+
+// UsageEventMutation represents an operation that mutates the UsageEvent nodes in the graph.
+type UsageEventMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	kind                *usageevent.Kind
+	value               *float64
+	addvalue            *float64
+	timestamp           *time.Time
+	period_start        *time.Time
+	recorded_at         *time.Time
+	idempotency_key     *string
+	request_hash        *string
+	aggregate           *float64
+	addaggregate        *float64
+	result              *map[string]interface{}
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	instance            *string
+	clearedinstance     bool
+	entitlement         *string
+	clearedentitlement  bool
+	done                bool
+	oldValue            func(context.Context) (*UsageEvent, error)
+	predicates          []predicate.UsageEvent
+}
+
+var _ ent.Mutation = (*UsageEventMutation)(nil)
+
+// usageeventOption allows management of the mutation configuration using functional options.
+type usageeventOption func(*UsageEventMutation)
+
+// newUsageEventMutation creates new mutation for the UsageEvent entity.
+func newUsageEventMutation(c config, op Op, opts ...usageeventOption) *UsageEventMutation {
+	m := &UsageEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUsageEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUsageEventID sets the ID field of the mutation.
+func withUsageEventID(id string) usageeventOption {
+	return func(m *UsageEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UsageEvent
+		)
+		m.oldValue = func(ctx context.Context) (*UsageEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UsageEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUsageEvent sets the old UsageEvent of the mutation.
+func withUsageEvent(node *UsageEvent) usageeventOption {
+	return func(m *UsageEventMutation) {
+		m.oldValue = func(context.Context) (*UsageEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UsageEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UsageEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of UsageEvent entities.
+func (m *UsageEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UsageEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UsageEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UsageEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *UsageEventMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *UsageEventMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *UsageEventMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *UsageEventMutation) SetInstanceID(s string) {
+	m.instance = &s
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *UsageEventMutation) InstanceID() (r string, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldInstanceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *UsageEventMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetEntitlementID sets the "entitlement_id" field.
+func (m *UsageEventMutation) SetEntitlementID(s string) {
+	m.entitlement = &s
+}
+
+// EntitlementID returns the value of the "entitlement_id" field in the mutation.
+func (m *UsageEventMutation) EntitlementID() (r string, exists bool) {
+	v := m.entitlement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntitlementID returns the old "entitlement_id" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldEntitlementID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntitlementID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntitlementID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntitlementID: %w", err)
+	}
+	return oldValue.EntitlementID, nil
+}
+
+// ResetEntitlementID resets all changes to the "entitlement_id" field.
+func (m *UsageEventMutation) ResetEntitlementID() {
+	m.entitlement = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *UsageEventMutation) SetKind(u usageevent.Kind) {
+	m.kind = &u
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *UsageEventMutation) Kind() (r usageevent.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldKind(ctx context.Context) (v usageevent.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *UsageEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetValue sets the "value" field.
+func (m *UsageEventMutation) SetValue(f float64) {
+	m.value = &f
+	m.addvalue = nil
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *UsageEventMutation) Value() (r float64, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldValue(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// AddValue adds f to the "value" field.
+func (m *UsageEventMutation) AddValue(f float64) {
+	if m.addvalue != nil {
+		*m.addvalue += f
+	} else {
+		m.addvalue = &f
+	}
+}
+
+// AddedValue returns the value that was added to the "value" field in this mutation.
+func (m *UsageEventMutation) AddedValue() (r float64, exists bool) {
+	v := m.addvalue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *UsageEventMutation) ResetValue() {
+	m.value = nil
+	m.addvalue = nil
+}
+
+// SetTimestamp sets the "timestamp" field.
+func (m *UsageEventMutation) SetTimestamp(t time.Time) {
+	m.timestamp = &t
+}
+
+// Timestamp returns the value of the "timestamp" field in the mutation.
+func (m *UsageEventMutation) Timestamp() (r time.Time, exists bool) {
+	v := m.timestamp
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimestamp returns the old "timestamp" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldTimestamp(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimestamp is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimestamp requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimestamp: %w", err)
+	}
+	return oldValue.Timestamp, nil
+}
+
+// ResetTimestamp resets all changes to the "timestamp" field.
+func (m *UsageEventMutation) ResetTimestamp() {
+	m.timestamp = nil
+}
+
+// SetPeriodStart sets the "period_start" field.
+func (m *UsageEventMutation) SetPeriodStart(t time.Time) {
+	m.period_start = &t
+}
+
+// PeriodStart returns the value of the "period_start" field in the mutation.
+func (m *UsageEventMutation) PeriodStart() (r time.Time, exists bool) {
+	v := m.period_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodStart returns the old "period_start" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldPeriodStart(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodStart: %w", err)
+	}
+	return oldValue.PeriodStart, nil
+}
+
+// ResetPeriodStart resets all changes to the "period_start" field.
+func (m *UsageEventMutation) ResetPeriodStart() {
+	m.period_start = nil
+}
+
+// SetRecordedAt sets the "recorded_at" field.
+func (m *UsageEventMutation) SetRecordedAt(t time.Time) {
+	m.recorded_at = &t
+}
+
+// RecordedAt returns the value of the "recorded_at" field in the mutation.
+func (m *UsageEventMutation) RecordedAt() (r time.Time, exists bool) {
+	v := m.recorded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedAt returns the old "recorded_at" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldRecordedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedAt: %w", err)
+	}
+	return oldValue.RecordedAt, nil
+}
+
+// ResetRecordedAt resets all changes to the "recorded_at" field.
+func (m *UsageEventMutation) ResetRecordedAt() {
+	m.recorded_at = nil
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *UsageEventMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *UsageEventMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldIdempotencyKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *UsageEventMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+}
+
+// SetRequestHash sets the "request_hash" field.
+func (m *UsageEventMutation) SetRequestHash(s string) {
+	m.request_hash = &s
+}
+
+// RequestHash returns the value of the "request_hash" field in the mutation.
+func (m *UsageEventMutation) RequestHash() (r string, exists bool) {
+	v := m.request_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestHash returns the old "request_hash" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldRequestHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestHash: %w", err)
+	}
+	return oldValue.RequestHash, nil
+}
+
+// ResetRequestHash resets all changes to the "request_hash" field.
+func (m *UsageEventMutation) ResetRequestHash() {
+	m.request_hash = nil
+}
+
+// SetAggregate sets the "aggregate" field.
+func (m *UsageEventMutation) SetAggregate(f float64) {
+	m.aggregate = &f
+	m.addaggregate = nil
+}
+
+// Aggregate returns the value of the "aggregate" field in the mutation.
+func (m *UsageEventMutation) Aggregate() (r float64, exists bool) {
+	v := m.aggregate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAggregate returns the old "aggregate" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldAggregate(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAggregate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAggregate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAggregate: %w", err)
+	}
+	return oldValue.Aggregate, nil
+}
+
+// AddAggregate adds f to the "aggregate" field.
+func (m *UsageEventMutation) AddAggregate(f float64) {
+	if m.addaggregate != nil {
+		*m.addaggregate += f
+	} else {
+		m.addaggregate = &f
+	}
+}
+
+// AddedAggregate returns the value that was added to the "aggregate" field in this mutation.
+func (m *UsageEventMutation) AddedAggregate() (r float64, exists bool) {
+	v := m.addaggregate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAggregate resets all changes to the "aggregate" field.
+func (m *UsageEventMutation) ResetAggregate() {
+	m.aggregate = nil
+	m.addaggregate = nil
+}
+
+// SetResult sets the "result" field.
+func (m *UsageEventMutation) SetResult(value map[string]interface{}) {
+	m.result = &value
+}
+
+// Result returns the value of the "result" field in the mutation.
+func (m *UsageEventMutation) Result() (r map[string]interface{}, exists bool) {
+	v := m.result
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResult returns the old "result" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldResult(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResult is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResult requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResult: %w", err)
+	}
+	return oldValue.Result, nil
+}
+
+// ClearResult clears the value of the "result" field.
+func (m *UsageEventMutation) ClearResult() {
+	m.result = nil
+	m.clearedFields[usageevent.FieldResult] = struct{}{}
+}
+
+// ResultCleared returns if the "result" field was cleared in this mutation.
+func (m *UsageEventMutation) ResultCleared() bool {
+	_, ok := m.clearedFields[usageevent.FieldResult]
+	return ok
+}
+
+// ResetResult resets all changes to the "result" field.
+func (m *UsageEventMutation) ResetResult() {
+	m.result = nil
+	delete(m.clearedFields, usageevent.FieldResult)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *UsageEventMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[usageevent.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *UsageEventMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *UsageEventMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *UsageEventMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearInstance clears the "instance" edge to the Instance entity.
+func (m *UsageEventMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[usageevent.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the Instance entity was cleared.
+func (m *UsageEventMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *UsageEventMutation) InstanceIDs() (ids []string) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *UsageEventMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// ClearEntitlement clears the "entitlement" edge to the Entitlement entity.
+func (m *UsageEventMutation) ClearEntitlement() {
+	m.clearedentitlement = true
+	m.clearedFields[usageevent.FieldEntitlementID] = struct{}{}
+}
+
+// EntitlementCleared reports if the "entitlement" edge to the Entitlement entity was cleared.
+func (m *UsageEventMutation) EntitlementCleared() bool {
+	return m.clearedentitlement
+}
+
+// EntitlementIDs returns the "entitlement" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntitlementID instead. It exists only for internal usage by the builders.
+func (m *UsageEventMutation) EntitlementIDs() (ids []string) {
+	if id := m.entitlement; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntitlement resets all changes to the "entitlement" edge.
+func (m *UsageEventMutation) ResetEntitlement() {
+	m.entitlement = nil
+	m.clearedentitlement = false
+}
+
+// Where appends a list predicates to the UsageEventMutation builder.
+func (m *UsageEventMutation) Where(ps ...predicate.UsageEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UsageEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UsageEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UsageEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UsageEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UsageEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UsageEvent).
+func (m *UsageEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UsageEventMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.organization != nil {
+		fields = append(fields, usageevent.FieldOrganizationID)
+	}
+	if m.instance != nil {
+		fields = append(fields, usageevent.FieldInstanceID)
+	}
+	if m.entitlement != nil {
+		fields = append(fields, usageevent.FieldEntitlementID)
+	}
+	if m.kind != nil {
+		fields = append(fields, usageevent.FieldKind)
+	}
+	if m.value != nil {
+		fields = append(fields, usageevent.FieldValue)
+	}
+	if m.timestamp != nil {
+		fields = append(fields, usageevent.FieldTimestamp)
+	}
+	if m.period_start != nil {
+		fields = append(fields, usageevent.FieldPeriodStart)
+	}
+	if m.recorded_at != nil {
+		fields = append(fields, usageevent.FieldRecordedAt)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, usageevent.FieldIdempotencyKey)
+	}
+	if m.request_hash != nil {
+		fields = append(fields, usageevent.FieldRequestHash)
+	}
+	if m.aggregate != nil {
+		fields = append(fields, usageevent.FieldAggregate)
+	}
+	if m.result != nil {
+		fields = append(fields, usageevent.FieldResult)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UsageEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case usageevent.FieldOrganizationID:
+		return m.OrganizationID()
+	case usageevent.FieldInstanceID:
+		return m.InstanceID()
+	case usageevent.FieldEntitlementID:
+		return m.EntitlementID()
+	case usageevent.FieldKind:
+		return m.Kind()
+	case usageevent.FieldValue:
+		return m.Value()
+	case usageevent.FieldTimestamp:
+		return m.Timestamp()
+	case usageevent.FieldPeriodStart:
+		return m.PeriodStart()
+	case usageevent.FieldRecordedAt:
+		return m.RecordedAt()
+	case usageevent.FieldIdempotencyKey:
+		return m.IdempotencyKey()
+	case usageevent.FieldRequestHash:
+		return m.RequestHash()
+	case usageevent.FieldAggregate:
+		return m.Aggregate()
+	case usageevent.FieldResult:
+		return m.Result()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UsageEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case usageevent.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case usageevent.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case usageevent.FieldEntitlementID:
+		return m.OldEntitlementID(ctx)
+	case usageevent.FieldKind:
+		return m.OldKind(ctx)
+	case usageevent.FieldValue:
+		return m.OldValue(ctx)
+	case usageevent.FieldTimestamp:
+		return m.OldTimestamp(ctx)
+	case usageevent.FieldPeriodStart:
+		return m.OldPeriodStart(ctx)
+	case usageevent.FieldRecordedAt:
+		return m.OldRecordedAt(ctx)
+	case usageevent.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
+	case usageevent.FieldRequestHash:
+		return m.OldRequestHash(ctx)
+	case usageevent.FieldAggregate:
+		return m.OldAggregate(ctx)
+	case usageevent.FieldResult:
+		return m.OldResult(ctx)
+	}
+	return nil, fmt.Errorf("unknown UsageEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case usageevent.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case usageevent.FieldInstanceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case usageevent.FieldEntitlementID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntitlementID(v)
+		return nil
+	case usageevent.FieldKind:
+		v, ok := value.(usageevent.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case usageevent.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	case usageevent.FieldTimestamp:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimestamp(v)
+		return nil
+	case usageevent.FieldPeriodStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodStart(v)
+		return nil
+	case usageevent.FieldRecordedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedAt(v)
+		return nil
+	case usageevent.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
+		return nil
+	case usageevent.FieldRequestHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestHash(v)
+		return nil
+	case usageevent.FieldAggregate:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAggregate(v)
+		return nil
+	case usageevent.FieldResult:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResult(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UsageEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addvalue != nil {
+		fields = append(fields, usageevent.FieldValue)
+	}
+	if m.addaggregate != nil {
+		fields = append(fields, usageevent.FieldAggregate)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UsageEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case usageevent.FieldValue:
+		return m.AddedValue()
+	case usageevent.FieldAggregate:
+		return m.AddedAggregate()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case usageevent.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddValue(v)
+		return nil
+	case usageevent.FieldAggregate:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAggregate(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UsageEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(usageevent.FieldResult) {
+		fields = append(fields, usageevent.FieldResult)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UsageEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UsageEventMutation) ClearField(name string) error {
+	switch name {
+	case usageevent.FieldResult:
+		m.ClearResult()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UsageEventMutation) ResetField(name string) error {
+	switch name {
+	case usageevent.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case usageevent.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case usageevent.FieldEntitlementID:
+		m.ResetEntitlementID()
+		return nil
+	case usageevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case usageevent.FieldValue:
+		m.ResetValue()
+		return nil
+	case usageevent.FieldTimestamp:
+		m.ResetTimestamp()
+		return nil
+	case usageevent.FieldPeriodStart:
+		m.ResetPeriodStart()
+		return nil
+	case usageevent.FieldRecordedAt:
+		m.ResetRecordedAt()
+		return nil
+	case usageevent.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
+		return nil
+	case usageevent.FieldRequestHash:
+		m.ResetRequestHash()
+		return nil
+	case usageevent.FieldAggregate:
+		m.ResetAggregate()
+		return nil
+	case usageevent.FieldResult:
+		m.ResetResult()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UsageEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.organization != nil {
+		edges = append(edges, usageevent.EdgeOrganization)
+	}
+	if m.instance != nil {
+		edges = append(edges, usageevent.EdgeInstance)
+	}
+	if m.entitlement != nil {
+		edges = append(edges, usageevent.EdgeEntitlement)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UsageEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case usageevent.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case usageevent.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	case usageevent.EdgeEntitlement:
+		if id := m.entitlement; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UsageEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UsageEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UsageEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorganization {
+		edges = append(edges, usageevent.EdgeOrganization)
+	}
+	if m.clearedinstance {
+		edges = append(edges, usageevent.EdgeInstance)
+	}
+	if m.clearedentitlement {
+		edges = append(edges, usageevent.EdgeEntitlement)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UsageEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case usageevent.EdgeOrganization:
+		return m.clearedorganization
+	case usageevent.EdgeInstance:
+		return m.clearedinstance
+	case usageevent.EdgeEntitlement:
+		return m.clearedentitlement
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UsageEventMutation) ClearEdge(name string) error {
+	switch name {
+	case usageevent.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case usageevent.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	case usageevent.EdgeEntitlement:
+		m.ClearEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UsageEventMutation) ResetEdge(name string) error {
+	switch name {
+	case usageevent.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case usageevent.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	case usageevent.EdgeEntitlement:
+		m.ResetEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageEvent edge %s", name)
 }

@@ -28,6 +28,12 @@ type Tx struct {
 	LicenseVersion *LicenseVersionClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
+	ThresholdEvent *ThresholdEventClient
+	// UsageCounter is the client for interacting with the UsageCounter builders.
+	UsageCounter *UsageCounterClient
+	// UsageEvent is the client for interacting with the UsageEvent builders.
+	UsageEvent *UsageEventClient
 
 	// lazily loaded.
 	client     *Client
@@ -166,6 +172,9 @@ func (tx *Tx) init() {
 	tx.LicenseEntitlement = NewLicenseEntitlementClient(tx.config)
 	tx.LicenseVersion = NewLicenseVersionClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.ThresholdEvent = NewThresholdEventClient(tx.config)
+	tx.UsageCounter = NewUsageCounterClient(tx.config)
+	tx.UsageEvent = NewUsageEventClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -47,8 +47,29 @@ func (r *queryResolver) Licenses(ctx context.Context, after *entgql.Cursor[strin
 		ent.WithLicenseOrder(orderBy), ent.WithLicenseFilter(where.Filter))
 }
 
+// ThresholdEvents is the resolver for the thresholdEvents field.
+func (r *queryResolver) ThresholdEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) (*ent.ThresholdEventConnection, error) {
+	if orderBy == nil {
+		orderBy = &ent.ThresholdEventOrder{Field: ent.ThresholdEventOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}
+	}
+	return r.Client.ThresholdEvent.Query().Paginate(ctx, after, first, before, last,
+		ent.WithThresholdEventOrder(orderBy), ent.WithThresholdEventFilter(where.Filter))
+}
+
+// UsageEvents is the resolver for the usageEvents field.
+func (r *queryResolver) UsageEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) (*ent.UsageEventConnection, error) {
+	if orderBy == nil {
+		orderBy = &ent.UsageEventOrder{Field: ent.UsageEventOrderFieldTimestamp, Direction: entgql.OrderDirectionDesc}
+	}
+	return r.Client.UsageEvent.Query().Paginate(ctx, after, first, before, last,
+		ent.WithUsageEventOrder(orderBy), ent.WithUsageEventFilter(where.Filter))
+}
+
 // APIKey returns graph.APIKeyResolver implementation.
 func (r *Resolver) APIKey() graph.APIKeyResolver { return &aPIKeyResolver{r} }
+
+// Instance returns graph.InstanceResolver implementation.
+func (r *Resolver) Instance() graph.InstanceResolver { return &instanceResolver{r} }
 
 // LicenseVersion returns graph.LicenseVersionResolver implementation.
 func (r *Resolver) LicenseVersion() graph.LicenseVersionResolver { return &licenseVersionResolver{r} }
@@ -58,6 +79,7 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 type (
 	aPIKeyResolver         struct{ *Resolver }
+	instanceResolver       struct{ *Resolver }
 	licenseVersionResolver struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 )

@@ -12,6 +12,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/schema/pulid"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/graph/model"
 	"github.com/entitled/entitled/tenant"
 )
@@ -28,6 +30,8 @@ var tables = map[string]string{
 	"ent": entitlement.Table,
 	"le":  licenseentitlement.Table,
 	"ins": instance.Table,
+	"ue":  usageevent.Table,
+	"te":  thresholdevent.Table,
 }
 
 // nodeType resolves which table an opaque ID belongs to from its prefix.

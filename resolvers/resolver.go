@@ -11,15 +11,17 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/fleet"
 	"github.com/entitled/entitled/graph"
+	"github.com/entitled/entitled/usage"
 )
 
 // Resolver is the root resolver; it holds the services.
 type Resolver struct {
-	Client  *ent.Client
-	Auth    *auth.Service
-	Catalog *catalog.Service
-	Fleet   *fleet.Service
-	Checks  *checks.Service
+	Client   *ent.Client
+	Auth     *auth.Service
+	Catalog  *catalog.Service
+	Fleet    *fleet.Service
+	Checks   *checks.Service
+	Metering *usage.Service
 }
 
 // NewSchema returns the executable schema.

@@ -37,6 +37,12 @@ const (
 	EdgeOrganization = "organization"
 	// EdgeLicense holds the string denoting the license edge name in mutations.
 	EdgeLicense = "license"
+	// EdgeUsageEvents holds the string denoting the usage_events edge name in mutations.
+	EdgeUsageEvents = "usage_events"
+	// EdgeUsageCounters holds the string denoting the usage_counters edge name in mutations.
+	EdgeUsageCounters = "usage_counters"
+	// EdgeThresholdEvents holds the string denoting the threshold_events edge name in mutations.
+	EdgeThresholdEvents = "threshold_events"
 	// Table holds the table name of the instance in the database.
 	Table = "instances"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -53,6 +59,27 @@ const (
 	LicenseInverseTable = "licenses"
 	// LicenseColumn is the table column denoting the license relation/edge.
 	LicenseColumn = "license_id"
+	// UsageEventsTable is the table that holds the usage_events relation/edge.
+	UsageEventsTable = "usage_events"
+	// UsageEventsInverseTable is the table name for the UsageEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "usageevent" package.
+	UsageEventsInverseTable = "usage_events"
+	// UsageEventsColumn is the table column denoting the usage_events relation/edge.
+	UsageEventsColumn = "instance_id"
+	// UsageCountersTable is the table that holds the usage_counters relation/edge.
+	UsageCountersTable = "usage_counters"
+	// UsageCountersInverseTable is the table name for the UsageCounter entity.
+	// It exists in this package in order to avoid circular dependency with the "usagecounter" package.
+	UsageCountersInverseTable = "usage_counters"
+	// UsageCountersColumn is the table column denoting the usage_counters relation/edge.
+	UsageCountersColumn = "instance_id"
+	// ThresholdEventsTable is the table that holds the threshold_events relation/edge.
+	ThresholdEventsTable = "threshold_events"
+	// ThresholdEventsInverseTable is the table name for the ThresholdEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "thresholdevent" package.
+	ThresholdEventsInverseTable = "threshold_events"
+	// ThresholdEventsColumn is the table column denoting the threshold_events relation/edge.
+	ThresholdEventsColumn = "instance_id"
 )
 
 // Columns holds all SQL columns for instance fields.
@@ -168,6 +195,48 @@ func ByLicenseField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLicenseStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByUsageEventsCount orders the results by usage_events count.
+func ByUsageEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newUsageEventsStep(), opts...)
+	}
+}
+
+// ByUsageEvents orders the results by usage_events terms.
+func ByUsageEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newUsageEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByUsageCountersCount orders the results by usage_counters count.
+func ByUsageCountersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newUsageCountersStep(), opts...)
+	}
+}
+
+// ByUsageCounters orders the results by usage_counters terms.
+func ByUsageCounters(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newUsageCountersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByThresholdEventsCount orders the results by threshold_events count.
+func ByThresholdEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newThresholdEventsStep(), opts...)
+	}
+}
+
+// ByThresholdEvents orders the results by threshold_events terms.
+func ByThresholdEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newThresholdEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -180,5 +249,26 @@ func newLicenseStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LicenseInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, LicenseTable, LicenseColumn),
+	)
+}
+func newUsageEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(UsageEventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, UsageEventsTable, UsageEventsColumn),
+	)
+}
+func newUsageCountersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(UsageCountersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, UsageCountersTable, UsageCountersColumn),
+	)
+}
+func newThresholdEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ThresholdEventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ThresholdEventsTable, ThresholdEventsColumn),
 	)
 }

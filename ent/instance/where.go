@@ -601,6 +601,75 @@ func HasLicenseWith(preds ...predicate.License) predicate.Instance {
 	})
 }
 
+// HasUsageEvents applies the HasEdge predicate on the "usage_events" edge.
+func HasUsageEvents() predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, UsageEventsTable, UsageEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasUsageEventsWith applies the HasEdge predicate on the "usage_events" edge with a given conditions (other predicates).
+func HasUsageEventsWith(preds ...predicate.UsageEvent) predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := newUsageEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasUsageCounters applies the HasEdge predicate on the "usage_counters" edge.
+func HasUsageCounters() predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, UsageCountersTable, UsageCountersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasUsageCountersWith applies the HasEdge predicate on the "usage_counters" edge with a given conditions (other predicates).
+func HasUsageCountersWith(preds ...predicate.UsageCounter) predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := newUsageCountersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasThresholdEvents applies the HasEdge predicate on the "threshold_events" edge.
+func HasThresholdEvents() predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ThresholdEventsTable, ThresholdEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasThresholdEventsWith applies the HasEdge predicate on the "threshold_events" edge with a given conditions (other predicates).
+func HasThresholdEventsWith(preds ...predicate.ThresholdEvent) predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := newThresholdEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Instance) predicate.Instance {
 	return predicate.Instance(sql.AndPredicates(predicates...))

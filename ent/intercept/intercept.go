@@ -16,6 +16,9 @@ import (
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // The Query interface represents an operation that queries a graph.
@@ -263,6 +266,87 @@ func (f TraverseOrganization) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.OrganizationQuery", q)
 }
 
+// The ThresholdEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ThresholdEventFunc func(context.Context, *ent.ThresholdEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ThresholdEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ThresholdEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ThresholdEventQuery", q)
+}
+
+// The TraverseThresholdEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseThresholdEvent func(context.Context, *ent.ThresholdEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseThresholdEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseThresholdEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ThresholdEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ThresholdEventQuery", q)
+}
+
+// The UsageCounterFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UsageCounterFunc func(context.Context, *ent.UsageCounterQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UsageCounterFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UsageCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UsageCounterQuery", q)
+}
+
+// The TraverseUsageCounter type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUsageCounter func(context.Context, *ent.UsageCounterQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUsageCounter) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUsageCounter) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UsageCounterQuery", q)
+}
+
+// The UsageEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UsageEventFunc func(context.Context, *ent.UsageEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UsageEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UsageEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UsageEventQuery", q)
+}
+
+// The TraverseUsageEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUsageEvent func(context.Context, *ent.UsageEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUsageEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUsageEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UsageEventQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
@@ -280,6 +364,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LicenseVersionQuery, predicate.LicenseVersion, licenseversion.OrderOption]{typ: ent.TypeLicenseVersion, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
+	case *ent.ThresholdEventQuery:
+		return &query[*ent.ThresholdEventQuery, predicate.ThresholdEvent, thresholdevent.OrderOption]{typ: ent.TypeThresholdEvent, tq: q}, nil
+	case *ent.UsageCounterQuery:
+		return &query[*ent.UsageCounterQuery, predicate.UsageCounter, usagecounter.OrderOption]{typ: ent.TypeUsageCounter, tq: q}, nil
+	case *ent.UsageEventQuery:
+		return &query[*ent.UsageEventQuery, predicate.UsageEvent, usageevent.OrderOption]{typ: ent.TypeUsageEvent, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

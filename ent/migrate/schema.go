@@ -257,6 +257,159 @@ var (
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
 	}
+	// ThresholdEventsColumns holds the columns for the "threshold_events" table.
+	ThresholdEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"PERCENT_80", "LIMIT_REACHED", "HARD_CAP_EXCEEDED"}},
+		{Name: "period_start", Type: field.TypeTime},
+		{Name: "usage", Type: field.TypeFloat64},
+		{Name: "limit", Type: field.TypeFloat64},
+		{Name: "hard_cap", Type: field.TypeFloat64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "entitlement_id", Type: field.TypeString, Size: 64},
+		{Name: "instance_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// ThresholdEventsTable holds the schema information for the "threshold_events" table.
+	ThresholdEventsTable = &schema.Table{
+		Name:       "threshold_events",
+		Columns:    ThresholdEventsColumns,
+		PrimaryKey: []*schema.Column{ThresholdEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "threshold_events_entitlements_threshold_events",
+				Columns:    []*schema.Column{ThresholdEventsColumns[7]},
+				RefColumns: []*schema.Column{EntitlementsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "threshold_events_instances_threshold_events",
+				Columns:    []*schema.Column{ThresholdEventsColumns[8]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "threshold_events_organizations_organization",
+				Columns:    []*schema.Column{ThresholdEventsColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "thresholdevent_instance_id_entitlement_id_period_start_kind",
+				Unique:  true,
+				Columns: []*schema.Column{ThresholdEventsColumns[8], ThresholdEventsColumns[7], ThresholdEventsColumns[2], ThresholdEventsColumns[1]},
+			},
+			{
+				Name:    "thresholdevent_organization_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ThresholdEventsColumns[9], ThresholdEventsColumns[6]},
+			},
+		},
+	}
+	// UsageCountersColumns holds the columns for the "usage_counters" table.
+	UsageCountersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "period_start", Type: field.TypeTime},
+		{Name: "count", Type: field.TypeInt64, Default: 0},
+		{Name: "sum", Type: field.TypeFloat64, Default: 0},
+		{Name: "min", Type: field.TypeFloat64, Nullable: true},
+		{Name: "max", Type: field.TypeFloat64, Nullable: true},
+		{Name: "latest", Type: field.TypeFloat64, Nullable: true},
+		{Name: "latest_at", Type: field.TypeTime, Nullable: true},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "entitlement_id", Type: field.TypeString, Size: 64},
+		{Name: "instance_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// UsageCountersTable holds the schema information for the "usage_counters" table.
+	UsageCountersTable = &schema.Table{
+		Name:       "usage_counters",
+		Columns:    UsageCountersColumns,
+		PrimaryKey: []*schema.Column{UsageCountersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "usage_counters_entitlements_usage_counters",
+				Columns:    []*schema.Column{UsageCountersColumns[9]},
+				RefColumns: []*schema.Column{EntitlementsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "usage_counters_instances_usage_counters",
+				Columns:    []*schema.Column{UsageCountersColumns[10]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "usage_counters_organizations_organization",
+				Columns:    []*schema.Column{UsageCountersColumns[11]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "usagecounter_instance_id_entitlement_id_period_start",
+				Unique:  true,
+				Columns: []*schema.Column{UsageCountersColumns[10], UsageCountersColumns[9], UsageCountersColumns[1]},
+			},
+		},
+	}
+	// UsageEventsColumns holds the columns for the "usage_events" table.
+	UsageEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"REPORT", "CONSUME"}},
+		{Name: "value", Type: field.TypeFloat64},
+		{Name: "timestamp", Type: field.TypeTime},
+		{Name: "period_start", Type: field.TypeTime},
+		{Name: "recorded_at", Type: field.TypeTime},
+		{Name: "idempotency_key", Type: field.TypeString, Size: 255},
+		{Name: "request_hash", Type: field.TypeString},
+		{Name: "aggregate", Type: field.TypeFloat64},
+		{Name: "result", Type: field.TypeJSON, Nullable: true},
+		{Name: "entitlement_id", Type: field.TypeString, Size: 64},
+		{Name: "instance_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// UsageEventsTable holds the schema information for the "usage_events" table.
+	UsageEventsTable = &schema.Table{
+		Name:       "usage_events",
+		Columns:    UsageEventsColumns,
+		PrimaryKey: []*schema.Column{UsageEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "usage_events_entitlements_usage_events",
+				Columns:    []*schema.Column{UsageEventsColumns[10]},
+				RefColumns: []*schema.Column{EntitlementsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "usage_events_instances_usage_events",
+				Columns:    []*schema.Column{UsageEventsColumns[11]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "usage_events_organizations_organization",
+				Columns:    []*schema.Column{UsageEventsColumns[12]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "usageevent_organization_id_idempotency_key",
+				Unique:  true,
+				Columns: []*schema.Column{UsageEventsColumns[12], UsageEventsColumns[6]},
+			},
+			{
+				Name:    "usageevent_instance_id_entitlement_id_timestamp",
+				Unique:  false,
+				Columns: []*schema.Column{UsageEventsColumns[11], UsageEventsColumns[10], UsageEventsColumns[3]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
@@ -266,6 +419,9 @@ var (
 		LicenseEntitlementsTable,
 		LicenseVersionsTable,
 		OrganizationsTable,
+		ThresholdEventsTable,
+		UsageCountersTable,
+		UsageEventsTable,
 	}
 )
 
@@ -280,4 +436,13 @@ func init() {
 	LicenseEntitlementsTable.ForeignKeys[2].RefTable = OrganizationsTable
 	LicenseVersionsTable.ForeignKeys[0].RefTable = LicensesTable
 	LicenseVersionsTable.ForeignKeys[1].RefTable = OrganizationsTable
+	ThresholdEventsTable.ForeignKeys[0].RefTable = EntitlementsTable
+	ThresholdEventsTable.ForeignKeys[1].RefTable = InstancesTable
+	ThresholdEventsTable.ForeignKeys[2].RefTable = OrganizationsTable
+	UsageCountersTable.ForeignKeys[0].RefTable = EntitlementsTable
+	UsageCountersTable.ForeignKeys[1].RefTable = InstancesTable
+	UsageCountersTable.ForeignKeys[2].RefTable = OrganizationsTable
+	UsageEventsTable.ForeignKeys[0].RefTable = EntitlementsTable
+	UsageEventsTable.ForeignKeys[1].RefTable = InstancesTable
+	UsageEventsTable.ForeignKeys[2].RefTable = OrganizationsTable
 }

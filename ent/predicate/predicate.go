@@ -26,3 +26,12 @@ type LicenseVersion func(*sql.Selector)
 
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
+
+// ThresholdEvent is the predicate function for thresholdevent builders.
+type ThresholdEvent func(*sql.Selector)
+
+// UsageCounter is the predicate function for usagecounter builders.
+type UsageCounter func(*sql.Selector)
+
+// UsageEvent is the predicate function for usageevent builders.
+type UsageEvent func(*sql.Selector)

@@ -13,6 +13,9 @@ import (
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/schema"
+	"github.com/entitled/entitled/ent/thresholdevent"
+	"github.com/entitled/entitled/ent/usagecounter"
+	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -540,6 +543,149 @@ func init() {
 	// organization.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	organization.IDValidator = func() func(string) error {
 		validators := organizationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	thresholdeventMixin := schema.ThresholdEvent{}.Mixin()
+	thresholdeventMixinHooks1 := thresholdeventMixin[1].Hooks()
+	thresholdevent.Hooks[0] = thresholdeventMixinHooks1[0]
+	thresholdeventMixinInters1 := thresholdeventMixin[1].Interceptors()
+	thresholdevent.Interceptors[0] = thresholdeventMixinInters1[0]
+	thresholdeventMixinFields0 := thresholdeventMixin[0].Fields()
+	_ = thresholdeventMixinFields0
+	thresholdeventMixinFields1 := thresholdeventMixin[1].Fields()
+	_ = thresholdeventMixinFields1
+	thresholdeventFields := schema.ThresholdEvent{}.Fields()
+	_ = thresholdeventFields
+	// thresholdeventDescOrganizationID is the schema descriptor for organization_id field.
+	thresholdeventDescOrganizationID := thresholdeventMixinFields1[0].Descriptor()
+	// thresholdevent.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	thresholdevent.OrganizationIDValidator = thresholdeventDescOrganizationID.Validators[0].(func(string) error)
+	// thresholdeventDescCreatedAt is the schema descriptor for created_at field.
+	thresholdeventDescCreatedAt := thresholdeventFields[7].Descriptor()
+	// thresholdevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	thresholdevent.DefaultCreatedAt = thresholdeventDescCreatedAt.Default.(func() time.Time)
+	// thresholdeventDescID is the schema descriptor for id field.
+	thresholdeventDescID := thresholdeventMixinFields0[0].Descriptor()
+	// thresholdevent.DefaultID holds the default value on creation for the id field.
+	thresholdevent.DefaultID = thresholdeventDescID.Default.(func() string)
+	// thresholdevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	thresholdevent.IDValidator = func() func(string) error {
+		validators := thresholdeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	usagecounterMixin := schema.UsageCounter{}.Mixin()
+	usagecounterMixinHooks1 := usagecounterMixin[1].Hooks()
+	usagecounter.Hooks[0] = usagecounterMixinHooks1[0]
+	usagecounterMixinInters1 := usagecounterMixin[1].Interceptors()
+	usagecounter.Interceptors[0] = usagecounterMixinInters1[0]
+	usagecounterMixinFields0 := usagecounterMixin[0].Fields()
+	_ = usagecounterMixinFields0
+	usagecounterMixinFields1 := usagecounterMixin[1].Fields()
+	_ = usagecounterMixinFields1
+	usagecounterFields := schema.UsageCounter{}.Fields()
+	_ = usagecounterFields
+	// usagecounterDescOrganizationID is the schema descriptor for organization_id field.
+	usagecounterDescOrganizationID := usagecounterMixinFields1[0].Descriptor()
+	// usagecounter.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	usagecounter.OrganizationIDValidator = usagecounterDescOrganizationID.Validators[0].(func(string) error)
+	// usagecounterDescCount is the schema descriptor for count field.
+	usagecounterDescCount := usagecounterFields[3].Descriptor()
+	// usagecounter.DefaultCount holds the default value on creation for the count field.
+	usagecounter.DefaultCount = usagecounterDescCount.Default.(int64)
+	// usagecounterDescSum is the schema descriptor for sum field.
+	usagecounterDescSum := usagecounterFields[4].Descriptor()
+	// usagecounter.DefaultSum holds the default value on creation for the sum field.
+	usagecounter.DefaultSum = usagecounterDescSum.Default.(float64)
+	// usagecounterDescUpdatedAt is the schema descriptor for updated_at field.
+	usagecounterDescUpdatedAt := usagecounterFields[9].Descriptor()
+	// usagecounter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	usagecounter.DefaultUpdatedAt = usagecounterDescUpdatedAt.Default.(func() time.Time)
+	// usagecounterDescID is the schema descriptor for id field.
+	usagecounterDescID := usagecounterMixinFields0[0].Descriptor()
+	// usagecounter.DefaultID holds the default value on creation for the id field.
+	usagecounter.DefaultID = usagecounterDescID.Default.(func() string)
+	// usagecounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	usagecounter.IDValidator = func() func(string) error {
+		validators := usagecounterDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	usageeventMixin := schema.UsageEvent{}.Mixin()
+	usageeventMixinHooks1 := usageeventMixin[1].Hooks()
+	usageevent.Hooks[0] = usageeventMixinHooks1[0]
+	usageeventMixinInters1 := usageeventMixin[1].Interceptors()
+	usageevent.Interceptors[0] = usageeventMixinInters1[0]
+	usageeventMixinFields0 := usageeventMixin[0].Fields()
+	_ = usageeventMixinFields0
+	usageeventMixinFields1 := usageeventMixin[1].Fields()
+	_ = usageeventMixinFields1
+	usageeventFields := schema.UsageEvent{}.Fields()
+	_ = usageeventFields
+	// usageeventDescOrganizationID is the schema descriptor for organization_id field.
+	usageeventDescOrganizationID := usageeventMixinFields1[0].Descriptor()
+	// usageevent.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	usageevent.OrganizationIDValidator = usageeventDescOrganizationID.Validators[0].(func(string) error)
+	// usageeventDescRecordedAt is the schema descriptor for recorded_at field.
+	usageeventDescRecordedAt := usageeventFields[6].Descriptor()
+	// usageevent.DefaultRecordedAt holds the default value on creation for the recorded_at field.
+	usageevent.DefaultRecordedAt = usageeventDescRecordedAt.Default.(func() time.Time)
+	// usageeventDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	usageeventDescIdempotencyKey := usageeventFields[7].Descriptor()
+	// usageevent.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	usageevent.IdempotencyKeyValidator = func() func(string) error {
+		validators := usageeventDescIdempotencyKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(idempotency_key string) error {
+			for _, fn := range fns {
+				if err := fn(idempotency_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usageeventDescID is the schema descriptor for id field.
+	usageeventDescID := usageeventMixinFields0[0].Descriptor()
+	// usageevent.DefaultID holds the default value on creation for the id field.
+	usageevent.DefaultID = usageeventDescID.Default.(func() string)
+	// usageevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	usageevent.IDValidator = func() func(string) error {
+		validators := usageeventDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -42,6 +42,10 @@ func (Entitlement) Edges() []ent.Edge {
 		// to a license cannot be deleted.
 		edge.To("grants", LicenseEntitlement.Type).
 			Annotations(entsql.OnDelete(entsql.Restrict), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// Usage keeps an entitlement alive: its ledger must stay readable.
+		edge.To("usage_events", UsageEvent.Type).Annotations(entsql.OnDelete(entsql.Restrict), entgql.Skip(entgql.SkipAll)),
+		edge.To("usage_counters", UsageCounter.Type).Annotations(entsql.OnDelete(entsql.Restrict), entgql.Skip(entgql.SkipAll)),
+		edge.To("threshold_events", ThresholdEvent.Type).Annotations(entsql.OnDelete(entsql.Restrict), entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -34,9 +34,9 @@ func (Instance) Fields() []ent.Field {
 
 // Edges implements ent.Schema.
 func (Instance) Edges() []ent.Edge {
-	return []ent.Edge{
+	return append([]ent.Edge{
 		edge.From("license", License.Type).Ref("instances").Field("license_id").Unique(),
-	}
+	}, usageEdges(true)...)
 }
 
 // Indexes implements ent.Schema.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/usage"
 )
 
 type CreateAPIKeyInput struct {
@@ -32,6 +33,11 @@ type CreateOrganizationPayload struct {
 	APIKey *ent.APIKey `json:"apiKey"`
 	// The bearer credential of apiKey. It is shown only here.
 	Secret string `json:"secret"`
+}
+
+type ReportUsageBatchPayload struct {
+	// One result per input, in order.
+	Results []*usage.ReportResult `json:"results"`
 }
 
 // Create or replace the link between a license and an entitlement.
