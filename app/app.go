@@ -18,6 +18,7 @@ import (
 	"github.com/entitled/entitled/catalog"
 	"github.com/entitled/entitled/changefeed"
 	"github.com/entitled/entitled/checks"
+	"github.com/entitled/entitled/console"
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/factcache"
 	"github.com/entitled/entitled/fleet"
@@ -111,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	mux.Handle(api.DecisionPath, api.OPADecision(func(r *http.Request, q checks.Question) (*decision.Decision, error) {
 		return a.Checks.Allowed(r.Context(), q)
 	}, a.Auth, cfg.Logger))
+	mux.Handle("/", console.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
