@@ -50,6 +50,11 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if ae.Field != "" {
 				out.Extensions["field"] = ae.Field
 			}
+			for k, v := range ae.Details {
+				if k != "code" && k != "field" {
+					out.Extensions[k] = v
+				}
+			}
 			if ae.Code == apperr.Internal && ae.Err != nil {
 				log.ErrorContext(ctx, "internal error", "err", ae.Err, "path", out.Path.String())
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/factcache"
 	"github.com/entitled/entitled/fleet"
+	"github.com/entitled/entitled/policies"
 	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/resolvers"
 	"github.com/entitled/entitled/store"
@@ -43,22 +44,26 @@ type Config struct {
 	DecisionLog io.Writer
 	// DecisionLogSample is the fraction of decisions logged (0 or 1: all).
 	DecisionLogSample float64
+	// PolicyTimeout bounds each evaluation of an organization's custom
+	// policies (default 25 ms); past it the decision is POLICY_ERROR.
+	PolicyTimeout time.Duration
 }
 
 // App is a running entitled.
 type App struct {
-	DB      *store.DB
-	Auth    *auth.Service
-	Catalog *catalog.Service
-	Fleet   *fleet.Service
-	Facts   *factcache.Cache
-	Checks  *checks.Service
-	Usage   *usage.Service
-	Policy  *policy.Engine
-	Feed    *changefeed.Feed
-	Handler http.Handler
-	log     *slog.Logger
-	stop    context.CancelFunc
+	DB       *store.DB
+	Auth     *auth.Service
+	Catalog  *catalog.Service
+	Fleet    *fleet.Service
+	Facts    *factcache.Cache
+	Checks   *checks.Service
+	Usage    *usage.Service
+	Policy   *policy.Engine
+	Policies *policies.Service
+	Feed     *changefeed.Feed
+	Handler  http.Handler
+	log      *slog.Logger
+	stop     context.CancelFunc
 }
 
 // New opens the database, migrates it and wires the services.
@@ -96,7 +101,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.DecisionLog != nil {
 		dlog = checks.NewDecisionLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
 	}
-	a.Checks = checks.New(a.Facts, a.Policy, cfg.Now, cfg.Logger, dlog)
+	if cfg.PolicyTimeout <= 0 {
+		cfg.PolicyTimeout = 25 * time.Millisecond
+	}
+	a.Policies = policies.New(db, a.Policy, cfg.PolicyTimeout, a.Feed.Publish)
+	a.Checks = checks.New(a.Facts, a.Policies, cfg.Now, cfg.Logger, dlog)
 	a.Usage = usage.New(db, a.Facts, cfg.Now)
 	a.Checks.SetUsage(a.Usage)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
@@ -106,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Fleet:    a.Fleet,
 		Checks:   a.Checks,
 		Metering: a.Usage,
+		Rego:     a.Policies,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api.GraphQL(schema, a.Auth, cfg.Logger))

@@ -27,6 +27,9 @@ type Error struct {
 	Message string
 	// Field names the offending input field for BadUserInput.
 	Field string
+	// Details are shown to the caller in extensions (e.g. the list of
+	// compile errors of a policy, each with row and column).
+	Details map[string]any
 	// Err is the cause, for logs only; never shown.
 	Err error
 }

@@ -30,11 +30,23 @@ type UsageReader interface {
 	Current(ctx context.Context, orgID, instanceID string, e *decision.Entitlement, now time.Time) (*decision.Usage, error)
 }
 
+// Policies gives the decision query of an organization at a policy
+// version: the default policy plus that organization's active modules.
+type Policies interface {
+	For(ctx context.Context, orgID string, version int) (decision.Evaluator, error)
+}
+
+// Static decides every organization with one evaluator.
+type Static struct{ decision.Evaluator }
+
+// For implements Policies.
+func (s Static) For(context.Context, string, int) (decision.Evaluator, error) { return s.Evaluator, nil }
+
 // Service answers decision questions for the caller's organization.
 type Service struct {
 	cache   *factcache.Cache
-	decider *decision.Service
-	eval    decision.Evaluator
+	decider  *decision.Service
+	policies Policies
 	log     *slog.Logger
 	dlog    *DecisionLog
 	now     func() time.Time
@@ -46,8 +58,8 @@ type Service struct {
 func (s *Service) SetUsage(u UsageReader) { s.usage = u }
 
 // New returns the service. dlog may be nil (no decision log).
-func New(cache *factcache.Cache, eval decision.Evaluator, now func() time.Time, log *slog.Logger, dlog *DecisionLog) *Service {
-	return &Service{cache: cache, decider: decision.NewService(eval, now), eval: eval, log: log, dlog: dlog, now: now}
+func New(cache *factcache.Cache, policies Policies, now func() time.Time, log *slog.Logger, dlog *DecisionLog) *Service {
+	return &Service{cache: cache, decider: decision.NewService(nil, now), policies: policies, log: log, dlog: dlog, now: now}
 }
 
 // Question is one decision request.
@@ -60,20 +72,30 @@ type Question struct {
 
 // Allowed decides one question.
 func (s *Service) Allowed(ctx context.Context, q Question) (*decision.Decision, error) {
-	v := tenant.FromContext(ctx)
-	if v.OrgID == "" {
-		return nil, apperr.Forbiddenf("decisions need an organization's API key")
-	}
-	snap, err := s.cache.Snapshot(ctx, v.OrgID)
-	if err != nil {
-		return nil, err
-	}
-	inst, err := s.cache.Instance(ctx, snap, q.Instance)
+	snap, inst, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
 	}
 	d := s.decide(ctx, snap, inst, q)
 	return &d, nil
+}
+
+// lookup finds the caller's snapshot and the instance asked about (nil
+// when the organization has none of that slug).
+func (s *Service) lookup(ctx context.Context, instanceSlug string) (*factcache.Snapshot, *factcache.InstanceFacts, error) {
+	v := tenant.FromContext(ctx)
+	if v.OrgID == "" {
+		return nil, nil, apperr.Forbiddenf("decisions need an organization's API key")
+	}
+	snap, err := s.cache.Snapshot(ctx, v.OrgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := s.cache.Instance(ctx, snap, instanceSlug)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, inst, nil
 }
 
 // Decisions decides every listed entitlement for one instance; with no
@@ -133,6 +155,21 @@ func Facts(snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) 
 }
 
 func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) decision.Decision {
+	f, d, ok := s.facts(ctx, snap, inst, q)
+	if !ok {
+		return d
+	}
+	eval, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
+	if err != nil {
+		s.log.ErrorContext(ctx, "load policies", "organization", snap.Org.Slug, "err", err)
+		return decision.Map(f, f.Now, decisionError(err))
+	}
+	return s.evaluate(ctx, snap, f, q, eval)
+}
+
+// facts gathers a question's facts, the usage counter included. When a
+// fact cannot be read it returns the fail-closed decision and ok false.
+func (s *Service) facts(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question) (*decision.Facts, decision.Decision, bool) {
 	f := Facts(snap, inst, q)
 	f.Now = s.now()
 	if s.usage != nil && f.Grant != nil && f.Entitlement.Type == "NUMBER" {
@@ -140,12 +177,24 @@ func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *fa
 		if err != nil {
 			// Without the usage fact the policy cannot decide a quota.
 			s.log.ErrorContext(ctx, "read usage for decision", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
-			d := decision.Map(f, f.Now, decisionError(err))
-			return d
+			return nil, decision.Map(f, f.Now, decisionError(err)), false
 		}
 		f.Usage = u
 	}
-	d, err := s.decider.DecideWith(ctx, s.eval, f)
+	return f, decision.Decision{}, true
+}
+
+// decideWith decides with a given evaluator instead of the organization's.
+func (s *Service) decideWith(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question, eval decision.Evaluator) decision.Decision {
+	f, d, ok := s.facts(ctx, snap, inst, q)
+	if !ok {
+		return d
+	}
+	return s.evaluate(ctx, snap, f, q, eval)
+}
+
+func (s *Service) evaluate(ctx context.Context, snap *factcache.Snapshot, f *decision.Facts, q Question, eval decision.Evaluator) decision.Decision {
+	d, err := s.decider.DecideWith(ctx, eval, f)
 	if err != nil {
 		// Fail closed: a policy that cannot decide grants nothing.
 		s.log.WarnContext(ctx, "policy evaluation failed", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)

@@ -36,6 +36,9 @@ type Decision struct {
 	// default policy only).
 	PolicyVersion int       `json:"policyVersion"`
 	EvaluatedAt   time.Time `json:"evaluatedAt"` // the input's "now"
+	// Explanation lists the rules that fired; only explained evaluations
+	// fill it.
+	Explanation policy.Explanation `json:"explanation,omitempty"`
 }
 
 // Evaluator evaluates a policy input document; *policy.Engine and
@@ -99,6 +102,7 @@ func Map(f *Facts, now time.Time, res policy.Result) Decision {
 		Entitlement:   f.EntitlementSlug,
 		PolicyVersion: res.PolicyVersion,
 		EvaluatedAt:   now,
+		Explanation:   res.Explanation,
 	}
 	if d.Reasons == nil {
 		d.Reasons = []string{}

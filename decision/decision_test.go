@@ -92,7 +92,7 @@ func TestInputFull(t *testing.T) {
 			"overagePercent": 0, "hardCap": 10000},
 		"usage": {"current": 42, "count": 7,
 			"periodStart": "2026-11-01T00:00:00Z", "periodEnd": "2026-12-01T00:00:00Z"},
-		"request": {"instance": "eu-prod-1", "entitlement": "api-calls", "requested": 1, "context": {}}
+		"request": {"requested": 1, "context": {}}
 	}`)
 }
 
@@ -107,14 +107,14 @@ func TestInputSparse(t *testing.T) {
 			"versionName": null, "isActive": true},
 		"entitlement": {"id": "e2", "slug": "sso", "type": "BOOLEAN"},
 		"grant": {"type": "boolean", "value": true},
-		"request": {"instance": "eu-prod-1", "entitlement": "sso"}
+		"request": {"requested": 1, "context": {}}
 	}`)
 	// Unknown instance: only what was asked.
 	assertJSON(t, &Facts{Now: testNow, InstanceSlug: "ghost", EntitlementSlug: "sso",
 		Org: &Org{ID: "o1", Slug: "acme"}}, `{
 		"now": "2026-11-28T12:00:00Z",
 		"organization": {"id": "o1", "slug": "acme"},
-		"request": {"instance": "ghost", "entitlement": "sso"}
+		"request": {"requested": 1, "context": {}}
 	}`)
 	// Instance whose license was removed.
 	f := numberFacts(t)
@@ -146,11 +146,15 @@ func TestInputUnlimitedAndConfig(t *testing.T) {
 		"entitlement": {"id": "e1", "slug": "api-calls", "type": "NUMBER",
 			"meterType": "CALCULATED_USAGE", "aggregationMethod": "LATEST", "resetPeriod": "NONE"},
 		"grant": {"type": "number", "value": -1, "unlimited": true, "overagePercent": 0, "hardCap": null},
-		"request": {"instance": "eu-prod-1", "entitlement": "api-calls", "requested": 2.5}
+		"request": {"requested": 2.5, "context": {}}
 	}`)
 	f = &Facts{Now: testNow.Add(1500 * time.Millisecond),
 		Grant: mustGrant(t, map[string]any{"type": "object", "value": map[string]any{"color": "blue", "n": 1.5}}, 0)}
-	assertJSON(t, f, `{"now": "2026-11-28T12:00:01.5Z", "grant": {"type": "object", "value": {"color": "blue", "n": 1.5}}}`)
+	assertJSON(t, f, `{"now": "2026-11-28T12:00:01.5Z", "grant": {"type": "object", "value": {"color": "blue", "n": 1.5}},
+		"request": {"requested": 1, "context": {}}}`)
+	f.Request = &Request{Context: map[string]any{"seats": 7}}
+	assertJSON(t, f, `{"now": "2026-11-28T12:00:01.5Z", "grant": {"type": "object", "value": {"color": "blue", "n": 1.5}},
+		"request": {"requested": 1, "context": {"seats": 7}}}`)
 }
 
 func TestNewGrant(t *testing.T) {
@@ -269,7 +273,7 @@ func TestDecide(t *testing.T) {
 	}
 
 	d, err = s.Decide(ctx, &Facts{InstanceSlug: "ghost", EntitlementSlug: "sso"})
-	if err != nil || d.Reason != policy.ReasonInstanceNotFound || d.Reasons[0] != `instance "ghost" not found` {
+	if err != nil || d.Reason != policy.ReasonInstanceNotFound || d.Reasons[0] != "instance not found" || d.Instance != "ghost" {
 		t.Fatalf("ghost: %+v %v", d, err)
 	}
 

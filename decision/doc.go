@@ -12,10 +12,10 @@
 // Missing facts are absent or null, never invented: no instance → no
 // "instance" key; expiresAt nil → null; the NUMBER-only entitlement fields
 // are absent for BOOLEAN and CONFIG; an unlimited grant has hardCap null;
-// usage is absent until metering reports exist; requested is absent when
-// not asked (the policy defaults it to 1).
+// usage is absent until metering reports exist.
 //
-// Beyond DESIGN.md §4, request also carries the slugs asked
-// ("instance", "entitlement"), so that refusal messages can name what was
-// not found.
+// The request part is exactly {"requested": n, "context": {...}} as in
+// DESIGN.md §4: requested defaults to 1 and context to {} (the API's
+// defaults). The slugs asked are not in the input; the Decision echoes
+// them in its instance and entitlement fields.
 package decision

@@ -183,10 +183,10 @@ func (u *Usage) term() *ast.Term {
 	return ast.ObjectTerm(items...)
 }
 
-// Request is input.request beyond the slugs asked. Per request.
+// Request is input.request. Per request.
 type Request struct {
-	Requested *float64       // nil: absent (the policy defaults it to 1)
-	Context   map[string]any // nil: absent
+	Requested *float64       // nil: 1
+	Context   map[string]any // nil: {}
 }
 
 // Keys of the input document, shared.

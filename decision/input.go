@@ -50,40 +50,38 @@ func input(f *Facts, now time.Time) (ast.Object, error) {
 		items = append(items, ast.Item(kUsage, f.Usage.term()))
 	}
 	req, err := requestTerm(f)
-	if req != nil {
-		items = append(items, ast.Item(kRequest, req))
-	}
+	items = append(items, ast.Item(kRequest, req))
 	return ast.NewObject(items...), err
 }
 
+// defaultRequest is the request when nothing more was asked: shared,
+// never modified.
+var defaultRequest = ast.ObjectTerm(
+	ast.Item(kRequested, ast.IntNumberTerm(1)),
+	ast.Item(kContext, ast.ObjectTerm()),
+)
+
+// requestTerm is input.request, exactly {"requested": n, "context": {...}}
+// (DESIGN.md §4): requested defaults to 1 and context to {}, as in the
+// API. The slugs asked are not part of it (the Decision echoes them).
 func requestTerm(f *Facts) (*ast.Term, error) {
+	r := f.Request
+	if r == nil || (r.Requested == nil && len(r.Context) == 0) {
+		return defaultRequest, nil
+	}
+	requested := defaultRequest.Value.(ast.Object).Get(kRequested)
+	if r.Requested != nil {
+		requested = numberTerm(*r.Requested)
+	}
+	ctx := defaultRequest.Value.(ast.Object).Get(kContext)
 	var err error
-	items := make([][2]*ast.Term, 0, 4)
-	if f.InstanceSlug != "" {
-		items = append(items, ast.Item(kInstance, ast.StringTerm(f.InstanceSlug)))
-	}
-	if f.EntitlementSlug != "" {
-		items = append(items, ast.Item(kEntitlement, ast.StringTerm(f.EntitlementSlug)))
-	}
-	if r := f.Request; r != nil {
-		if r.Requested != nil {
-			items = append(items, ast.Item(kRequested, numberTerm(*r.Requested)))
-		}
-		if r.Context != nil {
-			ctx := ast.NewTerm(ast.NewObject())
-			if len(r.Context) > 0 {
-				v, cerr := ast.InterfaceToValue(r.Context)
-				if cerr == nil {
-					ctx = ast.NewTerm(v)
-				} else {
-					err = fmt.Errorf("request context: %w", cerr)
-				}
-			}
-			items = append(items, ast.Item(kContext, ctx))
+	if len(r.Context) > 0 {
+		v, cerr := ast.InterfaceToValue(r.Context)
+		if cerr == nil {
+			ctx = ast.NewTerm(v)
+		} else {
+			err = fmt.Errorf("request context: %w", cerr)
 		}
 	}
-	if len(items) == 0 {
-		return nil, err
-	}
-	return ast.ObjectTerm(items...), err
+	return ast.ObjectTerm(ast.Item(kRequested, requested), ast.Item(kContext, ctx)), err
 }

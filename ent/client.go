@@ -22,6 +22,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -46,8 +48,12 @@ type Client struct {
 	LicenseEntitlement *LicenseEntitlementClient
 	// LicenseVersion is the client for interacting with the LicenseVersion builders.
 	LicenseVersion *LicenseVersionClient
+	// OrgPolicy is the client for interacting with the OrgPolicy builders.
+	OrgPolicy *OrgPolicyClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// PolicyRevision is the client for interacting with the PolicyRevision builders.
+	PolicyRevision *PolicyRevisionClient
 	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
 	ThresholdEvent *ThresholdEventClient
 	// UsageCounter is the client for interacting with the UsageCounter builders.
@@ -71,7 +77,9 @@ func (c *Client) init() {
 	c.License = NewLicenseClient(c.config)
 	c.LicenseEntitlement = NewLicenseEntitlementClient(c.config)
 	c.LicenseVersion = NewLicenseVersionClient(c.config)
+	c.OrgPolicy = NewOrgPolicyClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
+	c.PolicyRevision = NewPolicyRevisionClient(c.config)
 	c.ThresholdEvent = NewThresholdEventClient(c.config)
 	c.UsageCounter = NewUsageCounterClient(c.config)
 	c.UsageEvent = NewUsageEventClient(c.config)
@@ -173,7 +181,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		License:            NewLicenseClient(cfg),
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
+		OrgPolicy:          NewOrgPolicyClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
+		PolicyRevision:     NewPolicyRevisionClient(cfg),
 		ThresholdEvent:     NewThresholdEventClient(cfg),
 		UsageCounter:       NewUsageCounterClient(cfg),
 		UsageEvent:         NewUsageEventClient(cfg),
@@ -202,7 +212,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		License:            NewLicenseClient(cfg),
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
+		OrgPolicy:          NewOrgPolicyClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
+		PolicyRevision:     NewPolicyRevisionClient(cfg),
 		ThresholdEvent:     NewThresholdEventClient(cfg),
 		UsageCounter:       NewUsageCounterClient(cfg),
 		UsageEvent:         NewUsageEventClient(cfg),
@@ -236,8 +248,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Entitlement, c.Instance, c.License, c.LicenseEntitlement,
-		c.LicenseVersion, c.Organization, c.ThresholdEvent, c.UsageCounter,
-		c.UsageEvent,
+		c.LicenseVersion, c.OrgPolicy, c.Organization, c.PolicyRevision,
+		c.ThresholdEvent, c.UsageCounter, c.UsageEvent,
 	} {
 		n.Use(hooks...)
 	}
@@ -248,8 +260,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Entitlement, c.Instance, c.License, c.LicenseEntitlement,
-		c.LicenseVersion, c.Organization, c.ThresholdEvent, c.UsageCounter,
-		c.UsageEvent,
+		c.LicenseVersion, c.OrgPolicy, c.Organization, c.PolicyRevision,
+		c.ThresholdEvent, c.UsageCounter, c.UsageEvent,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -270,8 +282,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LicenseEntitlement.mutate(ctx, m)
 	case *LicenseVersionMutation:
 		return c.LicenseVersion.mutate(ctx, m)
+	case *OrgPolicyMutation:
+		return c.OrgPolicy.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
+	case *PolicyRevisionMutation:
+		return c.PolicyRevision.mutate(ctx, m)
 	case *ThresholdEventMutation:
 		return c.ThresholdEvent.mutate(ctx, m)
 	case *UsageCounterMutation:
@@ -1413,6 +1429,173 @@ func (c *LicenseVersionClient) mutate(ctx context.Context, m *LicenseVersionMuta
 	}
 }
 
+// OrgPolicyClient is a client for the OrgPolicy schema.
+type OrgPolicyClient struct {
+	config
+}
+
+// NewOrgPolicyClient returns a client for the OrgPolicy from the given config.
+func NewOrgPolicyClient(c config) *OrgPolicyClient {
+	return &OrgPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `orgpolicy.Hooks(f(g(h())))`.
+func (c *OrgPolicyClient) Use(hooks ...Hook) {
+	c.hooks.OrgPolicy = append(c.hooks.OrgPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `orgpolicy.Intercept(f(g(h())))`.
+func (c *OrgPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OrgPolicy = append(c.inters.OrgPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a OrgPolicy entity.
+func (c *OrgPolicyClient) Create() *OrgPolicyCreate {
+	mutation := newOrgPolicyMutation(c.config, OpCreate)
+	return &OrgPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OrgPolicy entities.
+func (c *OrgPolicyClient) CreateBulk(builders ...*OrgPolicyCreate) *OrgPolicyCreateBulk {
+	return &OrgPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OrgPolicyClient) MapCreateBulk(slice any, setFunc func(*OrgPolicyCreate, int)) *OrgPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OrgPolicyCreateBulk{err: fmt.Errorf("calling to OrgPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OrgPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OrgPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OrgPolicy.
+func (c *OrgPolicyClient) Update() *OrgPolicyUpdate {
+	mutation := newOrgPolicyMutation(c.config, OpUpdate)
+	return &OrgPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OrgPolicyClient) UpdateOne(_m *OrgPolicy) *OrgPolicyUpdateOne {
+	mutation := newOrgPolicyMutation(c.config, OpUpdateOne, withOrgPolicy(_m))
+	return &OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OrgPolicyClient) UpdateOneID(id string) *OrgPolicyUpdateOne {
+	mutation := newOrgPolicyMutation(c.config, OpUpdateOne, withOrgPolicyID(id))
+	return &OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OrgPolicy.
+func (c *OrgPolicyClient) Delete() *OrgPolicyDelete {
+	mutation := newOrgPolicyMutation(c.config, OpDelete)
+	return &OrgPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OrgPolicyClient) DeleteOne(_m *OrgPolicy) *OrgPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OrgPolicyClient) DeleteOneID(id string) *OrgPolicyDeleteOne {
+	builder := c.Delete().Where(orgpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OrgPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for OrgPolicy.
+func (c *OrgPolicyClient) Query() *OrgPolicyQuery {
+	return &OrgPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOrgPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OrgPolicy entity by its id.
+func (c *OrgPolicyClient) Get(ctx context.Context, id string) (*OrgPolicy, error) {
+	return c.Query().Where(orgpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OrgPolicyClient) GetX(ctx context.Context, id string) *OrgPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a OrgPolicy.
+func (c *OrgPolicyClient) QueryOrganization(_m *OrgPolicy) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orgpolicy.Table, orgpolicy.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, orgpolicy.OrganizationTable, orgpolicy.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRevisions queries the revisions edge of a OrgPolicy.
+func (c *OrgPolicyClient) QueryRevisions(_m *OrgPolicy) *PolicyRevisionQuery {
+	query := (&PolicyRevisionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orgpolicy.Table, orgpolicy.FieldID, id),
+			sqlgraph.To(policyrevision.Table, policyrevision.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, orgpolicy.RevisionsTable, orgpolicy.RevisionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OrgPolicyClient) Hooks() []Hook {
+	hooks := c.hooks.OrgPolicy
+	return append(hooks[:len(hooks):len(hooks)], orgpolicy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OrgPolicyClient) Interceptors() []Interceptor {
+	inters := c.inters.OrgPolicy
+	return append(inters[:len(inters):len(inters)], orgpolicy.Interceptors[:]...)
+}
+
+func (c *OrgPolicyClient) mutate(ctx context.Context, m *OrgPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OrgPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OrgPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OrgPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OrgPolicy mutation op: %q", m.Op())
+	}
+}
+
 // OrganizationClient is a client for the Organization schema.
 type OrganizationClient struct {
 	config
@@ -1545,6 +1728,173 @@ func (c *OrganizationClient) mutate(ctx context.Context, m *OrganizationMutation
 		return (&OrganizationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Organization mutation op: %q", m.Op())
+	}
+}
+
+// PolicyRevisionClient is a client for the PolicyRevision schema.
+type PolicyRevisionClient struct {
+	config
+}
+
+// NewPolicyRevisionClient returns a client for the PolicyRevision from the given config.
+func NewPolicyRevisionClient(c config) *PolicyRevisionClient {
+	return &PolicyRevisionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `policyrevision.Hooks(f(g(h())))`.
+func (c *PolicyRevisionClient) Use(hooks ...Hook) {
+	c.hooks.PolicyRevision = append(c.hooks.PolicyRevision, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `policyrevision.Intercept(f(g(h())))`.
+func (c *PolicyRevisionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PolicyRevision = append(c.inters.PolicyRevision, interceptors...)
+}
+
+// Create returns a builder for creating a PolicyRevision entity.
+func (c *PolicyRevisionClient) Create() *PolicyRevisionCreate {
+	mutation := newPolicyRevisionMutation(c.config, OpCreate)
+	return &PolicyRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PolicyRevision entities.
+func (c *PolicyRevisionClient) CreateBulk(builders ...*PolicyRevisionCreate) *PolicyRevisionCreateBulk {
+	return &PolicyRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PolicyRevisionClient) MapCreateBulk(slice any, setFunc func(*PolicyRevisionCreate, int)) *PolicyRevisionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PolicyRevisionCreateBulk{err: fmt.Errorf("calling to PolicyRevisionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PolicyRevisionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PolicyRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PolicyRevision.
+func (c *PolicyRevisionClient) Update() *PolicyRevisionUpdate {
+	mutation := newPolicyRevisionMutation(c.config, OpUpdate)
+	return &PolicyRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PolicyRevisionClient) UpdateOne(_m *PolicyRevision) *PolicyRevisionUpdateOne {
+	mutation := newPolicyRevisionMutation(c.config, OpUpdateOne, withPolicyRevision(_m))
+	return &PolicyRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PolicyRevisionClient) UpdateOneID(id string) *PolicyRevisionUpdateOne {
+	mutation := newPolicyRevisionMutation(c.config, OpUpdateOne, withPolicyRevisionID(id))
+	return &PolicyRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PolicyRevision.
+func (c *PolicyRevisionClient) Delete() *PolicyRevisionDelete {
+	mutation := newPolicyRevisionMutation(c.config, OpDelete)
+	return &PolicyRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PolicyRevisionClient) DeleteOne(_m *PolicyRevision) *PolicyRevisionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PolicyRevisionClient) DeleteOneID(id string) *PolicyRevisionDeleteOne {
+	builder := c.Delete().Where(policyrevision.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PolicyRevisionDeleteOne{builder}
+}
+
+// Query returns a query builder for PolicyRevision.
+func (c *PolicyRevisionClient) Query() *PolicyRevisionQuery {
+	return &PolicyRevisionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePolicyRevision},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PolicyRevision entity by its id.
+func (c *PolicyRevisionClient) Get(ctx context.Context, id string) (*PolicyRevision, error) {
+	return c.Query().Where(policyrevision.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PolicyRevisionClient) GetX(ctx context.Context, id string) *PolicyRevision {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a PolicyRevision.
+func (c *PolicyRevisionClient) QueryOrganization(_m *PolicyRevision) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(policyrevision.Table, policyrevision.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, policyrevision.OrganizationTable, policyrevision.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPolicy queries the policy edge of a PolicyRevision.
+func (c *PolicyRevisionClient) QueryPolicy(_m *PolicyRevision) *OrgPolicyQuery {
+	query := (&OrgPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(policyrevision.Table, policyrevision.FieldID, id),
+			sqlgraph.To(orgpolicy.Table, orgpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, policyrevision.PolicyTable, policyrevision.PolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PolicyRevisionClient) Hooks() []Hook {
+	hooks := c.hooks.PolicyRevision
+	return append(hooks[:len(hooks):len(hooks)], policyrevision.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PolicyRevisionClient) Interceptors() []Interceptor {
+	inters := c.inters.PolicyRevision
+	return append(inters[:len(inters):len(inters)], policyrevision.Interceptors[:]...)
+}
+
+func (c *PolicyRevisionClient) mutate(ctx context.Context, m *PolicyRevisionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PolicyRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PolicyRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PolicyRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PolicyRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PolicyRevision mutation op: %q", m.Op())
 	}
 }
 
@@ -2101,11 +2451,13 @@ func (c *UsageEventClient) mutate(ctx context.Context, m *UsageEventMutation) (V
 type (
 	hooks struct {
 		APIKey, Entitlement, Instance, License, LicenseEntitlement, LicenseVersion,
-		Organization, ThresholdEvent, UsageCounter, UsageEvent []ent.Hook
+		OrgPolicy, Organization, PolicyRevision, ThresholdEvent, UsageCounter,
+		UsageEvent []ent.Hook
 	}
 	inters struct {
 		APIKey, Entitlement, Instance, License, LicenseEntitlement, LicenseVersion,
-		Organization, ThresholdEvent, UsageCounter, UsageEvent []ent.Interceptor
+		OrgPolicy, Organization, PolicyRevision, ThresholdEvent, UsageCounter,
+		UsageEvent []ent.Interceptor
 	}
 )
 

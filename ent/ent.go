@@ -19,6 +19,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -88,7 +90,9 @@ func checkColumn(t, c string) error {
 			license.Table:            license.ValidColumn,
 			licenseentitlement.Table: licenseentitlement.ValidColumn,
 			licenseversion.Table:     licenseversion.ValidColumn,
+			orgpolicy.Table:          orgpolicy.ValidColumn,
 			organization.Table:       organization.ValidColumn,
+			policyrevision.Table:     policyrevision.ValidColumn,
 			thresholdevent.Table:     thresholdevent.ValidColumn,
 			usagecounter.Table:       usagecounter.ValidColumn,
 			usageevent.Table:         usageevent.ValidColumn,

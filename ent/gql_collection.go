@@ -17,6 +17,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 )
@@ -1182,6 +1184,143 @@ func newLicenseVersionPaginateArgs(rv map[string]any) *licenseversionPaginateArg
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OrgPolicyQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrgPolicyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OrgPolicyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(orgpolicy.Columns))
+		selectedFields = []string{orgpolicy.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "revisions":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PolicyRevisionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, policyrevisionImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedRevisions(alias, func(wq *PolicyRevisionQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[orgpolicy.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldCreatedAt)
+				fieldSeen[orgpolicy.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[orgpolicy.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldUpdatedAt)
+				fieldSeen[orgpolicy.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[orgpolicy.FieldName]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldName)
+				fieldSeen[orgpolicy.FieldName] = struct{}{}
+			}
+		case "module":
+			if _, ok := fieldSeen[orgpolicy.FieldModule]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldModule)
+				fieldSeen[orgpolicy.FieldModule] = struct{}{}
+			}
+		case "tests":
+			if _, ok := fieldSeen[orgpolicy.FieldTests]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldTests)
+				fieldSeen[orgpolicy.FieldTests] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[orgpolicy.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldVersion)
+				fieldSeen[orgpolicy.FieldVersion] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[orgpolicy.FieldActive]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldActive)
+				fieldSeen[orgpolicy.FieldActive] = struct{}{}
+			}
+		case "lastTestResult":
+			if _, ok := fieldSeen[orgpolicy.FieldLastTestResult]; !ok {
+				selectedFields = append(selectedFields, orgpolicy.FieldLastTestResult)
+				fieldSeen[orgpolicy.FieldLastTestResult] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type orgpolicyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []OrgPolicyPaginateOption
+}
+
+func newOrgPolicyPaginateArgs(rv map[string]any) *orgpolicyPaginateArgs {
+	args := &orgpolicyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &OrgPolicyOrder{Field: &OrgPolicyOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithOrgPolicyOrder(order))
+			}
+		case *OrgPolicyOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithOrgPolicyOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*OrgPolicyWhereInput); ok {
+		args.opts = append(args.opts, WithOrgPolicyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *OrganizationQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrganizationQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1221,6 +1360,11 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 			if _, ok := fieldSeen[organization.FieldSlug]; !ok {
 				selectedFields = append(selectedFields, organization.FieldSlug)
 				fieldSeen[organization.FieldSlug] = struct{}{}
+			}
+		case "policyVersion":
+			if _, ok := fieldSeen[organization.FieldPolicyVersion]; !ok {
+				selectedFields = append(selectedFields, organization.FieldPolicyVersion)
+				fieldSeen[organization.FieldPolicyVersion] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -1278,6 +1422,103 @@ func newOrganizationPaginateArgs(rv map[string]any) *organizationPaginateArgs {
 				args.opts = append(args.opts, WithOrganizationOrder(v))
 			}
 		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PolicyRevisionQuery) CollectFields(ctx context.Context, satisfies ...string) (*PolicyRevisionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PolicyRevisionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(policyrevision.Columns))
+		selectedFields = []string{policyrevision.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "policy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrgPolicyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orgpolicyImplementors)...); err != nil {
+				return err
+			}
+			_q.withPolicy = query
+			if _, ok := fieldSeen[policyrevision.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, policyrevision.FieldPolicyID)
+				fieldSeen[policyrevision.FieldPolicyID] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[policyrevision.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, policyrevision.FieldVersion)
+				fieldSeen[policyrevision.FieldVersion] = struct{}{}
+			}
+		case "module":
+			if _, ok := fieldSeen[policyrevision.FieldModule]; !ok {
+				selectedFields = append(selectedFields, policyrevision.FieldModule)
+				fieldSeen[policyrevision.FieldModule] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[policyrevision.FieldActive]; !ok {
+				selectedFields = append(selectedFields, policyrevision.FieldActive)
+				fieldSeen[policyrevision.FieldActive] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[policyrevision.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, policyrevision.FieldCreatedAt)
+				fieldSeen[policyrevision.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type policyrevisionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PolicyRevisionPaginateOption
+}
+
+func newPolicyRevisionPaginateArgs(rv map[string]any) *policyrevisionPaginateArgs {
+	args := &policyrevisionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*PolicyRevisionWhereInput); ok {
+		args.opts = append(args.opts, WithPolicyRevisionFilter(v.Filter))
 	}
 	return args
 }

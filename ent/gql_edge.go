@@ -147,6 +147,26 @@ func (_m *LicenseVersion) License(ctx context.Context) (*License, error) {
 	return result, err
 }
 
+func (_m *OrgPolicy) Revisions(ctx context.Context) (result []*PolicyRevision, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedRevisions(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.RevisionsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRevisions().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *PolicyRevision) Policy(ctx context.Context) (*OrgPolicy, error) {
+	result, err := _m.Edges.PolicyOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPolicy().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *ThresholdEvent) Instance(ctx context.Context) (*Instance, error) {
 	result, err := _m.Edges.InstanceOrErr()
 	if IsNotLoaded(err) {

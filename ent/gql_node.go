@@ -15,6 +15,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/hashicorp/go-multierror"
@@ -55,10 +57,20 @@ var licenseversionImplementors = []string{"LicenseVersion", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*LicenseVersion) IsNode() {}
 
+var orgpolicyImplementors = []string{"OrgPolicy", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*OrgPolicy) IsNode() {}
+
 var organizationImplementors = []string{"Organization", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Organization) IsNode() {}
+
+var policyrevisionImplementors = []string{"PolicyRevision", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PolicyRevision) IsNode() {}
 
 var thresholdeventImplementors = []string{"ThresholdEvent", "Node"}
 
@@ -182,11 +194,29 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case orgpolicy.Table:
+		query := c.OrgPolicy.Query().
+			Where(orgpolicy.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, orgpolicyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case organization.Table:
 		query := c.Organization.Query().
 			Where(organization.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, organizationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case policyrevision.Table:
+		query := c.PolicyRevision.Query().
+			Where(policyrevision.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, policyrevisionImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -378,10 +408,42 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case orgpolicy.Table:
+		query := c.OrgPolicy.Query().
+			Where(orgpolicy.IDIn(ids...))
+		query, err := query.CollectFields(ctx, orgpolicyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case organization.Table:
 		query := c.Organization.Query().
 			Where(organization.IDIn(ids...))
 		query, err := query.CollectFields(ctx, organizationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case policyrevision.Table:
+		query := c.PolicyRevision.Query().
+			Where(policyrevision.IDIn(ids...))
+		query, err := query.CollectFields(ctx, policyrevisionImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -2332,6 +2334,356 @@ func (_m *LicenseVersion) ToEdge(order *LicenseVersionOrder) *LicenseVersionEdge
 	}
 }
 
+// OrgPolicyEdge is the edge representation of OrgPolicy.
+type OrgPolicyEdge struct {
+	Node   *OrgPolicy `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// OrgPolicyConnection is the connection containing edges to OrgPolicy.
+type OrgPolicyConnection struct {
+	Edges      []*OrgPolicyEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *OrgPolicyConnection) build(nodes []*OrgPolicy, pager *orgpolicyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *OrgPolicy
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *OrgPolicy {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *OrgPolicy {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*OrgPolicyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &OrgPolicyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// OrgPolicyPaginateOption enables pagination customization.
+type OrgPolicyPaginateOption func(*orgpolicyPager) error
+
+// WithOrgPolicyOrder configures pagination ordering.
+func WithOrgPolicyOrder(order *OrgPolicyOrder) OrgPolicyPaginateOption {
+	if order == nil {
+		order = DefaultOrgPolicyOrder
+	}
+	o := *order
+	return func(pager *orgpolicyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultOrgPolicyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithOrgPolicyFilter configures pagination filter.
+func WithOrgPolicyFilter(filter func(*OrgPolicyQuery) (*OrgPolicyQuery, error)) OrgPolicyPaginateOption {
+	return func(pager *orgpolicyPager) error {
+		if filter == nil {
+			return errors.New("OrgPolicyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type orgpolicyPager struct {
+	reverse bool
+	order   *OrgPolicyOrder
+	filter  func(*OrgPolicyQuery) (*OrgPolicyQuery, error)
+}
+
+func newOrgPolicyPager(opts []OrgPolicyPaginateOption, reverse bool) (*orgpolicyPager, error) {
+	pager := &orgpolicyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultOrgPolicyOrder
+	}
+	return pager, nil
+}
+
+func (p *orgpolicyPager) applyFilter(query *OrgPolicyQuery) (*OrgPolicyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *orgpolicyPager) toCursor(_m *OrgPolicy) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *orgpolicyPager) applyCursors(query *OrgPolicyQuery, after, before *Cursor) (*OrgPolicyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultOrgPolicyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *orgpolicyPager) applyOrder(query *OrgPolicyQuery) *OrgPolicyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultOrgPolicyOrder.Field {
+		query = query.Order(DefaultOrgPolicyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *orgpolicyPager) orderExpr(query *OrgPolicyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultOrgPolicyOrder.Field {
+			b.Comma().Ident(DefaultOrgPolicyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to OrgPolicy.
+func (_m *OrgPolicyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...OrgPolicyPaginateOption,
+) (*OrgPolicyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newOrgPolicyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &OrgPolicyConnection{Edges: []*OrgPolicyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// OrgPolicyOrderFieldCreatedAt orders OrgPolicy by created_at.
+	OrgPolicyOrderFieldCreatedAt = &OrgPolicyOrderField{
+		Value: func(_m *OrgPolicy) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: orgpolicy.FieldCreatedAt,
+		toTerm: orgpolicy.ByCreatedAt,
+		toCursor: func(_m *OrgPolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// OrgPolicyOrderFieldUpdatedAt orders OrgPolicy by updated_at.
+	OrgPolicyOrderFieldUpdatedAt = &OrgPolicyOrderField{
+		Value: func(_m *OrgPolicy) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: orgpolicy.FieldUpdatedAt,
+		toTerm: orgpolicy.ByUpdatedAt,
+		toCursor: func(_m *OrgPolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// OrgPolicyOrderFieldName orders OrgPolicy by name.
+	OrgPolicyOrderFieldName = &OrgPolicyOrderField{
+		Value: func(_m *OrgPolicy) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: orgpolicy.FieldName,
+		toTerm: orgpolicy.ByName,
+		toCursor: func(_m *OrgPolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// OrgPolicyOrderFieldVersion orders OrgPolicy by version.
+	OrgPolicyOrderFieldVersion = &OrgPolicyOrderField{
+		Value: func(_m *OrgPolicy) (ent.Value, error) {
+			return _m.Version, nil
+		},
+		column: orgpolicy.FieldVersion,
+		toTerm: orgpolicy.ByVersion,
+		toCursor: func(_m *OrgPolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Version,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f OrgPolicyOrderField) String() string {
+	var str string
+	switch f.column {
+	case OrgPolicyOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case OrgPolicyOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case OrgPolicyOrderFieldName.column:
+		str = "NAME"
+	case OrgPolicyOrderFieldVersion.column:
+		str = "VERSION"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f OrgPolicyOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *OrgPolicyOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("OrgPolicyOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *OrgPolicyOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *OrgPolicyOrderFieldUpdatedAt
+	case "NAME":
+		*f = *OrgPolicyOrderFieldName
+	case "VERSION":
+		*f = *OrgPolicyOrderFieldVersion
+	default:
+		return fmt.Errorf("%s is not a valid OrgPolicyOrderField", str)
+	}
+	return nil
+}
+
+// OrgPolicyOrderField defines the ordering field of OrgPolicy.
+type OrgPolicyOrderField struct {
+	// Value extracts the ordering value from the given OrgPolicy.
+	Value    func(*OrgPolicy) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) orgpolicy.OrderOption
+	toCursor func(*OrgPolicy) Cursor
+}
+
+// OrgPolicyOrder defines the ordering of OrgPolicy.
+type OrgPolicyOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *OrgPolicyOrderField `json:"field"`
+}
+
+// DefaultOrgPolicyOrder is the default ordering of OrgPolicy.
+var DefaultOrgPolicyOrder = &OrgPolicyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &OrgPolicyOrderField{
+		Value: func(_m *OrgPolicy) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: orgpolicy.FieldID,
+		toTerm: orgpolicy.ByID,
+		toCursor: func(_m *OrgPolicy) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts OrgPolicy into OrgPolicyEdge.
+func (_m *OrgPolicy) ToEdge(order *OrgPolicyOrder) *OrgPolicyEdge {
+	if order == nil {
+		order = DefaultOrgPolicyOrder
+	}
+	return &OrgPolicyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // OrganizationEdge is the edge representation of Organization.
 type OrganizationEdge struct {
 	Node   *Organization `json:"node"`
@@ -2641,6 +2993,255 @@ func (_m *Organization) ToEdge(order *OrganizationOrder) *OrganizationEdge {
 		order = DefaultOrganizationOrder
 	}
 	return &OrganizationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PolicyRevisionEdge is the edge representation of PolicyRevision.
+type PolicyRevisionEdge struct {
+	Node   *PolicyRevision `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// PolicyRevisionConnection is the connection containing edges to PolicyRevision.
+type PolicyRevisionConnection struct {
+	Edges      []*PolicyRevisionEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *PolicyRevisionConnection) build(nodes []*PolicyRevision, pager *policyrevisionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PolicyRevision
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PolicyRevision {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PolicyRevision {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PolicyRevisionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PolicyRevisionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PolicyRevisionPaginateOption enables pagination customization.
+type PolicyRevisionPaginateOption func(*policyrevisionPager) error
+
+// WithPolicyRevisionOrder configures pagination ordering.
+func WithPolicyRevisionOrder(order *PolicyRevisionOrder) PolicyRevisionPaginateOption {
+	if order == nil {
+		order = DefaultPolicyRevisionOrder
+	}
+	o := *order
+	return func(pager *policyrevisionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPolicyRevisionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPolicyRevisionFilter configures pagination filter.
+func WithPolicyRevisionFilter(filter func(*PolicyRevisionQuery) (*PolicyRevisionQuery, error)) PolicyRevisionPaginateOption {
+	return func(pager *policyrevisionPager) error {
+		if filter == nil {
+			return errors.New("PolicyRevisionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type policyrevisionPager struct {
+	reverse bool
+	order   *PolicyRevisionOrder
+	filter  func(*PolicyRevisionQuery) (*PolicyRevisionQuery, error)
+}
+
+func newPolicyRevisionPager(opts []PolicyRevisionPaginateOption, reverse bool) (*policyrevisionPager, error) {
+	pager := &policyrevisionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPolicyRevisionOrder
+	}
+	return pager, nil
+}
+
+func (p *policyrevisionPager) applyFilter(query *PolicyRevisionQuery) (*PolicyRevisionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *policyrevisionPager) toCursor(_m *PolicyRevision) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *policyrevisionPager) applyCursors(query *PolicyRevisionQuery, after, before *Cursor) (*PolicyRevisionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPolicyRevisionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *policyrevisionPager) applyOrder(query *PolicyRevisionQuery) *PolicyRevisionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPolicyRevisionOrder.Field {
+		query = query.Order(DefaultPolicyRevisionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *policyrevisionPager) orderExpr(query *PolicyRevisionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPolicyRevisionOrder.Field {
+			b.Comma().Ident(DefaultPolicyRevisionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PolicyRevision.
+func (_m *PolicyRevisionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PolicyRevisionPaginateOption,
+) (*PolicyRevisionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPolicyRevisionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PolicyRevisionConnection{Edges: []*PolicyRevisionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// PolicyRevisionOrderField defines the ordering field of PolicyRevision.
+type PolicyRevisionOrderField struct {
+	// Value extracts the ordering value from the given PolicyRevision.
+	Value    func(*PolicyRevision) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) policyrevision.OrderOption
+	toCursor func(*PolicyRevision) Cursor
+}
+
+// PolicyRevisionOrder defines the ordering of PolicyRevision.
+type PolicyRevisionOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *PolicyRevisionOrderField `json:"field"`
+}
+
+// DefaultPolicyRevisionOrder is the default ordering of PolicyRevision.
+var DefaultPolicyRevisionOrder = &PolicyRevisionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PolicyRevisionOrderField{
+		Value: func(_m *PolicyRevision) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: policyrevision.FieldID,
+		toTerm: policyrevision.ByID,
+		toCursor: func(_m *PolicyRevision) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PolicyRevision into PolicyRevisionEdge.
+func (_m *PolicyRevision) ToEdge(order *PolicyRevisionOrder) *PolicyRevisionEdge {
+	if order == nil {
+		order = DefaultPolicyRevisionOrder
+	}
+	return &PolicyRevisionEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/predicate"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -1438,6 +1440,728 @@ func (i *LicenseWhereInput) P() (predicate.License, error) {
 		return predicates[0], nil
 	default:
 		return license.And(predicates...), nil
+	}
+}
+
+// OrgPolicyWhereInput represents a where input for filtering OrgPolicy queries.
+type OrgPolicyWhereInput struct {
+	Predicates []predicate.OrgPolicy  `json:"-"`
+	Not        *OrgPolicyWhereInput   `json:"not,omitempty"`
+	Or         []*OrgPolicyWhereInput `json:"or,omitempty"`
+	And        []*OrgPolicyWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "module" field predicates.
+	Module             *string  `json:"module,omitempty"`
+	ModuleNEQ          *string  `json:"moduleNEQ,omitempty"`
+	ModuleIn           []string `json:"moduleIn,omitempty"`
+	ModuleNotIn        []string `json:"moduleNotIn,omitempty"`
+	ModuleGT           *string  `json:"moduleGT,omitempty"`
+	ModuleGTE          *string  `json:"moduleGTE,omitempty"`
+	ModuleLT           *string  `json:"moduleLT,omitempty"`
+	ModuleLTE          *string  `json:"moduleLTE,omitempty"`
+	ModuleContains     *string  `json:"moduleContains,omitempty"`
+	ModuleHasPrefix    *string  `json:"moduleHasPrefix,omitempty"`
+	ModuleHasSuffix    *string  `json:"moduleHasSuffix,omitempty"`
+	ModuleEqualFold    *string  `json:"moduleEqualFold,omitempty"`
+	ModuleContainsFold *string  `json:"moduleContainsFold,omitempty"`
+
+	// "tests" field predicates.
+	Tests             *string  `json:"tests,omitempty"`
+	TestsNEQ          *string  `json:"testsNEQ,omitempty"`
+	TestsIn           []string `json:"testsIn,omitempty"`
+	TestsNotIn        []string `json:"testsNotIn,omitempty"`
+	TestsGT           *string  `json:"testsGT,omitempty"`
+	TestsGTE          *string  `json:"testsGTE,omitempty"`
+	TestsLT           *string  `json:"testsLT,omitempty"`
+	TestsLTE          *string  `json:"testsLTE,omitempty"`
+	TestsContains     *string  `json:"testsContains,omitempty"`
+	TestsHasPrefix    *string  `json:"testsHasPrefix,omitempty"`
+	TestsHasSuffix    *string  `json:"testsHasSuffix,omitempty"`
+	TestsIsNil        bool     `json:"testsIsNil,omitempty"`
+	TestsNotNil       bool     `json:"testsNotNil,omitempty"`
+	TestsEqualFold    *string  `json:"testsEqualFold,omitempty"`
+	TestsContainsFold *string  `json:"testsContainsFold,omitempty"`
+
+	// "version" field predicates.
+	Version      *int  `json:"version,omitempty"`
+	VersionNEQ   *int  `json:"versionNEQ,omitempty"`
+	VersionIn    []int `json:"versionIn,omitempty"`
+	VersionNotIn []int `json:"versionNotIn,omitempty"`
+	VersionGT    *int  `json:"versionGT,omitempty"`
+	VersionGTE   *int  `json:"versionGTE,omitempty"`
+	VersionLT    *int  `json:"versionLT,omitempty"`
+	VersionLTE   *int  `json:"versionLTE,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "revisions" edge predicates.
+	HasRevisions     *bool                       `json:"hasRevisions,omitempty"`
+	HasRevisionsWith []*PolicyRevisionWhereInput `json:"hasRevisionsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *OrgPolicyWhereInput) AddPredicates(predicates ...predicate.OrgPolicy) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the OrgPolicyWhereInput filter on the OrgPolicyQuery builder.
+func (i *OrgPolicyWhereInput) Filter(q *OrgPolicyQuery) (*OrgPolicyQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyOrgPolicyWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyOrgPolicyWhereInput is returned in case the OrgPolicyWhereInput is empty.
+var ErrEmptyOrgPolicyWhereInput = errors.New("ent: empty predicate OrgPolicyWhereInput")
+
+// P returns a predicate for filtering orgpolicies.
+// An error is returned if the input is empty or invalid.
+func (i *OrgPolicyWhereInput) P() (predicate.OrgPolicy, error) {
+	var predicates []predicate.OrgPolicy
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, orgpolicy.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.OrgPolicy, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, orgpolicy.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.OrgPolicy, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, orgpolicy.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, orgpolicy.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, orgpolicy.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, orgpolicy.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, orgpolicy.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, orgpolicy.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, orgpolicy.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, orgpolicy.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, orgpolicy.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, orgpolicy.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, orgpolicy.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, orgpolicy.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, orgpolicy.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, orgpolicy.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, orgpolicy.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, orgpolicy.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, orgpolicy.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, orgpolicy.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, orgpolicy.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, orgpolicy.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, orgpolicy.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, orgpolicy.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, orgpolicy.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, orgpolicy.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, orgpolicy.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, orgpolicy.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Module != nil {
+		predicates = append(predicates, orgpolicy.ModuleEQ(*i.Module))
+	}
+	if i.ModuleNEQ != nil {
+		predicates = append(predicates, orgpolicy.ModuleNEQ(*i.ModuleNEQ))
+	}
+	if len(i.ModuleIn) > 0 {
+		predicates = append(predicates, orgpolicy.ModuleIn(i.ModuleIn...))
+	}
+	if len(i.ModuleNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.ModuleNotIn(i.ModuleNotIn...))
+	}
+	if i.ModuleGT != nil {
+		predicates = append(predicates, orgpolicy.ModuleGT(*i.ModuleGT))
+	}
+	if i.ModuleGTE != nil {
+		predicates = append(predicates, orgpolicy.ModuleGTE(*i.ModuleGTE))
+	}
+	if i.ModuleLT != nil {
+		predicates = append(predicates, orgpolicy.ModuleLT(*i.ModuleLT))
+	}
+	if i.ModuleLTE != nil {
+		predicates = append(predicates, orgpolicy.ModuleLTE(*i.ModuleLTE))
+	}
+	if i.ModuleContains != nil {
+		predicates = append(predicates, orgpolicy.ModuleContains(*i.ModuleContains))
+	}
+	if i.ModuleHasPrefix != nil {
+		predicates = append(predicates, orgpolicy.ModuleHasPrefix(*i.ModuleHasPrefix))
+	}
+	if i.ModuleHasSuffix != nil {
+		predicates = append(predicates, orgpolicy.ModuleHasSuffix(*i.ModuleHasSuffix))
+	}
+	if i.ModuleEqualFold != nil {
+		predicates = append(predicates, orgpolicy.ModuleEqualFold(*i.ModuleEqualFold))
+	}
+	if i.ModuleContainsFold != nil {
+		predicates = append(predicates, orgpolicy.ModuleContainsFold(*i.ModuleContainsFold))
+	}
+	if i.Tests != nil {
+		predicates = append(predicates, orgpolicy.TestsEQ(*i.Tests))
+	}
+	if i.TestsNEQ != nil {
+		predicates = append(predicates, orgpolicy.TestsNEQ(*i.TestsNEQ))
+	}
+	if len(i.TestsIn) > 0 {
+		predicates = append(predicates, orgpolicy.TestsIn(i.TestsIn...))
+	}
+	if len(i.TestsNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.TestsNotIn(i.TestsNotIn...))
+	}
+	if i.TestsGT != nil {
+		predicates = append(predicates, orgpolicy.TestsGT(*i.TestsGT))
+	}
+	if i.TestsGTE != nil {
+		predicates = append(predicates, orgpolicy.TestsGTE(*i.TestsGTE))
+	}
+	if i.TestsLT != nil {
+		predicates = append(predicates, orgpolicy.TestsLT(*i.TestsLT))
+	}
+	if i.TestsLTE != nil {
+		predicates = append(predicates, orgpolicy.TestsLTE(*i.TestsLTE))
+	}
+	if i.TestsContains != nil {
+		predicates = append(predicates, orgpolicy.TestsContains(*i.TestsContains))
+	}
+	if i.TestsHasPrefix != nil {
+		predicates = append(predicates, orgpolicy.TestsHasPrefix(*i.TestsHasPrefix))
+	}
+	if i.TestsHasSuffix != nil {
+		predicates = append(predicates, orgpolicy.TestsHasSuffix(*i.TestsHasSuffix))
+	}
+	if i.TestsIsNil {
+		predicates = append(predicates, orgpolicy.TestsIsNil())
+	}
+	if i.TestsNotNil {
+		predicates = append(predicates, orgpolicy.TestsNotNil())
+	}
+	if i.TestsEqualFold != nil {
+		predicates = append(predicates, orgpolicy.TestsEqualFold(*i.TestsEqualFold))
+	}
+	if i.TestsContainsFold != nil {
+		predicates = append(predicates, orgpolicy.TestsContainsFold(*i.TestsContainsFold))
+	}
+	if i.Version != nil {
+		predicates = append(predicates, orgpolicy.VersionEQ(*i.Version))
+	}
+	if i.VersionNEQ != nil {
+		predicates = append(predicates, orgpolicy.VersionNEQ(*i.VersionNEQ))
+	}
+	if len(i.VersionIn) > 0 {
+		predicates = append(predicates, orgpolicy.VersionIn(i.VersionIn...))
+	}
+	if len(i.VersionNotIn) > 0 {
+		predicates = append(predicates, orgpolicy.VersionNotIn(i.VersionNotIn...))
+	}
+	if i.VersionGT != nil {
+		predicates = append(predicates, orgpolicy.VersionGT(*i.VersionGT))
+	}
+	if i.VersionGTE != nil {
+		predicates = append(predicates, orgpolicy.VersionGTE(*i.VersionGTE))
+	}
+	if i.VersionLT != nil {
+		predicates = append(predicates, orgpolicy.VersionLT(*i.VersionLT))
+	}
+	if i.VersionLTE != nil {
+		predicates = append(predicates, orgpolicy.VersionLTE(*i.VersionLTE))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, orgpolicy.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, orgpolicy.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasRevisions != nil {
+		p := orgpolicy.HasRevisions()
+		if !*i.HasRevisions {
+			p = orgpolicy.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRevisionsWith) > 0 {
+		with := make([]predicate.PolicyRevision, 0, len(i.HasRevisionsWith))
+		for _, w := range i.HasRevisionsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRevisionsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, orgpolicy.HasRevisionsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyOrgPolicyWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return orgpolicy.And(predicates...), nil
+	}
+}
+
+// PolicyRevisionWhereInput represents a where input for filtering PolicyRevision queries.
+type PolicyRevisionWhereInput struct {
+	Predicates []predicate.PolicyRevision  `json:"-"`
+	Not        *PolicyRevisionWhereInput   `json:"not,omitempty"`
+	Or         []*PolicyRevisionWhereInput `json:"or,omitempty"`
+	And        []*PolicyRevisionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "version" field predicates.
+	Version      *int  `json:"version,omitempty"`
+	VersionNEQ   *int  `json:"versionNEQ,omitempty"`
+	VersionIn    []int `json:"versionIn,omitempty"`
+	VersionNotIn []int `json:"versionNotIn,omitempty"`
+	VersionGT    *int  `json:"versionGT,omitempty"`
+	VersionGTE   *int  `json:"versionGTE,omitempty"`
+	VersionLT    *int  `json:"versionLT,omitempty"`
+	VersionLTE   *int  `json:"versionLTE,omitempty"`
+
+	// "module" field predicates.
+	Module             *string  `json:"module,omitempty"`
+	ModuleNEQ          *string  `json:"moduleNEQ,omitempty"`
+	ModuleIn           []string `json:"moduleIn,omitempty"`
+	ModuleNotIn        []string `json:"moduleNotIn,omitempty"`
+	ModuleGT           *string  `json:"moduleGT,omitempty"`
+	ModuleGTE          *string  `json:"moduleGTE,omitempty"`
+	ModuleLT           *string  `json:"moduleLT,omitempty"`
+	ModuleLTE          *string  `json:"moduleLTE,omitempty"`
+	ModuleContains     *string  `json:"moduleContains,omitempty"`
+	ModuleHasPrefix    *string  `json:"moduleHasPrefix,omitempty"`
+	ModuleHasSuffix    *string  `json:"moduleHasSuffix,omitempty"`
+	ModuleEqualFold    *string  `json:"moduleEqualFold,omitempty"`
+	ModuleContainsFold *string  `json:"moduleContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "policy" edge predicates.
+	HasPolicy     *bool                  `json:"hasPolicy,omitempty"`
+	HasPolicyWith []*OrgPolicyWhereInput `json:"hasPolicyWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PolicyRevisionWhereInput) AddPredicates(predicates ...predicate.PolicyRevision) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PolicyRevisionWhereInput filter on the PolicyRevisionQuery builder.
+func (i *PolicyRevisionWhereInput) Filter(q *PolicyRevisionQuery) (*PolicyRevisionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPolicyRevisionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPolicyRevisionWhereInput is returned in case the PolicyRevisionWhereInput is empty.
+var ErrEmptyPolicyRevisionWhereInput = errors.New("ent: empty predicate PolicyRevisionWhereInput")
+
+// P returns a predicate for filtering policyrevisions.
+// An error is returned if the input is empty or invalid.
+func (i *PolicyRevisionWhereInput) P() (predicate.PolicyRevision, error) {
+	var predicates []predicate.PolicyRevision
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, policyrevision.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PolicyRevision, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, policyrevision.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PolicyRevision, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, policyrevision.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, policyrevision.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, policyrevision.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, policyrevision.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, policyrevision.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, policyrevision.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, policyrevision.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, policyrevision.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, policyrevision.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, policyrevision.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, policyrevision.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.Version != nil {
+		predicates = append(predicates, policyrevision.VersionEQ(*i.Version))
+	}
+	if i.VersionNEQ != nil {
+		predicates = append(predicates, policyrevision.VersionNEQ(*i.VersionNEQ))
+	}
+	if len(i.VersionIn) > 0 {
+		predicates = append(predicates, policyrevision.VersionIn(i.VersionIn...))
+	}
+	if len(i.VersionNotIn) > 0 {
+		predicates = append(predicates, policyrevision.VersionNotIn(i.VersionNotIn...))
+	}
+	if i.VersionGT != nil {
+		predicates = append(predicates, policyrevision.VersionGT(*i.VersionGT))
+	}
+	if i.VersionGTE != nil {
+		predicates = append(predicates, policyrevision.VersionGTE(*i.VersionGTE))
+	}
+	if i.VersionLT != nil {
+		predicates = append(predicates, policyrevision.VersionLT(*i.VersionLT))
+	}
+	if i.VersionLTE != nil {
+		predicates = append(predicates, policyrevision.VersionLTE(*i.VersionLTE))
+	}
+	if i.Module != nil {
+		predicates = append(predicates, policyrevision.ModuleEQ(*i.Module))
+	}
+	if i.ModuleNEQ != nil {
+		predicates = append(predicates, policyrevision.ModuleNEQ(*i.ModuleNEQ))
+	}
+	if len(i.ModuleIn) > 0 {
+		predicates = append(predicates, policyrevision.ModuleIn(i.ModuleIn...))
+	}
+	if len(i.ModuleNotIn) > 0 {
+		predicates = append(predicates, policyrevision.ModuleNotIn(i.ModuleNotIn...))
+	}
+	if i.ModuleGT != nil {
+		predicates = append(predicates, policyrevision.ModuleGT(*i.ModuleGT))
+	}
+	if i.ModuleGTE != nil {
+		predicates = append(predicates, policyrevision.ModuleGTE(*i.ModuleGTE))
+	}
+	if i.ModuleLT != nil {
+		predicates = append(predicates, policyrevision.ModuleLT(*i.ModuleLT))
+	}
+	if i.ModuleLTE != nil {
+		predicates = append(predicates, policyrevision.ModuleLTE(*i.ModuleLTE))
+	}
+	if i.ModuleContains != nil {
+		predicates = append(predicates, policyrevision.ModuleContains(*i.ModuleContains))
+	}
+	if i.ModuleHasPrefix != nil {
+		predicates = append(predicates, policyrevision.ModuleHasPrefix(*i.ModuleHasPrefix))
+	}
+	if i.ModuleHasSuffix != nil {
+		predicates = append(predicates, policyrevision.ModuleHasSuffix(*i.ModuleHasSuffix))
+	}
+	if i.ModuleEqualFold != nil {
+		predicates = append(predicates, policyrevision.ModuleEqualFold(*i.ModuleEqualFold))
+	}
+	if i.ModuleContainsFold != nil {
+		predicates = append(predicates, policyrevision.ModuleContainsFold(*i.ModuleContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, policyrevision.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, policyrevision.ActiveNEQ(*i.ActiveNEQ))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, policyrevision.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, policyrevision.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, policyrevision.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, policyrevision.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, policyrevision.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, policyrevision.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, policyrevision.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, policyrevision.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+
+	if i.HasPolicy != nil {
+		p := policyrevision.HasPolicy()
+		if !*i.HasPolicy {
+			p = policyrevision.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPolicyWith) > 0 {
+		with := make([]predicate.OrgPolicy, 0, len(i.HasPolicyWith))
+		for _, w := range i.HasPolicyWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPolicyWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, policyrevision.HasPolicyWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPolicyRevisionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return policyrevision.And(predicates...), nil
 	}
 }
 

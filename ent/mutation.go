@@ -18,6 +18,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/predicate"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
@@ -41,7 +43,9 @@ const (
 	TypeLicense            = "License"
 	TypeLicenseEntitlement = "LicenseEntitlement"
 	TypeLicenseVersion     = "LicenseVersion"
+	TypeOrgPolicy          = "OrgPolicy"
 	TypeOrganization       = "Organization"
+	TypePolicyRevision     = "PolicyRevision"
 	TypeThresholdEvent     = "ThresholdEvent"
 	TypeUsageCounter       = "UsageCounter"
 	TypeUsageEvent         = "UsageEvent"
@@ -6321,20 +6325,1002 @@ func (m *LicenseVersionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown LicenseVersion edge %s", name)
 }
 
+// OrgPolicyMutation represents an operation that mutates the OrgPolicy nodes in the graph.
+type OrgPolicyMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	name                *string
+	module              *string
+	tests               *string
+	version             *int
+	addversion          *int
+	active              *bool
+	last_test_result    *map[string]interface{}
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	revisions           map[string]struct{}
+	removedrevisions    map[string]struct{}
+	clearedrevisions    bool
+	done                bool
+	oldValue            func(context.Context) (*OrgPolicy, error)
+	predicates          []predicate.OrgPolicy
+}
+
+var _ ent.Mutation = (*OrgPolicyMutation)(nil)
+
+// orgpolicyOption allows management of the mutation configuration using functional options.
+type orgpolicyOption func(*OrgPolicyMutation)
+
+// newOrgPolicyMutation creates new mutation for the OrgPolicy entity.
+func newOrgPolicyMutation(c config, op Op, opts ...orgpolicyOption) *OrgPolicyMutation {
+	m := &OrgPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeOrgPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withOrgPolicyID sets the ID field of the mutation.
+func withOrgPolicyID(id string) orgpolicyOption {
+	return func(m *OrgPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *OrgPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*OrgPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().OrgPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withOrgPolicy sets the old OrgPolicy of the mutation.
+func withOrgPolicy(node *OrgPolicy) orgpolicyOption {
+	return func(m *OrgPolicyMutation) {
+		m.oldValue = func(context.Context) (*OrgPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m OrgPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m OrgPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of OrgPolicy entities.
+func (m *OrgPolicyMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *OrgPolicyMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *OrgPolicyMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().OrgPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *OrgPolicyMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *OrgPolicyMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *OrgPolicyMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *OrgPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *OrgPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *OrgPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *OrgPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *OrgPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *OrgPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *OrgPolicyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *OrgPolicyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *OrgPolicyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetModule sets the "module" field.
+func (m *OrgPolicyMutation) SetModule(s string) {
+	m.module = &s
+}
+
+// Module returns the value of the "module" field in the mutation.
+func (m *OrgPolicyMutation) Module() (r string, exists bool) {
+	v := m.module
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModule returns the old "module" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldModule(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModule is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModule requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModule: %w", err)
+	}
+	return oldValue.Module, nil
+}
+
+// ResetModule resets all changes to the "module" field.
+func (m *OrgPolicyMutation) ResetModule() {
+	m.module = nil
+}
+
+// SetTests sets the "tests" field.
+func (m *OrgPolicyMutation) SetTests(s string) {
+	m.tests = &s
+}
+
+// Tests returns the value of the "tests" field in the mutation.
+func (m *OrgPolicyMutation) Tests() (r string, exists bool) {
+	v := m.tests
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTests returns the old "tests" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldTests(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTests is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTests requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTests: %w", err)
+	}
+	return oldValue.Tests, nil
+}
+
+// ClearTests clears the value of the "tests" field.
+func (m *OrgPolicyMutation) ClearTests() {
+	m.tests = nil
+	m.clearedFields[orgpolicy.FieldTests] = struct{}{}
+}
+
+// TestsCleared returns if the "tests" field was cleared in this mutation.
+func (m *OrgPolicyMutation) TestsCleared() bool {
+	_, ok := m.clearedFields[orgpolicy.FieldTests]
+	return ok
+}
+
+// ResetTests resets all changes to the "tests" field.
+func (m *OrgPolicyMutation) ResetTests() {
+	m.tests = nil
+	delete(m.clearedFields, orgpolicy.FieldTests)
+}
+
+// SetVersion sets the "version" field.
+func (m *OrgPolicyMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *OrgPolicyMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *OrgPolicyMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *OrgPolicyMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *OrgPolicyMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetActive sets the "active" field.
+func (m *OrgPolicyMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *OrgPolicyMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *OrgPolicyMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetLastTestResult sets the "last_test_result" field.
+func (m *OrgPolicyMutation) SetLastTestResult(value map[string]interface{}) {
+	m.last_test_result = &value
+}
+
+// LastTestResult returns the value of the "last_test_result" field in the mutation.
+func (m *OrgPolicyMutation) LastTestResult() (r map[string]interface{}, exists bool) {
+	v := m.last_test_result
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastTestResult returns the old "last_test_result" field's value of the OrgPolicy entity.
+// If the OrgPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrgPolicyMutation) OldLastTestResult(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastTestResult is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastTestResult requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastTestResult: %w", err)
+	}
+	return oldValue.LastTestResult, nil
+}
+
+// ClearLastTestResult clears the value of the "last_test_result" field.
+func (m *OrgPolicyMutation) ClearLastTestResult() {
+	m.last_test_result = nil
+	m.clearedFields[orgpolicy.FieldLastTestResult] = struct{}{}
+}
+
+// LastTestResultCleared returns if the "last_test_result" field was cleared in this mutation.
+func (m *OrgPolicyMutation) LastTestResultCleared() bool {
+	_, ok := m.clearedFields[orgpolicy.FieldLastTestResult]
+	return ok
+}
+
+// ResetLastTestResult resets all changes to the "last_test_result" field.
+func (m *OrgPolicyMutation) ResetLastTestResult() {
+	m.last_test_result = nil
+	delete(m.clearedFields, orgpolicy.FieldLastTestResult)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *OrgPolicyMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[orgpolicy.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *OrgPolicyMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *OrgPolicyMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *OrgPolicyMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// AddRevisionIDs adds the "revisions" edge to the PolicyRevision entity by ids.
+func (m *OrgPolicyMutation) AddRevisionIDs(ids ...string) {
+	if m.revisions == nil {
+		m.revisions = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.revisions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRevisions clears the "revisions" edge to the PolicyRevision entity.
+func (m *OrgPolicyMutation) ClearRevisions() {
+	m.clearedrevisions = true
+}
+
+// RevisionsCleared reports if the "revisions" edge to the PolicyRevision entity was cleared.
+func (m *OrgPolicyMutation) RevisionsCleared() bool {
+	return m.clearedrevisions
+}
+
+// RemoveRevisionIDs removes the "revisions" edge to the PolicyRevision entity by IDs.
+func (m *OrgPolicyMutation) RemoveRevisionIDs(ids ...string) {
+	if m.removedrevisions == nil {
+		m.removedrevisions = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.revisions, ids[i])
+		m.removedrevisions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRevisions returns the removed IDs of the "revisions" edge to the PolicyRevision entity.
+func (m *OrgPolicyMutation) RemovedRevisionsIDs() (ids []string) {
+	for id := range m.removedrevisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RevisionsIDs returns the "revisions" edge IDs in the mutation.
+func (m *OrgPolicyMutation) RevisionsIDs() (ids []string) {
+	for id := range m.revisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRevisions resets all changes to the "revisions" edge.
+func (m *OrgPolicyMutation) ResetRevisions() {
+	m.revisions = nil
+	m.clearedrevisions = false
+	m.removedrevisions = nil
+}
+
+// Where appends a list predicates to the OrgPolicyMutation builder.
+func (m *OrgPolicyMutation) Where(ps ...predicate.OrgPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the OrgPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *OrgPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.OrgPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *OrgPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *OrgPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (OrgPolicy).
+func (m *OrgPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *OrgPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.organization != nil {
+		fields = append(fields, orgpolicy.FieldOrganizationID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, orgpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, orgpolicy.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, orgpolicy.FieldName)
+	}
+	if m.module != nil {
+		fields = append(fields, orgpolicy.FieldModule)
+	}
+	if m.tests != nil {
+		fields = append(fields, orgpolicy.FieldTests)
+	}
+	if m.version != nil {
+		fields = append(fields, orgpolicy.FieldVersion)
+	}
+	if m.active != nil {
+		fields = append(fields, orgpolicy.FieldActive)
+	}
+	if m.last_test_result != nil {
+		fields = append(fields, orgpolicy.FieldLastTestResult)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *OrgPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case orgpolicy.FieldOrganizationID:
+		return m.OrganizationID()
+	case orgpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case orgpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case orgpolicy.FieldName:
+		return m.Name()
+	case orgpolicy.FieldModule:
+		return m.Module()
+	case orgpolicy.FieldTests:
+		return m.Tests()
+	case orgpolicy.FieldVersion:
+		return m.Version()
+	case orgpolicy.FieldActive:
+		return m.Active()
+	case orgpolicy.FieldLastTestResult:
+		return m.LastTestResult()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *OrgPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case orgpolicy.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case orgpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case orgpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case orgpolicy.FieldName:
+		return m.OldName(ctx)
+	case orgpolicy.FieldModule:
+		return m.OldModule(ctx)
+	case orgpolicy.FieldTests:
+		return m.OldTests(ctx)
+	case orgpolicy.FieldVersion:
+		return m.OldVersion(ctx)
+	case orgpolicy.FieldActive:
+		return m.OldActive(ctx)
+	case orgpolicy.FieldLastTestResult:
+		return m.OldLastTestResult(ctx)
+	}
+	return nil, fmt.Errorf("unknown OrgPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OrgPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case orgpolicy.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case orgpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case orgpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case orgpolicy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case orgpolicy.FieldModule:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModule(v)
+		return nil
+	case orgpolicy.FieldTests:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTests(v)
+		return nil
+	case orgpolicy.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case orgpolicy.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case orgpolicy.FieldLastTestResult:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastTestResult(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *OrgPolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, orgpolicy.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *OrgPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case orgpolicy.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *OrgPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case orgpolicy.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *OrgPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(orgpolicy.FieldTests) {
+		fields = append(fields, orgpolicy.FieldTests)
+	}
+	if m.FieldCleared(orgpolicy.FieldLastTestResult) {
+		fields = append(fields, orgpolicy.FieldLastTestResult)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *OrgPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *OrgPolicyMutation) ClearField(name string) error {
+	switch name {
+	case orgpolicy.FieldTests:
+		m.ClearTests()
+		return nil
+	case orgpolicy.FieldLastTestResult:
+		m.ClearLastTestResult()
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *OrgPolicyMutation) ResetField(name string) error {
+	switch name {
+	case orgpolicy.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case orgpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case orgpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case orgpolicy.FieldName:
+		m.ResetName()
+		return nil
+	case orgpolicy.FieldModule:
+		m.ResetModule()
+		return nil
+	case orgpolicy.FieldTests:
+		m.ResetTests()
+		return nil
+	case orgpolicy.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case orgpolicy.FieldActive:
+		m.ResetActive()
+		return nil
+	case orgpolicy.FieldLastTestResult:
+		m.ResetLastTestResult()
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *OrgPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, orgpolicy.EdgeOrganization)
+	}
+	if m.revisions != nil {
+		edges = append(edges, orgpolicy.EdgeRevisions)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *OrgPolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case orgpolicy.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case orgpolicy.EdgeRevisions:
+		ids := make([]ent.Value, 0, len(m.revisions))
+		for id := range m.revisions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *OrgPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedrevisions != nil {
+		edges = append(edges, orgpolicy.EdgeRevisions)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *OrgPolicyMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case orgpolicy.EdgeRevisions:
+		ids := make([]ent.Value, 0, len(m.removedrevisions))
+		for id := range m.removedrevisions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *OrgPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, orgpolicy.EdgeOrganization)
+	}
+	if m.clearedrevisions {
+		edges = append(edges, orgpolicy.EdgeRevisions)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *OrgPolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case orgpolicy.EdgeOrganization:
+		return m.clearedorganization
+	case orgpolicy.EdgeRevisions:
+		return m.clearedrevisions
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *OrgPolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case orgpolicy.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *OrgPolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case orgpolicy.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case orgpolicy.EdgeRevisions:
+		m.ResetRevisions()
+		return nil
+	}
+	return fmt.Errorf("unknown OrgPolicy edge %s", name)
+}
+
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *string
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	slug          *string
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*Organization, error)
-	predicates    []predicate.Organization
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	slug              *string
+	policy_version    *int
+	addpolicy_version *int
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*Organization, error)
+	predicates        []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -6585,6 +7571,62 @@ func (m *OrganizationMutation) ResetSlug() {
 	m.slug = nil
 }
 
+// SetPolicyVersion sets the "policy_version" field.
+func (m *OrganizationMutation) SetPolicyVersion(i int) {
+	m.policy_version = &i
+	m.addpolicy_version = nil
+}
+
+// PolicyVersion returns the value of the "policy_version" field in the mutation.
+func (m *OrganizationMutation) PolicyVersion() (r int, exists bool) {
+	v := m.policy_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyVersion returns the old "policy_version" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldPolicyVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyVersion: %w", err)
+	}
+	return oldValue.PolicyVersion, nil
+}
+
+// AddPolicyVersion adds i to the "policy_version" field.
+func (m *OrganizationMutation) AddPolicyVersion(i int) {
+	if m.addpolicy_version != nil {
+		*m.addpolicy_version += i
+	} else {
+		m.addpolicy_version = &i
+	}
+}
+
+// AddedPolicyVersion returns the value that was added to the "policy_version" field in this mutation.
+func (m *OrganizationMutation) AddedPolicyVersion() (r int, exists bool) {
+	v := m.addpolicy_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPolicyVersion resets all changes to the "policy_version" field.
+func (m *OrganizationMutation) ResetPolicyVersion() {
+	m.policy_version = nil
+	m.addpolicy_version = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -6619,7 +7661,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -6631,6 +7673,9 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.slug != nil {
 		fields = append(fields, organization.FieldSlug)
+	}
+	if m.policy_version != nil {
+		fields = append(fields, organization.FieldPolicyVersion)
 	}
 	return fields
 }
@@ -6648,6 +7693,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case organization.FieldSlug:
 		return m.Slug()
+	case organization.FieldPolicyVersion:
+		return m.PolicyVersion()
 	}
 	return nil, false
 }
@@ -6665,6 +7712,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldName(ctx)
 	case organization.FieldSlug:
 		return m.OldSlug(ctx)
+	case organization.FieldPolicyVersion:
+		return m.OldPolicyVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -6702,6 +7751,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSlug(v)
 		return nil
+	case organization.FieldPolicyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -6709,13 +7765,21 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *OrganizationMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addpolicy_version != nil {
+		fields = append(fields, organization.FieldPolicyVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case organization.FieldPolicyVersion:
+		return m.AddedPolicyVersion()
+	}
 	return nil, false
 }
 
@@ -6724,6 +7788,13 @@ func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *OrganizationMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case organization.FieldPolicyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPolicyVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization numeric field %s", name)
 }
@@ -6762,6 +7833,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldSlug:
 		m.ResetSlug()
+		return nil
+	case organization.FieldPolicyVersion:
+		m.ResetPolicyVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -6813,6 +7887,744 @@ func (m *OrganizationMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *OrganizationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Organization edge %s", name)
+}
+
+// PolicyRevisionMutation represents an operation that mutates the PolicyRevision nodes in the graph.
+type PolicyRevisionMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	version             *int
+	addversion          *int
+	module              *string
+	active              *bool
+	created_at          *time.Time
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	policy              *string
+	clearedpolicy       bool
+	done                bool
+	oldValue            func(context.Context) (*PolicyRevision, error)
+	predicates          []predicate.PolicyRevision
+}
+
+var _ ent.Mutation = (*PolicyRevisionMutation)(nil)
+
+// policyrevisionOption allows management of the mutation configuration using functional options.
+type policyrevisionOption func(*PolicyRevisionMutation)
+
+// newPolicyRevisionMutation creates new mutation for the PolicyRevision entity.
+func newPolicyRevisionMutation(c config, op Op, opts ...policyrevisionOption) *PolicyRevisionMutation {
+	m := &PolicyRevisionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePolicyRevision,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPolicyRevisionID sets the ID field of the mutation.
+func withPolicyRevisionID(id string) policyrevisionOption {
+	return func(m *PolicyRevisionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PolicyRevision
+		)
+		m.oldValue = func(ctx context.Context) (*PolicyRevision, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PolicyRevision.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPolicyRevision sets the old PolicyRevision of the mutation.
+func withPolicyRevision(node *PolicyRevision) policyrevisionOption {
+	return func(m *PolicyRevisionMutation) {
+		m.oldValue = func(context.Context) (*PolicyRevision, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PolicyRevisionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PolicyRevisionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PolicyRevision entities.
+func (m *PolicyRevisionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PolicyRevisionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PolicyRevisionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PolicyRevision.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *PolicyRevisionMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *PolicyRevisionMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *PolicyRevisionMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetPolicyID sets the "policy_id" field.
+func (m *PolicyRevisionMutation) SetPolicyID(s string) {
+	m.policy = &s
+}
+
+// PolicyID returns the value of the "policy_id" field in the mutation.
+func (m *PolicyRevisionMutation) PolicyID() (r string, exists bool) {
+	v := m.policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyID returns the old "policy_id" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldPolicyID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyID: %w", err)
+	}
+	return oldValue.PolicyID, nil
+}
+
+// ResetPolicyID resets all changes to the "policy_id" field.
+func (m *PolicyRevisionMutation) ResetPolicyID() {
+	m.policy = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *PolicyRevisionMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *PolicyRevisionMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *PolicyRevisionMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *PolicyRevisionMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *PolicyRevisionMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetModule sets the "module" field.
+func (m *PolicyRevisionMutation) SetModule(s string) {
+	m.module = &s
+}
+
+// Module returns the value of the "module" field in the mutation.
+func (m *PolicyRevisionMutation) Module() (r string, exists bool) {
+	v := m.module
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModule returns the old "module" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldModule(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModule is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModule requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModule: %w", err)
+	}
+	return oldValue.Module, nil
+}
+
+// ResetModule resets all changes to the "module" field.
+func (m *PolicyRevisionMutation) ResetModule() {
+	m.module = nil
+}
+
+// SetActive sets the "active" field.
+func (m *PolicyRevisionMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *PolicyRevisionMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *PolicyRevisionMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PolicyRevisionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PolicyRevisionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PolicyRevision entity.
+// If the PolicyRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRevisionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PolicyRevisionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *PolicyRevisionMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[policyrevision.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *PolicyRevisionMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *PolicyRevisionMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *PolicyRevisionMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearPolicy clears the "policy" edge to the OrgPolicy entity.
+func (m *PolicyRevisionMutation) ClearPolicy() {
+	m.clearedpolicy = true
+	m.clearedFields[policyrevision.FieldPolicyID] = struct{}{}
+}
+
+// PolicyCleared reports if the "policy" edge to the OrgPolicy entity was cleared.
+func (m *PolicyRevisionMutation) PolicyCleared() bool {
+	return m.clearedpolicy
+}
+
+// PolicyIDs returns the "policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PolicyID instead. It exists only for internal usage by the builders.
+func (m *PolicyRevisionMutation) PolicyIDs() (ids []string) {
+	if id := m.policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPolicy resets all changes to the "policy" edge.
+func (m *PolicyRevisionMutation) ResetPolicy() {
+	m.policy = nil
+	m.clearedpolicy = false
+}
+
+// Where appends a list predicates to the PolicyRevisionMutation builder.
+func (m *PolicyRevisionMutation) Where(ps ...predicate.PolicyRevision) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PolicyRevisionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PolicyRevisionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PolicyRevision, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PolicyRevisionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PolicyRevisionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PolicyRevision).
+func (m *PolicyRevisionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PolicyRevisionMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.organization != nil {
+		fields = append(fields, policyrevision.FieldOrganizationID)
+	}
+	if m.policy != nil {
+		fields = append(fields, policyrevision.FieldPolicyID)
+	}
+	if m.version != nil {
+		fields = append(fields, policyrevision.FieldVersion)
+	}
+	if m.module != nil {
+		fields = append(fields, policyrevision.FieldModule)
+	}
+	if m.active != nil {
+		fields = append(fields, policyrevision.FieldActive)
+	}
+	if m.created_at != nil {
+		fields = append(fields, policyrevision.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PolicyRevisionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case policyrevision.FieldOrganizationID:
+		return m.OrganizationID()
+	case policyrevision.FieldPolicyID:
+		return m.PolicyID()
+	case policyrevision.FieldVersion:
+		return m.Version()
+	case policyrevision.FieldModule:
+		return m.Module()
+	case policyrevision.FieldActive:
+		return m.Active()
+	case policyrevision.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PolicyRevisionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case policyrevision.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case policyrevision.FieldPolicyID:
+		return m.OldPolicyID(ctx)
+	case policyrevision.FieldVersion:
+		return m.OldVersion(ctx)
+	case policyrevision.FieldModule:
+		return m.OldModule(ctx)
+	case policyrevision.FieldActive:
+		return m.OldActive(ctx)
+	case policyrevision.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown PolicyRevision field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyRevisionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case policyrevision.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case policyrevision.FieldPolicyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyID(v)
+		return nil
+	case policyrevision.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case policyrevision.FieldModule:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModule(v)
+		return nil
+	case policyrevision.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case policyrevision.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRevision field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PolicyRevisionMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, policyrevision.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PolicyRevisionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case policyrevision.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyRevisionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case policyrevision.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRevision numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PolicyRevisionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PolicyRevisionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PolicyRevisionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PolicyRevision nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PolicyRevisionMutation) ResetField(name string) error {
+	switch name {
+	case policyrevision.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case policyrevision.FieldPolicyID:
+		m.ResetPolicyID()
+		return nil
+	case policyrevision.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case policyrevision.FieldModule:
+		m.ResetModule()
+		return nil
+	case policyrevision.FieldActive:
+		m.ResetActive()
+		return nil
+	case policyrevision.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRevision field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PolicyRevisionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, policyrevision.EdgeOrganization)
+	}
+	if m.policy != nil {
+		edges = append(edges, policyrevision.EdgePolicy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PolicyRevisionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case policyrevision.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case policyrevision.EdgePolicy:
+		if id := m.policy; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PolicyRevisionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PolicyRevisionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PolicyRevisionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, policyrevision.EdgeOrganization)
+	}
+	if m.clearedpolicy {
+		edges = append(edges, policyrevision.EdgePolicy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PolicyRevisionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case policyrevision.EdgeOrganization:
+		return m.clearedorganization
+	case policyrevision.EdgePolicy:
+		return m.clearedpolicy
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PolicyRevisionMutation) ClearEdge(name string) error {
+	switch name {
+	case policyrevision.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case policyrevision.EdgePolicy:
+		m.ClearPolicy()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRevision unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PolicyRevisionMutation) ResetEdge(name string) error {
+	switch name {
+	case policyrevision.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case policyrevision.EdgePolicy:
+		m.ResetPolicy()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRevision edge %s", name)
 }
 
 // ThresholdEventMutation represents an operation that mutates the ThresholdEvent nodes in the graph.

@@ -24,8 +24,10 @@ type Organization struct {
 	// Name holds the value of the "name" field.
 	Name string `json:"name,omitempty"`
 	// Slug holds the value of the "slug" field.
-	Slug         string `json:"slug,omitempty"`
-	selectValues sql.SelectValues
+	Slug string `json:"slug,omitempty"`
+	// bumped by every change to the organization's policies; decisions report it
+	PolicyVersion int `json:"policy_version,omitempty"`
+	selectValues  sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -33,6 +35,8 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case organization.FieldPolicyVersion:
+			values[i] = new(sql.NullInt64)
 		case organization.FieldID, organization.FieldName, organization.FieldSlug:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
@@ -82,6 +86,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Slug = value.String
 			}
+		case organization.FieldPolicyVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field policy_version", values[i])
+			} else if value.Valid {
+				_m.PolicyVersion = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -129,6 +139,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("slug=")
 	builder.WriteString(_m.Slug)
+	builder.WriteString(", ")
+	builder.WriteString("policy_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PolicyVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -63,6 +63,20 @@ func (_c *OrganizationCreate) SetSlug(v string) *OrganizationCreate {
 	return _c
 }
 
+// SetPolicyVersion sets the "policy_version" field.
+func (_c *OrganizationCreate) SetPolicyVersion(v int) *OrganizationCreate {
+	_c.mutation.SetPolicyVersion(v)
+	return _c
+}
+
+// SetNillablePolicyVersion sets the "policy_version" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillablePolicyVersion(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetPolicyVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrganizationCreate) SetID(v string) *OrganizationCreate {
 	_c.mutation.SetID(v)
@@ -128,6 +142,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.PolicyVersion(); !ok {
+		v := organization.DefaultPolicyVersion
+		_c.mutation.SetPolicyVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if organization.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized organization.DefaultID (forgotten import ent/runtime?)")
@@ -160,6 +178,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.Slug(); ok {
 		if err := organization.SlugValidator(v); err != nil {
 			return &ValidationError{Name: "slug", err: fmt.Errorf(`ent: validator failed for field "Organization.slug": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PolicyVersion(); !ok {
+		return &ValidationError{Name: "policy_version", err: errors.New(`ent: missing required field "Organization.policy_version"`)}
+	}
+	if v, ok := _c.mutation.PolicyVersion(); ok {
+		if err := organization.PolicyVersionValidator(v); err != nil {
+			return &ValidationError{Name: "policy_version", err: fmt.Errorf(`ent: validator failed for field "Organization.policy_version": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -218,6 +244,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Slug(); ok {
 		_spec.SetField(organization.FieldSlug, field.TypeString, value)
 		_node.Slug = value
+	}
+	if value, ok := _c.mutation.PolicyVersion(); ok {
+		_spec.SetField(organization.FieldPolicyVersion, field.TypeInt, value)
+		_node.PolicyVersion = value
 	}
 	return _node, _spec
 }
@@ -304,6 +334,24 @@ func (u *OrganizationUpsert) SetSlug(v string) *OrganizationUpsert {
 // UpdateSlug sets the "slug" field to the value that was provided on create.
 func (u *OrganizationUpsert) UpdateSlug() *OrganizationUpsert {
 	u.SetExcluded(organization.FieldSlug)
+	return u
+}
+
+// SetPolicyVersion sets the "policy_version" field.
+func (u *OrganizationUpsert) SetPolicyVersion(v int) *OrganizationUpsert {
+	u.Set(organization.FieldPolicyVersion, v)
+	return u
+}
+
+// UpdatePolicyVersion sets the "policy_version" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdatePolicyVersion() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldPolicyVersion)
+	return u
+}
+
+// AddPolicyVersion adds v to the "policy_version" field.
+func (u *OrganizationUpsert) AddPolicyVersion(v int) *OrganizationUpsert {
+	u.Add(organization.FieldPolicyVersion, v)
 	return u
 }
 
@@ -397,6 +445,27 @@ func (u *OrganizationUpsertOne) SetSlug(v string) *OrganizationUpsertOne {
 func (u *OrganizationUpsertOne) UpdateSlug() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSlug()
+	})
+}
+
+// SetPolicyVersion sets the "policy_version" field.
+func (u *OrganizationUpsertOne) SetPolicyVersion(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetPolicyVersion(v)
+	})
+}
+
+// AddPolicyVersion adds v to the "policy_version" field.
+func (u *OrganizationUpsertOne) AddPolicyVersion(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddPolicyVersion(v)
+	})
+}
+
+// UpdatePolicyVersion sets the "policy_version" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdatePolicyVersion() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdatePolicyVersion()
 	})
 }
 
@@ -657,6 +726,27 @@ func (u *OrganizationUpsertBulk) SetSlug(v string) *OrganizationUpsertBulk {
 func (u *OrganizationUpsertBulk) UpdateSlug() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSlug()
+	})
+}
+
+// SetPolicyVersion sets the "policy_version" field.
+func (u *OrganizationUpsertBulk) SetPolicyVersion(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetPolicyVersion(v)
+	})
+}
+
+// AddPolicyVersion adds v to the "policy_version" field.
+func (u *OrganizationUpsertBulk) AddPolicyVersion(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddPolicyVersion(v)
+	})
+}
+
+// UpdatePolicyVersion sets the "policy_version" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdatePolicyVersion() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdatePolicyVersion()
 	})
 }
 

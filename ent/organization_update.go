@@ -63,6 +63,27 @@ func (_u *OrganizationUpdate) SetNillableSlug(v *string) *OrganizationUpdate {
 	return _u
 }
 
+// SetPolicyVersion sets the "policy_version" field.
+func (_u *OrganizationUpdate) SetPolicyVersion(v int) *OrganizationUpdate {
+	_u.mutation.ResetPolicyVersion()
+	_u.mutation.SetPolicyVersion(v)
+	return _u
+}
+
+// SetNillablePolicyVersion sets the "policy_version" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillablePolicyVersion(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetPolicyVersion(*v)
+	}
+	return _u
+}
+
+// AddPolicyVersion adds value to the "policy_version" field.
+func (_u *OrganizationUpdate) AddPolicyVersion(v int) *OrganizationUpdate {
+	_u.mutation.AddPolicyVersion(v)
+	return _u
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -122,6 +143,11 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "slug", err: fmt.Errorf(`ent: validator failed for field "Organization.slug": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PolicyVersion(); ok {
+		if err := organization.PolicyVersionValidator(v); err != nil {
+			return &ValidationError{Name: "policy_version", err: fmt.Errorf(`ent: validator failed for field "Organization.policy_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -151,6 +177,12 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.Slug(); ok {
 		_spec.SetField(organization.FieldSlug, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PolicyVersion(); ok {
+		_spec.SetField(organization.FieldPolicyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPolicyVersion(); ok {
+		_spec.AddField(organization.FieldPolicyVersion, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -205,6 +237,27 @@ func (_u *OrganizationUpdateOne) SetNillableSlug(v *string) *OrganizationUpdateO
 	if v != nil {
 		_u.SetSlug(*v)
 	}
+	return _u
+}
+
+// SetPolicyVersion sets the "policy_version" field.
+func (_u *OrganizationUpdateOne) SetPolicyVersion(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetPolicyVersion()
+	_u.mutation.SetPolicyVersion(v)
+	return _u
+}
+
+// SetNillablePolicyVersion sets the "policy_version" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillablePolicyVersion(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetPolicyVersion(*v)
+	}
+	return _u
+}
+
+// AddPolicyVersion adds value to the "policy_version" field.
+func (_u *OrganizationUpdateOne) AddPolicyVersion(v int) *OrganizationUpdateOne {
+	_u.mutation.AddPolicyVersion(v)
 	return _u
 }
 
@@ -280,6 +333,11 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "slug", err: fmt.Errorf(`ent: validator failed for field "Organization.slug": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PolicyVersion(); ok {
+		if err := organization.PolicyVersionValidator(v); err != nil {
+			return &ValidationError{Name: "policy_version", err: fmt.Errorf(`ent: validator failed for field "Organization.policy_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -326,6 +384,12 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.Slug(); ok {
 		_spec.SetField(organization.FieldSlug, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PolicyVersion(); ok {
+		_spec.SetField(organization.FieldPolicyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPolicyVersion(); ok {
+		_spec.AddField(organization.FieldPolicyVersion, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Organization{config: _u.config}

@@ -26,8 +26,12 @@ type Tx struct {
 	LicenseEntitlement *LicenseEntitlementClient
 	// LicenseVersion is the client for interacting with the LicenseVersion builders.
 	LicenseVersion *LicenseVersionClient
+	// OrgPolicy is the client for interacting with the OrgPolicy builders.
+	OrgPolicy *OrgPolicyClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// PolicyRevision is the client for interacting with the PolicyRevision builders.
+	PolicyRevision *PolicyRevisionClient
 	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
 	ThresholdEvent *ThresholdEventClient
 	// UsageCounter is the client for interacting with the UsageCounter builders.
@@ -171,7 +175,9 @@ func (tx *Tx) init() {
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseEntitlement = NewLicenseEntitlementClient(tx.config)
 	tx.LicenseVersion = NewLicenseVersionClient(tx.config)
+	tx.OrgPolicy = NewOrgPolicyClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.PolicyRevision = NewPolicyRevisionClient(tx.config)
 	tx.ThresholdEvent = NewThresholdEventClient(tx.config)
 	tx.UsageCounter = NewUsageCounterClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)

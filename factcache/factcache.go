@@ -36,7 +36,10 @@ type LicenseFacts struct {
 // changed after an invalidation replaced it, so loads that raced with a
 // write cannot leave stale facts behind.
 type Snapshot struct {
-	Org            *decision.Org
+	Org *decision.Org
+	// PolicyVersion is the organization's policy version: which compiled
+	// policy set decides for it.
+	PolicyVersion  int
 	Entitlements   map[string]*decision.Entitlement // by slug
 	EntitlementIDs map[string]*decision.Entitlement // by ID
 	Licenses       map[string]*LicenseFacts         // by ID
@@ -127,6 +130,7 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 	}
 	s := &Snapshot{
 		Org:            &decision.Org{ID: org.ID, Slug: org.Slug},
+		PolicyVersion:  org.PolicyVersion,
 		Entitlements:   map[string]*decision.Entitlement{},
 		EntitlementIDs: map[string]*decision.Entitlement{},
 		Licenses:       map[string]*LicenseFacts{},
@@ -220,3 +224,30 @@ func (c *Cache) Instance(ctx context.Context, s *Snapshot, slug string) (*Instan
 // maxInstancesPerOrg bounds memory per organization; past it, further
 // instances are read from the store each time.
 const maxInstancesPerOrg = 1_000_000
+
+// Instances lists the organization's instances in slug order, after the
+// given slug, at most limit of them; more reports whether others follow.
+func (c *Cache) Instances(ctx context.Context, s *Snapshot, after string, limit int) (_ []*InstanceFacts, more bool, _ error) {
+	q := c.db.Instance.Query().Order(ent.Asc(instance.FieldSlug)).Limit(limit + 1)
+	if after != "" {
+		q = q.Where(instance.SlugGT(after))
+	}
+	rows, err := q.All(tenant.OrgContext(ctx, s.Org.ID))
+	if err != nil {
+		return nil, false, fmt.Errorf("list instances: %w", err)
+	}
+	if len(rows) > limit {
+		rows, more = rows[:limit], true
+	}
+	out := make([]*InstanceFacts, 0, len(rows))
+	for _, inst := range rows {
+		f, err := c.Instance(ctx, s, inst.Slug)
+		if err != nil {
+			return nil, false, err
+		}
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out, more, nil
+}

@@ -16,6 +16,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/entitled/entitled/checks"
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/entitlement"
@@ -23,6 +24,8 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/graph/model"
+	"github.com/entitled/entitled/policies"
+	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/tenant"
 	"github.com/entitled/entitled/terms"
 	"github.com/entitled/entitled/usage"
@@ -41,9 +44,11 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	APIKey() APIKeyResolver
+	Decision() DecisionResolver
 	Instance() InstanceResolver
 	LicenseVersion() LicenseVersionResolver
 	Mutation() MutationResolver
+	PolicyTestResult() PolicyTestResultResolver
 	Query() QueryResolver
 	Usage() UsageResolver
 }
@@ -79,6 +84,7 @@ type ComplexityRoot struct {
 		Allowed        func(childComplexity int) int
 		Entitlement    func(childComplexity int) int
 		EvaluatedAt    func(childComplexity int) int
+		Explanation    func(childComplexity int) int
 		HardCap        func(childComplexity int) int
 		Instance       func(childComplexity int) int
 		LicenseVersion func(childComplexity int) int
@@ -114,6 +120,15 @@ type ComplexityRoot struct {
 	EntitlementEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ExplainStep struct {
+		Col     func(childComplexity int) int
+		File    func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Row     func(childComplexity int) int
+		Rule    func(childComplexity int) int
 	}
 
 	Instance struct {
@@ -217,9 +232,11 @@ type ComplexityRoot struct {
 		CreateInstance           func(childComplexity int, input ent.CreateInstanceInput) int
 		CreateLicense            func(childComplexity int, input ent.CreateLicenseInput) int
 		CreateOrganization       func(childComplexity int, input model.CreateOrganizationInput) int
+		CreatePolicy             func(childComplexity int, input policies.CreateInput) int
 		DeleteEntitlement        func(childComplexity int, id string) int
 		DeleteInstance           func(childComplexity int, id string) int
 		DeleteLicense            func(childComplexity int, id string) int
+		DeletePolicy             func(childComplexity int, id string) int
 		RemoveLicenseEntitlement func(childComplexity int, licenseID string, entitlementID string) int
 		ReportUsage              func(childComplexity int, input usage.ReportInput) int
 		ReportUsageBatch         func(childComplexity int, inputs []*usage.ReportInput) int
@@ -228,14 +245,40 @@ type ComplexityRoot struct {
 		UpdateEntitlement        func(childComplexity int, id string, input ent.UpdateEntitlementInput) int
 		UpdateInstance           func(childComplexity int, id string, input ent.UpdateInstanceInput) int
 		UpdateLicense            func(childComplexity int, id string, input ent.UpdateLicenseInput) int
+		UpdatePolicy             func(childComplexity int, id string, input policies.UpdateInput) int
+	}
+
+	OrgPolicy struct {
+		Active         func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastTestResult func(childComplexity int) int
+		Module         func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Revisions      func(childComplexity int) int
+		Tests          func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
+	OrgPolicyConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	OrgPolicyEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Organization struct {
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Slug      func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		PolicyVersion func(childComplexity int) int
+		Slug          func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -245,19 +288,68 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PolicyChange struct {
+		After       func(childComplexity int) int
+		Before      func(childComplexity int) int
+		Entitlement func(childComplexity int) int
+		Instance    func(childComplexity int) int
+	}
+
+	PolicyPreview struct {
+		Changes     func(childComplexity int) int
+		EndCursor   func(childComplexity int) int
+		Evaluated   func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+	}
+
+	PolicyProblem struct {
+		Code    func(childComplexity int) int
+		Col     func(childComplexity int) int
+		File    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Row     func(childComplexity int) int
+	}
+
+	PolicyRevision struct {
+		Active    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Module    func(childComplexity int) int
+		Policy    func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
+	PolicyTestResult struct {
+		Col        func(childComplexity int) int
+		DurationMs func(childComplexity int) int
+		Error      func(childComplexity int) int
+		File       func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Output     func(childComplexity int) int
+		Passed     func(childComplexity int) int
+		Row        func(childComplexity int) int
+	}
+
 	Query struct {
-		APIKeys         func(childComplexity int) int
-		Allowed         func(childComplexity int, instance string, entitlement string, requested *float64, context map[string]any) int
-		Decisions       func(childComplexity int, instance string, entitlements []string, requested *float64, context map[string]any) int
-		Entitlements    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.EntitlementOrder, where *ent.EntitlementWhereInput) int
-		Instances       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.InstanceOrder, where *ent.InstanceWhereInput) int
-		Licenses        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.LicenseOrder, where *ent.LicenseWhereInput) int
-		Node            func(childComplexity int, id string) int
-		Nodes           func(childComplexity int, ids []string) int
-		ThresholdEvents func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) int
-		UsageEvents     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) int
-		UsageHistory    func(childComplexity int, instance string, entitlement string, periods *int) int
-		Viewer          func(childComplexity int) int
+		APIKeys           func(childComplexity int) int
+		Allowed           func(childComplexity int, instance string, entitlement string, requested *float64, context map[string]any) int
+		Decisions         func(childComplexity int, instance string, entitlements []string, requested *float64, context map[string]any) int
+		Entitlements      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.EntitlementOrder, where *ent.EntitlementWhereInput) int
+		EvaluatePolicy    func(childComplexity int, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) int
+		ExplainDecision   func(childComplexity int, instance string, entitlement string, requested *float64, context map[string]any) int
+		Instances         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.InstanceOrder, where *ent.InstanceWhereInput) int
+		Licenses          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.LicenseOrder, where *ent.LicenseWhereInput) int
+		Node              func(childComplexity int, id string) int
+		Nodes             func(childComplexity int, ids []string) int
+		Policies          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.OrgPolicyOrder, where *ent.OrgPolicyWhereInput) int
+		PolicyInputSchema func(childComplexity int) int
+		PreviewPolicy     func(childComplexity int, module string, name *string, first *int, after *string) int
+		TestPolicy        func(childComplexity int, module string, tests *string) int
+		ThresholdEvents   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) int
+		UsageEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) int
+		UsageHistory      func(childComplexity int, instance string, entitlement string, periods *int) int
+		ValidatePolicy    func(childComplexity int, module string, name *string) int
+		Viewer            func(childComplexity int) int
 	}
 
 	ReportUsageBatchPayload struct {
@@ -344,6 +436,9 @@ type ComplexityRoot struct {
 type APIKeyResolver interface {
 	Revoked(ctx context.Context, obj *ent.APIKey) (bool, error)
 }
+type DecisionResolver interface {
+	Explanation(ctx context.Context, obj *decision.Decision) ([]*policy.Fired, error)
+}
 type InstanceResolver interface {
 	Usage(ctx context.Context, obj *ent.Instance) ([]*usage.Usage, error)
 }
@@ -365,9 +460,15 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error)
 	CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error)
+	CreatePolicy(ctx context.Context, input policies.CreateInput) (*ent.OrgPolicy, error)
+	UpdatePolicy(ctx context.Context, id string, input policies.UpdateInput) (*ent.OrgPolicy, error)
+	DeletePolicy(ctx context.Context, id string) (string, error)
 	ReportUsage(ctx context.Context, input usage.ReportInput) (*usage.ReportResult, error)
 	ReportUsageBatch(ctx context.Context, inputs []*usage.ReportInput) (*model.ReportUsageBatchPayload, error)
 	ConsumeUsage(ctx context.Context, input usage.ConsumeInput) (*decision.Decision, error)
+}
+type PolicyTestResultResolver interface {
+	DurationMs(ctx context.Context, obj *policy.TestResult) (float64, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -375,10 +476,17 @@ type QueryResolver interface {
 	Entitlements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.EntitlementOrder, where *ent.EntitlementWhereInput) (*ent.EntitlementConnection, error)
 	Instances(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.InstanceOrder, where *ent.InstanceWhereInput) (*ent.InstanceConnection, error)
 	Licenses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.LicenseOrder, where *ent.LicenseWhereInput) (*ent.LicenseConnection, error)
+	Policies(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.OrgPolicyOrder, where *ent.OrgPolicyWhereInput) (*ent.OrgPolicyConnection, error)
 	ThresholdEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) (*ent.ThresholdEventConnection, error)
 	UsageEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) (*ent.UsageEventConnection, error)
 	Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error)
 	Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*decision.Decision, error)
+	ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error)
+	ValidatePolicy(ctx context.Context, module string, name *string) ([]*policy.CompileError, error)
+	TestPolicy(ctx context.Context, module string, tests *string) ([]*policy.TestResult, error)
+	EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*decision.Decision, error)
+	PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*checks.PreviewPage, error)
+	PolicyInputSchema(ctx context.Context) (map[string]any, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	APIKeys(ctx context.Context) ([]*ent.APIKey, error)
 	UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*usage.Usage, error)
@@ -510,6 +618,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Decision.EvaluatedAt(childComplexity), true
+	case "Decision.explanation":
+		if e.ComplexityRoot.Decision.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.Explanation(childComplexity), true
 	case "Decision.hardCap":
 		if e.ComplexityRoot.Decision.HardCap == nil {
 			break
@@ -669,6 +783,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EntitlementEdge.Node(childComplexity), true
+
+	case "ExplainStep.col":
+		if e.ComplexityRoot.ExplainStep.Col == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.Col(childComplexity), true
+	case "ExplainStep.file":
+		if e.ComplexityRoot.ExplainStep.File == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.File(childComplexity), true
+	case "ExplainStep.kind":
+		if e.ComplexityRoot.ExplainStep.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.Kind(childComplexity), true
+	case "ExplainStep.message":
+		if e.ComplexityRoot.ExplainStep.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.Message(childComplexity), true
+	case "ExplainStep.row":
+		if e.ComplexityRoot.ExplainStep.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.Row(childComplexity), true
+	case "ExplainStep.rule":
+		if e.ComplexityRoot.ExplainStep.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainStep.Rule(childComplexity), true
 
 	case "Instance.createdAt":
 		if e.ComplexityRoot.Instance.CreatedAt == nil {
@@ -1133,6 +1284,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateOrganization(childComplexity, args["input"].(model.CreateOrganizationInput)), true
+	case "Mutation.createPolicy":
+		if e.ComplexityRoot.Mutation.CreatePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePolicy(childComplexity, args["input"].(policies.CreateInput)), true
 	case "Mutation.deleteEntitlement":
 		if e.ComplexityRoot.Mutation.DeleteEntitlement == nil {
 			break
@@ -1166,6 +1328,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteLicense(childComplexity, args["id"].(string)), true
+	case "Mutation.deletePolicy":
+		if e.ComplexityRoot.Mutation.DeletePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePolicy(childComplexity, args["id"].(string)), true
 	case "Mutation.removeLicenseEntitlement":
 		if e.ComplexityRoot.Mutation.RemoveLicenseEntitlement == nil {
 			break
@@ -1254,6 +1427,110 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateLicense(childComplexity, args["id"].(string), args["input"].(ent.UpdateLicenseInput)), true
+	case "Mutation.updatePolicy":
+		if e.ComplexityRoot.Mutation.UpdatePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePolicy(childComplexity, args["id"].(string), args["input"].(policies.UpdateInput)), true
+
+	case "OrgPolicy.active":
+		if e.ComplexityRoot.OrgPolicy.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Active(childComplexity), true
+	case "OrgPolicy.createdAt":
+		if e.ComplexityRoot.OrgPolicy.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.CreatedAt(childComplexity), true
+	case "OrgPolicy.id":
+		if e.ComplexityRoot.OrgPolicy.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.ID(childComplexity), true
+	case "OrgPolicy.lastTestResult":
+		if e.ComplexityRoot.OrgPolicy.LastTestResult == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.LastTestResult(childComplexity), true
+	case "OrgPolicy.module":
+		if e.ComplexityRoot.OrgPolicy.Module == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Module(childComplexity), true
+	case "OrgPolicy.name":
+		if e.ComplexityRoot.OrgPolicy.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Name(childComplexity), true
+	case "OrgPolicy.revisions":
+		if e.ComplexityRoot.OrgPolicy.Revisions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Revisions(childComplexity), true
+	case "OrgPolicy.tests":
+		if e.ComplexityRoot.OrgPolicy.Tests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Tests(childComplexity), true
+	case "OrgPolicy.updatedAt":
+		if e.ComplexityRoot.OrgPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.UpdatedAt(childComplexity), true
+	case "OrgPolicy.version":
+		if e.ComplexityRoot.OrgPolicy.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicy.Version(childComplexity), true
+
+	case "OrgPolicyConnection.edges":
+		if e.ComplexityRoot.OrgPolicyConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicyConnection.Edges(childComplexity), true
+	case "OrgPolicyConnection.pageInfo":
+		if e.ComplexityRoot.OrgPolicyConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicyConnection.PageInfo(childComplexity), true
+	case "OrgPolicyConnection.totalCount":
+		if e.ComplexityRoot.OrgPolicyConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicyConnection.TotalCount(childComplexity), true
+
+	case "OrgPolicyEdge.cursor":
+		if e.ComplexityRoot.OrgPolicyEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicyEdge.Cursor(childComplexity), true
+	case "OrgPolicyEdge.node":
+		if e.ComplexityRoot.OrgPolicyEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgPolicyEdge.Node(childComplexity), true
 
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
@@ -1273,6 +1550,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Name(childComplexity), true
+	case "Organization.policyVersion":
+		if e.ComplexityRoot.Organization.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.PolicyVersion(childComplexity), true
 	case "Organization.slug":
 		if e.ComplexityRoot.Organization.Slug == nil {
 			break
@@ -1310,6 +1593,173 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PolicyChange.after":
+		if e.ComplexityRoot.PolicyChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.After(childComplexity), true
+	case "PolicyChange.before":
+		if e.ComplexityRoot.PolicyChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Before(childComplexity), true
+	case "PolicyChange.entitlement":
+		if e.ComplexityRoot.PolicyChange.Entitlement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Entitlement(childComplexity), true
+	case "PolicyChange.instance":
+		if e.ComplexityRoot.PolicyChange.Instance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Instance(childComplexity), true
+
+	case "PolicyPreview.changes":
+		if e.ComplexityRoot.PolicyPreview.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyPreview.Changes(childComplexity), true
+	case "PolicyPreview.endCursor":
+		if e.ComplexityRoot.PolicyPreview.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyPreview.EndCursor(childComplexity), true
+	case "PolicyPreview.evaluated":
+		if e.ComplexityRoot.PolicyPreview.Evaluated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyPreview.Evaluated(childComplexity), true
+	case "PolicyPreview.hasNextPage":
+		if e.ComplexityRoot.PolicyPreview.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyPreview.HasNextPage(childComplexity), true
+
+	case "PolicyProblem.code":
+		if e.ComplexityRoot.PolicyProblem.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyProblem.Code(childComplexity), true
+	case "PolicyProblem.col":
+		if e.ComplexityRoot.PolicyProblem.Col == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyProblem.Col(childComplexity), true
+	case "PolicyProblem.file":
+		if e.ComplexityRoot.PolicyProblem.File == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyProblem.File(childComplexity), true
+	case "PolicyProblem.message":
+		if e.ComplexityRoot.PolicyProblem.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyProblem.Message(childComplexity), true
+	case "PolicyProblem.row":
+		if e.ComplexityRoot.PolicyProblem.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyProblem.Row(childComplexity), true
+
+	case "PolicyRevision.active":
+		if e.ComplexityRoot.PolicyRevision.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.Active(childComplexity), true
+	case "PolicyRevision.createdAt":
+		if e.ComplexityRoot.PolicyRevision.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.CreatedAt(childComplexity), true
+	case "PolicyRevision.id":
+		if e.ComplexityRoot.PolicyRevision.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.ID(childComplexity), true
+	case "PolicyRevision.module":
+		if e.ComplexityRoot.PolicyRevision.Module == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.Module(childComplexity), true
+	case "PolicyRevision.policy":
+		if e.ComplexityRoot.PolicyRevision.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.Policy(childComplexity), true
+	case "PolicyRevision.version":
+		if e.ComplexityRoot.PolicyRevision.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRevision.Version(childComplexity), true
+
+	case "PolicyTestResult.col":
+		if e.ComplexityRoot.PolicyTestResult.Col == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Col(childComplexity), true
+	case "PolicyTestResult.durationMs":
+		if e.ComplexityRoot.PolicyTestResult.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.DurationMs(childComplexity), true
+	case "PolicyTestResult.error":
+		if e.ComplexityRoot.PolicyTestResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Error(childComplexity), true
+	case "PolicyTestResult.file":
+		if e.ComplexityRoot.PolicyTestResult.File == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.File(childComplexity), true
+	case "PolicyTestResult.name":
+		if e.ComplexityRoot.PolicyTestResult.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Name(childComplexity), true
+	case "PolicyTestResult.output":
+		if e.ComplexityRoot.PolicyTestResult.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Output(childComplexity), true
+	case "PolicyTestResult.passed":
+		if e.ComplexityRoot.PolicyTestResult.Passed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Passed(childComplexity), true
+	case "PolicyTestResult.row":
+		if e.ComplexityRoot.PolicyTestResult.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyTestResult.Row(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -1350,6 +1800,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Entitlements(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].([]*ent.EntitlementOrder), args["where"].(*ent.EntitlementWhereInput)), true
+	case "Query.evaluatePolicy":
+		if e.ComplexityRoot.Query.EvaluatePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_evaluatePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EvaluatePolicy(childComplexity, args["instance"].(string), args["entitlement"].(string), args["requested"].(*float64), args["context"].(map[string]any), args["module"].(string), args["name"].(*string)), true
+	case "Query.explainDecision":
+		if e.ComplexityRoot.Query.ExplainDecision == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainDecision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainDecision(childComplexity, args["instance"].(string), args["entitlement"].(string), args["requested"].(*float64), args["context"].(map[string]any)), true
 	case "Query.instances":
 		if e.ComplexityRoot.Query.Instances == nil {
 			break
@@ -1395,6 +1867,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.policies":
+		if e.ComplexityRoot.Query.Policies == nil {
+			break
+		}
+
+		args, err := ec.field_Query_policies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Policies(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.OrgPolicyOrder), args["where"].(*ent.OrgPolicyWhereInput)), true
+	case "Query.policyInputSchema":
+		if e.ComplexityRoot.Query.PolicyInputSchema == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PolicyInputSchema(childComplexity), true
+	case "Query.previewPolicy":
+		if e.ComplexityRoot.Query.PreviewPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewPolicy(childComplexity, args["module"].(string), args["name"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.testPolicy":
+		if e.ComplexityRoot.Query.TestPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_testPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TestPolicy(childComplexity, args["module"].(string), args["tests"].(*string)), true
 	case "Query.thresholdEvents":
 		if e.ComplexityRoot.Query.ThresholdEvents == nil {
 			break
@@ -1428,6 +1939,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.UsageHistory(childComplexity, args["instance"].(string), args["entitlement"].(string), args["periods"].(*int)), true
+	case "Query.validatePolicy":
+		if e.ComplexityRoot.Query.ValidatePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_validatePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ValidatePolicy(childComplexity, args["module"].(string), args["name"].(*string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1736,6 +2258,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateInstanceInput", ec.unmarshalInputCreateInstanceInput),
 			graphql.NewInputUnmarshaler("CreateLicenseInput", ec.unmarshalInputCreateLicenseInput),
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
+			graphql.NewInputUnmarshaler("CreatePolicyInput", ec.unmarshalInputCreatePolicyInput),
 			graphql.NewInputUnmarshaler("EntitlementOrder", ec.unmarshalInputEntitlementOrder),
 			graphql.NewInputUnmarshaler("EntitlementWhereInput", ec.unmarshalInputEntitlementWhereInput),
 			graphql.NewInputUnmarshaler("InstanceOrder", ec.unmarshalInputInstanceOrder),
@@ -1743,6 +2266,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("LicenseOrder", ec.unmarshalInputLicenseOrder),
 			graphql.NewInputUnmarshaler("LicenseVersionOrder", ec.unmarshalInputLicenseVersionOrder),
 			graphql.NewInputUnmarshaler("LicenseWhereInput", ec.unmarshalInputLicenseWhereInput),
+			graphql.NewInputUnmarshaler("OrgPolicyOrder", ec.unmarshalInputOrgPolicyOrder),
+			graphql.NewInputUnmarshaler("OrgPolicyWhereInput", ec.unmarshalInputOrgPolicyWhereInput),
+			graphql.NewInputUnmarshaler("PolicyRevisionWhereInput", ec.unmarshalInputPolicyRevisionWhereInput),
 			graphql.NewInputUnmarshaler("ReportUsageInput", ec.unmarshalInputReportUsageInput),
 			graphql.NewInputUnmarshaler("SetLicenseEntitlementInput", ec.unmarshalInputSetLicenseEntitlementInput),
 			graphql.NewInputUnmarshaler("ThresholdEventOrder", ec.unmarshalInputThresholdEventOrder),
@@ -1750,6 +2276,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateEntitlementInput", ec.unmarshalInputUpdateEntitlementInput),
 			graphql.NewInputUnmarshaler("UpdateInstanceInput", ec.unmarshalInputUpdateInstanceInput),
 			graphql.NewInputUnmarshaler("UpdateLicenseInput", ec.unmarshalInputUpdateLicenseInput),
+			graphql.NewInputUnmarshaler("UpdatePolicyInput", ec.unmarshalInputUpdatePolicyInput),
 			graphql.NewInputUnmarshaler("UsageEventOrder", ec.unmarshalInputUsageEventOrder),
 			graphql.NewInputUnmarshaler("UsageEventWhereInput", ec.unmarshalInputUsageEventWhereInput),
 		)
@@ -1827,7 +2354,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "decisions.graphqls" "ent.graphqls" "schema.graphqls" "usage.graphqls"
+//go:embed "decisions.graphqls" "ent.graphqls" "policies.graphqls" "schema.graphqls" "usage.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1841,6 +2368,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "decisions.graphqls", Input: sourceData("decisions.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
+	{Name: "policies.graphqls", Input: sourceData("policies.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "usage.graphqls", Input: sourceData("usage.graphqls"), BuiltIn: false},
 }
@@ -1924,6 +2452,8 @@ func (ec *executionContext) childFields_Decision(ctx context.Context, field grap
 		return ec.fieldContext_Decision_policyVersion(ctx, field)
 	case "evaluatedAt":
 		return ec.fieldContext_Decision_evaluatedAt(ctx, field)
+	case "explanation":
+		return ec.fieldContext_Decision_explanation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Decision", field.Name)
 }
@@ -1976,6 +2506,24 @@ func (ec *executionContext) childFields_EntitlementEdge(ctx context.Context, fie
 		return ec.fieldContext_EntitlementEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EntitlementEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ExplainStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_ExplainStep_rule(ctx, field)
+	case "kind":
+		return ec.fieldContext_ExplainStep_kind(ctx, field)
+	case "file":
+		return ec.fieldContext_ExplainStep_file(ctx, field)
+	case "row":
+		return ec.fieldContext_ExplainStep_row(ctx, field)
+	case "col":
+		return ec.fieldContext_ExplainStep_col(ctx, field)
+	case "message":
+		return ec.fieldContext_ExplainStep_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExplainStep", field.Name)
 }
 
 func (ec *executionContext) childFields_Instance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2166,6 +2714,54 @@ func (ec *executionContext) childFields_LicenseVersionEdge(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type LicenseVersionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_OrgPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrgPolicy_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OrgPolicy_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_OrgPolicy_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_OrgPolicy_name(ctx, field)
+	case "module":
+		return ec.fieldContext_OrgPolicy_module(ctx, field)
+	case "tests":
+		return ec.fieldContext_OrgPolicy_tests(ctx, field)
+	case "version":
+		return ec.fieldContext_OrgPolicy_version(ctx, field)
+	case "active":
+		return ec.fieldContext_OrgPolicy_active(ctx, field)
+	case "lastTestResult":
+		return ec.fieldContext_OrgPolicy_lastTestResult(ctx, field)
+	case "revisions":
+		return ec.fieldContext_OrgPolicy_revisions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgPolicyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OrgPolicyConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OrgPolicyConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OrgPolicyConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgPolicyConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgPolicyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_OrgPolicyEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_OrgPolicyEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgPolicyEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2178,6 +2774,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "slug":
 		return ec.fieldContext_Organization_slug(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_Organization_policyVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -2194,6 +2792,90 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "instance":
+		return ec.fieldContext_PolicyChange_instance(ctx, field)
+	case "entitlement":
+		return ec.fieldContext_PolicyChange_entitlement(ctx, field)
+	case "before":
+		return ec.fieldContext_PolicyChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_PolicyChange_after(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyChange", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changes":
+		return ec.fieldContext_PolicyPreview_changes(ctx, field)
+	case "evaluated":
+		return ec.fieldContext_PolicyPreview_evaluated(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_PolicyPreview_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_PolicyPreview_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_PolicyProblem_code(ctx, field)
+	case "message":
+		return ec.fieldContext_PolicyProblem_message(ctx, field)
+	case "file":
+		return ec.fieldContext_PolicyProblem_file(ctx, field)
+	case "row":
+		return ec.fieldContext_PolicyProblem_row(ctx, field)
+	case "col":
+		return ec.fieldContext_PolicyProblem_col(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PolicyRevision_id(ctx, field)
+	case "version":
+		return ec.fieldContext_PolicyRevision_version(ctx, field)
+	case "module":
+		return ec.fieldContext_PolicyRevision_module(ctx, field)
+	case "active":
+		return ec.fieldContext_PolicyRevision_active(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PolicyRevision_createdAt(ctx, field)
+	case "policy":
+		return ec.fieldContext_PolicyRevision_policy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyRevision", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyTestResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PolicyTestResult_name(ctx, field)
+	case "file":
+		return ec.fieldContext_PolicyTestResult_file(ctx, field)
+	case "row":
+		return ec.fieldContext_PolicyTestResult_row(ctx, field)
+	case "col":
+		return ec.fieldContext_PolicyTestResult_col(ctx, field)
+	case "passed":
+		return ec.fieldContext_PolicyTestResult_passed(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_PolicyTestResult_durationMs(ctx, field)
+	case "output":
+		return ec.fieldContext_PolicyTestResult_output(ctx, field)
+	case "error":
+		return ec.fieldContext_PolicyTestResult_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyTestResult", field.Name)
 }
 
 func (ec *executionContext) childFields_ReportUsageBatchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2756,6 +3438,20 @@ func (ec *executionContext) field_Mutation_createOrganization_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (policies.CreateInput, error) {
+			return ec.unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐCreateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteEntitlement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2785,6 +3481,20 @@ func (ec *executionContext) field_Mutation_deleteInstance_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Mutation_deleteLicense_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2942,6 +3652,28 @@ func (ec *executionContext) field_Mutation_updateLicense_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updatePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (policies.UpdateInput, error) {
+			return ec.unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐUpdateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3086,6 +3818,98 @@ func (ec *executionContext) field_Query_entitlements_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_evaluatePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "instance",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["instance"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entitlement",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entitlement"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "requested",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requested"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "context",
+		func(ctx context.Context, v any) (map[string]any, error) {
+			return ec.unmarshalOMap2map(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["context"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "module",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["module"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_explainDecision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "instance",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["instance"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entitlement",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entitlement"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "requested",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requested"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "context",
+		func(ctx context.Context, v any) (map[string]any, error) {
+			return ec.unmarshalOMap2map(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["context"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_instances_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3219,6 +4043,120 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_policies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.OrgPolicyOrder, error) {
+			return ec.unmarshalOOrgPolicyOrder2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.OrgPolicyWhereInput, error) {
+			return ec.unmarshalOOrgPolicyWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "module",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["module"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_testPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "module",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["module"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "tests",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tests"] = arg1
 	return args, nil
 }
 
@@ -3357,6 +4295,28 @@ func (ec *executionContext) field_Query_usageHistory_args(ctx context.Context, r
 		return nil, err
 	}
 	args["periods"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_validatePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "module",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["module"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
 	return args, nil
 }
 
@@ -4068,6 +5028,38 @@ func (ec *executionContext) fieldContext_Decision_evaluatedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Decision_explanation(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Decision().Explanation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*policy.Fired) graphql.Marshaler {
+			return ec.marshalOExplainStep2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐFiredᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Decision",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Entitlement_id(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4470,6 +5462,144 @@ func (ec *executionContext) _EntitlementEdge_cursor(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_EntitlementEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EntitlementEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ExplainStep_rule(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainStep_kind(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainStep_file(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_file(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.File, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_file(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainStep_row(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_row(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Row, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_row(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainStep_col(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_col(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Col, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_col(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainStep_message(ctx context.Context, field graphql.CollectedField, obj *policy.Fired) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainStep_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainStep_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainStep", field, false, false, "String")
 }
 
 func (ec *executionContext) _Instance_id(ctx context.Context, field graphql.CollectedField, obj *ent.Instance) (ret graphql.Marshaler) {
@@ -6719,6 +7849,138 @@ func (ec *executionContext) fieldContext_Mutation_createOrganization(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePolicy(ctx, fc.Args["input"].(policies.CreateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePolicy(ctx, fc.Args["id"].(string), fc.Args["input"].(policies.UpdateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePolicy(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_reportUsage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6851,6 +8113,387 @@ func (ec *executionContext) fieldContext_Mutation_consumeUsage(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _OrgPolicy_id(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrgPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrgPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrgPolicy_name(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgPolicy_module(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_module(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Module, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_module(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgPolicy_tests(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_tests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_tests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgPolicy_version(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OrgPolicy_active(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _OrgPolicy_lastTestResult(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_lastTestResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastTestResult, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_lastTestResult(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicy", field, false, false, "Map")
+}
+
+func (ec *executionContext) _OrgPolicy_revisions(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicy_revisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revisions(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PolicyRevision) graphql.Marshaler {
+			return ec.marshalOPolicyRevision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicy_revisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgPolicyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicyConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrgPolicyEdge) graphql.Marshaler {
+			return ec.marshalOOrgPolicyEdge2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgPolicyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicyEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgPolicyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicyConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgPolicyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgPolicyConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicyConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicyConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicyConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OrgPolicyEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicyEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalOOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgPolicyEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgPolicyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgPolicyEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgPolicyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgPolicyEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6966,6 +8609,29 @@ func (ec *executionContext) fieldContext_Organization_slug(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Organization", field, false, false, "String")
 }
 
+func (ec *executionContext) _Organization_policyVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[string]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7056,6 +8722,663 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _PolicyChange_instance(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_instance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Instance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_instance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyChange_entitlement(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_entitlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_entitlement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyChange_before(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyChange_after(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyPreview_changes(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyPreview_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*checks.Change) graphql.Marshaler {
+			return ec.marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyPreview_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyPreview_evaluated(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyPreview_evaluated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Evaluated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyPreview_evaluated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyPreview_endCursor(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyPreview_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyPreview_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyPreview_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyPreview_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyPreview_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyPreview", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyProblem_code(ctx context.Context, field graphql.CollectedField, obj *policy.CompileError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyProblem_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyProblem_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyProblem_message(ctx context.Context, field graphql.CollectedField, obj *policy.CompileError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyProblem_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyProblem_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyProblem_file(ctx context.Context, field graphql.CollectedField, obj *policy.CompileError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyProblem_file(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.File, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyProblem_file(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyProblem_row(ctx context.Context, field graphql.CollectedField, obj *policy.CompileError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyProblem_row(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Row, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalOInt2int(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyProblem_row(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyProblem_col(ctx context.Context, field graphql.CollectedField, obj *policy.CompileError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyProblem_col(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Col, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalOInt2int(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyProblem_col(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyRevision_id(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRevision_version(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRevision", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyRevision_module(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_module(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Module, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_module(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyRevision_active(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRevision", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyRevision_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRevision", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PolicyRevision_policy(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRevision_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRevision_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyRevision",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyTestResult_name(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyTestResult_file(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_file(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.File, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_file(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyTestResult_row(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_row(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Row, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_row(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyTestResult_col(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_col(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Col, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_col(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyTestResult_passed(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_passed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Passed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_passed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyTestResult_durationMs(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyTestResult().DurationMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, true, true, "Float")
+}
+
+func (ec *executionContext) _PolicyTestResult_output(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyTestResult_error(ctx context.Context, field graphql.CollectedField, obj *policy.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyTestResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyTestResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyTestResult", field, false, false, "String")
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7278,6 +9601,50 @@ func (ec *executionContext) fieldContext_Query_licenses(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_policies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_policies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Policies(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.OrgPolicyOrder), fc.Args["where"].(*ent.OrgPolicyWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicyConnection) graphql.Marshaler {
+			return ec.marshalNOrgPolicyConnection2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_policies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgPolicyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_policies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_thresholdEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7452,6 +9819,249 @@ func (ec *executionContext) fieldContext_Query_decisions(ctx context.Context, fi
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_explainDecision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainDecision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainDecision(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainDecision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainDecision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_validatePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_validatePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ValidatePolicy(ctx, fc.Args["module"].(string), fc.Args["name"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*policy.CompileError) graphql.Marshaler {
+			return ec.marshalNPolicyProblem2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐCompileErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_validatePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyProblem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_validatePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_testPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_testPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TestPolicy(ctx, fc.Args["module"].(string), fc.Args["tests"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*policy.TestResult) graphql.Marshaler {
+			return ec.marshalNPolicyTestResult2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐTestResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_testPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyTestResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_testPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_evaluatePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_evaluatePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EvaluatePolicy(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any), fc.Args["module"].(string), fc.Args["name"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_evaluatePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_evaluatePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewPolicy(ctx, fc.Args["module"].(string), fc.Args["name"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *checks.PreviewPage) graphql.Marshaler {
+			return ec.marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐPreviewPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_policyInputSchema(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_policyInputSchema(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PolicyInputSchema(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_policyInputSchema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "Map")
 }
 
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -10303,6 +12913,83 @@ func UnmarshalCreateOrganizationInput(ctx context.Context, raw any) (model.Creat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreatePolicyInput(ctx context.Context, obj any) (policies.CreateInput, error) {
+	var it policies.CreateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["active"]; !present {
+		asMap["active"] = false
+	}
+	if _, present := asMap["requireTests"]; !present {
+		asMap["requireTests"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "module", "tests", "active", "requireTests"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "module":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("module"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Module = data
+		case "tests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tests"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tests = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "requireTests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireTests"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireTests = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreatePolicyInput unmarshals raw into the CreatePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreatePolicyInput(ctx context.Context, raw any) (policies.CreateInput, error) {
+	var out policies.CreateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreatePolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEntitlementOrder(ctx context.Context, obj any) (ent.EntitlementOrder, error) {
 	var it ent.EntitlementOrder
 	if obj == nil {
@@ -12510,6 +15197,1025 @@ func UnmarshalLicenseWhereInput(ctx context.Context, raw any) (ent.LicenseWhereI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputOrgPolicyOrder(ctx context.Context, obj any) (ent.OrgPolicyOrder, error) {
+	var it ent.OrgPolicyOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNOrgPolicyOrderField2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOrgPolicyOrder unmarshals raw into the OrgPolicyOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOrgPolicyOrder(ctx context.Context, raw any) (ent.OrgPolicyOrder, error) {
+	var out ent.OrgPolicyOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OrgPolicyOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputOrgPolicyWhereInput(ctx context.Context, obj any) (ent.OrgPolicyWhereInput, error) {
+	var it ent.OrgPolicyWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "module", "moduleNEQ", "moduleIn", "moduleNotIn", "moduleGT", "moduleGTE", "moduleLT", "moduleLTE", "moduleContains", "moduleHasPrefix", "moduleHasSuffix", "moduleEqualFold", "moduleContainsFold", "tests", "testsNEQ", "testsIn", "testsNotIn", "testsGT", "testsGTE", "testsLT", "testsLTE", "testsContains", "testsHasPrefix", "testsHasSuffix", "testsIsNil", "testsNotNil", "testsEqualFold", "testsContainsFold", "version", "versionNEQ", "versionIn", "versionNotIn", "versionGT", "versionGTE", "versionLT", "versionLTE", "active", "activeNEQ", "hasRevisions", "hasRevisionsWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOOrgPolicyWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOOrgPolicyWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOOrgPolicyWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "module":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("module"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Module = data
+		case "moduleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleNEQ = data
+		case "moduleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleIn = data
+		case "moduleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleNotIn = data
+		case "moduleGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleGT = data
+		case "moduleGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleGTE = data
+		case "moduleLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleLT = data
+		case "moduleLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleLTE = data
+		case "moduleContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleContains = data
+		case "moduleHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleHasPrefix = data
+		case "moduleHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleHasSuffix = data
+		case "moduleEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleEqualFold = data
+		case "moduleContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleContainsFold = data
+		case "tests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tests"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tests = data
+		case "testsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsNEQ = data
+		case "testsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsIn = data
+		case "testsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsNotIn = data
+		case "testsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsGT = data
+		case "testsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsGTE = data
+		case "testsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsLT = data
+		case "testsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsLTE = data
+		case "testsContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsContains = data
+		case "testsHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsHasPrefix = data
+		case "testsHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsHasSuffix = data
+		case "testsIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsIsNil = data
+		case "testsNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsNotNil = data
+		case "testsEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsEqualFold = data
+		case "testsContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testsContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestsContainsFold = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		case "versionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionNEQ = data
+		case "versionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionIn = data
+		case "versionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionNotIn = data
+		case "versionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionGT = data
+		case "versionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionGTE = data
+		case "versionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionLT = data
+		case "versionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionLTE = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		case "hasRevisions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRevisions"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasRevisions = data
+		case "hasRevisionsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRevisionsWith"))
+			data, err := ec.unmarshalOPolicyRevisionWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasRevisionsWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOrgPolicyWhereInput unmarshals raw into the OrgPolicyWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOrgPolicyWhereInput(ctx context.Context, raw any) (ent.OrgPolicyWhereInput, error) {
+	var out ent.OrgPolicyWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OrgPolicyWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPolicyRevisionWhereInput(ctx context.Context, obj any) (ent.PolicyRevisionWhereInput, error) {
+	var it ent.PolicyRevisionWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "version", "versionNEQ", "versionIn", "versionNotIn", "versionGT", "versionGTE", "versionLT", "versionLTE", "module", "moduleNEQ", "moduleIn", "moduleNotIn", "moduleGT", "moduleGTE", "moduleLT", "moduleLTE", "moduleContains", "moduleHasPrefix", "moduleHasSuffix", "moduleEqualFold", "moduleContainsFold", "active", "activeNEQ", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "hasPolicy", "hasPolicyWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOPolicyRevisionWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOPolicyRevisionWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOPolicyRevisionWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		case "versionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionNEQ = data
+		case "versionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionIn = data
+		case "versionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionNotIn = data
+		case "versionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionGT = data
+		case "versionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionGTE = data
+		case "versionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionLT = data
+		case "versionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("versionLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionLTE = data
+		case "module":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("module"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Module = data
+		case "moduleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleNEQ = data
+		case "moduleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleIn = data
+		case "moduleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleNotIn = data
+		case "moduleGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleGT = data
+		case "moduleGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleGTE = data
+		case "moduleLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleLT = data
+		case "moduleLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleLTE = data
+		case "moduleContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleContains = data
+		case "moduleHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleHasPrefix = data
+		case "moduleHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleHasSuffix = data
+		case "moduleEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleEqualFold = data
+		case "moduleContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("moduleContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModuleContainsFold = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "hasPolicy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPolicy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPolicy = data
+		case "hasPolicyWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPolicyWith"))
+			data, err := ec.unmarshalOOrgPolicyWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPolicyWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPolicyRevisionWhereInput unmarshals raw into the PolicyRevisionWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPolicyRevisionWhereInput(ctx context.Context, raw any) (ent.PolicyRevisionWhereInput, error) {
+	var out ent.PolicyRevisionWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PolicyRevisionWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReportUsageInput(ctx context.Context, obj any) (usage.ReportInput, error) {
 	var it usage.ReportInput
 	if obj == nil {
@@ -13445,6 +17151,80 @@ func UnmarshalUpdateLicenseInput(ctx context.Context, raw any) (ent.UpdateLicens
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdatePolicyInput(ctx context.Context, obj any) (policies.UpdateInput, error) {
+	var it policies.UpdateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["requireTests"]; !present {
+		asMap["requireTests"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "module", "tests", "active", "requireTests"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "module":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("module"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Module = data
+		case "tests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tests"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tests = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "requireTests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireTests"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireTests = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdatePolicyInput unmarshals raw into the UpdatePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdatePolicyInput(ctx context.Context, raw any) (policies.UpdateInput, error) {
+	var out policies.UpdateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUsageEventOrder(ctx context.Context, obj any) (ent.UsageEventOrder, error) {
 	var it ent.UsageEventOrder
 	if obj == nil {
@@ -14069,11 +17849,21 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._ThresholdEvent(ctx, sel, obj)
+	case *ent.PolicyRevision:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._PolicyRevision(ctx, sel, obj)
 	case *ent.Organization:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._Organization(ctx, sel, obj)
+	case *ent.OrgPolicy:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._OrgPolicy(ctx, sel, obj)
 	case *ent.LicenseVersion:
 		if obj == nil {
 			return graphql.Null
@@ -14286,68 +18076,74 @@ func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet,
 		case "allowed":
 			out.Values[i] = ec._Decision_allowed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "reason":
 			out.Values[i] = ec._Decision_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "reasons":
 			out.Values[i] = ec._Decision_reasons(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "instance":
 			out.Values[i] = ec._Decision_instance(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "entitlement":
 			out.Values[i] = ec._Decision_entitlement(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "value":
 			out.Values[i] = ec._Decision_value(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "usage":
 			out.Values[i] = ec._Decision_usage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "limit":
 			out.Values[i] = ec._Decision_limit(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "hardCap":
 			out.Values[i] = ec._Decision_hardCap(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "remaining":
 			out.Values[i] = ec._Decision_remaining(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "licenseVersion":
 			out.Values[i] = ec._Decision_licenseVersion(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "policyVersion":
 			out.Values[i] = ec._Decision_policyVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "evaluatedAt":
 			out.Values[i] = ec._Decision_evaluatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "explanation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Decision_explanation(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14510,6 +18306,64 @@ func (ec *executionContext) _EntitlementEdge(ctx context.Context, sel ast.Select
 			}
 		case "cursor":
 			out.Values[i] = ec._EntitlementEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var explainStepImplementors = []string{"ExplainStep"}
+
+func (ec *executionContext) _ExplainStep(ctx context.Context, sel ast.SelectionSet, obj *policy.Fired) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, explainStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExplainStep")
+		case "rule":
+			out.Values[i] = ec._ExplainStep_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ExplainStep_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "file":
+			out.Values[i] = ec._ExplainStep_file(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "row":
+			out.Values[i] = ec._ExplainStep_row(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "col":
+			out.Values[i] = ec._ExplainStep_col(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ExplainStep_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15271,6 +19125,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "reportUsage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_reportUsage(ctx, field)
@@ -15289,6 +19164,166 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_consumeUsage(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgPolicyImplementors = []string{"OrgPolicy", "Node"}
+
+func (ec *executionContext) _OrgPolicy(ctx context.Context, sel ast.SelectionSet, obj *ent.OrgPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgPolicy")
+		case "id":
+			out.Values[i] = ec._OrgPolicy_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._OrgPolicy_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._OrgPolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._OrgPolicy_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "module":
+			out.Values[i] = ec._OrgPolicy_module(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tests":
+			out.Values[i] = ec._OrgPolicy_tests(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._OrgPolicy_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._OrgPolicy_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastTestResult":
+			out.Values[i] = ec._OrgPolicy_lastTestResult(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revisions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgPolicy_revisions(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgPolicyConnectionImplementors = []string{"OrgPolicyConnection"}
+
+func (ec *executionContext) _OrgPolicyConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.OrgPolicyConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgPolicyConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgPolicyConnection")
+		case "edges":
+			out.Values[i] = ec._OrgPolicyConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._OrgPolicyConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._OrgPolicyConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgPolicyEdgeImplementors = []string{"OrgPolicyEdge"}
+
+func (ec *executionContext) _OrgPolicyEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.OrgPolicyEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgPolicyEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgPolicyEdge")
+		case "node":
+			out.Values[i] = ec._OrgPolicyEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._OrgPolicyEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15342,6 +19377,11 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			}
 		case "slug":
 			out.Values[i] = ec._Organization_slug(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policyVersion":
+			out.Values[i] = ec._Organization_policyVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15410,6 +19450,283 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var policyChangeImplementors = []string{"PolicyChange"}
+
+func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.SelectionSet, obj *checks.Change) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyChange")
+		case "instance":
+			out.Values[i] = ec._PolicyChange_instance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlement":
+			out.Values[i] = ec._PolicyChange_entitlement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "before":
+			out.Values[i] = ec._PolicyChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._PolicyChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyPreviewImplementors = []string{"PolicyPreview"}
+
+func (ec *executionContext) _PolicyPreview(ctx context.Context, sel ast.SelectionSet, obj *checks.PreviewPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyPreview")
+		case "changes":
+			out.Values[i] = ec._PolicyPreview_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "evaluated":
+			out.Values[i] = ec._PolicyPreview_evaluated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCursor":
+			out.Values[i] = ec._PolicyPreview_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasNextPage":
+			out.Values[i] = ec._PolicyPreview_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyProblemImplementors = []string{"PolicyProblem"}
+
+func (ec *executionContext) _PolicyProblem(ctx context.Context, sel ast.SelectionSet, obj *policy.CompileError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyProblemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyProblem")
+		case "code":
+			out.Values[i] = ec._PolicyProblem_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PolicyProblem_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "file":
+			out.Values[i] = ec._PolicyProblem_file(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "row":
+			out.Values[i] = ec._PolicyProblem_row(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "col":
+			out.Values[i] = ec._PolicyProblem_col(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyRevisionImplementors = []string{"PolicyRevision", "Node"}
+
+func (ec *executionContext) _PolicyRevision(ctx context.Context, sel ast.SelectionSet, obj *ent.PolicyRevision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyRevisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyRevision")
+		case "id":
+			out.Values[i] = ec._PolicyRevision_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._PolicyRevision_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "module":
+			out.Values[i] = ec._PolicyRevision_module(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._PolicyRevision_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._PolicyRevision_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyRevision_policy(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyTestResultImplementors = []string{"PolicyTestResult"}
+
+func (ec *executionContext) _PolicyTestResult(ctx context.Context, sel ast.SelectionSet, obj *policy.TestResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyTestResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyTestResult")
+		case "name":
+			out.Values[i] = ec._PolicyTestResult_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "file":
+			out.Values[i] = ec._PolicyTestResult_file(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "row":
+			out.Values[i] = ec._PolicyTestResult_row(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "col":
+			out.Values[i] = ec._PolicyTestResult_col(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "passed":
+			out.Values[i] = ec._PolicyTestResult_passed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "durationMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyTestResult_durationMs(ctx, field, obj)
+				})
+		case "output":
+			out.Values[i] = ec._PolicyTestResult_output(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._PolicyTestResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -15459,6 +19776,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_licenses(ctx, field)
 				})
+		case "policies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_policies(ctx, field)
+				})
 		case "thresholdEvents":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -15482,6 +19805,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_decisions(ctx, field)
+				})
+		case "explainDecision":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainDecision(ctx, field)
+				})
+		case "validatePolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_validatePolicy(ctx, field)
+				})
+		case "testPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_testPolicy(ctx, field)
+				})
+		case "evaluatePolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_evaluatePolicy(ctx, field)
+				})
+		case "previewPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewPolicy(ctx, field)
+				})
+		case "policyInputSchema":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_policyInputSchema(ctx, field)
 				})
 		case "viewer":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -16533,6 +20892,11 @@ func (ec *executionContext) marshalNCreateOrganizationPayload2ᚖgithubᚗcomᚋ
 	return ec._CreateOrganizationPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐCreateInput(ctx context.Context, v any) (policies.CreateInput, error) {
+	res, err := ec.unmarshalInputCreatePolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[string], error) {
 	var res entgql.Cursor[string]
 	err := res.UnmarshalGQL(v)
@@ -16659,6 +21023,14 @@ func (ec *executionContext) marshalNEntitlementType2githubᚗcomᚋentitledᚋen
 func (ec *executionContext) unmarshalNEntitlementWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐEntitlementWhereInput(ctx context.Context, v any) (*ent.EntitlementWhereInput, error) {
 	res, err := ec.unmarshalInputEntitlementWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExplainStep2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐFired(ctx context.Context, sel ast.SelectionSet, v *policy.Fired) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExplainStep!")
+		return graphql.Null
+	}
+	return ec._ExplainStep(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -16940,6 +21312,41 @@ func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgql
 	return v
 }
 
+func (ec *executionContext) marshalNOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgPolicy!")
+		return graphql.Null
+	}
+	return ec._OrgPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrgPolicyConnection2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyConnection(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicyConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgPolicyConnection!")
+		return graphql.Null
+	}
+	return ec._OrgPolicyConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOrgPolicyOrderField2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyOrderField(ctx context.Context, v any) (*ent.OrgPolicyOrderField, error) {
+	var res = new(ent.OrgPolicyOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOrgPolicyOrderField2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicyOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgPolicyOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNOrgPolicyWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInput(ctx context.Context, v any) (*ent.OrgPolicyWhereInput, error) {
+	res, err := ec.unmarshalInputOrgPolicyWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrganization(ctx context.Context, sel ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Organization!")
@@ -16950,6 +21357,99 @@ func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋentitledᚋen
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*checks.Change) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChange(ctx context.Context, sel ast.SelectionSet, v *checks.Change) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyChange!")
+		return graphql.Null
+	}
+	return ec._PolicyChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐPreviewPage(ctx context.Context, sel ast.SelectionSet, v *checks.PreviewPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyPreview!")
+		return graphql.Null
+	}
+	return ec._PolicyPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPolicyProblem2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐCompileErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*policy.CompileError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyProblem2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐCompileError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPolicyProblem2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐCompileError(ctx context.Context, sel ast.SelectionSet, v *policy.CompileError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyProblem!")
+		return graphql.Null
+	}
+	return ec._PolicyProblem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPolicyRevision2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevision(ctx context.Context, sel ast.SelectionSet, v *ent.PolicyRevision) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyRevision!")
+		return graphql.Null
+	}
+	return ec._PolicyRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPolicyRevisionWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInput(ctx context.Context, v any) (*ent.PolicyRevisionWhereInput, error) {
+	res, err := ec.unmarshalInputPolicyRevisionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPolicyTestResult2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐTestResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*policy.TestResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyTestResult2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐTestResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPolicyTestResult2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐTestResult(ctx context.Context, sel ast.SelectionSet, v *policy.TestResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyTestResult!")
+		return graphql.Null
+	}
+	return ec._PolicyTestResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReportUsageBatchPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐReportUsageBatchPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReportUsageBatchPayload) graphql.Marshaler {
@@ -17119,6 +21619,11 @@ func (ec *executionContext) unmarshalNUpdateInstanceInput2githubᚗcomᚋentitle
 
 func (ec *executionContext) unmarshalNUpdateLicenseInput2githubᚗcomᚋentitledᚋentitledᚋentᚐUpdateLicenseInput(ctx context.Context, v any) (ent.UpdateLicenseInput, error) {
 	res, err := ec.unmarshalInputUpdateLicenseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐUpdateInput(ctx context.Context, v any) (policies.UpdateInput, error) {
+	res, err := ec.unmarshalInputUpdatePolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17667,6 +22172,25 @@ func (ec *executionContext) unmarshalOEntitlementWhereInput2ᚖgithubᚗcomᚋen
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOExplainStep2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐFiredᚄ(ctx context.Context, sel ast.SelectionSet, v []*policy.Fired) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExplainStep2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐFired(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {
 	if v == nil {
 		return nil, nil
@@ -17839,6 +22363,18 @@ func (ec *executionContext) unmarshalOInstanceWhereInput2ᚖgithubᚗcomᚋentit
 	}
 	res, err := ec.unmarshalInputInstanceWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
@@ -18075,11 +22611,127 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋentitledᚋentitledᚋen
 	return ec._Node(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOOrgPolicy2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrgPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOOrgPolicyEdge2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.OrgPolicyEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOOrgPolicyEdge2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOOrgPolicyEdge2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyEdge(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicyEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrgPolicyEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOrgPolicyOrder2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyOrder(ctx context.Context, v any) (*ent.OrgPolicyOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputOrgPolicyOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOOrgPolicyWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInputᚄ(ctx context.Context, v any) ([]*ent.OrgPolicyWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.OrgPolicyWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOrgPolicyWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOOrgPolicyWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrgPolicyWhereInput(ctx context.Context, v any) (*ent.OrgPolicyWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputOrgPolicyWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOOrganization2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐOrganization(ctx context.Context, sel ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Organization(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPolicyRevision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.PolicyRevision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyRevision2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOPolicyRevisionWhereInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInputᚄ(ctx context.Context, v any) ([]*ent.PolicyRevisionWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.PolicyRevisionWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPolicyRevisionWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOPolicyRevisionWhereInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐPolicyRevisionWhereInput(ctx context.Context, v any) (*ent.PolicyRevisionWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPolicyRevisionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

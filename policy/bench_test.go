@@ -19,7 +19,7 @@ const benchNumberInput = `{
 		"aggregationMethod": "SUM", "resetPeriod": "MONTH"},
 	"grant": {"type": "number", "value": 10000, "unlimited": false, "overagePercent": 0, "hardCap": 10000},
 	"usage": {"current": %USAGE%, "count": 7, "periodStart": "2026-11-01T00:00:00Z", "periodEnd": "2026-12-01T00:00:00Z"},
-	"request": {"instance": "eu-prod-1", "entitlement": "api-calls", "requested": 1}
+	"request": {"requested": 1, "context": {}}
 }`
 
 func numberInput(usage string) ast.Value {
@@ -48,12 +48,12 @@ func BenchmarkEval_Boolean(b *testing.B) {
 		"instance": {"id": "i1", "slug": "eu-prod-1", "name": "EU", "metadata": {}, "startsAt": "2026-01-01T00:00:00Z", "expiresAt": null},
 		"license": {"id": "l1", "slug": "enterprise", "type": "PAID", "version": 3, "versionName": null, "isActive": true},
 		"entitlement": {"id": "e2", "slug": "sso", "type": "BOOLEAN"}, "grant": {"type": "boolean", "value": true},
-		"request": {"instance": "eu-prod-1", "entitlement": "sso"}}`).Value
+		"request": {"requested": 1, "context": {}}}`).Value
 	benchEval(b, Default(), in, true)
 }
 
 func BenchmarkEval_NotFound(b *testing.B) {
-	in := ast.MustParseTerm(`{"now": "2026-11-28T12:00:00Z", "request": {"instance": "ghost", "entitlement": "sso"}}`).Value
+	in := ast.MustParseTerm(`{"now": "2026-11-28T12:00:00Z", "request": {"requested": 1, "context": {}}}`).Value
 	benchEval(b, Default(), in, false)
 }
 

@@ -18,8 +18,11 @@ import (
 type decisionCase struct {
 	Name     string   `yaml:"name"`
 	Policies []Module `yaml:"policies"`
-	Input    any      `yaml:"input"`
-	Expected struct {
+	// SchemaInvalid marks inputs that deliberately break the input schema
+	// (stock inputs the default policy must still refuse safely).
+	SchemaInvalid bool `yaml:"schemaInvalid"`
+	Input         any  `yaml:"input"`
+	Expected      struct {
 		Allowed bool      `yaml:"allowed" json:"allowed"`
 		Reason  string    `yaml:"reason" json:"reason"`
 		Reasons *[]string `yaml:"reasons" json:"reasons,omitempty"`

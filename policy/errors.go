@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -16,6 +18,13 @@ const (
 	CodePackage = "entitled_package_error"
 	// CodeModule: a custom module has no name, a duplicate name, or no source.
 	CodeModule = "entitled_module_error"
+	// CodeLimit: a module is too large, has too many rules, or there are
+	// too many modules (Limits).
+	CodeLimit = "entitled_limit_error"
+	// CodeBuiltin: a module calls a builtin outside the sandbox's allowlist.
+	CodeBuiltin = "entitled_builtin_error"
+	// CodeData: a module reads data outside the organization's namespace.
+	CodeData = "entitled_data_error"
 )
 
 // CompileError is one problem found while parsing or compiling a module.
@@ -86,4 +95,10 @@ func fromOPA(err error) CompileErrors {
 		out = append(out, ce)
 	}
 	return out
+}
+
+func sortErrors(es CompileErrors) {
+	slices.SortStableFunc(es, func(a, b CompileError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Row, b.Row), cmp.Compare(a.Col, b.Col))
+	})
 }

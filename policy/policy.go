@@ -25,15 +25,23 @@ const (
 	Query = "data.entitled.decision"
 	// CustomPackage is the package custom modules must live in (or below).
 	CustomPackage = "entitled.custom"
+	// CustomTestPackage is where companion test modules may live (or
+	// below); they may also use CustomPackage.
+	CustomTestPackage = "entitled.custom_test"
 
-	// DefaultCustomEvalTimeout bounds one evaluation when custom modules are
+	// DefaultEvalTimeout bounds one evaluation when custom modules are
 	// loaded and no WithEvalTimeout was given.
-	DefaultCustomEvalTimeout = 100 * time.Millisecond
+	DefaultEvalTimeout = 25 * time.Millisecond
 
 	entryFile     = "decision.rego" // replaced by a generated module
 	defaultPrefix = "default/"
 	customPrefix  = "custom/"
 )
+
+// DefaultCustomEvalTimeout is the former name of DefaultEvalTimeout.
+//
+// Deprecated: use DefaultEvalTimeout.
+const DefaultCustomEvalTimeout = DefaultEvalTimeout
 
 var (
 	customRoot = ast.MustParseRef("data." + CustomPackage)
@@ -61,16 +69,31 @@ type Result struct {
 	Reasons []string // human-readable, custom messages included; never nil
 	// PolicyVersion is the version of the Prepared that evaluated (WithVersion).
 	PolicyVersion int
+	// Explanation lists the rules that fired; only Explain fills it.
+	Explanation Explanation
 }
 
-// Option configures Compile.
+// Option configures Compile, Draft, Validate and RunTests.
 type Option func(*config)
 
 type config struct {
 	version          int
 	timeout          time.Duration
 	timeoutSet       bool
+	limits           Limits
+	limitsSet        bool
 	genericCollector bool
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !cfg.limitsSet {
+		cfg.limits = DefaultLimits
+	}
+	return cfg
 }
 
 // WithVersion tags the Prepared (and each Result) with a policy version;
@@ -78,17 +101,22 @@ type config struct {
 func WithVersion(v int) Option { return func(c *config) { c.version = v } }
 
 // WithEvalTimeout bounds each evaluation (0: only ctx bounds it). Without
-// it, DefaultCustomEvalTimeout applies when custom modules are given.
+// it, DefaultEvalTimeout applies when custom modules are given. For
+// RunTests it bounds each test (default DefaultTestTimeout).
 func WithEvalTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout, c.timeoutSet = d, true }
 }
+
+// WithLimits replaces DefaultLimits (a zero field: no limit).
+func WithLimits(l Limits) Option { return func(c *config) { c.limits, c.limitsSet = l, true } }
 
 // withGenericCollector keeps rego/decision.rego (walk) instead of the
 // generated entry module: exactly what a stock OPA loads. For tests.
 func withGenericCollector() Option { return func(c *config) { c.genericCollector = true } }
 
 // Prepared is an immutable compiled policy set with its prepared query.
-// It is safe for concurrent use.
+// It is safe for concurrent use; evaluations share no lock with other
+// Prepared values, so one organization's slow policy cannot slow another's.
 type Prepared struct {
 	query   rego.PreparedEvalQuery
 	version int
@@ -98,6 +126,9 @@ type Prepared struct {
 
 // Version is the policy version given with WithVersion.
 func (p *Prepared) Version() int { return p.version }
+
+// Timeout is the per-evaluation deadline (0: none but the context's).
+func (p *Prepared) Timeout() time.Duration { return p.timeout }
 
 // CustomModules lists the names of the custom modules compiled in.
 func (p *Prepared) CustomModules() []string { return append([]string(nil), p.custom...) }
@@ -139,75 +170,24 @@ var Default = sync.OnceValue(func() *Prepared {
 
 var parserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
 
-// Compile compiles the default policy plus the given custom modules (Rego
-// v1, strict mode, sandboxed capabilities) and prepares the decision query.
-// Problems are returned as CompileErrors.
+// Compile compiles the default policy plus an organization's custom modules
+// and prepares the decision query. Every custom module goes through the
+// checks of Validate (limits, package, builtin allowlist, data references,
+// Rego v1 strict mode); problems are returned as CompileErrors.
+//
+// Only the given modules are compiled in, and no data: a module that reads
+// another organization's package finds nothing there. Call Compile once
+// per organization and keep the Prepared (e.g. in an Engine); it is never
+// shared between organizations.
 func Compile(custom []Module, opts ...Option) (*Prepared, error) {
-	cfg := config{}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	if !cfg.timeoutSet && len(custom) > 0 {
-		cfg.timeout = DefaultCustomEvalTimeout
+		cfg.timeout = DefaultEvalTimeout
 	}
-
-	modules := make(map[string]*ast.Module, len(custom)+2)
-	var errs CompileErrors
-	names := make([]string, 0, len(custom))
-	var customMods []*ast.Module
-	for _, m := range custom {
-		switch {
-		case m.Name == "":
-			errs = append(errs, CompileError{Code: CodeModule, Message: "module name is empty"})
-			continue
-		case modules[customPrefix+m.Name] != nil:
-			errs = append(errs, CompileError{Code: CodeModule, File: m.Name, Message: "duplicate module name"})
-			continue
-		}
-		mod, err := ast.ParseModuleWithOpts(customPrefix+m.Name, m.Source, parserOptions)
-		if err != nil {
-			errs = append(errs, fromOPA(err)...)
-			continue
-		}
-		if mod == nil {
-			errs = append(errs, CompileError{Code: CodeModule, File: m.Name, Message: "module is empty"})
-			continue
-		}
-		if !mod.Package.Path.HasPrefix(customRoot) {
-			ce := CompileError{Code: CodePackage, File: m.Name,
-				Message: fmt.Sprintf("package %s is outside %s: custom modules must use package %s or one below it",
-					strings.TrimPrefix(mod.Package.Path.String(), "data."), CustomPackage, CustomPackage)}
-			if loc := mod.Package.Location; loc != nil {
-				ce.Row, ce.Col = loc.Row, loc.Col
-			}
-			errs = append(errs, ce)
-			continue
-		}
-		modules[customPrefix+m.Name] = mod
-		customMods = append(customMods, mod)
-		names = append(names, m.Name)
+	compiler, names, err := compileModules(custom, nil, cfg, false)
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	sort.Strings(names)
-
-	for _, m := range engineDefaults(customMods, cfg.genericCollector) {
-		mod, err := ast.ParseModuleWithOpts(defaultPrefix+m.Name, m.Source, parserOptions)
-		if err != nil {
-			return nil, fromOPA(err)
-		}
-		modules[defaultPrefix+m.Name] = mod
-	}
-
-	compiler := ast.NewCompiler().
-		WithStrict(true).
-		WithCapabilities(Capabilities()).
-		WithEnablePrintStatements(false)
-	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fromOPA(compiler.Errors)
-	}
-
 	pq, err := rego.New(
 		rego.ParsedQuery(query),
 		rego.Compiler(compiler),
@@ -218,6 +198,105 @@ func Compile(custom []Module, opts ...Option) (*Prepared, error) {
 		return nil, fromOPA(err)
 	}
 	return &Prepared{query: pq, version: cfg.version, timeout: cfg.timeout, custom: names}, nil
+}
+
+// compileModules parses and checks custom (policy) and test modules and
+// compiles them with the default policy: strict, Rego v1, sandboxed. It
+// returns the compiler and the sorted custom module names. testing keeps
+// print statements and gives each body of a test_ rule its own name.
+func compileModules(custom, tests []Module, cfg config, testing bool) (*ast.Compiler, []string, error) {
+	lim := cfg.limits
+	var errs CompileErrors
+	if lim.MaxModules > 0 && len(custom) > lim.MaxModules {
+		errs = append(errs, CompileError{Code: CodeLimit,
+			Message: fmt.Sprintf("%d custom modules, more than the limit of %d", len(custom), lim.MaxModules)})
+	}
+	modules := make(map[string]*ast.Module, len(custom)+len(tests)+2)
+	kinds := make(map[string]moduleKind, len(custom)+len(tests))
+	names := make([]string, 0, len(custom))
+	seen := make(map[string]bool, len(custom)+len(tests))
+	var customMods []*ast.Module
+	add := func(m Module, kind moduleKind) {
+		dup := seen[m.Name]
+		seen[m.Name] = true
+		switch {
+		case m.Name == "":
+			errs = append(errs, CompileError{Code: CodeModule, Message: "module name is empty"})
+			return
+		case dup:
+			errs = append(errs, CompileError{Code: CodeModule, File: m.Name, Message: "duplicate module name"})
+			return
+		case lim.MaxModuleBytes > 0 && len(m.Source) > lim.MaxModuleBytes:
+			errs = append(errs, CompileError{Code: CodeLimit, File: m.Name, Row: 1, Col: 1,
+				Message: fmt.Sprintf("module is %d bytes, more than the limit of %d", len(m.Source), lim.MaxModuleBytes)})
+			return
+		}
+		mod, err := ast.ParseModuleWithOpts(customPrefix+m.Name, m.Source, parserOptions)
+		if err != nil {
+			errs = append(errs, fromOPA(err)...)
+			return
+		}
+		if mod == nil {
+			errs = append(errs, CompileError{Code: CodeModule, File: m.Name, Message: "module is empty"})
+			return
+		}
+		if ces := checkParsed(m.Name, mod, kind, lim); len(ces) > 0 {
+			errs = append(errs, ces...)
+			return
+		}
+		if testing {
+			renameDuplicateTests(mod)
+		}
+		modules[customPrefix+m.Name] = mod
+		kinds[m.Name] = kind
+		if mod.Package.Path.HasPrefix(customRoot) {
+			customMods = append(customMods, mod)
+		}
+		if kind == kindPolicy {
+			names = append(names, m.Name)
+		}
+	}
+	for _, m := range custom {
+		add(m, kindPolicy)
+	}
+	for _, m := range tests {
+		add(m, kindTest)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	sort.Strings(names)
+
+	for _, m := range engineDefaults(customMods, cfg.genericCollector) {
+		mod, err := ast.ParseModuleWithOpts(defaultPrefix+m.Name, m.Source, parserOptions)
+		if err != nil {
+			return nil, nil, fromOPA(err)
+		}
+		modules[defaultPrefix+m.Name] = mod
+	}
+
+	compiler := ast.NewCompiler().
+		WithStrict(true).
+		WithCapabilities(Capabilities()).
+		WithEnablePrintStatements(testing)
+	compiler.Compile(modules)
+	// References to data outside the namespace are checked on the compiled
+	// modules (imports expanded). They are reported even when the compile
+	// failed — e.g. reading data.entitled.decision from a deny rule is also
+	// a recursion error — because they are the cause to fix.
+	for name, kind := range kinds {
+		if mod := compiler.Modules[customPrefix+name]; mod != nil {
+			errs = append(errs, checkDataRefs(name, mod, kind)...)
+		}
+	}
+	if len(errs) == 0 && compiler.Failed() {
+		return nil, nil, fromOPA(compiler.Errors)
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, nil, errs
+	}
+	return compiler, names, nil
 }
 
 // engineDefaults is the default policy as the engine compiles it: with
@@ -313,8 +392,44 @@ func stockEntry() string {
 }
 
 // ErrEvalTimeout is returned (wrapped) when an evaluation exceeds the
-// Prepared's timeout.
+// Prepared's timeout. The error also matches context.DeadlineExceeded, so
+// callers that map deadlines to POLICY_ERROR catch both.
 var ErrEvalTimeout = errors.New("policy evaluation timed out")
+
+func (p *Prepared) evalError(ctx context.Context, err error) error {
+	if topdown.IsCancel(err) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("policy evaluation: %w", ctx.Err())
+		}
+		return fmt.Errorf("%w after %v: %w", ErrEvalTimeout, p.timeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("policy evaluation: %w", err)
+}
+
+// cancelFor returns the Cancel an evaluation runs under (ctx and the
+// Prepared's timeout) and a func releasing its timers.
+func (p *Prepared) cancelFor(ctx context.Context, timeout time.Duration) (topdown.Cancel, func()) {
+	if ctx.Done() == nil && timeout <= 0 {
+		return noCancel, func() {}
+	}
+	cancel := topdown.NewCancel()
+	var stop func() bool
+	var timer *time.Timer
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, cancel.Cancel)
+	}
+	if timeout > 0 {
+		timer = time.AfterFunc(timeout, cancel.Cancel)
+	}
+	return cancel, func() {
+		if stop != nil {
+			stop()
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
 
 // Eval evaluates the decision for a policy input document (see package
 // decision) given as an AST value: no JSON round trip.
@@ -334,13 +449,7 @@ func (p *Prepared) Eval(ctx context.Context, input ast.Value) (Result, error) {
 	}
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel))
 	if err != nil {
-		if topdown.IsCancel(err) {
-			if ctx.Err() != nil {
-				return Result{}, fmt.Errorf("policy evaluation: %w", ctx.Err())
-			}
-			return Result{}, fmt.Errorf("%w after %v", ErrEvalTimeout, p.timeout)
-		}
-		return Result{}, fmt.Errorf("policy evaluation: %w", err)
+		return Result{}, p.evalError(ctx, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return Result{}, errors.New("policy evaluation: data.entitled.decision is undefined")

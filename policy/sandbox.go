@@ -1,44 +1,88 @@
 package policy
 
 import (
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// deniedBuiltins are removed from the capabilities every module (default and
-// custom) is compiled with: network, runtime introspection, dynamic parsing,
-// randomness and wall-clock time (policies read input.now).
-var (
-	deniedBuiltins = map[string]bool{
-		"http.send":         true,
-		"opa.runtime":       true,
-		"rego.parse_module": true,
-		"time.now_ns":       true,
-	}
-	deniedPrefixes = []string{"net.", "rand.", "uuid."}
-)
+// The sandbox is an allowlist: every module (default, custom and test) is
+// compiled with capabilities that hold only the operators, OPA's internal
+// builtins and the builtins below. Anything else — network (http.send,
+// net.*), the host (opa.runtime), dynamic parsing (rego.parse_module,
+// graphql.*), randomness (rand.*, uuid.*), wall-clock time (time.now_ns:
+// policies read input.now), output beyond the bounded print hook (trace),
+// remote schema fetching (json.match_schema, json.verify_schema), key
+// material and signing (io.jwt.* but decode, crypto.x509.*, providers.*)
+// and unbounded template loops (strings.render_template) — does not exist
+// for a policy: calling it is a compile error. New OPA builtins stay out
+// until they are added here.
+var allowedBuiltins = map[string]bool{}
 
-func denied(name string) bool {
-	if deniedBuiltins[name] {
-		return true
+func init() {
+	for _, name := range strings.Fields(`
+		abs all any count max min product sort sum
+		array.concat array.flatten array.reverse array.slice
+		intersection union
+		base64.decode base64.encode base64.is_valid base64url.decode base64url.encode base64url.encode_no_pad
+		bits.and bits.lsh bits.negate bits.or bits.rsh bits.xor
+		ceil floor round format_int to_number numbers.range numbers.range_step
+		concat contains endswith indexof indexof_n lower replace split sprintf startswith substring
+		trim trim_left trim_prefix trim_right trim_space trim_suffix upper
+		strings.any_prefix_match strings.any_suffix_match strings.count strings.replace_n strings.reverse strings.split_n
+		crypto.hmac.equal crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512
+		crypto.md5 crypto.sha1 crypto.sha256
+		glob.match glob.quote_meta
+		graph.reachable graph.reachable_paths
+		hex.decode hex.encode
+		io.jwt.decode
+		is_array is_boolean is_null is_number is_object is_set is_string type_name
+		json.filter json.is_valid json.marshal json.marshal_with_options json.patch json.remove json.unmarshal
+		yaml.is_valid yaml.marshal yaml.unmarshal
+		object.filter object.get object.keys object.remove object.subset object.union object.union_n
+		regex.find_all_string_submatch_n regex.find_n regex.globs_match regex.is_valid regex.match
+		regex.replace regex.split regex.template_match
+		semver.compare semver.is_valid
+		time.add_date time.clock time.date time.diff time.format time.parse_duration_ns time.parse_ns
+		time.parse_rfc3339_ns time.weekday
+		units.parse units.parse_bytes
+		uri.is_valid uri.parse urlquery.decode urlquery.decode_object urlquery.encode urlquery.encode_object
+		walk print
+	`) {
+		allowedBuiltins[name] = true
 	}
-	for _, p := range deniedPrefixes {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }
 
-// Capabilities returns the sandboxed capabilities used by Compile (shared;
-// do not modify).
+// BuiltinAllowed reports whether a builtin may be called by a policy.
+func BuiltinAllowed(name string) bool {
+	if allowedBuiltins[name] || strings.HasPrefix(name, "internal.") {
+		return true
+	}
+	b := ast.BuiltinMap[name]
+	return b != nil && b.Infix != "" // operators: +, ==, :=, in, ...
+}
+
+// AllowedBuiltins lists the builtins a policy may call by name (operators
+// and OPA's internal builtins aside), sorted.
+func AllowedBuiltins() []string {
+	out := make([]string, 0, len(allowedBuiltins))
+	for name := range allowedBuiltins {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Capabilities returns the sandboxed capabilities used by Compile, Validate
+// and RunTests (shared; do not modify).
 var Capabilities = sync.OnceValue(func() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	kept := caps.Builtins[:0]
 	for _, b := range caps.Builtins {
-		if !denied(b.Name) {
+		if BuiltinAllowed(b.Name) {
 			kept = append(kept, b)
 		}
 	}
@@ -46,3 +90,189 @@ var Capabilities = sync.OnceValue(func() *ast.Capabilities {
 	caps.AllowNet = []string{} // empty, not nil: no host may be contacted (schemas)
 	return caps
 })
+
+// Limits bound what an organization may upload.
+type Limits struct {
+	MaxModuleBytes int // size of one module's source
+	MaxRules       int // rules in one module (each else branch and each test counts)
+	MaxModules     int // custom modules compiled together
+}
+
+// DefaultLimits apply unless WithLimits says otherwise.
+var DefaultLimits = Limits{MaxModuleBytes: 64 << 10, MaxRules: 200, MaxModules: 100}
+
+// Packages and data documents a custom module may use.
+var (
+	customTestRoot = ast.MustParseRef("data." + CustomTestPackage)
+	baseRef        = ast.MustParseRef("data.entitled.base")
+	decisionRef    = ast.MustParseRef(Query)
+)
+
+// moduleKind says which sandbox rules apply to a module.
+type moduleKind int
+
+const (
+	kindPolicy moduleKind = iota // custom policy module: package entitled.custom...
+	kindTest                     // test module: package entitled.custom_test... or entitled.custom...
+)
+
+// checkParsed applies the checks that need no compiler: rule count,
+// package, builtins. name is the Module.Name (for error locations).
+func checkParsed(name string, mod *ast.Module, kind moduleKind, lim Limits) CompileErrors {
+	var errs CompileErrors
+	pkg := mod.Package.Path
+	okPkg := pkg.HasPrefix(customRoot) || (kind == kindTest && pkg.HasPrefix(customTestRoot))
+	if !okPkg {
+		want := CustomPackage
+		if kind == kindTest {
+			want = CustomTestPackage + " or " + CustomPackage
+		}
+		errs = append(errs, errAt(CodePackage, name, mod.Package.Location,
+			fmt.Sprintf("package %s is outside %s: custom modules must use package %s or one below it",
+				strings.TrimPrefix(pkg.String(), "data."), CustomPackage, want)))
+	}
+	if lim.MaxRules > 0 {
+		n := 0
+		for _, r := range mod.Rules {
+			for ; r != nil; r = r.Else {
+				n++
+			}
+		}
+		if n > lim.MaxRules {
+			errs = append(errs, CompileError{Code: CodeLimit, File: name, Row: 1, Col: 1,
+				Message: fmt.Sprintf("module has %d rules, more than the limit of %d", n, lim.MaxRules)})
+		}
+	}
+	seen := map[string]bool{}
+	report := func(op ast.Ref, loc *ast.Location) {
+		s := op.String()
+		if _, builtin := ast.BuiltinMap[s]; !builtin || BuiltinAllowed(s) {
+			return
+		}
+		key := s
+		if loc != nil {
+			key = fmt.Sprintf("%s@%d:%d", s, loc.Row, loc.Col)
+		}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		errs = append(errs, errAt(CodeBuiltin, name, loc,
+			fmt.Sprintf("builtin %s is not available to policies (sandbox: no network, host, randomness, wall clock or trace output; see docs/policies.md)", s)))
+	}
+	vis := ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			if x.IsCall() {
+				report(x.Operator(), x.Location)
+			}
+			for _, w := range x.With {
+				if r, ok := w.Target.Value.(ast.Ref); ok {
+					report(r, w.Target.Location)
+				}
+			}
+		case ast.Call:
+			if len(x) > 0 {
+				if r, ok := x[0].Value.(ast.Ref); ok {
+					report(r, x[0].Location)
+				}
+			}
+		}
+		return false
+	})
+	for _, r := range mod.Rules {
+		vis.Walk(r)
+	}
+	return errs
+}
+
+// checkDataRefs rejects references to data outside the organization's own
+// namespace, on a compiled module (refs resolved: imports expanded, so every
+// data reference is absolute). Policy rules may read data.entitled.custom
+// (the organization's own modules: nothing else is compiled in) and
+// data.entitled.base (the default decision). Tests (test_ rules and test
+// modules) may also read data.entitled.decision and data.entitled.custom_test.
+func checkDataRefs(name string, mod *ast.Module, kind moduleKind) CompileErrors {
+	// Imports are only aliases: the compiler has expanded their uses in
+	// rule bodies and heads, which are checked below.
+	var errs CompileErrors
+	for _, rule := range mod.Rules {
+		test := kind == kindTest || strings.HasPrefix(ruleName(rule), "test_")
+		var vis *ast.GenericVisitor
+		vis = ast.NewGenericVisitor(func(x any) bool {
+			t, ok := x.(*ast.Term)
+			if !ok {
+				return false
+			}
+			switch v := t.Value.(type) {
+			case ast.Ref:
+				if v[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
+					if !dataRefAllowed(v, test) {
+						errs = append(errs, dataRefError(name, v, t.Location))
+					}
+				} else {
+					vis.Walk(v[0])
+				}
+				for _, p := range v[1:] { // dynamic parts: data.entitled.custom[input.x]
+					vis.Walk(p)
+				}
+				return true
+			case ast.Var:
+				if v.Equal(ast.DefaultRootDocument.Value) {
+					errs = append(errs, dataRefError(name, ast.Ref{t}, t.Location))
+				}
+			}
+			return false
+		})
+		// The head's own reference is relative to the package: skip it.
+		for r := rule; r != nil; r = r.Else {
+			for _, a := range r.Head.Args {
+				vis.Walk(a)
+			}
+			if r.Head.Key != nil {
+				vis.Walk(r.Head.Key)
+			}
+			if r.Head.Value != nil {
+				vis.Walk(r.Head.Value)
+			}
+			vis.Walk(r.Body)
+		}
+	}
+	return errs
+}
+
+func dataRefAllowed(r ast.Ref, test bool) bool {
+	if r.HasPrefix(customRoot) || r.HasPrefix(baseRef) {
+		return true
+	}
+	return test && (r.HasPrefix(decisionRef) || r.HasPrefix(customTestRoot))
+}
+
+func dataRefError(name string, r ast.Ref, loc *ast.Location) CompileError {
+	shown := r.String()
+	if g := r.GroundPrefix(); len(g) < len(r) { // compiled dynamic parts are renamed vars
+		shown = g.String() + "[...]"
+	}
+	return errAt(CodeData, name, loc, fmt.Sprintf(
+		"reference to %s is outside the organization's namespace: policies may read input, data.%s (the organization's own modules) and data.entitled.base",
+		shown, CustomPackage))
+}
+
+func ruleName(r *ast.Rule) string {
+	ref := r.Head.Ref()
+	if len(ref) == 0 {
+		return ""
+	}
+	if v, ok := ref[0].Value.(ast.Var); ok {
+		return string(v)
+	}
+	return ""
+}
+
+func errAt(code, file string, loc *ast.Location, msg string) CompileError {
+	ce := CompileError{Code: code, File: file, Message: msg}
+	if loc != nil {
+		ce.Row, ce.Col = loc.Row, loc.Col
+	}
+	return ce
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/entitled/entitled/checks"
 	"github.com/entitled/entitled/decision"
+	"github.com/entitled/entitled/graph"
 )
 
 // Allowed is the resolver for the allowed field.
@@ -21,3 +22,8 @@ func (r *queryResolver) Allowed(ctx context.Context, instance string, entitlemen
 func (r *queryResolver) Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*decision.Decision, error) {
 	return r.Checks.Decisions(ctx, instance, entitlements, requested, context)
 }
+
+// Decision returns graph.DecisionResolver implementation.
+func (r *Resolver) Decision() graph.DecisionResolver { return &decisionResolver{r} }
+
+type decisionResolver struct{ *Resolver }

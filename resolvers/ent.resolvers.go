@@ -47,6 +47,12 @@ func (r *queryResolver) Licenses(ctx context.Context, after *entgql.Cursor[strin
 		ent.WithLicenseOrder(orderBy), ent.WithLicenseFilter(where.Filter))
 }
 
+// Policies is the resolver for the policies field.
+func (r *queryResolver) Policies(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.OrgPolicyOrder, where *ent.OrgPolicyWhereInput) (*ent.OrgPolicyConnection, error) {
+	return r.Client.OrgPolicy.Query().Paginate(ctx, after, first, before, last,
+		ent.WithOrgPolicyOrder(orderBy), ent.WithOrgPolicyFilter(where.Filter))
+}
+
 // ThresholdEvents is the resolver for the thresholdEvents field.
 func (r *queryResolver) ThresholdEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) (*ent.ThresholdEventConnection, error) {
 	if orderBy == nil {

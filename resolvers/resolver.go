@@ -11,6 +11,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/fleet"
 	"github.com/entitled/entitled/graph"
+	"github.com/entitled/entitled/policies"
 	"github.com/entitled/entitled/usage"
 )
 
@@ -22,6 +23,7 @@ type Resolver struct {
 	Fleet    *fleet.Service
 	Checks   *checks.Service
 	Metering *usage.Service
+	Rego     *policies.Service
 }
 
 // NewSchema returns the executable schema.

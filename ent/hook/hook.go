@@ -81,6 +81,18 @@ func (f LicenseVersionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LicenseVersionMutation", m)
 }
 
+// The OrgPolicyFunc type is an adapter to allow the use of ordinary
+// function as OrgPolicy mutator.
+type OrgPolicyFunc func(context.Context, *ent.OrgPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f OrgPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.OrgPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OrgPolicyMutation", m)
+}
+
 // The OrganizationFunc type is an adapter to allow the use of ordinary
 // function as Organization mutator.
 type OrganizationFunc func(context.Context, *ent.OrganizationMutation) (ent.Value, error)
@@ -91,6 +103,18 @@ func (f OrganizationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OrganizationMutation", m)
+}
+
+// The PolicyRevisionFunc type is an adapter to allow the use of ordinary
+// function as PolicyRevision mutator.
+type PolicyRevisionFunc func(context.Context, *ent.PolicyRevisionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PolicyRevisionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PolicyRevisionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PolicyRevisionMutation", m)
 }
 
 // The ThresholdEventFunc type is an adapter to allow the use of ordinary

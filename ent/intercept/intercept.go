@@ -15,6 +15,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/predicate"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
@@ -239,6 +241,33 @@ func (f TraverseLicenseVersion) Traverse(ctx context.Context, q ent.Query) error
 	return fmt.Errorf("unexpected query type %T. expect *ent.LicenseVersionQuery", q)
 }
 
+// The OrgPolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type OrgPolicyFunc func(context.Context, *ent.OrgPolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f OrgPolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.OrgPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.OrgPolicyQuery", q)
+}
+
+// The TraverseOrgPolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseOrgPolicy func(context.Context, *ent.OrgPolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseOrgPolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseOrgPolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrgPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.OrgPolicyQuery", q)
+}
+
 // The OrganizationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type OrganizationFunc func(context.Context, *ent.OrganizationQuery) (ent.Value, error)
 
@@ -264,6 +293,33 @@ func (f TraverseOrganization) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.OrganizationQuery", q)
+}
+
+// The PolicyRevisionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PolicyRevisionFunc func(context.Context, *ent.PolicyRevisionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PolicyRevisionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PolicyRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PolicyRevisionQuery", q)
+}
+
+// The TraversePolicyRevision type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePolicyRevision func(context.Context, *ent.PolicyRevisionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePolicyRevision) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePolicyRevision) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PolicyRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PolicyRevisionQuery", q)
 }
 
 // The ThresholdEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -362,8 +418,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LicenseEntitlementQuery, predicate.LicenseEntitlement, licenseentitlement.OrderOption]{typ: ent.TypeLicenseEntitlement, tq: q}, nil
 	case *ent.LicenseVersionQuery:
 		return &query[*ent.LicenseVersionQuery, predicate.LicenseVersion, licenseversion.OrderOption]{typ: ent.TypeLicenseVersion, tq: q}, nil
+	case *ent.OrgPolicyQuery:
+		return &query[*ent.OrgPolicyQuery, predicate.OrgPolicy, orgpolicy.OrderOption]{typ: ent.TypeOrgPolicy, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
+	case *ent.PolicyRevisionQuery:
+		return &query[*ent.PolicyRevisionQuery, predicate.PolicyRevision, policyrevision.OrderOption]{typ: ent.TypePolicyRevision, tq: q}, nil
 	case *ent.ThresholdEventQuery:
 		return &query[*ent.ThresholdEventQuery, predicate.ThresholdEvent, thresholdevent.OrderOption]{typ: ent.TypeThresholdEvent, tq: q}, nil
 	case *ent.UsageCounterQuery:

@@ -243,6 +243,40 @@ var (
 			},
 		},
 	}
+	// OrgPoliciesColumns holds the columns for the "org_policies" table.
+	OrgPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "module", Type: field.TypeString, Size: 2147483647},
+		{Name: "tests", Type: field.TypeString, Nullable: true, Size: 2147483647, Default: ""},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "active", Type: field.TypeBool, Default: false},
+		{Name: "last_test_result", Type: field.TypeJSON, Nullable: true},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// OrgPoliciesTable holds the schema information for the "org_policies" table.
+	OrgPoliciesTable = &schema.Table{
+		Name:       "org_policies",
+		Columns:    OrgPoliciesColumns,
+		PrimaryKey: []*schema.Column{OrgPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "org_policies_organizations_organization",
+				Columns:    []*schema.Column{OrgPoliciesColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orgpolicy_organization_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{OrgPoliciesColumns[9], OrgPoliciesColumns[3]},
+			},
+		},
+	}
 	// OrganizationsColumns holds the columns for the "organizations" table.
 	OrganizationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -250,12 +284,50 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "slug", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "policy_version", Type: field.TypeInt, Default: 0},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{
 		Name:       "organizations",
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
+	}
+	// PolicyRevisionsColumns holds the columns for the "policy_revisions" table.
+	PolicyRevisionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "version", Type: field.TypeInt},
+		{Name: "module", Type: field.TypeString, Size: 2147483647},
+		{Name: "active", Type: field.TypeBool},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "policy_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// PolicyRevisionsTable holds the schema information for the "policy_revisions" table.
+	PolicyRevisionsTable = &schema.Table{
+		Name:       "policy_revisions",
+		Columns:    PolicyRevisionsColumns,
+		PrimaryKey: []*schema.Column{PolicyRevisionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "policy_revisions_org_policies_revisions",
+				Columns:    []*schema.Column{PolicyRevisionsColumns[5]},
+				RefColumns: []*schema.Column{OrgPoliciesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "policy_revisions_organizations_organization",
+				Columns:    []*schema.Column{PolicyRevisionsColumns[6]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "policyrevision_policy_id_version",
+				Unique:  true,
+				Columns: []*schema.Column{PolicyRevisionsColumns[5], PolicyRevisionsColumns[1]},
+			},
+		},
 	}
 	// ThresholdEventsColumns holds the columns for the "threshold_events" table.
 	ThresholdEventsColumns = []*schema.Column{
@@ -418,7 +490,9 @@ var (
 		LicensesTable,
 		LicenseEntitlementsTable,
 		LicenseVersionsTable,
+		OrgPoliciesTable,
 		OrganizationsTable,
+		PolicyRevisionsTable,
 		ThresholdEventsTable,
 		UsageCountersTable,
 		UsageEventsTable,
@@ -436,6 +510,9 @@ func init() {
 	LicenseEntitlementsTable.ForeignKeys[2].RefTable = OrganizationsTable
 	LicenseVersionsTable.ForeignKeys[0].RefTable = LicensesTable
 	LicenseVersionsTable.ForeignKeys[1].RefTable = OrganizationsTable
+	OrgPoliciesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	PolicyRevisionsTable.ForeignKeys[0].RefTable = OrgPoliciesTable
+	PolicyRevisionsTable.ForeignKeys[1].RefTable = OrganizationsTable
 	ThresholdEventsTable.ForeignKeys[0].RefTable = EntitlementsTable
 	ThresholdEventsTable.ForeignKeys[1].RefTable = InstancesTable
 	ThresholdEventsTable.ForeignKeys[2].RefTable = OrganizationsTable

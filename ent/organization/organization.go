@@ -22,6 +22,8 @@ const (
 	FieldName = "name"
 	// FieldSlug holds the string denoting the slug field in the database.
 	FieldSlug = "slug"
+	// FieldPolicyVersion holds the string denoting the policy_version field in the database.
+	FieldPolicyVersion = "policy_version"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 )
@@ -33,6 +35,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldName,
 	FieldSlug,
+	FieldPolicyVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -63,6 +66,10 @@ var (
 	NameValidator func(string) error
 	// SlugValidator is a validator for the "slug" field. It is called by the builders before save.
 	SlugValidator func(string) error
+	// DefaultPolicyVersion holds the default value on creation for the "policy_version" field.
+	DefaultPolicyVersion int
+	// PolicyVersionValidator is a validator for the "policy_version" field. It is called by the builders before save.
+	PolicyVersionValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -95,4 +102,9 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // BySlug orders the results by the slug field.
 func BySlug(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSlug, opts...).ToFunc()
+}
+
+// ByPolicyVersion orders the results by the policy_version field.
+func ByPolicyVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolicyVersion, opts...).ToFunc()
 }

@@ -84,6 +84,11 @@ func Slug(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldSlug, v))
 }
 
+// PolicyVersion applies equality check predicate on the "policy_version" field. It's identical to PolicyVersionEQ.
+func PolicyVersion(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldPolicyVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -292,6 +297,46 @@ func SlugEqualFold(v string) predicate.Organization {
 // SlugContainsFold applies the ContainsFold predicate on the "slug" field.
 func SlugContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldSlug, v))
+}
+
+// PolicyVersionEQ applies the EQ predicate on the "policy_version" field.
+func PolicyVersionEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldPolicyVersion, v))
+}
+
+// PolicyVersionNEQ applies the NEQ predicate on the "policy_version" field.
+func PolicyVersionNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldPolicyVersion, v))
+}
+
+// PolicyVersionIn applies the In predicate on the "policy_version" field.
+func PolicyVersionIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldPolicyVersion, vs...))
+}
+
+// PolicyVersionNotIn applies the NotIn predicate on the "policy_version" field.
+func PolicyVersionNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldPolicyVersion, vs...))
+}
+
+// PolicyVersionGT applies the GT predicate on the "policy_version" field.
+func PolicyVersionGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldPolicyVersion, v))
+}
+
+// PolicyVersionGTE applies the GTE predicate on the "policy_version" field.
+func PolicyVersionGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldPolicyVersion, v))
+}
+
+// PolicyVersionLT applies the LT predicate on the "policy_version" field.
+func PolicyVersionLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldPolicyVersion, v))
+}
+
+// PolicyVersionLTE applies the LTE predicate on the "policy_version" field.
+func PolicyVersionLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldPolicyVersion, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -24,8 +24,14 @@ type LicenseEntitlement func(*sql.Selector)
 // LicenseVersion is the predicate function for licenseversion builders.
 type LicenseVersion func(*sql.Selector)
 
+// OrgPolicy is the predicate function for orgpolicy builders.
+type OrgPolicy func(*sql.Selector)
+
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
+
+// PolicyRevision is the predicate function for policyrevision builders.
+type PolicyRevision func(*sql.Selector)
 
 // ThresholdEvent is the predicate function for thresholdevent builders.
 type ThresholdEvent func(*sql.Selector)

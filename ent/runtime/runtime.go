@@ -12,6 +12,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/schema"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
@@ -479,6 +481,89 @@ func init() {
 			return nil
 		}
 	}()
+	orgpolicyMixin := schema.OrgPolicy{}.Mixin()
+	orgpolicyMixinHooks1 := orgpolicyMixin[1].Hooks()
+	orgpolicy.Hooks[0] = orgpolicyMixinHooks1[0]
+	orgpolicyMixinInters1 := orgpolicyMixin[1].Interceptors()
+	orgpolicy.Interceptors[0] = orgpolicyMixinInters1[0]
+	orgpolicyMixinFields0 := orgpolicyMixin[0].Fields()
+	_ = orgpolicyMixinFields0
+	orgpolicyMixinFields1 := orgpolicyMixin[1].Fields()
+	_ = orgpolicyMixinFields1
+	orgpolicyMixinFields2 := orgpolicyMixin[2].Fields()
+	_ = orgpolicyMixinFields2
+	orgpolicyFields := schema.OrgPolicy{}.Fields()
+	_ = orgpolicyFields
+	// orgpolicyDescOrganizationID is the schema descriptor for organization_id field.
+	orgpolicyDescOrganizationID := orgpolicyMixinFields1[0].Descriptor()
+	// orgpolicy.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	orgpolicy.OrganizationIDValidator = orgpolicyDescOrganizationID.Validators[0].(func(string) error)
+	// orgpolicyDescCreatedAt is the schema descriptor for created_at field.
+	orgpolicyDescCreatedAt := orgpolicyMixinFields2[0].Descriptor()
+	// orgpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	orgpolicy.DefaultCreatedAt = orgpolicyDescCreatedAt.Default.(func() time.Time)
+	// orgpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	orgpolicyDescUpdatedAt := orgpolicyMixinFields2[1].Descriptor()
+	// orgpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	orgpolicy.DefaultUpdatedAt = orgpolicyDescUpdatedAt.Default.(func() time.Time)
+	// orgpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	orgpolicy.UpdateDefaultUpdatedAt = orgpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// orgpolicyDescName is the schema descriptor for name field.
+	orgpolicyDescName := orgpolicyFields[0].Descriptor()
+	// orgpolicy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	orgpolicy.NameValidator = func() func(string) error {
+		validators := orgpolicyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// orgpolicyDescModule is the schema descriptor for module field.
+	orgpolicyDescModule := orgpolicyFields[1].Descriptor()
+	// orgpolicy.ModuleValidator is a validator for the "module" field. It is called by the builders before save.
+	orgpolicy.ModuleValidator = orgpolicyDescModule.Validators[0].(func(string) error)
+	// orgpolicyDescTests is the schema descriptor for tests field.
+	orgpolicyDescTests := orgpolicyFields[2].Descriptor()
+	// orgpolicy.DefaultTests holds the default value on creation for the tests field.
+	orgpolicy.DefaultTests = orgpolicyDescTests.Default.(string)
+	// orgpolicyDescVersion is the schema descriptor for version field.
+	orgpolicyDescVersion := orgpolicyFields[3].Descriptor()
+	// orgpolicy.DefaultVersion holds the default value on creation for the version field.
+	orgpolicy.DefaultVersion = orgpolicyDescVersion.Default.(int)
+	// orgpolicy.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	orgpolicy.VersionValidator = orgpolicyDescVersion.Validators[0].(func(int) error)
+	// orgpolicyDescActive is the schema descriptor for active field.
+	orgpolicyDescActive := orgpolicyFields[4].Descriptor()
+	// orgpolicy.DefaultActive holds the default value on creation for the active field.
+	orgpolicy.DefaultActive = orgpolicyDescActive.Default.(bool)
+	// orgpolicyDescID is the schema descriptor for id field.
+	orgpolicyDescID := orgpolicyMixinFields0[0].Descriptor()
+	// orgpolicy.DefaultID holds the default value on creation for the id field.
+	orgpolicy.DefaultID = orgpolicyDescID.Default.(func() string)
+	// orgpolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	orgpolicy.IDValidator = func() func(string) error {
+		validators := orgpolicyDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	organizationMixin := schema.Organization{}.Mixin()
 	organizationHooks := schema.Organization{}.Hooks()
 	organization.Hooks[0] = organizationHooks[0]
@@ -536,6 +621,12 @@ func init() {
 			return nil
 		}
 	}()
+	// organizationDescPolicyVersion is the schema descriptor for policy_version field.
+	organizationDescPolicyVersion := organizationFields[2].Descriptor()
+	// organization.DefaultPolicyVersion holds the default value on creation for the policy_version field.
+	organization.DefaultPolicyVersion = organizationDescPolicyVersion.Default.(int)
+	// organization.PolicyVersionValidator is a validator for the "policy_version" field. It is called by the builders before save.
+	organization.PolicyVersionValidator = organizationDescPolicyVersion.Validators[0].(func(int) error)
 	// organizationDescID is the schema descriptor for id field.
 	organizationDescID := organizationMixinFields0[0].Descriptor()
 	// organization.DefaultID holds the default value on creation for the id field.
@@ -543,6 +634,45 @@ func init() {
 	// organization.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	organization.IDValidator = func() func(string) error {
 		validators := organizationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	policyrevisionMixin := schema.PolicyRevision{}.Mixin()
+	policyrevisionMixinHooks1 := policyrevisionMixin[1].Hooks()
+	policyrevision.Hooks[0] = policyrevisionMixinHooks1[0]
+	policyrevisionMixinInters1 := policyrevisionMixin[1].Interceptors()
+	policyrevision.Interceptors[0] = policyrevisionMixinInters1[0]
+	policyrevisionMixinFields0 := policyrevisionMixin[0].Fields()
+	_ = policyrevisionMixinFields0
+	policyrevisionMixinFields1 := policyrevisionMixin[1].Fields()
+	_ = policyrevisionMixinFields1
+	policyrevisionFields := schema.PolicyRevision{}.Fields()
+	_ = policyrevisionFields
+	// policyrevisionDescOrganizationID is the schema descriptor for organization_id field.
+	policyrevisionDescOrganizationID := policyrevisionMixinFields1[0].Descriptor()
+	// policyrevision.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	policyrevision.OrganizationIDValidator = policyrevisionDescOrganizationID.Validators[0].(func(string) error)
+	// policyrevisionDescCreatedAt is the schema descriptor for created_at field.
+	policyrevisionDescCreatedAt := policyrevisionFields[4].Descriptor()
+	// policyrevision.DefaultCreatedAt holds the default value on creation for the created_at field.
+	policyrevision.DefaultCreatedAt = policyrevisionDescCreatedAt.Default.(func() time.Time)
+	// policyrevisionDescID is the schema descriptor for id field.
+	policyrevisionDescID := policyrevisionMixinFields0[0].Descriptor()
+	// policyrevision.DefaultID holds the default value on creation for the id field.
+	policyrevision.DefaultID = policyrevisionDescID.Default.(func() string)
+	// policyrevision.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	policyrevision.IDValidator = func() func(string) error {
+		validators := policyrevisionDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

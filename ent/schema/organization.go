@@ -27,6 +27,9 @@ func (Organization) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(200),
 		field.String("slug").NotEmpty().MaxLen(64).Unique(),
+		field.Int("policy_version").Default(0).NonNegative().
+			Comment("bumped by every change to the organization's policies; decisions report it").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

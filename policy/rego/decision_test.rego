@@ -30,7 +30,7 @@ test_custom_grant_on_allowed_keeps_allowed if {
 }
 
 test_custom_grant_cannot_conjure_instance if {
-	d := entitled.decision with input as {"request": {"instance": "ghost"}}
+	d := entitled.decision with input as {"request": {"requested": 1, "context": {}}}
 		with data.entitled.custom as {"grant": {"anything"}, "deny": {"no"}}
 	d.reason == "INSTANCE_NOT_FOUND"
 }
@@ -44,4 +44,14 @@ test_custom_grant_cannot_conjure_entitlement if {
 test_custom_non_set_ignored if {
 	d := entitled.decision with input as number_input with data.entitled.custom as {"deny": "not a set"}
 	d.reason == "ALLOWED"
+}
+
+# Without custom rules the decision is the default rules' decision.
+test_no_custom_rules_decision_is_base if {
+	over := json.patch(number_input, [{"op": "replace", "path": "/usage/current", "value": 500}])
+	every inp in [number_input, boolean_input, config_input, over, {}] {
+		d := entitled.decision with input as inp with data.entitled.custom as {}
+		b := entitled.base with input as inp
+		d == b
+	}
 }

@@ -7,6 +7,9 @@
 # malformed fact refuses, it never falls through to allowed. input.now is
 # required; without it a bounded instance is refused as not started.
 #
+# The slugs asked are not in the input (the Decision echoes them), so the
+# not-found messages do not name them.
+#
 # Rules, first failing one gives the reason:
 #   INSTANCE_NOT_FOUND     input.instance absent or null
 #   ENTITLEMENT_NOT_FOUND  input.entitlement absent or null
@@ -67,12 +70,12 @@ type_refusal := {
 # no branch can fall through to the next one.
 checked := {
 	"allowed": false, "reason": "INSTANCE_NOT_FOUND",
-	"reasons": [sprintf("instance %q not found", [asked("instance")])],
+	"reasons": ["instance not found"],
 } if {
 	not instance_found
 } else := {
 	"allowed": false, "reason": "ENTITLEMENT_NOT_FOUND",
-	"reasons": [sprintf("entitlement %q not found", [asked("entitlement")])],
+	"reasons": ["entitlement not found"],
 } if {
 	not entitlement_found
 } else := {
@@ -211,11 +214,6 @@ overage_percent := x if {
 	x := input.grant.overagePercent
 	is_number(x)
 } else := 0
-
-# The slug asked (request.instance / request.entitlement), for messages.
-asked(k) := input.request[k] if is_string(input.request[k])
-
-else := "?"
 
 label(x) := x.slug if is_string(x.slug)
 

@@ -1,4 +1,7 @@
-# Unit tests of the default rules: `opa test policy/rego`.
+# Unit tests of the default rules: `opa test policy/rego` (also with custom
+# modules loaded, e.g. `opa test policy/rego policy/examples`: the tests read
+# data.entitled.base, the default rules' decision, which custom modules
+# cannot change; decision_test.rego tests the entry point).
 package entitled_test
 
 import data.entitled
@@ -20,7 +23,7 @@ number_input := {
 	},
 	"grant": {"type": "number", "value": 100, "unlimited": false, "overagePercent": 10, "hardCap": 110},
 	"usage": {"current": 42, "count": 7},
-	"request": {"instance": "eu-prod-1", "entitlement": "api-calls", "requested": 1, "context": {}},
+	"request": {"requested": 1, "context": {}},
 }
 
 # object.union merges recursively, so whole parts are replaced with json.patch.
@@ -28,20 +31,18 @@ boolean_input := json.patch(number_input, [
 	{"op": "replace", "path": "/entitlement", "value": {"id": "e2", "slug": "sso", "type": "BOOLEAN"}},
 	{"op": "replace", "path": "/grant", "value": {"type": "boolean", "value": true}},
 	{"op": "remove", "path": "/usage"},
-	{"op": "replace", "path": "/request", "value": {"instance": "eu-prod-1", "entitlement": "sso"}},
 ])
 
 config_input := json.patch(number_input, [
 	{"op": "replace", "path": "/entitlement", "value": {"id": "e3", "slug": "theme", "type": "CONFIG"}},
 	{"op": "replace", "path": "/grant", "value": {"type": "object", "value": {"color": "blue"}}},
 	{"op": "remove", "path": "/usage"},
-	{"op": "replace", "path": "/request", "value": {"instance": "eu-prod-1", "entitlement": "theme"}},
 ])
 
-reason := entitled.decision.reason
+reason := entitled.base.reason
 
 test_number_allowed if {
-	d := entitled.decision with input as number_input
+	d := entitled.base with input as number_input
 	d == {"allowed": true, "reason": "ALLOWED", "reasons": []}
 }
 
@@ -50,26 +51,26 @@ test_boolean_allowed if reason == "ALLOWED" with input as boolean_input
 test_config_allowed if reason == "ALLOWED" with input as config_input
 
 test_instance_not_found if {
-	d := entitled.decision with input as {"now": "2026-11-28T12:00:00Z", "request": {"instance": "ghost"}}
-	d == {"allowed": false, "reason": "INSTANCE_NOT_FOUND", "reasons": ["instance \"ghost\" not found"]}
+	d := entitled.base with input as {"now": "2026-11-28T12:00:00Z", "request": {"requested": 1, "context": {}}}
+	d == {"allowed": false, "reason": "INSTANCE_NOT_FOUND", "reasons": ["instance not found"]}
 }
 
 test_instance_null_not_found if reason == "INSTANCE_NOT_FOUND" with input as object.union(number_input, {"instance": null})
 
 test_entitlement_not_found if {
-	d := entitled.decision with input as object.remove(number_input, ["entitlement", "grant", "usage"])
+	d := entitled.base with input as object.remove(number_input, ["entitlement", "grant", "usage"])
 	d.reason == "ENTITLEMENT_NOT_FOUND"
-	d.reasons == ["entitlement \"api-calls\" not found"]
+	d.reasons == ["entitlement not found"]
 }
 
 test_no_license if {
-	d := entitled.decision with input as object.union(number_input, {"license": null, "grant": null})
+	d := entitled.base with input as object.union(number_input, {"license": null, "grant": null})
 	d.reason == "NO_LICENSE"
 	d.reasons == ["instance \"eu-prod-1\" has no license"]
 }
 
 test_license_inactive if {
-	d := entitled.decision with input as json.patch(number_input, [{"op": "replace", "path": "/license/isActive", "value": false}])
+	d := entitled.base with input as json.patch(number_input, [{"op": "replace", "path": "/license/isActive", "value": false}])
 	d.reason == "LICENSE_INACTIVE"
 	d.reasons == ["license \"enterprise\" is inactive"]
 }
@@ -87,7 +88,7 @@ test_started_exactly_at_starts_at if {
 }
 
 test_expired_exactly_at_expires_at if {
-	d := entitled.decision with input as object.union(number_input, {"now": "2027-01-01T00:00:00Z"})
+	d := entitled.base with input as object.union(number_input, {"now": "2027-01-01T00:00:00Z"})
 	d.reason == "LICENSE_EXPIRED"
 	d.reasons == ["license of instance \"eu-prod-1\" expired at 2027-01-01T00:00:00Z"]
 }
@@ -105,19 +106,19 @@ test_expiry_null_never_expires if {
 }
 
 test_missing_now_fails_closed if {
-	d := entitled.decision with input as object.remove(number_input, ["now"])
+	d := entitled.base with input as object.remove(number_input, ["now"])
 	d.allowed == false
 	d.reason == "LICENSE_NOT_STARTED"
 }
 
 test_not_entitled if {
-	d := entitled.decision with input as object.remove(number_input, ["grant"])
+	d := entitled.base with input as object.remove(number_input, ["grant"])
 	d.reason == "NOT_ENTITLED"
 	d.reasons == ["license \"enterprise\" does not grant entitlement \"api-calls\""]
 }
 
 test_feature_disabled if {
-	d := entitled.decision with input as json.patch(boolean_input, [{"op": "replace", "path": "/grant/value", "value": false}])
+	d := entitled.base with input as json.patch(boolean_input, [{"op": "replace", "path": "/grant/value", "value": false}])
 	d.reason == "FEATURE_DISABLED"
 	d.reasons == ["feature \"sso\" is disabled by license \"enterprise\""]
 }
@@ -127,7 +128,7 @@ test_soft_limit_within_overage if {
 }
 
 test_hard_cap_reached if {
-	d := entitled.decision with input as json.patch(number_input, [{"op": "replace", "path": "/usage/current", "value": 110}])
+	d := entitled.base with input as json.patch(number_input, [{"op": "replace", "path": "/usage/current", "value": 110}])
 	d.reason == "LIMIT_EXCEEDED"
 	d.reasons == ["usage 110 + requested 1 exceeds hard cap 110"]
 }
@@ -169,7 +170,7 @@ test_unlimited if {
 }
 
 test_number_without_numeric_value_refused if {
-	d := entitled.decision with input as json.patch(number_input, [{"op": "replace", "path": "/grant", "value": {"type": "number", "value": "lots"}}])
+	d := entitled.base with input as json.patch(number_input, [{"op": "replace", "path": "/grant", "value": {"type": "number", "value": "lots"}}])
 	d.reason == "LIMIT_EXCEEDED"
 	d.reasons == ["entitlement \"api-calls\" has no numeric limit"]
 }
@@ -191,7 +192,7 @@ test_requested_null_defaults_to_one if {
 		{"op": "replace", "path": "/usage/current", "value": 110},
 		{"op": "replace", "path": "/request/requested", "value": null},
 	])
-	d := entitled.decision with input as inp
+	d := entitled.base with input as inp
 	d.reasons == ["usage 110 + requested 1 exceeds hard cap 110"]
 }
 

@@ -1,0 +1,120 @@
+package checks
+
+import (
+	"context"
+	"sort"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/entitled/entitled/apperr"
+	"github.com/entitled/entitled/decision"
+	"github.com/entitled/entitled/policy"
+	"github.com/entitled/entitled/tenant"
+)
+
+// explainer is an evaluator that can say which rules fired.
+type explainer interface {
+	Explain(ctx context.Context, input ast.Value) (policy.Result, error)
+}
+
+// explaining evaluates with the explanation filled in.
+type explaining struct{ explainer }
+
+func (e explaining) Eval(ctx context.Context, in ast.Value) (policy.Result, error) {
+	return e.Explain(ctx, in)
+}
+
+// Explain decides one question and lists the rules that fired. It costs
+// more than Allowed, so the ordinary path never does it.
+func (s *Service) Explain(ctx context.Context, q Question) (*decision.Decision, error) {
+	return s.with(ctx, q, func(ev decision.Evaluator) decision.Evaluator {
+		if x, ok := ev.(explainer); ok {
+			return explaining{x}
+		}
+		return ev
+	})
+}
+
+// EvaluateWith decides one question with another evaluator (a draft).
+func (s *Service) EvaluateWith(ctx context.Context, q Question, ev decision.Evaluator) (*decision.Decision, error) {
+	return s.with(ctx, q, func(decision.Evaluator) decision.Evaluator { return ev })
+}
+
+func (s *Service) with(ctx context.Context, q Question, pick func(decision.Evaluator) decision.Evaluator) (*decision.Decision, error) {
+	snap, inst, err := s.lookup(ctx, q.Instance)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
+	if err != nil {
+		return nil, err
+	}
+	d := s.decideWith(ctx, snap, inst, q, pick(cur))
+	return &d, nil
+}
+
+// Change is a decision a draft changes.
+type Change struct {
+	Instance    string
+	Entitlement string
+	Before      *decision.Decision
+	After       *decision.Decision
+}
+
+// PreviewPage is one page of a preview.
+type PreviewPage struct {
+	Changes     []*Change
+	Evaluated   int
+	EndCursor   *string
+	HasNextPage bool
+}
+
+// MaxPreviewInstances bounds one preview page.
+const MaxPreviewInstances = 200
+
+// Preview evaluates a draft against a page of the organization's instances
+// × all its entitlements, next to the active policies, and returns the
+// decisions that differ in verdict or reason.
+func (s *Service) Preview(ctx context.Context, draft decision.Evaluator, first int, after string) (*PreviewPage, error) {
+	if first <= 0 || first > MaxPreviewInstances {
+		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
+	}
+	orgID := tenant.FromContext(ctx).OrgID
+	if orgID == "" {
+		return nil, apperr.Forbiddenf("previews need an organization's API key")
+	}
+	snap, err := s.cache.Snapshot(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.policies.For(ctx, orgID, snap.PolicyVersion)
+	if err != nil {
+		return nil, err
+	}
+	insts, more, err := s.cache.Instances(ctx, snap, after, first)
+	if err != nil {
+		return nil, err
+	}
+	ents := make([]string, 0, len(snap.Entitlements))
+	for slug := range snap.Entitlements {
+		ents = append(ents, slug)
+	}
+	sort.Strings(ents)
+	page := &PreviewPage{Changes: []*Change{}, HasNextPage: more}
+	for _, inst := range insts {
+		for _, e := range ents {
+			q := Question{Instance: inst.Instance.Slug, Entitlement: e}
+			before := s.decideWith(ctx, snap, inst, q, cur)
+			afterD := s.decideWith(ctx, snap, inst, q, draft)
+			page.Evaluated++
+			if before.Allowed != afterD.Allowed || before.Reason != afterD.Reason {
+				page.Changes = append(page.Changes, &Change{Instance: q.Instance, Entitlement: e, Before: &before, After: &afterD})
+			}
+		}
+	}
+	if n := len(insts); n > 0 {
+		c := insts[n-1].Instance.Slug
+		page.EndCursor = &c
+	}
+	return page, nil
+}
