@@ -40,17 +40,19 @@ type Policies interface {
 type Static struct{ decision.Evaluator }
 
 // For implements Policies.
-func (s Static) For(context.Context, string, int) (decision.Evaluator, error) { return s.Evaluator, nil }
+func (s Static) For(context.Context, string, int) (decision.Evaluator, error) {
+	return s.Evaluator, nil
+}
 
 // Service answers decision questions for the caller's organization.
 type Service struct {
-	cache   *factcache.Cache
+	cache    *factcache.Cache
 	decider  *decision.Service
 	policies Policies
-	log     *slog.Logger
-	dlog    *DecisionLog
-	now     func() time.Time
-	usage   UsageReader
+	log      *slog.Logger
+	dlog     *DecisionLog
+	now      func() time.Time
+	usage    UsageReader
 }
 
 // SetUsage gives NUMBER decisions their usage facts. Without it, usage is
