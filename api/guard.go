@@ -23,6 +23,10 @@ const (
 	maxCost    = 200_000
 	maxFields  = 2_000
 	tokenLimit = 15_000
+	// maxLookups bounds the root fields and connections a document runs
+	// (each is at least one SQL statement, whatever its page size), so
+	// aliasing one field hundreds of times is refused.
+	maxLookups = 100
 )
 
 // guard rejects abusive documents before gqlgen validates them or computes
@@ -75,7 +79,7 @@ func toGQL(err error) *gqlerror.Error {
 }
 
 type cost struct {
-	cost, depth, fields int
+	cost, depth, fields, lookups int
 }
 
 func sat(a, b int) int {
@@ -131,6 +135,8 @@ func (g *guard) check(query string, vars map[string]any) error {
 			return apperr.Invalid("query", "selects more than %d fields once fragments are expanded", maxFields)
 		case c.cost > maxCost:
 			return apperr.Invalid("query", "could return more than %d objects; ask for smaller pages", maxCost)
+		case c.lookups > maxLookups:
+			return apperr.Invalid("query", "runs more than %d root fields and connections; use fewer aliases", maxLookups)
 		}
 	}
 	return nil
@@ -155,6 +161,7 @@ func (w *walker) set(ss ast.SelectionSet, typ *ast.Definition) cost {
 		total.cost = sat(total.cost, c.cost)
 		total.fields = sat(total.fields, c.fields)
 		total.depth = max(total.depth, c.depth)
+		total.lookups = sat(total.lookups, c.lookups)
 		if w.bad != nil {
 			return total
 		}
@@ -187,19 +194,37 @@ func (w *walker) field(f *ast.Field, parent *ast.Definition) cost {
 		def = parent.Fields.ForName(f.Name)
 	}
 	var child *ast.Definition
-	mult := 1
+	mult, lookups := 1, 0
 	if def != nil {
 		child = w.g.schema.Types[def.Type.Name()]
 		if isConnection(def) {
-			mult = pageSizeOf(f, w.vars)
+			mult, lookups = pageSizeOf(f, w.vars), 1
+			for _, name := range []string{"first", "last"} {
+				if a := f.Arguments.ForName(name); a != nil && a.Value != nil && negative(a.Value, w.vars) {
+					w.bad = apperr.Invalid(name, "must be zero or more")
+				}
+			}
+		}
+		if parent == w.g.schema.Query || parent == w.g.schema.Mutation {
+			lookups = 1
 		}
 	}
 	c := w.set(f.SelectionSet, child)
 	return cost{
-		cost:   sat(1, satMul(mult, c.cost)),
-		fields: sat(1, c.fields),
-		depth:  c.depth + 1,
+		cost:    sat(1, satMul(mult, c.cost)),
+		fields:  sat(1, c.fields),
+		depth:   c.depth + 1,
+		lookups: sat(lookups, c.lookups),
 	}
+}
+
+// negative reports whether a page size (literal or variable) is below zero.
+func negative(v *ast.Value, vars map[string]any) bool {
+	if v.Kind == ast.IntValue {
+		return strings.HasPrefix(v.Raw, "-")
+	}
+	n, ok := intValue(v, vars)
+	return ok && n < 0
 }
 
 func isConnection(def *ast.FieldDefinition) bool {

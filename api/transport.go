@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 
@@ -96,6 +98,10 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		params.Query, params.OperationName, params.Variables, params.Extensions = p.Query, p.OperationName, p.Variables, p.Extensions
 	}
 	params.ReadTime.End = graphql.Now()
+	if err := plainNumbers(params.Variables); err != nil {
+		writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "variables", err.Error()))
+		return
+	}
 	if params.Query == "" {
 		writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "query", "query must not be empty"))
 		return
@@ -138,6 +144,48 @@ func decodeStrict(b []byte, dst any) error {
 	}
 	if dec.More() {
 		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// plainNumbers replaces the json.Numbers decodeStrict leaves in variables
+// with int64 (integers that fit) or float64, in place. Left as json.Number
+// (a string type), a number would pass GraphQL's coercion to String.
+func plainNumbers(v any) error {
+	var conv func(x any) (any, error)
+	conv = func(x any) (any, error) {
+		switch t := x.(type) {
+		case json.Number:
+			if i, err := t.Int64(); err == nil {
+				return i, nil
+			}
+			f, err := t.Float64()
+			if err != nil || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("variables: the number %.40s is out of range", t)
+			}
+			return f, nil
+		case map[string]any:
+			for k, e := range t {
+				c, err := conv(e)
+				if err != nil {
+					return nil, err
+				}
+				t[k] = c
+			}
+		case []any:
+			for i, e := range t {
+				c, err := conv(e)
+				if err != nil {
+					return nil, err
+				}
+				t[i] = c
+			}
+		}
+		return x, nil
+	}
+	if m, ok := v.(map[string]any); ok && m != nil {
+		_, err := conv(m)
+		return err
 	}
 	return nil
 }

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/input"
 	"github.com/entitled/entitled/store"
+	"github.com/entitled/entitled/tenant"
 )
 
 func validateLicense(name, slug *string, versionName, description *string) error {
@@ -45,7 +49,7 @@ func (s *Service) CreateLicense(ctx context.Context, in ent.CreateLicenseInput) 
 	var out *ent.License
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		if in.IsDefault != nil && *in.IsDefault {
-			if err := clearDefault(ctx, tx); err != nil {
+			if err := s.clearDefault(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -86,7 +90,7 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 			}
 		}
 		if in.IsDefault != nil && *in.IsDefault && !l.IsDefault {
-			if err := clearDefault(ctx, tx); err != nil {
+			if err := s.clearDefault(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -133,7 +137,20 @@ func (s *Service) DeleteLicense(ctx context.Context, id string) (string, error) 
 }
 
 // clearDefault drops the default flag from the organization's licenses.
-func clearDefault(ctx context.Context, tx *ent.Tx) error {
+// On PostgreSQL it first locks the organization's row, so concurrent
+// "make this the default" requests queue up and each clears the one before
+// instead of colliding on the one-default index (SQLite transactions
+// already hold the write lock).
+func (s *Service) clearDefault(ctx context.Context, tx *ent.Tx) error {
+	if s.dialect == dialect.Postgres {
+		_, err := tx.Organization.Query().
+			Where(organization.ID(tenant.FromContext(ctx).OrgID)).
+			ForUpdate().
+			Only(ctx)
+		if err != nil {
+			return store.Translate(err, "organization")
+		}
+	}
 	_, err := tx.License.Update().Where(license.IsDefault(true)).SetIsDefault(false).Save(ctx)
 	return err
 }

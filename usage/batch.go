@@ -2,14 +2,11 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/entitled/entitled/apperr"
-	"github.com/entitled/entitled/ent"
 )
 
 type batchItem struct {
@@ -68,7 +65,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		items[i] = it
 	}
 	orgID := items[0].t.orgID
-	err := tx(ctx, s, func(tx *ent.Tx) error {
+	err := tx(ctx, s, func(tx *sql.Tx) error {
 		// Keys seen before, in the ledger or earlier in this batch.
 		known, err := s.knownKeys(ctx, tx, orgID, items)
 		if err != nil {
@@ -80,7 +77,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		for i := range items {
 			it := &items[i]
 			if ev, ok := known[it.key]; ok {
-				if ev.RequestHash != it.hash {
+				if ev.hash != it.hash {
 					return &apperr.Error{Code: apperr.Conflict, Field: fmt.Sprintf("inputs[%d].idempotencyKey", i), Message: fmt.Sprintf("idempotency key %q was already used with a different request", it.key)}
 				}
 				it.result = fromRecord(it.t, ev)
@@ -137,76 +134,12 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 }
 
 // knownKeys reads the ledger rows of the batch's keys.
-func (s *Service) knownKeys(ctx context.Context, tx *ent.Tx, orgID string, items []batchItem) (map[string]*ent.UsageEvent, error) {
+func (s *Service) knownKeys(ctx context.Context, tx *sql.Tx, orgID string, items []batchItem) (map[string]*ledgerRow, error) {
 	var keys []string
 	for _, it := range items {
 		if it.in.IdempotencyKey != nil {
 			keys = append(keys, it.key)
 		}
 	}
-	out := map[string]*ent.UsageEvent{}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		evs, err := tx.UsageEvent.Query().Where(usageeventKeyIn(keys[:n])).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read idempotency keys: %w", err)
-		}
-		for _, ev := range evs {
-			out[ev.IdempotencyKey] = ev
-		}
-		keys = keys[n:]
-	}
-	return out, nil
-}
-
-// insertEvents appends the batch's new reports in multi-row statements.
-func (s *Service) insertEvents(ctx context.Context, tx *ent.Tx, items []batchItem) error {
-	const cols = 13
-	const perStmt = 400
-	var fresh []*batchItem
-	for i := range items {
-		if items[i].fresh {
-			fresh = append(fresh, &items[i])
-		}
-	}
-	now := s.now().UTC()
-	for len(fresh) > 0 {
-		n := min(len(fresh), perStmt)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO usage_events (id, organization_id, instance_id, entitlement_id, kind, value, "timestamp", period_start, recorded_at, idempotency_key, request_hash, aggregate, result) VALUES `)
-		args := make([]any, 0, n*cols)
-		for i, it := range fresh[:n] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('(')
-			for c := 0; c < cols; c++ {
-				if c > 0 {
-					b.WriteByte(',')
-				}
-				if s.dialect == dialect.Postgres {
-					fmt.Fprintf(&b, "$%d", i*cols+c+1)
-				} else {
-					b.WriteByte('?')
-				}
-			}
-			b.WriteByte(')')
-			res, err := jsonString(it.result.record())
-			if err != nil {
-				return err
-			}
-			args = append(args, it.id, it.t.orgID, it.t.inst.Instance.ID, it.t.ent.ID, "REPORT", it.in.Value, it.ts, it.start.UTC(), now, it.key, it.hash, it.result.Usage.Value, res)
-		}
-		b.WriteString(" ON CONFLICT (organization_id, idempotency_key) DO NOTHING")
-		r, err := tx.ExecContext(ctx, b.String(), args...)
-		if err != nil {
-			return fmt.Errorf("append usage events: %w", err)
-		}
-		if got, err := r.RowsAffected(); err != nil || got != int64(n) {
-			// Another request used one of these keys at the same moment.
-			return apperr.Conflictf("an idempotency key of this batch was used concurrently by another request; retry the batch")
-		}
-		fresh = fresh[n:]
-	}
-	return nil
+	return s.ledgerRows(ctx, tx, orgID, keys)
 }

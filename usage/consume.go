@@ -2,16 +2,14 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/checks"
 	"github.com/entitled/entitled/decision"
-	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -53,7 +51,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 	}
 	hash := in.hash(amount)
 	if in.IdempotencyKey != nil {
-		if d, ok, err := s.replayConsume(ctx, *in.IdempotencyKey, hash); ok || err != nil {
+		if d, ok, err := s.replayConsume(ctx, t.orgID, *in.IdempotencyKey, hash); ok || err != nil {
 			return d, err
 		}
 	}
@@ -75,7 +73,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 		key = *in.IdempotencyKey
 	}
 	var out *decision.Decision
-	err = tx(ctx, s, func(tx *ent.Tx) error {
+	err = tx(ctx, s, func(tx *sql.Tx) error {
 		c, err := s.lockCounter(ctx, tx, t, start)
 		if err != nil {
 			return err
@@ -96,11 +94,11 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 			return err
 		}
 		setFigures(&res, t, after)
-		record, err := decisionRecord(&res)
+		record, err := json.Marshal(&res)
 		if err != nil {
 			return err
 		}
-		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "CONSUME", value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: record})
+		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "CONSUME", value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
 		if err != nil {
 			return err
 		}
@@ -111,7 +109,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 		return s.thresholds(ctx, tx, t, start, after)
 	})
 	if err == errReplay {
-		d, _, err := s.replayConsume(ctx, key, hash)
+		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)
 		return d, err
 	}
 	return out, err
@@ -126,29 +124,17 @@ func setFigures(d *decision.Decision, t target, usage float64) {
 	}
 }
 
-func decisionRecord(d *decision.Decision) (map[string]any, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	return m, json.Unmarshal(b, &m)
-}
-
 // replayConsume returns the decision first given for a key; ok is false
 // when the key is new.
-func (s *Service) replayConsume(ctx context.Context, key, hash string) (*decision.Decision, bool, error) {
-	ev, err := s.db.Client.UsageEvent.Query().Where(usageevent.IdempotencyKey(key)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, false, nil
+func (s *Service) replayConsume(ctx context.Context, orgID, key, hash string) (*decision.Decision, bool, error) {
+	ev, err := s.ledgerRow(ctx, orgID, key)
+	if err != nil || ev == nil {
+		return nil, false, err
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read usage event: %w", err)
-	}
-	if ev.RequestHash != hash || ev.Kind != usageevent.KindCONSUME {
+	if ev.hash != hash || ev.kind != "CONSUME" {
 		return nil, true, &apperr.Error{Code: apperr.Conflict, Field: "idempotencyKey", Message: fmt.Sprintf("idempotency key %q was already used with a different request", key)}
 	}
-	b, err := json.Marshal(ev.Result)
+	b, err := json.Marshal(ev.result)
 	if err != nil {
 		return nil, true, err
 	}
@@ -158,5 +144,3 @@ func (s *Service) replayConsume(ctx context.Context, key, hash string) (*decisio
 	}
 	return &d, true, nil
 }
-
-var _ = time.Now

@@ -3,14 +3,11 @@ package usage
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/entitled/entitled/apperr"
-	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/ent/usageevent"
 )
 
 // ReportInput is one usage report: what already happened.
@@ -83,13 +80,13 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		key = *in.IdempotencyKey
 	}
 	var res *ReportResult
-	err = tx(ctx, s, func(tx *ent.Tx) error {
+	err = tx(ctx, s, func(tx *sql.Tx) error {
 		c, err := s.addToCounter(ctx, tx, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})
 		if err != nil {
 			return err
 		}
 		res = result(t, c, start, end)
-		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.record()})
+		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
 		if err != nil {
 			return err
 		}
@@ -116,36 +113,26 @@ func result(t target, c *Counter, start, end time.Time) *ReportResult {
 	return r
 }
 
-// record is what the ledger keeps of a result, to answer replays.
-func (r *ReportResult) record() map[string]any {
-	m := map[string]any{
-		"value": r.Usage.Value, "count": r.Usage.Count,
-		"periodStart":       r.Usage.PeriodStart.Format(time.RFC3339Nano),
-		"softLimitExceeded": r.SoftLimitExceeded, "hardCapExceeded": r.HardCapExceeded,
-	}
-	if r.Usage.PeriodEnd != nil {
-		m["periodEnd"] = r.Usage.PeriodEnd.Format(time.RFC3339Nano)
-	}
-	return m
-}
-
 // replayReport answers a report whose key was used before: the first
 // result when the body is the same, CONFLICT otherwise.
 func (s *Service) replayReport(ctx context.Context, t target, key, hash, field string) (*ReportResult, error) {
-	ev, err := s.db.Client.UsageEvent.Query().Where(usageevent.IdempotencyKey(key)).Only(ctx)
+	ev, err := s.ledgerRow(ctx, t.orgID, key)
 	if err != nil {
-		return nil, fmt.Errorf("read replayed usage event: %w", err)
+		return nil, err
 	}
-	if ev.RequestHash != hash {
+	if ev == nil {
+		return nil, fmt.Errorf("replayed usage event %q not found", key)
+	}
+	if ev.hash != hash {
 		return nil, &apperr.Error{Code: apperr.Conflict, Field: field, Message: fmt.Sprintf("idempotency key %q was already used with a different request", key)}
 	}
 	return fromRecord(t, ev), nil
 }
 
-func fromRecord(t target, ev *ent.UsageEvent) *ReportResult {
+func fromRecord(t target, ev *ledgerRow) *ReportResult {
 	r := &ReportResult{Replayed: true}
-	m := ev.Result
-	r.Usage = Usage{EntitlementID: t.ent.ID, EntitlementSlug: t.ent.Slug, Value: ev.Aggregate, PeriodStart: ev.PeriodStart}
+	m := ev.result
+	r.Usage = Usage{EntitlementID: t.ent.ID, EntitlementSlug: t.ent.Slug, Value: ev.aggregate, PeriodStart: ev.periodStart}
 	if n, ok := m["count"].(float64); ok {
 		r.Usage.Count = int64(n)
 	}
@@ -244,7 +231,7 @@ type event struct {
 	ts, start time.Time
 	key, hash string
 	aggregate float64
-	result    map[string]any
+	result    string // JSON
 }
 
 const insertEventSQL = `INSERT INTO usage_events
@@ -255,13 +242,9 @@ ON CONFLICT (organization_id, idempotency_key) DO NOTHING`
 // insertEvent appends to the ledger. It reports false, writing nothing,
 // when the idempotency key was used before.
 func (s *Service) insertEvent(ctx context.Context, q exec, e event) (bool, error) {
-	res, err := json.Marshal(e.result)
-	if err != nil {
-		return false, fmt.Errorf("encode usage result: %w", err)
-	}
 	r, err := q.ExecContext(ctx, s.rebind(insertEventSQL),
 		e.id, e.t.orgID, e.t.inst.Instance.ID, e.t.ent.ID, e.kind, e.value, e.ts.UTC(), e.start.UTC(),
-		s.now().UTC(), e.key, e.hash, e.aggregate, string(res))
+		s.now().UTC(), e.key, e.hash, e.aggregate, e.result)
 	if err != nil {
 		return false, fmt.Errorf("append usage event: %w", err)
 	}

@@ -2,10 +2,9 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
-
-	"github.com/entitled/entitled/ent"
 )
 
 const insertThreshold = `INSERT INTO threshold_events
@@ -15,7 +14,7 @@ ON CONFLICT (instance_id, entitlement_id, period_start, kind) DO NOTHING`
 
 // thresholds records, once per period, that usage reached 80% of the
 // limit, the limit itself, or passed the hard cap.
-func (s *Service) thresholds(ctx context.Context, tx *ent.Tx, t target, start time.Time, value float64) error {
+func (s *Service) thresholds(ctx context.Context, tx *sql.Tx, t target, start time.Time, value float64) error {
 	g := t.grant
 	if g == nil || g.Unlimited || g.Number <= 0 {
 		return nil

@@ -23,10 +23,7 @@ import (
 
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/decision"
-	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/ent/predicate"
 	"github.com/entitled/entitled/ent/schema/pulid"
-	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/factcache"
 	"github.com/entitled/entitled/store"
 	"github.com/entitled/entitled/tenant"
@@ -184,8 +181,28 @@ func newID(prefix string) string { return pulid.New(prefix) }
 // errReplay aborts a transaction whose idempotency key was already used.
 var errReplay = errors.New("idempotency key already used")
 
-func tx(ctx context.Context, s *Service, fn func(tx *ent.Tx) error) error {
-	return store.WithTx(ctx, s.db.Client, fn)
+// tx runs fn in one database transaction. Metering writes raw SQL (one
+// upsert per counter, COPY for ledger rows), so it uses database/sql
+// directly rather than ent.
+func tx(ctx context.Context, s *Service, fn func(tx *sql.Tx) error) (err error) {
+	t, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			_ = t.Rollback()
+			panic(v)
+		}
+	}()
+	if err := fn(t); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 func jsonString(v any) (string, error) {
@@ -194,8 +211,4 @@ func jsonString(v any) (string, error) {
 		return "", fmt.Errorf("encode usage result: %w", err)
 	}
 	return string(b), nil
-}
-
-func usageeventKeyIn(keys []string) predicate.UsageEvent {
-	return usageevent.IdempotencyKeyIn(keys...)
 }

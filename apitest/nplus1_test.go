@@ -1,0 +1,95 @@
+package apitest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/entitled/entitled/internal/testenv"
+)
+
+// walkQuery walks every edge the console shows on a license list.
+const walkQuery = `{ licenses(first: 100) { totalCount edges { node { slug version
+	entitlements { value overagePercent entitlement { slug type } }
+	instances { totalCount edges { node { slug license { slug } } } }
+	versions { totalCount edges { node { version terms { entitlementSlug } } } } } } } }`
+
+func TestEdgeWalksDoNotQueryPerRow(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		ents := []string{
+			c.NewEntitlement(key, "calls", "NUMBER", nil),
+			c.NewEntitlement(key, "sso", "BOOLEAN", nil),
+			c.NewEntitlement(key, "theme", "CONFIG", nil),
+		}
+		values := []map[string]any{num(100), boolean(true), object(map[string]any{"c": "teal"})}
+		made := 0
+		grow := func(to int) {
+			for ; made < to; made++ {
+				lic := c.NewLicense(key, fmt.Sprintf("lic-%02d", made), "PAID", nil)
+				for i, e := range ents {
+					c.Link(key, lic, e, values[i])
+				}
+				c.NewInstance(key, fmt.Sprintf("ins-%02d-a", made), lic)
+				c.NewInstance(key, fmt.Sprintf("ins-%02d-b", made), lic)
+			}
+		}
+		// measure runs the walk and returns how many SQL statements it ran.
+		// The first run warms the key cache; the least of two later runs
+		// is kept, so a key-cache refresh is not counted as a query per row.
+		measure := func(n int) int64 {
+			c.MustDo(key, walkQuery, nil)
+			best := int64(-1)
+			for i := 0; i < 2; i++ {
+				before := c.Queries.Load()
+				d := c.MustDo(key, walkQuery, nil)
+				delta := c.Queries.Load() - before
+				if best < 0 || delta < best {
+					best = delta
+				}
+				checkWalk(t, d, n)
+			}
+			return best
+		}
+
+		grow(5)
+		small := measure(5)
+		grow(20)
+		large := measure(20)
+		t.Logf("%s: %d statements for 5 licenses, %d for 20", c.Store, small, large)
+		if small <= 0 {
+			t.Fatalf("query counter saw %d statements; it is not counting", small)
+		}
+		if large > small+2 {
+			t.Fatalf("walking 20 licenses ran %d statements, 5 ran %d: edges are loaded per row", large, small)
+		}
+	})
+}
+
+// checkWalk proves the walk returned every row it should (a query counter
+// is only meaningful if the data is all there).
+func checkWalk(t *testing.T, d map[string]any, n int) {
+	t.Helper()
+	if got := testenv.Len(d, "licenses.edges"); got != n || testenv.Num(d, "licenses.totalCount") != float64(n) {
+		t.Fatalf("walk returned %d licenses, want %d", got, n)
+	}
+	for i := 0; i < n; i++ {
+		l := testenv.Get(d, fmt.Sprintf("licenses.edges.%d.node", i))
+		slug := testenv.Str(l, "slug")
+		if testenv.Len(l, "entitlements") != 3 || testenv.Num(l, "version") != 4 {
+			t.Fatalf("%s: %d links at version %v", slug, testenv.Len(l, "entitlements"), testenv.Get(l, "version"))
+		}
+		for j := 0; j < 3; j++ {
+			if testenv.Str(l, fmt.Sprintf("entitlements.%d.entitlement.slug", j)) == "" || testenv.Get(l, fmt.Sprintf("entitlements.%d.value.type", j)) == nil {
+				t.Fatalf("%s: link %d incomplete: %v", slug, j, testenv.Get(l, "entitlements"))
+			}
+		}
+		if testenv.Num(l, "instances.totalCount") != 2 || testenv.Len(l, "instances.edges") != 2 ||
+			testenv.Str(l, "instances.edges.1.node.license.slug") != slug {
+			t.Fatalf("%s: instances %v", slug, testenv.Get(l, "instances"))
+		}
+		if testenv.Num(l, "versions.totalCount") != 4 || testenv.Len(l, "versions.edges") != 4 ||
+			testenv.Len(l, "versions.edges.3.node.terms") != 3 {
+			t.Fatalf("%s: versions %v", slug, testenv.Get(l, "versions"))
+		}
+	}
+}
