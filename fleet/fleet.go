@@ -83,6 +83,7 @@ func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput
 			t := s.now().UTC()
 			in.StartsAt = &t
 		}
+		in.StartsAt, in.ExpiresAt = storable(in.StartsAt), storable(in.ExpiresAt)
 		if in.ExpiresAt == nil && lic.Type == license.TypeTRIAL {
 			t := in.StartsAt.Add(TrialPeriod)
 			in.ExpiresAt = &t
@@ -108,6 +109,7 @@ func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateIn
 	if err := validate(in.Name, in.Slug, in.Metadata); err != nil {
 		return nil, err
 	}
+	in.StartsAt, in.ExpiresAt = storable(in.StartsAt), storable(in.ExpiresAt)
 	var out *ent.Instance
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		inst, err := tx.Instance.Get(ctx, id)
@@ -172,4 +174,15 @@ func (s *Service) license(ctx context.Context, tx *ent.Tx, id string) (*ent.Lice
 		return nil, e
 	}
 	return lic, nil
+}
+
+// storable truncates a time to the microseconds PostgreSQL keeps. Left to
+// the database, it would round: an instance created "now" would start a
+// fraction of a microsecond in the future.
+func storable(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Truncate(time.Microsecond)
+	return &v
 }
