@@ -2,7 +2,8 @@
 //
 // Configuration comes from the environment (see README.md):
 // ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
-// ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE.
+// ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE,
+// ENTITLED_POLICY_TIMEOUT.
 package main
 
 import (
@@ -27,6 +28,7 @@ type config struct {
 	logLevel      slog.Level
 	decisionLog   string
 	sample        float64
+	policyTimeout time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -49,6 +51,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ENTITLED_DECISION_LOG_SAMPLE must be a number in (0, 1], got %q", v)
 		}
 		c.sample = f
+	}
+	if v := getenv("ENTITLED_POLICY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("ENTITLED_POLICY_TIMEOUT must be a positive duration such as 25ms, got %q", v)
+		}
+		c.policyTimeout = d
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -81,6 +90,7 @@ func run() error {
 		OperatorToken:     cfg.operatorToken,
 		Logger:            log,
 		DecisionLogSample: cfg.sample,
+		PolicyTimeout:     cfg.policyTimeout,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

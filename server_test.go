@@ -1,0 +1,35 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{}
+	get := func(k string) string { return env[k] }
+	c, err := loadConfig(get)
+	if err != nil || c.addr != ":8080" || c.databaseURL != "sqlite://entitled.db" || c.sample != 1 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	env["ENTITLED_POLICY_TIMEOUT"] = "40ms"
+	env["ENTITLED_DECISION_LOG_SAMPLE"] = "0.25"
+	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 {
+		t.Fatalf("overrides: %+v %v", c, err)
+	}
+	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD"} {
+		env2 := map[string]string{k: bad}
+		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
+			t.Errorf("%s=%s accepted", k, bad)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := redact("postgres://u:secret@h/db"); got != "postgres://u:xxxxx@h/db" {
+		t.Fatalf("redact = %s", got)
+	}
+	if got := redact("sqlite://entitled.db"); got != "sqlite://entitled.db" {
+		t.Fatalf("redact = %s", got)
+	}
+}
