@@ -49,27 +49,29 @@ func newGuard(schema *ast.Schema) *guard { return &guard{schema: schema, seen: m
 func (g *guard) ExtensionName() string                   { return "QueryGuard" }
 func (g *guard) Validate(graphql.ExecutableSchema) error { return nil }
 func (g *guard) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
-	key := ""
-	if len(p.Variables) == 0 && len(p.Query) < 4096 {
-		key = p.Query
-		g.mu.Lock()
-		err, ok := g.seen[key]
-		g.mu.Unlock()
-		if ok {
-			return toGQL(err)
-		}
+	// A verdict that read no variable holds for every request with the same
+	// document, whatever its variables: decisions ask with one document
+	// and new variables each time.
+	g.mu.Lock()
+	err, ok := g.seen[p.Query]
+	g.mu.Unlock()
+	if ok {
+		return toGQL(err)
 	}
-	err := g.check(p.Query, p.Variables)
-	if key != "" {
+	err, usedVars := g.check(p.Query, p.Variables)
+	if !usedVars && len(p.Query) <= maxCachedQuery {
 		g.mu.Lock()
 		if len(g.seen) > 1000 {
 			clear(g.seen)
 		}
-		g.seen[key] = err
+		g.seen[p.Query] = err
 		g.mu.Unlock()
 	}
 	return toGQL(err)
 }
+
+// maxCachedQuery bounds the documents whose verdict is remembered.
+const maxCachedQuery = 16 << 10
 
 func toGQL(err error) *gqlerror.Error {
 	if err == nil {
@@ -103,17 +105,22 @@ type walker struct {
 	memo  map[string]cost
 	stack map[string]bool
 	bad   error
+	// usedVars is set when a page size came from a variable.
+	usedVars bool
 }
 
-func (g *guard) check(query string, vars map[string]any) error {
+// check walks a document; usedVars reports whether the verdict depended on
+// a variable (a page size given as one).
+func (g *guard) check(query string, vars map[string]any) (_ error, usedVars bool) {
 	if query == "" {
-		return apperr.Invalid("query", "must not be empty")
+		return apperr.Invalid("query", "must not be empty"), false
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, tokenLimit)
 	if err != nil {
-		return nil // gqlgen reports the syntax error with its position
+		return nil, false // gqlgen reports the syntax error with its position
 	}
 	w := &walker{g: g, doc: doc, vars: vars, memo: map[string]cost{}, stack: map[string]bool{}}
+	defer func() { usedVars = w.usedVars }()
 	for _, op := range doc.Operations {
 		var root *ast.Definition
 		switch op.Operation {
@@ -126,20 +133,20 @@ func (g *guard) check(query string, vars map[string]any) error {
 		}
 		c := w.set(op.SelectionSet, root)
 		if w.bad != nil {
-			return w.bad
+			return w.bad, false
 		}
 		switch {
 		case c.depth > maxDepth:
-			return apperr.Invalid("query", "is nested %d levels deep; at most %d allowed", c.depth, maxDepth)
+			return apperr.Invalid("query", "is nested %d levels deep; at most %d allowed", c.depth, maxDepth), false
 		case c.fields > maxFields:
-			return apperr.Invalid("query", "selects more than %d fields once fragments are expanded", maxFields)
+			return apperr.Invalid("query", "selects more than %d fields once fragments are expanded", maxFields), false
 		case c.cost > maxCost:
-			return apperr.Invalid("query", "could return more than %d objects; ask for smaller pages", maxCost)
+			return apperr.Invalid("query", "could return more than %d objects; ask for smaller pages", maxCost), false
 		case c.lookups > maxLookups:
-			return apperr.Invalid("query", "runs more than %d root fields and connections; use fewer aliases", maxLookups)
+			return apperr.Invalid("query", "runs more than %d root fields and connections; use fewer aliases", maxLookups), false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (w *walker) set(ss ast.SelectionSet, typ *ast.Definition) cost {
@@ -198,6 +205,11 @@ func (w *walker) field(f *ast.Field, parent *ast.Definition) cost {
 	if def != nil {
 		child = w.g.schema.Types[def.Type.Name()]
 		if isConnection(def) {
+			for _, name := range []string{"first", "last"} {
+				if a := f.Arguments.ForName(name); a != nil && a.Value != nil && a.Value.Kind == ast.Variable {
+					w.usedVars = true
+				}
+			}
 			mult, lookups = pageSizeOf(f, w.vars), 1
 			for _, name := range []string{"first", "last"} {
 				if a := f.Arguments.ForName(name); a != nil && a.Value != nil && negative(a.Value, w.vars) {

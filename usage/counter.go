@@ -93,7 +93,13 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *deci
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.readCounter(ctx, s.db.SQL, orgID, instanceID, e.ID, start)
+	s.readOnce.Do(func() {
+		s.readStmt, s.readErr = s.db.SQL.PrepareContext(context.Background(), s.rebind(selectCounter))
+	})
+	if s.readErr != nil {
+		return nil, fmt.Errorf("prepare usage read: %w", s.readErr)
+	}
+	c, err := s.readCounter(ctx, stmtExec{s.readStmt}, orgID, instanceID, e.ID, start)
 	if err != nil {
 		return nil, err
 	}
@@ -109,3 +115,15 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *deci
 }
 
 var _ exec = (*sql.DB)(nil)
+
+// stmtExec runs a prepared statement where an exec is expected; the query
+// text it is given is the statement's own.
+type stmtExec struct{ stmt *sql.Stmt }
+
+func (p stmtExec) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return p.stmt.ExecContext(ctx, args...)
+}
+
+func (p stmtExec) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return p.stmt.QueryContext(ctx, args...)
+}

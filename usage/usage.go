@@ -17,6 +17,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -41,6 +42,12 @@ type Service struct {
 	cache   *factcache.Cache
 	now     func() time.Time
 	dialect string
+
+	// readStmt reads one counter for decisions, prepared once: the hot
+	// path should not parse SQL on every decision.
+	readOnce sync.Once
+	readStmt *sql.Stmt
+	readErr  error
 }
 
 // New returns the usage service.

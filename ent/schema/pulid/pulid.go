@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent"
@@ -17,12 +18,38 @@ import (
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-// New returns prefix + "_" + a 26-character ULID (48-bit millisecond time,
-// 80 random bits) in Crockford base32.
+// last is the previous ID's time and randomness, so IDs made in the same
+// millisecond by this process still sort in the order they were made.
+var last struct {
+	sync.Mutex
+	ms uint64
+	hi uint16 // top 16 of the 80 random bits
+	lo uint64 // low 64 of them
+}
+
+// New returns prefix + "_" + a 26-character monotonic ULID (48-bit
+// millisecond time, 80 random bits, incremented within a millisecond) in
+// Crockford base32.
 func New(prefix string) string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
+	ms := uint64(time.Now().UnixMilli())
+	last.Lock()
+	if ms <= last.ms {
+		ms = last.ms
+		last.lo++
+		if last.lo == 0 {
+			last.hi++
+		}
+	} else {
+		var r [10]byte
+		_, _ = rand.Read(r[:])
+		last.ms = ms
+		last.hi = binary.BigEndian.Uint16(r[:2])
+		last.lo = binary.BigEndian.Uint64(r[2:]) >> 1 // room to increment
+	}
+	binary.BigEndian.PutUint64(b[:8], ms<<16|uint64(last.hi))
+	binary.BigEndian.PutUint64(b[8:], last.lo)
+	last.Unlock()
 	var sb strings.Builder
 	sb.Grow(len(prefix) + 27)
 	sb.WriteString(prefix)

@@ -19,3 +19,14 @@ func TestNewIsPrefixedUniqueAndSortable(t *testing.T) {
 		t.Fatal("Prefix accepted an unprefixed id")
 	}
 }
+
+func TestIDsSortInCreationOrderWithinAMillisecond(t *testing.T) {
+	prev := New("x")
+	for i := 0; i < 10000; i++ {
+		id := New("x")
+		if id <= prev {
+			t.Fatalf("id %d: %q does not sort after %q", i, id, prev)
+		}
+		prev = id
+	}
+}
