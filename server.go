@@ -16,10 +16,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/entitled/entitled/app"
+	"github.com/entitled/entitled/policy"
 )
 
 type config struct {
@@ -69,6 +71,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(command(os.Args[1:]))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "entitled:", err)
 		os.Exit(1)
@@ -149,4 +154,18 @@ func run() error {
 		return srv.Shutdown(shutdownCtx)
 	}
 	return nil
+}
+
+// command runs a subcommand instead of the server.
+func command(args []string) int {
+	switch strings.Join(args, " ") {
+	case "policy input-schema":
+		// The JSON Schema of the policy input document, for authors who
+		// develop with the stock opa CLI.
+		os.Stdout.Write(policy.InputSchema())
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "usage: entitled                        serve (configured by ENTITLED_* variables)\n       entitled policy input-schema    print the JSON Schema of the policy input document\n")
+		return 2
+	}
 }

@@ -33,3 +33,12 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("redact = %s", got)
 	}
 }
+
+func TestPolicyInputSchemaCommand(t *testing.T) {
+	if code := command([]string{"policy", "input-schema"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if code := command([]string{"bogus"}); code != 2 {
+		t.Fatalf("unknown command exit %d, want 2", code)
+	}
+}
