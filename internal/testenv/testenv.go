@@ -42,11 +42,13 @@ func PostgresURL() string {
 
 // Env is one running server with its own empty database.
 type Env struct {
-	T       testing.TB
-	Store   string // "sqlite" or "postgres"
-	App     *app.App
-	Server  *httptest.Server
-	Queries atomic.Int64 // SQL statements run so far
+	T     testing.TB
+	Store string // "sqlite" or "postgres"
+	// DatabaseURL is the server's database (another process may share it).
+	DatabaseURL string
+	App         *app.App
+	Server      *httptest.Server
+	Queries     atomic.Int64 // SQL statements run so far
 	// Now is the clock the server uses; tests may move it.
 	clock atomic.Pointer[time.Time]
 }
@@ -77,6 +79,7 @@ func New(t testing.TB, backend string) *Env {
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
+	env.DatabaseURL = dbURL
 	ctx := context.Background()
 	a, err := app.New(ctx, app.Config{
 		DatabaseURL:   dbURL,
@@ -304,4 +307,27 @@ func Len(v any, path string) int {
 		return len(l)
 	}
 	return -1
+}
+
+// Peer starts a second server on the same database, as a second process
+// sharing PostgreSQL would be.
+func (e *Env) Peer() *Env {
+	e.T.Helper()
+	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL}
+	a, err := app.New(context.Background(), app.Config{
+		DatabaseURL:   e.DatabaseURL,
+		OperatorToken: OperatorToken,
+		Now:           peer.Now,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		e.T.Fatalf("start peer: %v", err)
+	}
+	peer.App = a
+	peer.Server = httptest.NewServer(a.Handler)
+	e.T.Cleanup(func() {
+		peer.Server.Close()
+		a.Close()
+	})
+	return peer
 }
