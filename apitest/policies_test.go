@@ -148,6 +148,9 @@ func TestPolicyPrecedenceAndInvalidation(t *testing.T) {
 		// Inactive: no effect.
 		d := env.MustDo(key, createPolicyQ, map[string]any{"in": map[string]any{"name": "both", "module": denyAndGrant}})
 		id := testenv.Str(d, "createPolicy.id")
+		if got := env.MustDo(key, `query($id: ID!) { node(id: $id) { ... on OrgPolicy { name version } } }`, map[string]any{"id": id}); testenv.Str(got, "node.name") != "both" {
+			t.Fatalf("node(id) of a policy: %v", got)
+		}
 		wantReason(t, decide(t, env, key, "eu-1", "sso", nil, nil), true, "ALLOWED")
 		// Activated: deny wins over grant, on the very next decision.
 		env.MustDo(key, updatePolicyQ, map[string]any{"id": id, "in": map[string]any{"active": true}})
@@ -175,9 +178,13 @@ grant contains "always" if true
 		wantReason(t, decide(t, env, key, "late", "sso", nil, nil), false, "LICENSE_EXPIRED")
 		env.MustDo(key, updatePolicyQ, map[string]any{"id": id, "in": map[string]any{"active": true}})
 		wantReason(t, decide(t, env, key, "late", "sso", nil, nil), true, "GRANTED_BY_POLICY")
+		// Every change bumped the version and kept the source it replaced.
+		v := env.MustDo(key, `query($id: ID!) { node(id: $id) { ... on OrgPolicy { version revisions { version module } } } }`, map[string]any{"id": id})
+		if testenv.Num(v, "node.version") != 6 || testenv.Len(v, "node.revisions") != 6 || !strings.Contains(testenv.Str(v, "node.revisions.0.module"), "denied by both") {
+			t.Fatalf("versions and revisions: %v", v)
+		}
 		env.MustDo(key, `mutation($id: ID!) { deletePolicy(id: $id) }`, map[string]any{"id": id})
 		wantReason(t, decide(t, env, key, "late", "sso", nil, nil), false, "LICENSE_EXPIRED")
-		// Every change kept the previous source and bumped the version.
 		n := testenv.Num(env.MustDo(key, `{ policies { totalCount } }`, nil), "policies.totalCount")
 		if n != 0 {
 			t.Fatalf("%v policies after delete", n)

@@ -11,6 +11,8 @@ import (
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -32,6 +34,8 @@ var tables = map[string]string{
 	"ins": instance.Table,
 	"ue":  usageevent.Table,
 	"te":  thresholdevent.Table,
+	"pol": orgpolicy.Table,
+	"pr":  policyrevision.Table,
 }
 
 // nodeType resolves which table an opaque ID belongs to from its prefix.
