@@ -279,7 +279,7 @@ deny contains msg if {
 `
 
 func TestExpensivePolicyFailsClosedWithoutSlowingOthers(t *testing.T) {
-	env := testenv.New(t, "sqlite")
+	env := testenv.New(t, "sqlite", testenv.PolicyTimeout(25*time.Millisecond))
 	now := time.Now().UTC()
 	slow := policyOrg(t, env, "slow", now)
 	fast := policyOrg(t, env, "fast", now)

@@ -4,32 +4,17 @@ import (
 	"context"
 	"sort"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/decision"
-	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/tenant"
 )
-
-// explainer is an evaluator that can say which rules fired.
-type explainer interface {
-	Explain(ctx context.Context, input ast.Value) (policy.Result, error)
-}
-
-// explaining evaluates with the explanation filled in.
-type explaining struct{ explainer }
-
-func (e explaining) Eval(ctx context.Context, in ast.Value) (policy.Result, error) {
-	return e.Explain(ctx, in)
-}
 
 // Explain decides one question and lists the rules that fired. It costs
 // more than Allowed, so the ordinary path never does it.
 func (s *Service) Explain(ctx context.Context, q Question) (*decision.Decision, error) {
 	return s.with(ctx, q, func(ev decision.Evaluator) decision.Evaluator {
-		if x, ok := ev.(explainer); ok {
-			return explaining{x}
+		if x, ok := ev.(decision.Explainer); ok {
+			return decision.Explaining(x)
 		}
 		return ev
 	})
@@ -74,7 +59,7 @@ const MaxPreviewInstances = 200
 
 // Preview evaluates a draft against a page of the organization's instances
 // × all its entitlements, next to the active policies, and returns the
-// decisions that differ in verdict or reason.
+// decisions whose verdict differs (allowed, reason or reasons).
 func (s *Service) Preview(ctx context.Context, draft decision.Evaluator, first int, after string) (*PreviewPage, error) {
 	if first <= 0 || first > MaxPreviewInstances {
 		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
@@ -107,7 +92,7 @@ func (s *Service) Preview(ctx context.Context, draft decision.Evaluator, first i
 			before := s.decideWith(ctx, snap, inst, q, cur)
 			afterD := s.decideWith(ctx, snap, inst, q, draft)
 			page.Evaluated++
-			if before.Allowed != afterD.Allowed || before.Reason != afterD.Reason {
+			if decision.Changed(before, afterD) {
 				page.Changes = append(page.Changes, &Change{Instance: q.Instance, Entitlement: e, Before: &before, After: &afterD})
 			}
 		}

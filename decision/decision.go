@@ -3,6 +3,7 @@ package decision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -47,9 +48,17 @@ type Evaluator interface {
 	Eval(ctx context.Context, input ast.Value) (policy.Result, error)
 }
 
+// Explainer evaluates and reports which rules fired; *policy.Engine and
+// *policy.Prepared implement it.
+type Explainer interface {
+	Explain(ctx context.Context, input ast.Value) (policy.Result, error)
+}
+
 var (
 	_ Evaluator = (*policy.Engine)(nil)
 	_ Evaluator = (*policy.Prepared)(nil)
+	_ Explainer = (*policy.Engine)(nil)
+	_ Explainer = (*policy.Prepared)(nil)
 )
 
 // Service decides with an Evaluator and a clock.
@@ -88,6 +97,24 @@ func (s *Service) DecideWith(ctx context.Context, eval Evaluator, f *Facts) (Dec
 		return Decision{}, fmt.Errorf("decide %s/%s: %w", f.InstanceSlug, f.EntitlementSlug, err)
 	}
 	return Map(f, now, res), nil
+}
+
+// Explaining wraps an Explainer as an Evaluator whose results carry the
+// rules that fired (Decision.Explanation): explainDecision. Tracing is
+// slower, so only explained questions use it; DecideWith on a plain
+// Evaluator never traces.
+func Explaining(e Explainer) Evaluator { return explaining{e} }
+
+type explaining struct{ Explainer }
+
+func (e explaining) Eval(ctx context.Context, in ast.Value) (policy.Result, error) {
+	return e.Explain(ctx, in)
+}
+
+// Changed reports whether two decisions differ in their verdict: allowed,
+// reason or reasons.
+func Changed(a, b Decision) bool {
+	return a.Allowed != b.Allowed || a.Reason != b.Reason || !slices.Equal(a.Reasons, b.Reasons)
 }
 
 // Map turns a policy result into a Decision, adding the facts the caller

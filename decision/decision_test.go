@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,7 +281,7 @@ func TestDecide(t *testing.T) {
 	// Custom policy through DecideWith.
 	p, err := policy.Compile([]policy.Module{{Name: "eu.rego", Source: `package entitled.custom
 deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
-`}}, policy.WithVersion(2))
+`}}, policy.WithVersion(2), policy.WithEvalTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,5 +313,39 @@ func TestPartTermsBuiltOnceConcurrently(t *testing.T) {
 		if x != terms[0] {
 			t.Fatal("instance term built more than once")
 		}
+	}
+}
+
+func TestExplainingAndChanged(t *testing.T) {
+	s := NewService(policy.NewEngine(nil), func() time.Time { return testNow })
+	ctx := context.Background()
+	current, err := policy.Compile([]policy.Module{{Name: "eu.rego", Source: `package entitled.custom
+deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
+`}}, policy.WithVersion(1), policy.WithEvalTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := booleanFacts(t)
+	f.Instance = &Instance{ID: "i1", Slug: "eu-prod-1", Metadata: map[string]any{"region": "eu"}}
+	d, err := s.DecideWith(ctx, Explaining(current), f)
+	if err != nil || d.Reason != policy.ReasonDeniedByPolicy || len(d.Explanation) == 0 ||
+		!strings.Contains(d.Explanation.String(), "eu.rego:2: deny data.entitled.custom.deny: no sso in the EU") {
+		t.Fatalf("%+v %v", d, err)
+	}
+	plain, _ := s.DecideWith(ctx, current, f)
+	if plain.Explanation != nil {
+		t.Fatal("DecideWith explains")
+	}
+	draft, err := policy.Draft([]policy.Module{{Name: "eu.rego"}}, policy.Module{Name: "eu.rego", Source: "package entitled.custom\n"},
+		policy.WithEvalTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.DecideWith(ctx, draft, f)
+	if err != nil || after.Reason != policy.ReasonAllowed || !Changed(plain, after) {
+		t.Fatalf("%+v %+v %v", plain, after, err)
+	}
+	if Changed(plain, plain) {
+		t.Fatal("a decision differs from itself")
 	}
 }

@@ -23,14 +23,34 @@
 // so the default path never walks.
 //
 // Compile builds one Prepared per organization (default + custom modules,
-// strict mode, Rego v1, no data, sandboxed capabilities: no http.send, net.*,
-// opa.runtime, rego.parse_module, rand.*, uuid.*, time.now_ns; time comes
-// from input.now) and prepares the single query data.entitled.decision.
-// Evaluations with custom modules are bounded by a per-evaluation timeout
-// (WithEvalTimeout). An Engine holds the current Prepared behind an atomic
-// pointer so that reloads never block or tear decisions.
+// strict mode, Rego v1, no data, sandboxed capabilities) and prepares the
+// single query data.entitled.decision. An Engine holds an organization's
+// current Prepared behind an atomic pointer so that reloads never block or
+// tear decisions; organizations share no Prepared (but the default one,
+// Default()) and no lock.
 //
-// TODO(custom policies issue): limits on module count/size, storage of
-// policies and their test results, and running an organization's own Rego
-// tests against its modules (RunTests below runs the default ones).
+// Custom policies (docs/policies.md):
+//
+//   - Sandbox (sandbox.go): an allowlist of builtins (no http.send, net.*,
+//     opa.runtime, rego.parse_module, rand.*, uuid.*, time.now_ns, trace,
+//     ...; time comes from input.now), package entitled.custom or below,
+//     data references limited to data.entitled.custom and
+//     data.entitled.base (tests: also data.entitled.decision and
+//     data.entitled.custom_test), Limits on size, rules and module count.
+//     Each organization's Prepared compiles only its own modules, so
+//     reading another organization's package finds nothing.
+//   - Validate checks a module on save (with the organization's active
+//     modules); errors are CompileErrors with code, message, file, row, col.
+//   - Each evaluation with custom modules has a deadline (DefaultEvalTimeout,
+//     WithEvalTimeout): OPA is cancelled through topdown.Cancel and the
+//     error matches ErrEvalTimeout and context.DeadlineExceeded (the caller
+//     answers POLICY_ERROR).
+//   - RunTests / RunModuleTests run test_ rules in-process with the same
+//     sandbox, a bounded print hook and a deadline per test.
+//   - Prepared.Explain traces one evaluation and reports the rules that
+//     fired (Explanation); Eval never traces.
+//   - Draft compiles active modules plus a draft into a throwaway Prepared
+//     for evaluatePolicy / previewPolicy (see decision.Service.Compare).
+//   - InputSchema is the JSON Schema of the input document
+//     (input.schema.json).
 package policy

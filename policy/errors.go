@@ -25,6 +25,8 @@ const (
 	CodeBuiltin = "entitled_builtin_error"
 	// CodeData: a module reads data outside the organization's namespace.
 	CodeData = "entitled_data_error"
+	// CodeRule: a deny or grant rule is not a set of messages.
+	CodeRule = "entitled_rule_error"
 )
 
 // CompileError is one problem found while parsing or compiling a module.

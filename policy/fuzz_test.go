@@ -62,7 +62,7 @@ func FuzzValidate(f *testing.F) {
 			if errs != nil {
 				return
 			}
-			p, err := Compile([]Module{m})
+			p, err := Compile([]Module{m}, WithEvalTimeout(DefaultEvalTimeout))
 			if err != nil {
 				t.Errorf("validated but does not compile: %v", err)
 				return
@@ -75,7 +75,7 @@ func FuzzValidate(f *testing.F) {
 		}()
 		select {
 		case <-done:
-		case <-time.After(20 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("upload path hangs on %q", src)
 		}
 	})

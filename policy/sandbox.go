@@ -143,6 +143,19 @@ func checkParsed(name string, mod *ast.Module, kind moduleKind, lim Limits) Comp
 				Message: fmt.Sprintf("module has %d rules, more than the limit of %d", n, lim.MaxRules)})
 		}
 	}
+	for _, r := range mod.Rules {
+		ref := r.Head.Ref()
+		last, ok := ref[len(ref)-1].Value.(ast.String)
+		if len(ref) == 1 {
+			if v, isVar := ref[0].Value.(ast.Var); isVar {
+				last, ok = ast.String(v), true
+			}
+		}
+		if ok && (last == "deny" || last == "grant") && (r.Head.RuleKind() != ast.MultiValue || len(r.Head.Args) > 0) {
+			errs = append(errs, errAt(CodeRule, name, r.Location, fmt.Sprintf(
+				"%s must be a set of messages: write `%s contains msg if { ... }`", last, last)))
+		}
+	}
 	seen := map[string]bool{}
 	report := func(op ast.Ref, loc *ast.Location) {
 		s := op.String()

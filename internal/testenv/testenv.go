@@ -51,6 +51,7 @@ type Env struct {
 	Queries     atomic.Int64 // SQL statements run so far
 	// Now is the clock the server uses; tests may move it.
 	clock atomic.Pointer[time.Time]
+	cfg   app.Config
 }
 
 // Stores lists the storage backends every storage test runs against.
@@ -66,8 +67,18 @@ func ForEachStore(t *testing.T, fn func(t *testing.T, env *Env)) {
 	}
 }
 
+// Option adjusts the server's configuration.
+type Option func(*app.Config)
+
+// PolicyTimeout sets the deadline of custom policy evaluations. Tests
+// default to a generous one so that a busy machine does not turn a
+// trivial policy into POLICY_ERROR; deadline tests set the real one.
+func PolicyTimeout(d time.Duration) Option {
+	return func(c *app.Config) { c.PolicyTimeout = d }
+}
+
 // New starts a server on a fresh database of the given backend.
-func New(t testing.TB, backend string) *Env {
+func New(t testing.TB, backend string, opts ...Option) *Env {
 	t.Helper()
 	env := &Env{T: t, Store: backend}
 	var dbURL string
@@ -81,15 +92,21 @@ func New(t testing.TB, backend string) *Env {
 	}
 	env.DatabaseURL = dbURL
 	ctx := context.Background()
-	a, err := app.New(ctx, app.Config{
+	cfg := app.Config{
 		DatabaseURL:   dbURL,
 		OperatorToken: OperatorToken,
 		Now:           env.Now,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PolicyTimeout: 5 * time.Second,
 		StoreOptions: []store.Option{store.WithQueryLog(func(context.Context, string) {
 			env.Queries.Add(1)
 		})},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	env.cfg = cfg
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start app on %s: %v", backend, err)
 	}
@@ -314,12 +331,10 @@ func Len(v any, path string) int {
 func (e *Env) Peer() *Env {
 	e.T.Helper()
 	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL}
-	a, err := app.New(context.Background(), app.Config{
-		DatabaseURL:   e.DatabaseURL,
-		OperatorToken: OperatorToken,
-		Now:           peer.Now,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg := e.cfg
+	cfg.Now, cfg.StoreOptions = peer.Now, nil
+	peer.cfg = cfg
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		e.T.Fatalf("start peer: %v", err)
 	}
