@@ -66,6 +66,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 	}
 	orgID := items[0].t.orgID
 	err := tx(ctx, s, func(tx *sql.Tx) error {
+		q := s.prepared(tx)
 		// Keys seen before, in the ledger or earlier in this batch.
 		known, err := s.knownKeys(ctx, tx, orgID, items)
 		if err != nil {
@@ -96,7 +97,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 			g := groupKey{it.t.inst.Instance.ID, it.t.ent.ID, it.start}
 			c, ok := groups[g]
 			if !ok {
-				if c, err = s.lockCounter(ctx, tx, it.t, it.start); err != nil {
+				if c, err = s.lockCounter(ctx, q, it.t, it.start); err != nil {
 					return err
 				}
 				groups[g] = c
@@ -114,10 +115,10 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		}
 		for _, g := range order {
 			it := last[g]
-			if err := s.storeCounter(ctx, tx, it.t, it.start, groups[g]); err != nil {
+			if err := s.storeCounter(ctx, q, it.t, it.start, groups[g]); err != nil {
 				return err
 			}
-			if err := s.thresholds(ctx, tx, it.t, it.start, groups[g].Value(it.t.method())); err != nil {
+			if err := s.thresholds(ctx, q, it.t, it.start, groups[g].Value(it.t.method())); err != nil {
 				return err
 			}
 		}

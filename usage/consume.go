@@ -74,7 +74,8 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 	}
 	var out *decision.Decision
 	err = tx(ctx, s, func(tx *sql.Tx) error {
-		c, err := s.lockCounter(ctx, tx, t, start)
+		q := s.prepared(tx)
+		c, err := s.lockCounter(ctx, q, t, start)
 		if err != nil {
 			return err
 		}
@@ -90,7 +91,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 			out = &res
 			return nil // nothing recorded; the transaction only created an empty counter
 		}
-		if err := s.storeCounter(ctx, tx, t, start, c); err != nil {
+		if err := s.storeCounter(ctx, q, t, start, c); err != nil {
 			return err
 		}
 		setFigures(&res, t, after)
@@ -98,7 +99,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 		if err != nil {
 			return err
 		}
-		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "CONSUME", value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
+		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: "CONSUME", value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
 		if err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 			return errReplay
 		}
 		out = &res
-		return s.thresholds(ctx, tx, t, start, after)
+		return s.thresholds(ctx, q, t, start, after)
 	})
 	if err == errReplay {
 		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)

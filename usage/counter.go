@@ -93,13 +93,11 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *deci
 	if err != nil {
 		return nil, err
 	}
-	s.readOnce.Do(func() {
-		s.readStmt, s.readErr = s.db.SQL.PrepareContext(context.Background(), s.rebind(selectCounter))
-	})
-	if s.readErr != nil {
-		return nil, fmt.Errorf("prepare usage read: %w", s.readErr)
+	var q exec = s.db.SQL
+	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
+		q = stmtExec{st.(*sql.Stmt)}
 	}
-	c, err := s.readCounter(ctx, stmtExec{s.readStmt}, orgID, instanceID, e.ID, start)
+	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
 	if err != nil {
 		return nil, err
 	}

@@ -81,19 +81,20 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 	}
 	var res *ReportResult
 	err = tx(ctx, s, func(tx *sql.Tx) error {
-		c, err := s.addToCounter(ctx, tx, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})
+		q := s.prepared(tx)
+		c, err := s.addToCounter(ctx, q, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})
 		if err != nil {
 			return err
 		}
 		res = result(t, c, start, end)
-		inserted, err := s.insertEvent(ctx, tx, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
+		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
 		if err != nil {
 			return err
 		}
 		if !inserted {
 			return errReplay
 		}
-		return s.thresholds(ctx, tx, t, start, res.Usage.Value)
+		return s.thresholds(ctx, q, t, start, res.Usage.Value)
 	})
 	if err == errReplay {
 		return s.replayReport(ctx, t, key, hash, "idempotencyKey")

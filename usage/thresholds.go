@@ -2,7 +2,6 @@ package usage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -14,7 +13,7 @@ ON CONFLICT (instance_id, entitlement_id, period_start, kind) DO NOTHING`
 
 // thresholds records, once per period, that usage reached 80% of the
 // limit, the limit itself, or passed the hard cap.
-func (s *Service) thresholds(ctx context.Context, tx *sql.Tx, t target, start time.Time, value float64) error {
+func (s *Service) thresholds(ctx context.Context, q exec, t target, start time.Time, value float64) error {
 	g := t.grant
 	if g == nil || g.Unlimited || g.Number <= 0 {
 		return nil
@@ -30,7 +29,7 @@ func (s *Service) thresholds(ctx context.Context, tx *sql.Tx, t target, start ti
 		if !th.crossed {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, s.rebind(insertThreshold),
+		if _, err := q.ExecContext(ctx, s.rebind(insertThreshold),
 			newID("te"), t.orgID, t.inst.Instance.ID, t.ent.ID, th.kind, start.UTC(), value, g.Number, g.HardCap, s.now().UTC()); err != nil {
 			return fmt.Errorf("record threshold event: %w", err)
 		}

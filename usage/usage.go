@@ -43,16 +43,67 @@ type Service struct {
 	now     func() time.Time
 	dialect string
 
-	// readStmt reads one counter for decisions, prepared once: the hot
-	// path should not parse SQL on every decision.
-	readOnce sync.Once
-	readStmt *sql.Stmt
-	readErr  error
+	// stmts holds the fixed statements, prepared once at start (query
+	// text → *sql.Stmt): decisions and reports should not have SQL parsed
+	// on every call.
+	stmts sync.Map
+}
+
+// prepared runs the fixed statements of a transaction as prepared
+// statements: with lib/pq an unprepared query with arguments costs an
+// extra round trip to PostgreSQL, and metering runs several per report.
+func (s *Service) prepared(tx *sql.Tx) exec { return preparedTx{s, tx} }
+
+type preparedTx struct {
+	s  *Service
+	tx *sql.Tx
+}
+
+// stmt returns the transaction's copy of a statement prepared at start, or
+// nil for others. It never takes another connection from the pool: a
+// transaction that waited for one while holding a row lock could deadlock
+// the pool.
+func (p preparedTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := p.s.stmts.Load(query); ok {
+		return p.tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	return nil
+}
+
+func (p preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.tx.ExecContext(ctx, query, args...)
+}
+
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.tx.QueryContext(ctx, query, args...)
+}
+
+// prepareAll prepares the fixed statements once, at start, when the pool
+// is idle. A statement that fails to prepare runs unprepared.
+func (s *Service) prepareAll(ctx context.Context) {
+	lock := selectCounter
+	if s.dialect == dialect.Postgres {
+		lock += " FOR UPDATE"
+	}
+	for _, q := range []string{upsertCounter, insertEventSQL, ensureCounter, selectCounter, lock, setCounter, insertThreshold} {
+		q = s.rebind(q)
+		if st, err := s.db.SQL.PrepareContext(ctx, q); err == nil {
+			s.stmts.Store(q, st)
+		}
+	}
 }
 
 // New returns the usage service.
 func New(db *store.DB, cache *factcache.Cache, now func() time.Time) *Service {
-	return &Service{db: db, cache: cache, now: now, dialect: db.Dialect}
+	s := &Service{db: db, cache: cache, now: now, dialect: db.Dialect}
+	s.prepareAll(context.Background())
+	return s
 }
 
 // Usage is one period's figures for an instance and entitlement.
