@@ -59,7 +59,7 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (decision.
 	if ok && c.version == version {
 		return c.prepared, nil
 	}
-	mods, err := s.active(tenant.OrgContext(ctx, orgID), "")
+	mods, err := activeModules(tenant.OrgContext(ctx, orgID), s.db, "")
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +75,10 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (decision.
 	return p, nil
 }
 
-// active returns the organization's active modules, leaving out the
+// activeModules returns the organization's active modules, leaving out the
 // policy with the given ID.
-func (s *Service) active(ctx context.Context, except string) ([]policy.Module, error) {
-	q := s.db.OrgPolicy.Query().Where(orgpolicy.Active(true))
+func activeModules(ctx context.Context, db *ent.Client, except string) ([]policy.Module, error) {
+	q := db.OrgPolicy.Query().Where(orgpolicy.Active(true))
 	if except != "" {
 		q = q.Where(orgpolicy.IDNEQ(except))
 	}
@@ -127,7 +127,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 	active := in.Active != nil && *in.Active
 	var out *ent.OrgPolicy
 	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
-		others, err := s.activeTx(ctx, tx, "")
+		others, err := activeModules(ctx, tx.Client(), "")
 		if err != nil {
 			return err
 		}
@@ -139,23 +139,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 			SetName(in.Name).SetModule(in.Module).SetTests(tests).SetActive(active).
 			SetLastTestResult(result).
 			Save(ctx)
-		if err != nil {
-			if store.IsUniqueViolation(err) {
-				return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", in.Name), Err: err}
-			}
-			return store.Translate(err, "policy")
-		}
-		if err := revise(ctx, tx, p); err != nil {
-			return err
-		}
 		out = p
-		return bumpOrg(ctx, tx)
+		return saved(ctx, tx, p, err, in.Name)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.publish(tenant.FromContext(ctx).OrgID)
-	return out.Unwrap(), nil
+	return s.done(ctx, out, err)
 }
 
 // Update changes a policy, keeping its previous source as a revision.
@@ -184,7 +171,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		if in.Active != nil {
 			active = *in.Active
 		}
-		others, err := s.activeTx(ctx, tx, p.ID)
+		others, err := activeModules(ctx, tx.Client(), p.ID)
 		if err != nil {
 			return err
 		}
@@ -196,23 +183,10 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 			SetName(name).SetModule(src).SetTests(tests).SetActive(active).
 			SetLastTestResult(result).AddVersion(1).
 			Save(ctx)
-		if err != nil {
-			if store.IsUniqueViolation(err) {
-				return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
-			}
-			return store.Translate(err, "policy")
-		}
-		if err := revise(ctx, tx, p); err != nil {
-			return err
-		}
 		out = p
-		return bumpOrg(ctx, tx)
+		return saved(ctx, tx, p, err, name)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.publish(tenant.FromContext(ctx).OrgID)
-	return out.Unwrap(), nil
+	return s.done(ctx, out, err)
 }
 
 // Delete removes a policy and its revisions.
@@ -230,20 +204,29 @@ func (s *Service) Delete(ctx context.Context, id string) (string, error) {
 	return id, nil
 }
 
-func (s *Service) activeTx(ctx context.Context, tx *ent.Tx, except string) ([]policy.Module, error) {
-	q := tx.OrgPolicy.Query().Where(orgpolicy.Active(true))
-	if except != "" {
-		q = q.Where(orgpolicy.IDNEQ(except))
+// saved finishes a create or update inside its transaction: it reports a
+// taken name, keeps the source as a revision, and bumps the organization's
+// policy version.
+func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) error {
+	if err != nil {
+		if store.IsUniqueViolation(err) {
+			return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
+		}
+		return store.Translate(err, "policy")
 	}
-	ps, err := q.Order(ent.Asc(orgpolicy.FieldName)).All(ctx)
+	if err := revise(ctx, tx, p); err != nil {
+		return err
+	}
+	return bumpOrg(ctx, tx)
+}
+
+// done publishes a committed change so every process recompiles.
+func (s *Service) done(ctx context.Context, p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods := make([]policy.Module, len(ps))
-	for i, p := range ps {
-		mods[i] = module(p.Name, p.Module)
-	}
-	return mods, nil
+	s.publish(tenant.FromContext(ctx).OrgID)
+	return p.Unwrap(), nil
 }
 
 // check validates a module against the organization's other active
@@ -303,7 +286,7 @@ func bumpOrg(ctx context.Context, tx *ent.Tx) error {
 // evaluator: nothing is saved or activated.
 func (s *Service) Draft(ctx context.Context, name *string, src string) (decision.Evaluator, error) {
 	n := draftName(name)
-	others, err := s.active(ctx, "")
+	others, err := activeModules(ctx, s.db, "")
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +305,7 @@ func (s *Service) Draft(ctx context.Context, name *string, src string) (decision
 
 // Problems validates a module without saving it.
 func (s *Service) Problems(ctx context.Context, name *string, src string) ([]*policy.CompileError, error) {
-	others, err := s.active(ctx, "")
+	others, err := activeModules(ctx, s.db, "")
 	if err != nil {
 		return nil, err
 	}

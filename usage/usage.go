@@ -242,25 +242,8 @@ var errReplay = errors.New("idempotency key already used")
 // tx runs fn in one database transaction. Metering writes raw SQL (one
 // upsert per counter, COPY for ledger rows), so it uses database/sql
 // directly rather than ent.
-func tx(ctx context.Context, s *Service, fn func(tx *sql.Tx) error) (err error) {
-	t, err := s.db.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			_ = t.Rollback()
-			panic(v)
-		}
-	}()
-	if err := fn(t); err != nil {
-		_ = t.Rollback()
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+func tx(ctx context.Context, s *Service, fn func(tx *sql.Tx) error) error {
+	return store.WithSQLTx(ctx, s.db.SQL, fn)
 }
 
 func jsonString(v any) (string, error) {
