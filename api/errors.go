@@ -95,8 +95,10 @@ func extensionString(err error, key string) (string, bool) {
 	return "", false
 }
 
-// fieldFromPath names the input field of a variable-coercion error
-// ("variable.input.type" → "input.type").
+// fieldFromPath names the input field of a coercion error, in the form
+// domain errors use: "variable.input.type" → "input.type"; an argument
+// error at createLicense.input.type → "type"; reportUsageBatch.inputs.3.value
+// → "inputs[3].value".
 func fieldFromPath(p ast.Path) string {
 	if len(p) == 0 {
 		return ""
@@ -113,7 +115,14 @@ func fieldFromPath(p ast.Path) string {
 	if len(parts) > 0 && parts[0] == "variable" {
 		return strings.ReplaceAll(strings.Join(parts[1:], "."), ".[", "[")
 	}
-	return ""
+	if len(parts) < 2 {
+		return ""
+	}
+	parts = parts[1:] // the root field
+	if parts[0] == "input" && len(parts) > 1 {
+		parts = parts[1:]
+	}
+	return strings.ReplaceAll(strings.Join(parts, "."), ".[", "[")
 }
 
 // recoverFunc turns a panic in a resolver into an INTERNAL error.
