@@ -166,7 +166,11 @@ func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *fa
 		s.log.ErrorContext(ctx, "load policies", "organization", snap.Org.Slug, "err", err)
 		return decision.Map(f, f.Now, decisionError(err))
 	}
-	return s.evaluate(ctx, snap, f, q, eval)
+	d = s.evaluate(ctx, snap, f, q, eval)
+	if s.dlog != nil {
+		s.dlog.Log(ctx, snap.Org, f, d)
+	}
+	return d
 }
 
 // facts gathers a question's facts, the usage counter included. When a
@@ -186,15 +190,9 @@ func (s *Service) facts(ctx context.Context, snap *factcache.Snapshot, inst *fac
 	return f, decision.Decision{}, true
 }
 
-// decideWith decides with a given evaluator instead of the organization's.
-func (s *Service) decideWith(ctx context.Context, snap *factcache.Snapshot, inst *factcache.InstanceFacts, q Question, eval decision.Evaluator) decision.Decision {
-	f, d, ok := s.facts(ctx, snap, inst, q)
-	if !ok {
-		return d
-	}
-	return s.evaluate(ctx, snap, f, q, eval)
-}
-
+// evaluate decides gathered facts with an evaluator, failing closed.
+// Explanations, drafts and previews use it too, so it writes no decision
+// log; decide does.
 func (s *Service) evaluate(ctx context.Context, snap *factcache.Snapshot, f *decision.Facts, q Question, eval decision.Evaluator) decision.Decision {
 	d, err := s.decider.DecideWith(ctx, eval, f)
 	if err != nil {
@@ -202,9 +200,6 @@ func (s *Service) evaluate(ctx context.Context, snap *factcache.Snapshot, f *dec
 		s.log.WarnContext(ctx, "policy evaluation failed", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
 		d = decision.Map(f, f.Now, decisionError(err))
 		d.Allowed = false
-	}
-	if s.dlog != nil {
-		s.dlog.Log(ctx, snap.Org, f, d)
 	}
 	return d
 }

@@ -34,7 +34,10 @@ func (s *Service) with(ctx context.Context, q Question, pick func(decision.Evalu
 	if err != nil {
 		return nil, err
 	}
-	d := s.decideWith(ctx, snap, inst, q, pick(cur))
+	f, d, ok := s.facts(ctx, snap, inst, q)
+	if ok {
+		d = s.evaluate(ctx, snap, f, q, pick(cur))
+	}
 	return &d, nil
 }
 
@@ -89,8 +92,13 @@ func (s *Service) Preview(ctx context.Context, draft decision.Evaluator, first i
 	for _, inst := range insts {
 		for _, e := range ents {
 			q := Question{Instance: inst.Instance.Slug, Entitlement: e}
-			before := s.decideWith(ctx, snap, inst, q, cur)
-			afterD := s.decideWith(ctx, snap, inst, q, draft)
+			// One gathering of facts (one usage read), two evaluations.
+			f, failed, ok := s.facts(ctx, snap, inst, q)
+			before, afterD := failed, failed
+			if ok {
+				before = s.evaluate(ctx, snap, f, q, cur)
+				afterD = s.evaluate(ctx, snap, f, q, draft)
+			}
 			page.Evaluated++
 			if decision.Changed(before, afterD) {
 				page.Changes = append(page.Changes, &Change{Instance: q.Instance, Entitlement: e, Before: &before, After: &afterD})
