@@ -35,8 +35,8 @@ const (
 // so its own time is linear in the document's size.
 type guard struct {
 	schema *ast.Schema
-	mu     sync.Mutex
-	seen   map[string]error // verdicts for recent documents without variables in page sizes
+	mu     sync.RWMutex
+	seen   map[string]error // verdicts of recent documents that did not depend on variables
 }
 
 var _ interface {
@@ -52,9 +52,9 @@ func (g *guard) MutateOperationParameters(_ context.Context, p *graphql.RawParam
 	// A verdict that read no variable holds for every request with the same
 	// document, whatever its variables: decisions ask with one document
 	// and new variables each time.
-	g.mu.Lock()
+	g.mu.RLock()
 	err, ok := g.seen[p.Query]
-	g.mu.Unlock()
+	g.mu.RUnlock()
 	if ok {
 		return toGQL(err)
 	}
