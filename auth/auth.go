@@ -36,7 +36,7 @@ type Service struct {
 	now           func() time.Time
 	operatorToken string
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	cache map[string]cachedKey
 }
 
@@ -71,9 +71,9 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (tenant.V
 	}
 	h := hash(credential)
 	now := s.now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.cache[h]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		return c.viewer, nil
 	}
