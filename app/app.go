@@ -22,6 +22,7 @@ import (
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/factcache"
 	"github.com/entitled/entitled/fleet"
+	"github.com/entitled/entitled/metrics"
 	"github.com/entitled/entitled/policies"
 	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/resolvers"
@@ -58,6 +59,7 @@ type App struct {
 	Facts    *factcache.Cache
 	Checks   *checks.Service
 	Usage    *usage.Service
+	Metrics  *metrics.Registry
 	Policy   *policy.Engine
 	Policies *policies.Service
 	Feed     *changefeed.Feed
@@ -108,6 +110,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Checks = checks.New(a.Facts, a.Policies, cfg.Now, cfg.Logger, dlog)
 	a.Usage = usage.New(db, a.Facts, cfg.Now)
 	a.Checks.SetUsage(a.Usage)
+	a.Metrics = metrics.New()
+	a.Checks.SetMetrics(a.Metrics)
+	a.Usage.SetMetrics(a.Metrics)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:   db.Client,
 		Auth:     a.Auth,
@@ -123,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return a.Checks.Allowed(r.Context(), q)
 	}, a.Auth, cfg.Logger))
 	mux.Handle("/", console.Handler())
+	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

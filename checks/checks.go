@@ -13,6 +13,7 @@ import (
 	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/factcache"
+	"github.com/entitled/entitled/metrics"
 	"github.com/entitled/entitled/policy"
 	"github.com/entitled/entitled/tenant"
 )
@@ -53,7 +54,11 @@ type Service struct {
 	dlog     *DecisionLog
 	now      func() time.Time
 	usage    UsageReader
+	metrics  *metrics.Registry
 }
+
+// SetMetrics counts decisions by reason.
+func (s *Service) SetMetrics(m *metrics.Registry) { s.metrics = m }
 
 // SetUsage gives NUMBER decisions their usage facts. Without it, usage is
 // absent and the policy counts it as 0.
@@ -167,6 +172,7 @@ func (s *Service) decide(ctx context.Context, snap *factcache.Snapshot, inst *fa
 		return decision.Map(f, f.Now, decisionError(err))
 	}
 	d = s.evaluate(ctx, snap, f, q, eval)
+	s.metrics.Decision(d.Reason, d.Allowed)
 	if s.dlog != nil {
 		s.dlog.Log(ctx, snap.Org, f, d)
 	}

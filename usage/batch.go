@@ -128,9 +128,14 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		return nil, err
 	}
 	out := make([]*ReportResult, len(items))
+	fresh := 0
 	for i := range items {
 		out[i] = items[i].result
+		if items[i].fresh {
+			fresh++
+		}
 	}
+	s.metrics.Reports(fresh)
 	return out, nil
 }
 

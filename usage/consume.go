@@ -60,6 +60,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 		return nil, err
 	}
 	if !d.Allowed {
+		s.metrics.Consume(false)
 		return d, nil // refused by the rules: nothing recorded
 	}
 	now := s.now().UTC()
@@ -112,6 +113,9 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*d
 	if err == errReplay {
 		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)
 		return d, err
+	}
+	if err == nil {
+		s.metrics.Consume(out.Allowed)
 	}
 	return out, err
 }

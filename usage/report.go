@@ -102,6 +102,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.Reports(1)
 	return res, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/factcache"
+	"github.com/entitled/entitled/metrics"
 	"github.com/entitled/entitled/store"
 	"github.com/entitled/entitled/tenant"
 )
@@ -47,7 +48,12 @@ type Service struct {
 	// text → *sql.Stmt): decisions and reports should not have SQL parsed
 	// on every call.
 	stmts sync.Map
+
+	metrics *metrics.Registry
 }
+
+// SetMetrics counts recorded and refused usage.
+func (s *Service) SetMetrics(m *metrics.Registry) { s.metrics = m }
 
 // prepared runs the fixed statements of a transaction as prepared
 // statements: with lib/pq an unprepared query with arguments costs an
