@@ -28,7 +28,7 @@ type Service struct {
 	evalTimeout time.Duration
 	base        decision.Evaluator // the default policy, for organizations without policies
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	compiled map[string]compiled // by organization
 }
 
@@ -53,9 +53,9 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (decision.
 	if version == 0 {
 		return s.base, nil
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.compiled[orgID]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && c.version == version {
 		return c.prepared, nil
 	}
