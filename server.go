@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/entitled/entitled/app"
+	"github.com/entitled/entitled/internal/app"
 	"github.com/entitled/entitled/policy"
 )
 

@@ -12,7 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/organization"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // APIKey is the model entity for the APIKey schema.

@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/organization"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // APIKeyCreate is the builder for creating a APIKey entity.

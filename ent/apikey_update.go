@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/predicate"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // APIKeyUpdate is the builder for updating APIKey entities.

@@ -13,7 +13,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
-	"github.com/entitled/entitled/terms"
+	"github.com/entitled/entitled/internal/catalog/terms"
 )
 
 // LicenseVersion is the model entity for the LicenseVersion schema.

@@ -15,7 +15,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
-	"github.com/entitled/entitled/terms"
+	"github.com/entitled/entitled/internal/catalog/terms"
 )
 
 // LicenseVersionCreate is the builder for creating a LicenseVersion entity.

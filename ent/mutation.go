@@ -24,8 +24,8 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
-	"github.com/entitled/entitled/tenant"
-	"github.com/entitled/entitled/terms"
+	"github.com/entitled/entitled/internal/catalog/terms"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 const (

@@ -16,8 +16,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
-	"github.com/entitled/entitled/checks"
-	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/license"
@@ -25,11 +23,12 @@ import (
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/graph/model"
 	"github.com/entitled/entitled/graph/scalars"
-	"github.com/entitled/entitled/policies"
+	"github.com/entitled/entitled/internal/catalog/terms"
+	"github.com/entitled/entitled/internal/custompolicy"
+	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
-	"github.com/entitled/entitled/tenant"
-	"github.com/entitled/entitled/terms"
-	"github.com/entitled/entitled/usage"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -227,26 +226,26 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ConsumeUsage             func(childComplexity int, input usage.ConsumeInput) int
+		ConsumeUsage             func(childComplexity int, input metering.ConsumeInput) int
 		CreateAPIKey             func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateEntitlement        func(childComplexity int, input ent.CreateEntitlementInput) int
 		CreateInstance           func(childComplexity int, input ent.CreateInstanceInput) int
 		CreateLicense            func(childComplexity int, input ent.CreateLicenseInput) int
 		CreateOrganization       func(childComplexity int, input model.CreateOrganizationInput) int
-		CreatePolicy             func(childComplexity int, input policies.CreateInput) int
+		CreatePolicy             func(childComplexity int, input custompolicy.CreateInput) int
 		DeleteEntitlement        func(childComplexity int, id string) int
 		DeleteInstance           func(childComplexity int, id string) int
 		DeleteLicense            func(childComplexity int, id string) int
 		DeletePolicy             func(childComplexity int, id string) int
 		RemoveLicenseEntitlement func(childComplexity int, licenseID string, entitlementID string) int
-		ReportUsage              func(childComplexity int, input usage.ReportInput) int
-		ReportUsageBatch         func(childComplexity int, inputs []*usage.ReportInput) int
+		ReportUsage              func(childComplexity int, input metering.ReportInput) int
+		ReportUsageBatch         func(childComplexity int, inputs []*metering.ReportInput) int
 		RevokeAPIKey             func(childComplexity int, id string) int
 		SetLicenseEntitlement    func(childComplexity int, input model.SetLicenseEntitlementInput) int
 		UpdateEntitlement        func(childComplexity int, id string, input ent.UpdateEntitlementInput) int
 		UpdateInstance           func(childComplexity int, id string, input ent.UpdateInstanceInput) int
 		UpdateLicense            func(childComplexity int, id string, input ent.UpdateLicenseInput) int
-		UpdatePolicy             func(childComplexity int, id string, input policies.UpdateInput) int
+		UpdatePolicy             func(childComplexity int, id string, input custompolicy.UpdateInput) int
 	}
 
 	OrgPolicy struct {
@@ -438,10 +437,10 @@ type APIKeyResolver interface {
 	Revoked(ctx context.Context, obj *ent.APIKey) (bool, error)
 }
 type DecisionResolver interface {
-	Explanation(ctx context.Context, obj *decision.Decision) ([]*policy.Fired, error)
+	Explanation(ctx context.Context, obj *policy.Decision) ([]*policy.Fired, error)
 }
 type InstanceResolver interface {
-	Usage(ctx context.Context, obj *ent.Instance) ([]*usage.Usage, error)
+	Usage(ctx context.Context, obj *ent.Instance) ([]*metering.Usage, error)
 }
 type LicenseVersionResolver interface {
 	Type(ctx context.Context, obj *ent.LicenseVersion) (license.Type, error)
@@ -461,12 +460,12 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error)
 	CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error)
-	CreatePolicy(ctx context.Context, input policies.CreateInput) (*ent.OrgPolicy, error)
-	UpdatePolicy(ctx context.Context, id string, input policies.UpdateInput) (*ent.OrgPolicy, error)
+	CreatePolicy(ctx context.Context, input custompolicy.CreateInput) (*ent.OrgPolicy, error)
+	UpdatePolicy(ctx context.Context, id string, input custompolicy.UpdateInput) (*ent.OrgPolicy, error)
 	DeletePolicy(ctx context.Context, id string) (string, error)
-	ReportUsage(ctx context.Context, input usage.ReportInput) (*usage.ReportResult, error)
-	ReportUsageBatch(ctx context.Context, inputs []*usage.ReportInput) (*model.ReportUsageBatchPayload, error)
-	ConsumeUsage(ctx context.Context, input usage.ConsumeInput) (*decision.Decision, error)
+	ReportUsage(ctx context.Context, input metering.ReportInput) (*metering.ReportResult, error)
+	ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error)
+	ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error)
 }
 type PolicyTestResultResolver interface {
 	DurationMs(ctx context.Context, obj *policy.TestResult) (float64, error)
@@ -480,20 +479,20 @@ type QueryResolver interface {
 	Policies(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.OrgPolicyOrder, where *ent.OrgPolicyWhereInput) (*ent.OrgPolicyConnection, error)
 	ThresholdEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) (*ent.ThresholdEventConnection, error)
 	UsageEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) (*ent.UsageEventConnection, error)
-	Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error)
-	Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*decision.Decision, error)
-	ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error)
+	Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error)
+	Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*policy.Decision, error)
+	ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error)
 	ValidatePolicy(ctx context.Context, module string, name *string) ([]*policy.CompileError, error)
 	TestPolicy(ctx context.Context, module string, tests *string) ([]*policy.TestResult, error)
-	EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*decision.Decision, error)
-	PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*checks.PreviewPage, error)
+	EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*policy.Decision, error)
+	PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*decision.PreviewPage, error)
 	PolicyInputSchema(ctx context.Context) (map[string]any, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	APIKeys(ctx context.Context) ([]*ent.APIKey, error)
-	UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*usage.Usage, error)
+	UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error)
 }
 type UsageResolver interface {
-	Entitlement(ctx context.Context, obj *usage.Usage) (*ent.Entitlement, error)
+	Entitlement(ctx context.Context, obj *metering.Usage) (*ent.Entitlement, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1229,7 +1228,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ConsumeUsage(childComplexity, args["input"].(usage.ConsumeInput)), true
+		return e.ComplexityRoot.Mutation.ConsumeUsage(childComplexity, args["input"].(metering.ConsumeInput)), true
 	case "Mutation.createAPIKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1295,7 +1294,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreatePolicy(childComplexity, args["input"].(policies.CreateInput)), true
+		return e.ComplexityRoot.Mutation.CreatePolicy(childComplexity, args["input"].(custompolicy.CreateInput)), true
 	case "Mutation.deleteEntitlement":
 		if e.ComplexityRoot.Mutation.DeleteEntitlement == nil {
 			break
@@ -1361,7 +1360,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReportUsage(childComplexity, args["input"].(usage.ReportInput)), true
+		return e.ComplexityRoot.Mutation.ReportUsage(childComplexity, args["input"].(metering.ReportInput)), true
 	case "Mutation.reportUsageBatch":
 		if e.ComplexityRoot.Mutation.ReportUsageBatch == nil {
 			break
@@ -1372,7 +1371,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReportUsageBatch(childComplexity, args["inputs"].([]*usage.ReportInput)), true
+		return e.ComplexityRoot.Mutation.ReportUsageBatch(childComplexity, args["inputs"].([]*metering.ReportInput)), true
 	case "Mutation.revokeAPIKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1438,7 +1437,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdatePolicy(childComplexity, args["id"].(string), args["input"].(policies.UpdateInput)), true
+		return e.ComplexityRoot.Mutation.UpdatePolicy(childComplexity, args["id"].(string), args["input"].(custompolicy.UpdateInput)), true
 
 	case "OrgPolicy.active":
 		if e.ComplexityRoot.OrgPolicy.Active == nil {
@@ -3359,8 +3358,8 @@ func (ec *executionContext) field_Mutation_consumeUsage_args(ctx context.Context
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (usage.ConsumeInput, error) {
-			return ec.unmarshalNConsumeUsageInput2githubᚗcomᚋentitledᚋentitledᚋusageᚐConsumeInput(ctx, v)
+		func(ctx context.Context, v any) (metering.ConsumeInput, error) {
+			return ec.unmarshalNConsumeUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐConsumeInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3443,8 +3442,8 @@ func (ec *executionContext) field_Mutation_createPolicy_args(ctx context.Context
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (policies.CreateInput, error) {
-			return ec.unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐCreateInput(ctx, v)
+		func(ctx context.Context, v any) (custompolicy.CreateInput, error) {
+			return ec.unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcustompolicyᚐCreateInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3535,8 +3534,8 @@ func (ec *executionContext) field_Mutation_reportUsageBatch_args(ctx context.Con
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "inputs",
-		func(ctx context.Context, v any) ([]*usage.ReportInput, error) {
-			return ec.unmarshalNReportUsageInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportInputᚄ(ctx, v)
+		func(ctx context.Context, v any) ([]*metering.ReportInput, error) {
+			return ec.unmarshalNReportUsageInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInputᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3549,8 +3548,8 @@ func (ec *executionContext) field_Mutation_reportUsage_args(ctx context.Context,
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (usage.ReportInput, error) {
-			return ec.unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋusageᚐReportInput(ctx, v)
+		func(ctx context.Context, v any) (metering.ReportInput, error) {
+			return ec.unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3665,8 +3664,8 @@ func (ec *executionContext) field_Mutation_updatePolicy_args(ctx context.Context
 	}
 	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (policies.UpdateInput, error) {
-			return ec.unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐUpdateInput(ctx, v)
+		func(ctx context.Context, v any) (custompolicy.UpdateInput, error) {
+			return ec.unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcustompolicyᚐUpdateInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4509,7 +4508,7 @@ func (ec *executionContext) _APIKey_scopes(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []tenant.Scope) graphql.Marshaler {
-			return ec.marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋtenantᚐScopeᚄ(ctx, selections, v)
+			return ec.marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScopeᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4730,7 +4729,7 @@ func (ec *executionContext) fieldContext_CreateOrganizationPayload_secret(_ cont
 	return graphql.NewScalarFieldContext("CreateOrganizationPayload", field, false, false, "String")
 }
 
-func (ec *executionContext) _Decision_allowed(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_allowed(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4753,7 +4752,7 @@ func (ec *executionContext) fieldContext_Decision_allowed(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Decision_reason(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_reason(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4776,7 +4775,7 @@ func (ec *executionContext) fieldContext_Decision_reason(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "DecisionReason")
 }
 
-func (ec *executionContext) _Decision_reasons(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_reasons(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4799,7 +4798,7 @@ func (ec *executionContext) fieldContext_Decision_reasons(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "String")
 }
 
-func (ec *executionContext) _Decision_instance(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_instance(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4822,7 +4821,7 @@ func (ec *executionContext) fieldContext_Decision_instance(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "String")
 }
 
-func (ec *executionContext) _Decision_entitlement(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_entitlement(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4845,7 +4844,7 @@ func (ec *executionContext) fieldContext_Decision_entitlement(_ context.Context,
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "String")
 }
 
-func (ec *executionContext) _Decision_value(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_value(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4868,7 +4867,7 @@ func (ec *executionContext) fieldContext_Decision_value(_ context.Context, field
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Map")
 }
 
-func (ec *executionContext) _Decision_usage(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_usage(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4891,7 +4890,7 @@ func (ec *executionContext) fieldContext_Decision_usage(_ context.Context, field
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Decision_limit(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_limit(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4914,7 +4913,7 @@ func (ec *executionContext) fieldContext_Decision_limit(_ context.Context, field
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Decision_hardCap(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_hardCap(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4937,7 +4936,7 @@ func (ec *executionContext) fieldContext_Decision_hardCap(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Decision_remaining(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_remaining(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4960,7 +4959,7 @@ func (ec *executionContext) fieldContext_Decision_remaining(_ context.Context, f
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Decision_licenseVersion(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_licenseVersion(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4983,7 +4982,7 @@ func (ec *executionContext) fieldContext_Decision_licenseVersion(_ context.Conte
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Decision_policyVersion(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_policyVersion(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5006,7 +5005,7 @@ func (ec *executionContext) fieldContext_Decision_policyVersion(_ context.Contex
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Decision_evaluatedAt(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_evaluatedAt(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5029,7 +5028,7 @@ func (ec *executionContext) fieldContext_Decision_evaluatedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Decision_explanation(ctx context.Context, field graphql.CollectedField, obj *decision.Decision) (ret graphql.Marshaler) {
+func (ec *executionContext) _Decision_explanation(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5919,8 +5918,8 @@ func (ec *executionContext) _Instance_usage(ctx context.Context, field graphql.C
 			return ec.Resolvers.Instance().Usage(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*usage.Usage) graphql.Marshaler {
-			return ec.marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐUsageᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*metering.Usage) graphql.Marshaler {
+			return ec.marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsageᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7073,7 +7072,7 @@ func (ec *executionContext) _LicenseVersion_terms(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []terms.Term) graphql.Marshaler {
-			return ec.marshalNLicenseTerm2ᚕgithubᚗcomᚋentitledᚋentitledᚋtermsᚐTermᚄ(ctx, selections, v)
+			return ec.marshalNLicenseTerm2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋcatalogᚋtermsᚐTermᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7860,7 +7859,7 @@ func (ec *executionContext) _Mutation_createPolicy(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreatePolicy(ctx, fc.Args["input"].(policies.CreateInput))
+			return ec.Resolvers.Mutation().CreatePolicy(ctx, fc.Args["input"].(custompolicy.CreateInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
@@ -7904,7 +7903,7 @@ func (ec *executionContext) _Mutation_updatePolicy(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdatePolicy(ctx, fc.Args["id"].(string), fc.Args["input"].(policies.UpdateInput))
+			return ec.Resolvers.Mutation().UpdatePolicy(ctx, fc.Args["id"].(string), fc.Args["input"].(custompolicy.UpdateInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
@@ -7992,11 +7991,11 @@ func (ec *executionContext) _Mutation_reportUsage(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReportUsage(ctx, fc.Args["input"].(usage.ReportInput))
+			return ec.Resolvers.Mutation().ReportUsage(ctx, fc.Args["input"].(metering.ReportInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *usage.ReportResult) graphql.Marshaler {
-			return ec.marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportResult(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *metering.ReportResult) graphql.Marshaler {
+			return ec.marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportResult(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8036,7 +8035,7 @@ func (ec *executionContext) _Mutation_reportUsageBatch(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReportUsageBatch(ctx, fc.Args["inputs"].([]*usage.ReportInput))
+			return ec.Resolvers.Mutation().ReportUsageBatch(ctx, fc.Args["inputs"].([]*metering.ReportInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportUsageBatchPayload) graphql.Marshaler {
@@ -8080,11 +8079,11 @@ func (ec *executionContext) _Mutation_consumeUsage(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ConsumeUsage(ctx, fc.Args["input"].(usage.ConsumeInput))
+			return ec.Resolvers.Mutation().ConsumeUsage(ctx, fc.Args["input"].(metering.ConsumeInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8725,7 +8724,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _PolicyChange_instance(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyChange_instance(ctx context.Context, field graphql.CollectedField, obj *decision.Change) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8748,7 +8747,7 @@ func (ec *executionContext) fieldContext_PolicyChange_instance(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyChange_entitlement(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyChange_entitlement(ctx context.Context, field graphql.CollectedField, obj *decision.Change) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8771,7 +8770,7 @@ func (ec *executionContext) fieldContext_PolicyChange_entitlement(_ context.Cont
 	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyChange_before(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyChange_before(ctx context.Context, field graphql.CollectedField, obj *decision.Change) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8783,8 +8782,8 @@ func (ec *executionContext) _PolicyChange_before(ctx context.Context, field grap
 			return obj.Before, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8803,7 +8802,7 @@ func (ec *executionContext) fieldContext_PolicyChange_before(_ context.Context, 
 	return fc, nil
 }
 
-func (ec *executionContext) _PolicyChange_after(ctx context.Context, field graphql.CollectedField, obj *checks.Change) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyChange_after(ctx context.Context, field graphql.CollectedField, obj *decision.Change) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8815,8 +8814,8 @@ func (ec *executionContext) _PolicyChange_after(ctx context.Context, field graph
 			return obj.After, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8835,7 +8834,7 @@ func (ec *executionContext) fieldContext_PolicyChange_after(_ context.Context, f
 	return fc, nil
 }
 
-func (ec *executionContext) _PolicyPreview_changes(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyPreview_changes(ctx context.Context, field graphql.CollectedField, obj *decision.PreviewPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8847,8 +8846,8 @@ func (ec *executionContext) _PolicyPreview_changes(ctx context.Context, field gr
 			return obj.Changes, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*checks.Change) graphql.Marshaler {
-			return ec.marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChangeᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*decision.Change) graphql.Marshaler {
+			return ec.marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐChangeᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8867,7 +8866,7 @@ func (ec *executionContext) fieldContext_PolicyPreview_changes(_ context.Context
 	return fc, nil
 }
 
-func (ec *executionContext) _PolicyPreview_evaluated(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyPreview_evaluated(ctx context.Context, field graphql.CollectedField, obj *decision.PreviewPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8890,7 +8889,7 @@ func (ec *executionContext) fieldContext_PolicyPreview_evaluated(_ context.Conte
 	return graphql.NewScalarFieldContext("PolicyPreview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _PolicyPreview_endCursor(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyPreview_endCursor(ctx context.Context, field graphql.CollectedField, obj *decision.PreviewPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8913,7 +8912,7 @@ func (ec *executionContext) fieldContext_PolicyPreview_endCursor(_ context.Conte
 	return graphql.NewScalarFieldContext("PolicyPreview", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyPreview_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *checks.PreviewPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyPreview_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *decision.PreviewPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9747,8 +9746,8 @@ func (ec *executionContext) _Query_allowed(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Query().Allowed(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9791,8 +9790,8 @@ func (ec *executionContext) _Query_decisions(ctx context.Context, field graphql.
 			return ec.Resolvers.Query().Decisions(ctx, fc.Args["instance"].(string), fc.Args["entitlements"].([]string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecisionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecisionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9835,8 +9834,8 @@ func (ec *executionContext) _Query_explainDecision(ctx context.Context, field gr
 			return ec.Resolvers.Query().ExplainDecision(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9967,8 +9966,8 @@ func (ec *executionContext) _Query_evaluatePolicy(ctx context.Context, field gra
 			return ec.Resolvers.Query().EvaluatePolicy(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["requested"].(*float64), fc.Args["context"].(map[string]any), fc.Args["module"].(string), fc.Args["name"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10011,8 +10010,8 @@ func (ec *executionContext) _Query_previewPolicy(ctx context.Context, field grap
 			return ec.Resolvers.Query().PreviewPolicy(ctx, fc.Args["module"].(string), fc.Args["name"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *checks.PreviewPage) graphql.Marshaler {
-			return ec.marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐPreviewPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *decision.PreviewPage) graphql.Marshaler {
+			return ec.marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐPreviewPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10142,8 +10141,8 @@ func (ec *executionContext) _Query_usageHistory(ctx context.Context, field graph
 			return ec.Resolvers.Query().UsageHistory(ctx, fc.Args["instance"].(string), fc.Args["entitlement"].(string), fc.Args["periods"].(*int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*usage.Usage) graphql.Marshaler {
-			return ec.marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐUsageᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*metering.Usage) graphql.Marshaler {
+			return ec.marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsageᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10261,8 +10260,8 @@ func (ec *executionContext) _ReportUsageBatchPayload_results(ctx context.Context
 			return obj.Results, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*usage.ReportResult) graphql.Marshaler {
-			return ec.marshalNReportUsagePayload2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportResultᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*metering.ReportResult) graphql.Marshaler {
+			return ec.marshalNReportUsagePayload2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportResultᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10281,7 +10280,7 @@ func (ec *executionContext) fieldContext_ReportUsageBatchPayload_results(_ conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportUsagePayload_usage(ctx context.Context, field graphql.CollectedField, obj *usage.ReportResult) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportUsagePayload_usage(ctx context.Context, field graphql.CollectedField, obj *metering.ReportResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10293,8 +10292,8 @@ func (ec *executionContext) _ReportUsagePayload_usage(ctx context.Context, field
 			return obj.Usage, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v usage.Usage) graphql.Marshaler {
-			return ec.marshalNUsage2githubᚗcomᚋentitledᚋentitledᚋusageᚐUsage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v metering.Usage) graphql.Marshaler {
+			return ec.marshalNUsage2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10313,7 +10312,7 @@ func (ec *executionContext) fieldContext_ReportUsagePayload_usage(_ context.Cont
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportUsagePayload_softLimitExceeded(ctx context.Context, field graphql.CollectedField, obj *usage.ReportResult) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportUsagePayload_softLimitExceeded(ctx context.Context, field graphql.CollectedField, obj *metering.ReportResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10336,7 +10335,7 @@ func (ec *executionContext) fieldContext_ReportUsagePayload_softLimitExceeded(_ 
 	return graphql.NewScalarFieldContext("ReportUsagePayload", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _ReportUsagePayload_hardCapExceeded(ctx context.Context, field graphql.CollectedField, obj *usage.ReportResult) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportUsagePayload_hardCapExceeded(ctx context.Context, field graphql.CollectedField, obj *metering.ReportResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10359,7 +10358,7 @@ func (ec *executionContext) fieldContext_ReportUsagePayload_hardCapExceeded(_ co
 	return graphql.NewScalarFieldContext("ReportUsagePayload", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _ReportUsagePayload_replayed(ctx context.Context, field graphql.CollectedField, obj *usage.ReportResult) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportUsagePayload_replayed(ctx context.Context, field graphql.CollectedField, obj *metering.ReportResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10749,7 +10748,7 @@ func (ec *executionContext) fieldContext_ThresholdEventEdge_cursor(_ context.Con
 	return graphql.NewScalarFieldContext("ThresholdEventEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _Usage_entitlement(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_entitlement(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10781,7 +10780,7 @@ func (ec *executionContext) fieldContext_Usage_entitlement(_ context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _Usage_value(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_value(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10804,7 +10803,7 @@ func (ec *executionContext) fieldContext_Usage_value(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Usage_count(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_count(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10827,7 +10826,7 @@ func (ec *executionContext) fieldContext_Usage_count(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Usage_periodStart(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_periodStart(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10850,7 +10849,7 @@ func (ec *executionContext) fieldContext_Usage_periodStart(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Usage_periodEnd(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_periodEnd(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10873,7 +10872,7 @@ func (ec *executionContext) fieldContext_Usage_periodEnd(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Usage_limit(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_limit(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10896,7 +10895,7 @@ func (ec *executionContext) fieldContext_Usage_limit(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Usage_hardCap(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_hardCap(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10919,7 +10918,7 @@ func (ec *executionContext) fieldContext_Usage_hardCap(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Usage", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Usage_remaining(ctx context.Context, field graphql.CollectedField, obj *usage.Usage) (ret graphql.Marshaler) {
+func (ec *executionContext) _Usage_remaining(ctx context.Context, field graphql.CollectedField, obj *metering.Usage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11409,7 +11408,7 @@ func (ec *executionContext) _Viewer_scopes(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []tenant.Scope) graphql.Marshaler {
-			return ec.marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋtenantᚐScopeᚄ(ctx, selections, v)
+			return ec.marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScopeᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12501,8 +12500,8 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
-func (ec *executionContext) unmarshalInputConsumeUsageInput(ctx context.Context, obj any) (usage.ConsumeInput, error) {
-	var it usage.ConsumeInput
+func (ec *executionContext) unmarshalInputConsumeUsageInput(ctx context.Context, obj any) (metering.ConsumeInput, error) {
+	var it metering.ConsumeInput
 	if obj == nil {
 		return it, nil
 	}
@@ -12558,8 +12557,8 @@ func (ec *executionContext) unmarshalInputConsumeUsageInput(ctx context.Context,
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalConsumeUsageInput(ctx context.Context, raw any) (usage.ConsumeInput, error) {
-	var out usage.ConsumeInput
+func UnmarshalConsumeUsageInput(ctx context.Context, raw any) (metering.ConsumeInput, error) {
+	var out metering.ConsumeInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConsumeUsageInput", raw, &out)
 	return out, err
 }
@@ -12591,7 +12590,7 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 			it.Name = data
 		case "scopes":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
-			data, err := ec.unmarshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋtenantᚐScopeᚄ(ctx, v)
+			data, err := ec.unmarshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScopeᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -12914,8 +12913,8 @@ func UnmarshalCreateOrganizationInput(ctx context.Context, raw any) (model.Creat
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputCreatePolicyInput(ctx context.Context, obj any) (policies.CreateInput, error) {
-	var it policies.CreateInput
+func (ec *executionContext) unmarshalInputCreatePolicyInput(ctx context.Context, obj any) (custompolicy.CreateInput, error) {
+	var it custompolicy.CreateInput
 	if obj == nil {
 		return it, nil
 	}
@@ -12985,8 +12984,8 @@ func (ec *executionContext) unmarshalInputCreatePolicyInput(ctx context.Context,
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalCreatePolicyInput(ctx context.Context, raw any) (policies.CreateInput, error) {
-	var out policies.CreateInput
+func UnmarshalCreatePolicyInput(ctx context.Context, raw any) (custompolicy.CreateInput, error) {
+	var out custompolicy.CreateInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreatePolicyInput", raw, &out)
 	return out, err
 }
@@ -16217,8 +16216,8 @@ func UnmarshalPolicyRevisionWhereInput(ctx context.Context, raw any) (ent.Policy
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputReportUsageInput(ctx context.Context, obj any) (usage.ReportInput, error) {
-	var it usage.ReportInput
+func (ec *executionContext) unmarshalInputReportUsageInput(ctx context.Context, obj any) (metering.ReportInput, error) {
+	var it metering.ReportInput
 	if obj == nil {
 		return it, nil
 	}
@@ -16281,8 +16280,8 @@ func (ec *executionContext) unmarshalInputReportUsageInput(ctx context.Context, 
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalReportUsageInput(ctx context.Context, raw any) (usage.ReportInput, error) {
-	var out usage.ReportInput
+func UnmarshalReportUsageInput(ctx context.Context, raw any) (metering.ReportInput, error) {
+	var out metering.ReportInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportUsageInput", raw, &out)
 	return out, err
 }
@@ -17152,8 +17151,8 @@ func UnmarshalUpdateLicenseInput(ctx context.Context, raw any) (ent.UpdateLicens
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputUpdatePolicyInput(ctx context.Context, obj any) (policies.UpdateInput, error) {
-	var it policies.UpdateInput
+func (ec *executionContext) unmarshalInputUpdatePolicyInput(ctx context.Context, obj any) (custompolicy.UpdateInput, error) {
+	var it custompolicy.UpdateInput
 	if obj == nil {
 		return it, nil
 	}
@@ -17220,8 +17219,8 @@ func (ec *executionContext) unmarshalInputUpdatePolicyInput(ctx context.Context,
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalUpdatePolicyInput(ctx context.Context, raw any) (policies.UpdateInput, error) {
-	var out policies.UpdateInput
+func UnmarshalUpdatePolicyInput(ctx context.Context, raw any) (custompolicy.UpdateInput, error) {
+	var out custompolicy.UpdateInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePolicyInput", raw, &out)
 	return out, err
 }
@@ -18065,7 +18064,7 @@ func (ec *executionContext) _CreateOrganizationPayload(ctx context.Context, sel 
 
 var decisionImplementors = []string{"Decision"}
 
-func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *decision.Decision) graphql.Marshaler {
+func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *policy.Decision) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, decisionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19453,7 +19452,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 
 var policyChangeImplementors = []string{"PolicyChange"}
 
-func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.SelectionSet, obj *checks.Change) graphql.Marshaler {
+func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.SelectionSet, obj *decision.Change) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, policyChangeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19501,7 +19500,7 @@ func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.Selection
 
 var policyPreviewImplementors = []string{"PolicyPreview"}
 
-func (ec *executionContext) _PolicyPreview(ctx context.Context, sel ast.SelectionSet, obj *checks.PreviewPage) graphql.Marshaler {
+func (ec *executionContext) _PolicyPreview(ctx context.Context, sel ast.SelectionSet, obj *decision.PreviewPage) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, policyPreviewImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19927,7 +19926,7 @@ func (ec *executionContext) _ReportUsageBatchPayload(ctx context.Context, sel as
 
 var reportUsagePayloadImplementors = []string{"ReportUsagePayload"}
 
-func (ec *executionContext) _ReportUsagePayload(ctx context.Context, sel ast.SelectionSet, obj *usage.ReportResult) graphql.Marshaler {
+func (ec *executionContext) _ReportUsagePayload(ctx context.Context, sel ast.SelectionSet, obj *metering.ReportResult) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, reportUsagePayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20131,7 +20130,7 @@ func (ec *executionContext) _ThresholdEventEdge(ctx context.Context, sel ast.Sel
 
 var usageImplementors = []string{"Usage"}
 
-func (ec *executionContext) _Usage(ctx context.Context, sel ast.SelectionSet, obj *usage.Usage) graphql.Marshaler {
+func (ec *executionContext) _Usage(ctx context.Context, sel ast.SelectionSet, obj *metering.Usage) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, usageImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20793,23 +20792,23 @@ func (ec *executionContext) marshalNAPIKey2ᚖgithubᚗcomᚋentitledᚋentitled
 	return ec._APIKey(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋtenantᚐScope(ctx context.Context, v any) (tenant.Scope, error) {
+func (ec *executionContext) unmarshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScope(ctx context.Context, v any) (tenant.Scope, error) {
 	var res tenant.Scope
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋtenantᚐScope(ctx context.Context, sel ast.SelectionSet, v tenant.Scope) graphql.Marshaler {
+func (ec *executionContext) marshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScope(ctx context.Context, sel ast.SelectionSet, v tenant.Scope) graphql.Marshaler {
 	return v
 }
 
-func (ec *executionContext) unmarshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋtenantᚐScopeᚄ(ctx context.Context, v any) ([]tenant.Scope, error) {
+func (ec *executionContext) unmarshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScopeᚄ(ctx context.Context, v any) ([]tenant.Scope, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
 	res := make([]tenant.Scope, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋtenantᚐScope(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScope(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -20817,11 +20816,11 @@ func (ec *executionContext) unmarshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋe
 	return res, nil
 }
 
-func (ec *executionContext) marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋtenantᚐScopeᚄ(ctx context.Context, sel ast.SelectionSet, v []tenant.Scope) graphql.Marshaler {
+func (ec *executionContext) marshalNAPIKeyScope2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScopeᚄ(ctx context.Context, sel ast.SelectionSet, v []tenant.Scope) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋtenantᚐScope(ctx, sel, v[i])
+		return ec.marshalNAPIKeyScope2githubᚗcomᚋentitledᚋentitledᚋinternalᚋtenantᚐScope(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20847,7 +20846,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) unmarshalNConsumeUsageInput2githubᚗcomᚋentitledᚋentitledᚋusageᚐConsumeInput(ctx context.Context, v any) (usage.ConsumeInput, error) {
+func (ec *executionContext) unmarshalNConsumeUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐConsumeInput(ctx context.Context, v any) (metering.ConsumeInput, error) {
 	res, err := ec.unmarshalInputConsumeUsageInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
@@ -20893,7 +20892,7 @@ func (ec *executionContext) marshalNCreateOrganizationPayload2ᚖgithubᚗcomᚋ
 	return ec._CreateOrganizationPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐCreateInput(ctx context.Context, v any) (policies.CreateInput, error) {
+func (ec *executionContext) unmarshalNCreatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcustompolicyᚐCreateInput(ctx context.Context, v any) (custompolicy.CreateInput, error) {
 	res, err := ec.unmarshalInputCreatePolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
@@ -20908,11 +20907,11 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
-func (ec *executionContext) marshalNDecision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*decision.Decision) graphql.Marshaler {
+func (ec *executionContext) marshalNDecision2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*policy.Decision) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx, sel, v[i])
+		return ec.marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20924,7 +20923,7 @@ func (ec *executionContext) marshalNDecision2ᚕᚖgithubᚗcomᚋentitledᚋent
 	return ret
 }
 
-func (ec *executionContext) marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋdecisionᚐDecision(ctx context.Context, sel ast.SelectionSet, v *decision.Decision) graphql.Marshaler {
+func (ec *executionContext) marshalNDecision2ᚖgithubᚗcomᚋentitledᚋentitledᚋpolicyᚐDecision(ctx context.Context, sel ast.SelectionSet, v *policy.Decision) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Decision!")
 		return graphql.Null
@@ -21218,15 +21217,15 @@ func (ec *executionContext) marshalNLicenseOrderField2ᚖgithubᚗcomᚋentitled
 	return v
 }
 
-func (ec *executionContext) marshalNLicenseTerm2githubᚗcomᚋentitledᚋentitledᚋtermsᚐTerm(ctx context.Context, sel ast.SelectionSet, v terms.Term) graphql.Marshaler {
+func (ec *executionContext) marshalNLicenseTerm2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcatalogᚋtermsᚐTerm(ctx context.Context, sel ast.SelectionSet, v terms.Term) graphql.Marshaler {
 	return ec._LicenseTerm(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNLicenseTerm2ᚕgithubᚗcomᚋentitledᚋentitledᚋtermsᚐTermᚄ(ctx context.Context, sel ast.SelectionSet, v []terms.Term) graphql.Marshaler {
+func (ec *executionContext) marshalNLicenseTerm2ᚕgithubᚗcomᚋentitledᚋentitledᚋinternalᚋcatalogᚋtermsᚐTermᚄ(ctx context.Context, sel ast.SelectionSet, v []terms.Term) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNLicenseTerm2githubᚗcomᚋentitledᚋentitledᚋtermsᚐTerm(ctx, sel, v[i])
+		return ec.marshalNLicenseTerm2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcatalogᚋtermsᚐTerm(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21360,11 +21359,11 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*checks.Change) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*decision.Change) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChange(ctx, sel, v[i])
+		return ec.marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐChange(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21376,7 +21375,7 @@ func (ec *executionContext) marshalNPolicyChange2ᚕᚖgithubᚗcomᚋentitled�
 	return ret
 }
 
-func (ec *executionContext) marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐChange(ctx context.Context, sel ast.SelectionSet, v *checks.Change) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐChange(ctx context.Context, sel ast.SelectionSet, v *decision.Change) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PolicyChange!")
 		return graphql.Null
@@ -21384,7 +21383,7 @@ func (ec *executionContext) marshalNPolicyChange2ᚖgithubᚗcomᚋentitledᚋen
 	return ec._PolicyChange(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋchecksᚐPreviewPage(ctx context.Context, sel ast.SelectionSet, v *checks.PreviewPage) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyPreview2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋdecisionᚐPreviewPage(ctx context.Context, sel ast.SelectionSet, v *decision.PreviewPage) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PolicyPreview!")
 		return graphql.Null
@@ -21461,18 +21460,18 @@ func (ec *executionContext) marshalNReportUsageBatchPayload2ᚖgithubᚗcomᚋen
 	return ec._ReportUsageBatchPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋusageᚐReportInput(ctx context.Context, v any) (usage.ReportInput, error) {
+func (ec *executionContext) unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx context.Context, v any) (metering.ReportInput, error) {
 	res, err := ec.unmarshalInputReportUsageInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNReportUsageInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportInputᚄ(ctx context.Context, v any) ([]*usage.ReportInput, error) {
+func (ec *executionContext) unmarshalNReportUsageInput2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInputᚄ(ctx context.Context, v any) ([]*metering.ReportInput, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]*usage.ReportInput, len(vSlice))
+	res := make([]*metering.ReportInput, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNReportUsageInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportInput(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNReportUsageInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -21480,16 +21479,16 @@ func (ec *executionContext) unmarshalNReportUsageInput2ᚕᚖgithubᚗcomᚋenti
 	return res, nil
 }
 
-func (ec *executionContext) unmarshalNReportUsageInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportInput(ctx context.Context, v any) (*usage.ReportInput, error) {
+func (ec *executionContext) unmarshalNReportUsageInput2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx context.Context, v any) (*metering.ReportInput, error) {
 	res, err := ec.unmarshalInputReportUsageInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNReportUsagePayload2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*usage.ReportResult) graphql.Marshaler {
+func (ec *executionContext) marshalNReportUsagePayload2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*metering.ReportResult) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportResult(ctx, sel, v[i])
+		return ec.marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportResult(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21501,7 +21500,7 @@ func (ec *executionContext) marshalNReportUsagePayload2ᚕᚖgithubᚗcomᚋenti
 	return ret
 }
 
-func (ec *executionContext) marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐReportResult(ctx context.Context, sel ast.SelectionSet, v *usage.ReportResult) graphql.Marshaler {
+func (ec *executionContext) marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportResult(ctx context.Context, sel ast.SelectionSet, v *metering.ReportResult) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReportUsagePayload!")
 		return graphql.Null
@@ -21623,20 +21622,20 @@ func (ec *executionContext) unmarshalNUpdateLicenseInput2githubᚗcomᚋentitled
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋpoliciesᚐUpdateInput(ctx context.Context, v any) (policies.UpdateInput, error) {
+func (ec *executionContext) unmarshalNUpdatePolicyInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋcustompolicyᚐUpdateInput(ctx context.Context, v any) (custompolicy.UpdateInput, error) {
 	res, err := ec.unmarshalInputUpdatePolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNUsage2githubᚗcomᚋentitledᚋentitledᚋusageᚐUsage(ctx context.Context, sel ast.SelectionSet, v usage.Usage) graphql.Marshaler {
+func (ec *executionContext) marshalNUsage2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx context.Context, sel ast.SelectionSet, v metering.Usage) graphql.Marshaler {
 	return ec._Usage(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*usage.Usage) graphql.Marshaler {
+func (ec *executionContext) marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*metering.Usage) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐUsage(ctx, sel, v[i])
+		return ec.marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21648,7 +21647,7 @@ func (ec *executionContext) marshalNUsage2ᚕᚖgithubᚗcomᚋentitledᚋentitl
 	return ret
 }
 
-func (ec *executionContext) marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋusageᚐUsage(ctx context.Context, sel ast.SelectionSet, v *usage.Usage) graphql.Marshaler {
+func (ec *executionContext) marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx context.Context, sel ast.SelectionSet, v *metering.Usage) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Usage!")
 		return graphql.Null

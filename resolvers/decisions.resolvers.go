@@ -8,18 +8,18 @@ package resolvers
 import (
 	"context"
 
-	"github.com/entitled/entitled/checks"
-	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/graph"
+	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/policy"
 )
 
 // Allowed is the resolver for the allowed field.
-func (r *queryResolver) Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error) {
-	return r.Checks.Allowed(ctx, checks.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
+func (r *queryResolver) Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error) {
+	return r.Checks.Allowed(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
 }
 
 // Decisions is the resolver for the decisions field.
-func (r *queryResolver) Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*decision.Decision, error) {
+func (r *queryResolver) Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*policy.Decision, error) {
 	return r.Checks.Decisions(ctx, instance, entitlements, requested, context)
 }
 

@@ -9,10 +9,10 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
-	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph"
-	"github.com/entitled/entitled/store"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/store"
 )
 
 // Node is the resolver for the node field.

@@ -3,7 +3,6 @@ package resolvers
 import (
 	"context"
 
-	"github.com/entitled/entitled/apperr"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/instance"
@@ -17,7 +16,8 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/graph/model"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // maxNodes bounds nodes(ids:).

@@ -10,16 +10,15 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/entitled/entitled/checks"
-	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph"
-	"github.com/entitled/entitled/policies"
+	"github.com/entitled/entitled/internal/custompolicy"
+	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/policy"
 )
 
 // Explanation is the resolver for the explanation field.
-func (r *decisionResolver) Explanation(ctx context.Context, obj *decision.Decision) ([]*policy.Fired, error) {
+func (r *decisionResolver) Explanation(ctx context.Context, obj *policy.Decision) ([]*policy.Fired, error) {
 	if obj.Explanation == nil {
 		return nil, nil
 	}
@@ -31,12 +30,12 @@ func (r *decisionResolver) Explanation(ctx context.Context, obj *decision.Decisi
 }
 
 // CreatePolicy is the resolver for the createPolicy field.
-func (r *mutationResolver) CreatePolicy(ctx context.Context, input policies.CreateInput) (*ent.OrgPolicy, error) {
+func (r *mutationResolver) CreatePolicy(ctx context.Context, input custompolicy.CreateInput) (*ent.OrgPolicy, error) {
 	return r.Rego.Create(ctx, input)
 }
 
 // UpdatePolicy is the resolver for the updatePolicy field.
-func (r *mutationResolver) UpdatePolicy(ctx context.Context, id string, input policies.UpdateInput) (*ent.OrgPolicy, error) {
+func (r *mutationResolver) UpdatePolicy(ctx context.Context, id string, input custompolicy.UpdateInput) (*ent.OrgPolicy, error) {
 	return r.Rego.Update(ctx, id, input)
 }
 
@@ -51,8 +50,8 @@ func (r *policyTestResultResolver) DurationMs(ctx context.Context, obj *policy.T
 }
 
 // ExplainDecision is the resolver for the explainDecision field.
-func (r *queryResolver) ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*decision.Decision, error) {
-	return r.Checks.Explain(ctx, checks.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
+func (r *queryResolver) ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error) {
+	return r.Checks.Explain(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
 }
 
 // ValidatePolicy is the resolver for the validatePolicy field.
@@ -66,16 +65,16 @@ func (r *queryResolver) TestPolicy(ctx context.Context, module string, tests *st
 }
 
 // EvaluatePolicy is the resolver for the evaluatePolicy field.
-func (r *queryResolver) EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*decision.Decision, error) {
+func (r *queryResolver) EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*policy.Decision, error) {
 	draft, err := r.Rego.Draft(ctx, name, module)
 	if err != nil {
 		return nil, err
 	}
-	return r.Checks.EvaluateWith(ctx, checks.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context}, draft)
+	return r.Checks.EvaluateWith(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context}, draft)
 }
 
 // PreviewPolicy is the resolver for the previewPolicy field.
-func (r *queryResolver) PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*checks.PreviewPage, error) {
+func (r *queryResolver) PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*decision.PreviewPage, error) {
 	draft, err := r.Rego.Draft(ctx, name, module)
 	if err != nil {
 		return nil, err

@@ -5,14 +5,14 @@ package resolvers
 import (
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/entitled/entitled/auth"
-	"github.com/entitled/entitled/catalog"
-	"github.com/entitled/entitled/checks"
 	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/fleet"
 	"github.com/entitled/entitled/graph"
-	"github.com/entitled/entitled/policies"
-	"github.com/entitled/entitled/usage"
+	"github.com/entitled/entitled/internal/auth"
+	"github.com/entitled/entitled/internal/catalog"
+	"github.com/entitled/entitled/internal/custompolicy"
+	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/instance"
+	"github.com/entitled/entitled/internal/metering"
 )
 
 // Resolver is the root resolver; it holds the services.
@@ -20,10 +20,10 @@ type Resolver struct {
 	Client   *ent.Client
 	Auth     *auth.Service
 	Catalog  *catalog.Service
-	Fleet    *fleet.Service
-	Checks   *checks.Service
-	Metering *usage.Service
-	Rego     *policies.Service
+	Fleet    *instance.Service
+	Checks   *decision.Service
+	Metering *metering.Service
+	Rego     *custompolicy.Service
 }
 
 // NewSchema returns the executable schema.

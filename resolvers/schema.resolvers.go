@@ -8,13 +8,13 @@ package resolvers
 import (
 	"context"
 
-	"github.com/entitled/entitled/auth"
-	"github.com/entitled/entitled/catalog"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/graph"
 	"github.com/entitled/entitled/graph/model"
+	"github.com/entitled/entitled/internal/auth"
+	"github.com/entitled/entitled/internal/catalog"
 )
 
 // Revoked is the resolver for the revoked field.

@@ -8,25 +8,25 @@ package resolvers
 import (
 	"context"
 
-	"github.com/entitled/entitled/decision"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph"
 	"github.com/entitled/entitled/graph/model"
-	"github.com/entitled/entitled/usage"
+	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/policy"
 )
 
 // Usage is the resolver for the usage field.
-func (r *instanceResolver) Usage(ctx context.Context, obj *ent.Instance) ([]*usage.Usage, error) {
+func (r *instanceResolver) Usage(ctx context.Context, obj *ent.Instance) ([]*metering.Usage, error) {
 	return r.Metering.ForInstance(ctx, obj.Slug)
 }
 
 // ReportUsage is the resolver for the reportUsage field.
-func (r *mutationResolver) ReportUsage(ctx context.Context, input usage.ReportInput) (*usage.ReportResult, error) {
+func (r *mutationResolver) ReportUsage(ctx context.Context, input metering.ReportInput) (*metering.ReportResult, error) {
 	return r.Metering.Report(ctx, input)
 }
 
 // ReportUsageBatch is the resolver for the reportUsageBatch field.
-func (r *mutationResolver) ReportUsageBatch(ctx context.Context, inputs []*usage.ReportInput) (*model.ReportUsageBatchPayload, error) {
+func (r *mutationResolver) ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error) {
 	results, err := r.Metering.ReportBatch(ctx, inputs)
 	if err != nil {
 		return nil, err
@@ -35,17 +35,17 @@ func (r *mutationResolver) ReportUsageBatch(ctx context.Context, inputs []*usage
 }
 
 // ConsumeUsage is the resolver for the consumeUsage field.
-func (r *mutationResolver) ConsumeUsage(ctx context.Context, input usage.ConsumeInput) (*decision.Decision, error) {
+func (r *mutationResolver) ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error) {
 	return r.Metering.Consume(ctx, r.Checks, input)
 }
 
 // UsageHistory is the resolver for the usageHistory field.
-func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*usage.Usage, error) {
+func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error) {
 	return r.Metering.History(ctx, instance, entitlement, *periods)
 }
 
 // Entitlement is the resolver for the entitlement field.
-func (r *usageResolver) Entitlement(ctx context.Context, obj *usage.Usage) (*ent.Entitlement, error) {
+func (r *usageResolver) Entitlement(ctx context.Context, obj *metering.Usage) (*ent.Entitlement, error) {
 	return r.Client.Entitlement.Get(ctx, obj.EntitlementID)
 }
 

@@ -7,7 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/entitled/entitled/ent/schema/pulid"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // APIKey is a bearer credential of one organization. Only a hash of the

@@ -9,7 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/entitled/entitled/ent/schema/pulid"
-	"github.com/entitled/entitled/terms"
+	"github.com/entitled/entitled/internal/catalog/terms"
 )
 
 // LicenseVersion is the immutable snapshot of a license's terms at one

@@ -16,7 +16,7 @@ import (
 	"entgo.io/ent/schema/mixin"
 
 	"github.com/entitled/entitled/ent/intercept"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // TimeMixin adds created_at and updated_at.

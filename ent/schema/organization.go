@@ -11,7 +11,7 @@ import (
 
 	"github.com/entitled/entitled/ent/intercept"
 	"github.com/entitled/entitled/ent/schema/pulid"
-	"github.com/entitled/entitled/tenant"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // Organization is the tenant: every other row belongs to exactly one.

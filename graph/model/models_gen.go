@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/tenant"
-	"github.com/entitled/entitled/usage"
+	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 type CreateAPIKeyInput struct {
@@ -37,7 +37,7 @@ type CreateOrganizationPayload struct {
 
 type ReportUsageBatchPayload struct {
 	// One result per input, in order.
-	Results []*usage.ReportResult `json:"results"`
+	Results []*metering.ReportResult `json:"results"`
 }
 
 // Create or replace the link between a license and an entitlement.

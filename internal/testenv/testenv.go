@@ -24,8 +24,8 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/entitled/entitled/app"
-	"github.com/entitled/entitled/store"
+	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/platform/store"
 )
 
 // OperatorToken is the operator credential of every test server.

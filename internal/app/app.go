@@ -1,0 +1,163 @@
+// Package app assembles entitled: it opens the store, wires the domain
+// services to the API, and returns the HTTP handler. server.go only reads
+// configuration and serves; tests build the very same handler.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/entitled/entitled/console"
+	"github.com/entitled/entitled/internal/auth"
+	"github.com/entitled/entitled/internal/catalog"
+	"github.com/entitled/entitled/internal/custompolicy"
+	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/facts"
+	"github.com/entitled/entitled/internal/httpapi"
+	"github.com/entitled/entitled/internal/instance"
+	"github.com/entitled/entitled/internal/platform/changefeed"
+	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/policy"
+
+	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/resolvers"
+)
+
+// Config is everything the service needs to start.
+type Config struct {
+	// DatabaseURL is sqlite://PATH or postgres://...
+	DatabaseURL string
+	// OperatorToken, when set, may create organizations.
+	OperatorToken string
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// StoreOptions are passed to store.Open (tests count queries with them).
+	StoreOptions []store.Option
+	// DecisionLog, when set, receives one JSON line per sampled decision.
+	DecisionLog io.Writer
+	// DecisionLogSample is the fraction of decisions logged (0 or 1: all).
+	DecisionLogSample float64
+	// PolicyTimeout bounds each evaluation of an organization's custom
+	// policies (default 25 ms); past it the decision is POLICY_ERROR.
+	PolicyTimeout time.Duration
+}
+
+// App is a running entitled.
+type App struct {
+	DB       *store.DB
+	Auth     *auth.Service
+	Catalog  *catalog.Service
+	Fleet    *instance.Service
+	Facts    *facts.Cache
+	Checks   *decision.Service
+	Usage    *metering.Service
+	Metrics  *metrics.Registry
+	Policy   *policy.Engine
+	Policies *custompolicy.Service
+	Feed     *changefeed.Feed
+	Handler  http.Handler
+	log      *slog.Logger
+	stop     context.CancelFunc
+}
+
+// New opens the database, migrates it and wires the services.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{DB: db, log: cfg.Logger}
+	a.Facts = facts.New(db.Client)
+	var pgDB *sql.DB
+	var pgDSN string
+	if db.Dialect == dialect.Postgres {
+		pgDB, pgDSN = db.SQL, db.DSN
+	}
+	a.Feed = changefeed.New(pgDB, pgDSN, cfg.Logger, a.Facts.Invalidate, a.Facts.InvalidateAll)
+	listenCtx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	if err := a.Feed.Listen(listenCtx); err != nil {
+		stop()
+		db.Close()
+		return nil, fmt.Errorf("listen for changes: %w", err)
+	}
+	a.Auth = auth.New(db, cfg.Now, cfg.OperatorToken)
+	a.Catalog = catalog.New(db, a.Feed.Publish)
+	a.Fleet = instance.New(db, cfg.Now, a.Feed.Publish)
+	a.Policy = policy.NewEngine(nil)
+	var dlog *decision.DecisionLog
+	if cfg.DecisionLog != nil {
+		dlog = decision.NewDecisionLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
+	}
+	if cfg.PolicyTimeout <= 0 {
+		cfg.PolicyTimeout = 25 * time.Millisecond
+	}
+	a.Policies = custompolicy.New(db, a.Policy, cfg.PolicyTimeout, a.Feed.Publish)
+	a.Checks = decision.New(a.Facts, a.Policies, cfg.Now, cfg.Logger, dlog)
+	a.Usage = metering.New(db, a.Facts, cfg.Now)
+	a.Checks.SetUsage(a.Usage)
+	a.Metrics = metrics.New()
+	a.Checks.SetMetrics(a.Metrics)
+	a.Usage.SetMetrics(a.Metrics)
+	schema := resolvers.NewSchema(&resolvers.Resolver{
+		Client:   db.Client,
+		Auth:     a.Auth,
+		Catalog:  a.Catalog,
+		Fleet:    a.Fleet,
+		Checks:   a.Checks,
+		Metering: a.Usage,
+		Rego:     a.Policies,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", httpapi.GraphQL(schema, a.Auth, cfg.Logger))
+	mux.Handle(httpapi.DecisionPath, httpapi.OPADecision(func(r *http.Request, q decision.Question) (*policy.Decision, error) {
+		return a.Checks.Allowed(r.Context(), q)
+	}, a.Auth, cfg.Logger))
+	mux.Handle("/", console.Handler())
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := db.SQL.PingContext(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"database unavailable"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	a.Handler = mux
+	return a, nil
+}
+
+// Bootstrap creates the default organization on an empty database and
+// returns its first admin key ("" when the database was not empty).
+func (a *App) Bootstrap(ctx context.Context) (string, error) {
+	secret, err := a.Auth.Bootstrap(ctx)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	return secret, nil
+}
+
+// Close stops listening for changes and releases the database.
+func (a *App) Close() error {
+	a.stop()
+	return a.DB.Close()
+}

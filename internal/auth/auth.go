@@ -1,0 +1,262 @@
+// Package auth issues and verifies API keys, creates organizations, and
+// turns a bearer credential into the tenant.Viewer every request carries.
+// Secrets are random, shown once, and stored only as SHA-256 hashes.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/entitled/entitled/ent"
+	"github.com/entitled/entitled/ent/apikey"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
+)
+
+// SecretPrefix starts every API key secret, so leaked keys are easy to spot.
+const SecretPrefix = "etk_"
+
+// cacheTTL bounds how long a verified key is trusted without a database
+// read: revocations reach every process within it.
+const cacheTTL = time.Second
+
+// Service issues and verifies credentials.
+type Service struct {
+	db            *ent.Client
+	now           func() time.Time
+	operatorToken string
+
+	mu    sync.RWMutex
+	cache map[string]cachedKey
+}
+
+type cachedKey struct {
+	viewer  tenant.Viewer
+	expires time.Time
+}
+
+// New returns the auth service. operatorToken may be empty (no operator).
+func New(db *store.DB, now func() time.Time, operatorToken string) *Service {
+	return &Service{db: db.Client, now: now, operatorToken: operatorToken, cache: map[string]cachedKey{}}
+}
+
+func hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func newSecret() string {
+	var b [25]byte
+	_, _ = rand.Read(b[:])
+	return SecretPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Authenticate turns a bearer credential into a viewer.
+func (s *Service) Authenticate(ctx context.Context, credential string) (tenant.Viewer, error) {
+	if credential == "" {
+		return tenant.Viewer{}, apperr.Unauthenticatedf("missing credential: send Authorization: Bearer <api key>")
+	}
+	if s.operatorToken != "" && subtle.ConstantTimeCompare([]byte(credential), []byte(s.operatorToken)) == 1 {
+		return tenant.Viewer{Operator: true}, nil
+	}
+	h := hash(credential)
+	now := s.now()
+	s.mu.RLock()
+	c, ok := s.cache[h]
+	s.mu.RUnlock()
+	if ok && now.Before(c.expires) {
+		return c.viewer, nil
+	}
+	k, err := s.db.APIKey.Query().
+		Where(apikey.SecretHash(h)).
+		WithOrganization().
+		Only(tenant.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return tenant.Viewer{}, apperr.Unauthenticatedf("invalid API key")
+	}
+	if err != nil {
+		return tenant.Viewer{}, fmt.Errorf("look up api key: %w", err)
+	}
+	if k.RevokedAt != nil {
+		return tenant.Viewer{}, apperr.Unauthenticatedf("API key %q has been revoked", k.Name)
+	}
+	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		return tenant.Viewer{}, apperr.Unauthenticatedf("API key %q expired at %s", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	v := tenant.Viewer{OrgID: k.OrganizationID, OrgSlug: k.Edges.Organization.Slug, KeyID: k.ID, Scopes: k.Scopes}
+	exp := now.Add(cacheTTL)
+	if k.ExpiresAt != nil && k.ExpiresAt.Before(exp) {
+		exp = *k.ExpiresAt
+	}
+	s.mu.Lock()
+	if len(s.cache) > 100_000 {
+		clear(s.cache)
+	}
+	s.cache[h] = cachedKey{viewer: v, expires: exp}
+	s.mu.Unlock()
+	return v, nil
+}
+
+// CreateKeyInput describes a new API key.
+type CreateKeyInput struct {
+	Name      string
+	Scopes    []tenant.Scope
+	ExpiresAt *time.Time
+}
+
+// Validate checks the input against the clock.
+func (in CreateKeyInput) Validate(now time.Time) error {
+	if err := validate.Name("name", in.Name); err != nil {
+		return err
+	}
+	if len(in.Scopes) == 0 {
+		return apperr.Invalid("scopes", "must name at least one of ADMIN, READ, CHECK")
+	}
+	for i, sc := range in.Scopes {
+		if !sc.Valid() {
+			return apperr.Invalid(fmt.Sprintf("scopes[%d]", i), "%q is not a scope; use ADMIN, READ or CHECK", sc)
+		}
+	}
+	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
+		return apperr.Invalid("expiresAt", "must be in the future")
+	}
+	return nil
+}
+
+// CreateAPIKey issues a key in the caller's organization and returns it with
+// its secret, which is never shown again.
+func (s *Service) CreateAPIKey(ctx context.Context, in CreateKeyInput) (*ent.APIKey, string, error) {
+	if err := in.Validate(s.now()); err != nil {
+		return nil, "", err
+	}
+	var key *ent.APIKey
+	var secret string
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		var err error
+		key, secret, err = createKey(ctx, tx, "", in)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return key.Unwrap(), secret, nil
+}
+
+func createKey(ctx context.Context, tx *ent.Tx, orgID string, in CreateKeyInput) (*ent.APIKey, string, error) {
+	secret := newSecret()
+	c := tx.APIKey.Create().
+		SetName(in.Name).
+		SetPrefix(secret[:len(SecretPrefix)+6]).
+		SetSecretHash(hash(secret)).
+		SetScopes(dedupe(in.Scopes)).
+		SetNillableExpiresAt(in.ExpiresAt)
+	if orgID != "" {
+		c.SetOrganizationID(orgID)
+	}
+	k, err := c.Save(ctx)
+	if err != nil {
+		return nil, "", store.Translate(err, "API key")
+	}
+	return k, secret, nil
+}
+
+func dedupe(in []tenant.Scope) []tenant.Scope {
+	out := make([]tenant.Scope, 0, len(in))
+	seen := map[tenant.Scope]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RevokeAPIKey revokes a key of the caller's organization. It takes effect
+// at once in this process and within cacheTTL elsewhere.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error) {
+	var out *ent.APIKey
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		k, err := tx.APIKey.Get(ctx, id)
+		if err != nil {
+			return store.Translate(err, "API key")
+		}
+		if k.RevokedAt == nil {
+			if k, err = tx.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx); err != nil {
+				return store.Translate(err, "API key")
+			}
+		}
+		out = k
+		return nil
+	})
+	if err == nil {
+		out = out.Unwrap()
+		s.mu.Lock()
+		clear(s.cache)
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+// CreateOrganization creates an organization with its first admin key.
+func (s *Service) CreateOrganization(ctx context.Context, name, slug string) (*ent.Organization, *ent.APIKey, string, error) {
+	if err := validate.Name("name", name); err != nil {
+		return nil, nil, "", err
+	}
+	if err := validate.Slug("slug", slug); err != nil {
+		return nil, nil, "", err
+	}
+	var (
+		org    *ent.Organization
+		key    *ent.APIKey
+		secret string
+	)
+	sys := tenant.SystemContext(ctx)
+	err := store.WithTx(sys, s.db, func(tx *ent.Tx) error {
+		var err error
+		org, err = tx.Organization.Create().SetName(name).SetSlug(slug).Save(sys)
+		if err != nil {
+			if store.IsUniqueViolation(err) {
+				return apperr.Conflictf("organization slug %q is taken", slug)
+			}
+			return store.Translate(err, "organization")
+		}
+		key, secret, err = createKey(sys, tx, org.ID, CreateKeyInput{Name: "initial admin key", Scopes: []tenant.Scope{tenant.ScopeAdmin}})
+		return err
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return org.Unwrap(), key.Unwrap(), secret, nil
+}
+
+// Bootstrap creates the "default" organization and an admin key when the
+// database has no organization yet. It returns the secret to print, or ""
+// when there was nothing to do.
+func (s *Service) Bootstrap(ctx context.Context) (string, error) {
+	n, err := s.db.Organization.Query().Count(tenant.SystemContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("count organizations: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	_, _, secret, err := s.CreateOrganization(ctx, "Default", "default")
+	if err != nil {
+		if e, ok := apperr.As(err); ok && e.Code == apperr.Conflict {
+			return "", nil // another process bootstrapped first
+		}
+		return "", err
+	}
+	return secret, nil
+}

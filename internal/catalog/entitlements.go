@@ -1,0 +1,146 @@
+package catalog
+
+import (
+	"context"
+
+	"github.com/entitled/entitled/ent"
+	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/ent/licenseentitlement"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/validate"
+)
+
+// metering is the NUMBER-only part of an entitlement.
+type metering struct {
+	meter  *entitlement.MeterType
+	agg    *entitlement.AggregationMethod
+	period *entitlement.ResetPeriod
+}
+
+// check enforces that only NUMBER entitlements carry metering fields and
+// fills NUMBER defaults: RAW_EVENT with SUM, CALCULATED_USAGE with LATEST,
+// reset period NONE.
+func (m *metering) check(typ entitlement.Type) error {
+	if typ != entitlement.TypeNUMBER {
+		for field, set := range map[string]bool{"meterType": m.meter != nil, "aggregationMethod": m.agg != nil, "resetPeriod": m.period != nil} {
+			if set {
+				return apperr.Invalid(field, "is only allowed on NUMBER entitlements, not %s", typ)
+			}
+		}
+		return nil
+	}
+	if m.meter == nil {
+		v := entitlement.MeterTypeRAW_EVENT
+		m.meter = &v
+	}
+	if m.agg == nil {
+		v := entitlement.AggregationMethodSUM
+		if *m.meter == entitlement.MeterTypeCALCULATED_USAGE {
+			v = entitlement.AggregationMethodLATEST
+		}
+		m.agg = &v
+	}
+	if m.period == nil {
+		v := entitlement.ResetPeriodNONE
+		m.period = &v
+	}
+	return nil
+}
+
+// CreateEntitlement creates an entitlement; its type is fixed for life.
+func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlementInput) (*ent.Entitlement, error) {
+	if err := validate.Name("name", in.Name); err != nil {
+		return nil, err
+	}
+	if err := validate.Slug("slug", in.Slug); err != nil {
+		return nil, err
+	}
+	if in.Description != nil {
+		if err := validate.Text("description", *in.Description, validate.MaxDescription); err != nil {
+			return nil, err
+		}
+	}
+	m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
+	if err := m.check(in.Type); err != nil {
+		return nil, err
+	}
+	in.MeterType, in.AggregationMethod, in.ResetPeriod = m.meter, m.agg, m.period
+	var out *ent.Entitlement
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		e, err := tx.Entitlement.Create().SetInput(in).Save(ctx)
+		if err != nil {
+			return store.TranslateSlug(err, "entitlement", &in.Slug)
+		}
+		out = e
+		return nil
+	})
+	return unwrap(out, err)
+}
+
+// UpdateEntitlement changes an entitlement's names and metering.
+func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.UpdateEntitlementInput) (*ent.Entitlement, error) {
+	if in.Name != nil {
+		if err := validate.Name("name", *in.Name); err != nil {
+			return nil, err
+		}
+	}
+	if in.Slug != nil {
+		if err := validate.Slug("slug", *in.Slug); err != nil {
+			return nil, err
+		}
+	}
+	if in.Description != nil {
+		if err := validate.Text("description", *in.Description, validate.MaxDescription); err != nil {
+			return nil, err
+		}
+	}
+	var out *ent.Entitlement
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		e, err := tx.Entitlement.Get(ctx, id)
+		if err != nil {
+			return store.Translate(err, "entitlement")
+		}
+		if e.Type != entitlement.TypeNUMBER {
+			m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
+			if err := m.check(e.Type); err != nil {
+				return err
+			}
+		} else {
+			for field, cleared := range map[string]bool{"clearMeterType": in.ClearMeterType, "clearAggregationMethod": in.ClearAggregationMethod, "clearResetPeriod": in.ClearResetPeriod} {
+				if cleared {
+					return apperr.Invalid(field, "NUMBER entitlements always have a meter type, aggregation method and reset period; set another value instead")
+				}
+			}
+		}
+		e, err = tx.Entitlement.UpdateOne(e).SetInput(in).Save(ctx)
+		if err != nil {
+			return store.TranslateSlug(err, "entitlement", in.Slug)
+		}
+		out = e
+		return nil
+	})
+	return unwrap(out, err)
+}
+
+// DeleteEntitlement deletes an entitlement no license links.
+func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, error) {
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		e, err := tx.Entitlement.Get(ctx, id)
+		if err != nil {
+			return store.Translate(err, "entitlement")
+		}
+		n, err := tx.LicenseEntitlement.Query().Where(licenseentitlement.EntitlementID(e.ID)).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return apperr.Conflictf("entitlement %q is linked to %d license(s); remove the links first", e.Slug, n)
+		}
+		if err := tx.Entitlement.DeleteOne(e).Exec(ctx); err != nil {
+			return store.Translate(err, "entitlement")
+		}
+		return nil
+	})
+	return id, err
+}

@@ -1,0 +1,151 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/entitled/entitled/ent"
+	"github.com/entitled/entitled/ent/licenseentitlement"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/catalog/terms"
+	"github.com/entitled/entitled/internal/platform/store"
+)
+
+// SetLinkInput creates or replaces the link between a license and an
+// entitlement.
+type SetLinkInput struct {
+	LicenseID      string
+	EntitlementID  string
+	Value          map[string]any
+	OveragePercent *float64
+}
+
+// SetLicenseEntitlement creates or replaces a link. A link whose value and
+// overage do not change is returned as it is, without a new version.
+func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*ent.LicenseEntitlement, error) {
+	var out *ent.LicenseEntitlement
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		l, err := s.lockLicense(ctx, tx, in.LicenseID)
+		if err != nil {
+			return withField(err, "licenseID")
+		}
+		e, err := tx.Entitlement.Get(ctx, in.EntitlementID)
+		if err != nil {
+			return withField(store.Translate(err, "entitlement"), "entitlementID")
+		}
+		value, err := terms.NormalizeValue(string(e.Type), in.Value, in.OveragePercent)
+		if err != nil {
+			var fe *terms.FieldError
+			if errors.As(err, &fe) {
+				return apperr.Invalid(fe.Field, "%s", fe.Message)
+			}
+			return err
+		}
+		existing, err := tx.LicenseEntitlement.Query().
+			Where(licenseentitlement.LicenseID(l.ID), licenseentitlement.EntitlementID(e.ID)).
+			Only(ctx)
+		var change string
+		switch {
+		case ent.IsNotFound(err):
+			existing, err = tx.LicenseEntitlement.Create().
+				SetLicenseID(l.ID).SetEntitlementID(e.ID).
+				SetValue(value).SetNillableOveragePercent(in.OveragePercent).
+				Save(ctx)
+			if err != nil {
+				return store.Translate(err, "license entitlement")
+			}
+			change = fmt.Sprintf("added %s = %s", e.Slug, describeValue(value, in.OveragePercent))
+		case err != nil:
+			return err
+		case reflect.DeepEqual(existing.Value, value) && equalPtr(existing.OveragePercent, in.OveragePercent):
+			out = existing
+			return nil
+		default:
+			before := describeValue(existing.Value, existing.OveragePercent)
+			upd := tx.LicenseEntitlement.UpdateOne(existing).SetValue(value)
+			if in.OveragePercent != nil {
+				upd.SetOveragePercent(*in.OveragePercent)
+			} else {
+				upd.ClearOveragePercent()
+			}
+			existing, err = upd.Save(ctx)
+			if err != nil {
+				return store.Translate(err, "license entitlement")
+			}
+			change = fmt.Sprintf("changed %s: %s → %s", e.Slug, before, describeValue(value, in.OveragePercent))
+		}
+		if err := bump(ctx, tx, l, change); err != nil {
+			return err
+		}
+		out = existing
+		return nil
+	})
+	return unwrap(out, err)
+}
+
+// RemoveLicenseEntitlement removes a link and bumps the license version.
+func (s *Service) RemoveLicenseEntitlement(ctx context.Context, licenseID, entitlementID string) (*ent.License, error) {
+	var out *ent.License
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		l, err := s.lockLicense(ctx, tx, licenseID)
+		if err != nil {
+			return withField(err, "licenseID")
+		}
+		link, err := tx.LicenseEntitlement.Query().
+			Where(licenseentitlement.LicenseID(l.ID), licenseentitlement.EntitlementID(entitlementID)).
+			WithEntitlement().
+			Only(ctx)
+		if err != nil {
+			return withField(store.Translate(err, "license entitlement"), "entitlementID")
+		}
+		if err := tx.LicenseEntitlement.DeleteOne(link).Exec(ctx); err != nil {
+			return store.Translate(err, "license entitlement")
+		}
+		if err := bump(ctx, tx, l, "removed "+link.Edges.Entitlement.Slug); err != nil {
+			return err
+		}
+		out, err = tx.License.Get(ctx, l.ID)
+		return err
+	})
+	return unwrap(out, err)
+}
+
+// bump raises the license version by one and snapshots the new terms.
+func bump(ctx context.Context, tx *ent.Tx, l *ent.License, change string) error {
+	l, err := tx.License.UpdateOne(l).AddVersion(1).Save(ctx)
+	if err != nil {
+		return store.Translate(err, "license")
+	}
+	return snapshot(ctx, tx, l, change)
+}
+
+func withField(err error, field string) error {
+	if e, ok := apperr.As(err); ok && e.Field == "" {
+		c := *e
+		c.Field = field
+		return &c
+	}
+	return err
+}
+
+func equalPtr(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func describeValue(v map[string]any, overage *float64) string {
+	b, _ := json.Marshal(v["value"])
+	s := string(b)
+	if n, ok := v["value"].(float64); ok && n == terms.Unlimited {
+		s = "unlimited"
+	}
+	if overage != nil {
+		s += fmt.Sprintf(" (+%g%% overage)", *overage)
+	}
+	return s
+}

@@ -1,0 +1,345 @@
+// Package policies stores organizations' custom Rego modules (with their
+// earlier versions), validates them on save with the sandboxed compiler,
+// runs their tests, and keeps each organization's compiled decision query:
+// the default policy plus that organization's active modules, and nobody
+// else's.
+package custompolicy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/entitled/entitled/ent"
+	"github.com/entitled/entitled/ent/orgpolicy"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/validate"
+	"github.com/entitled/entitled/policy"
+
+	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/tenant"
+)
+
+// Service manages policies of the caller's organization.
+type Service struct {
+	db          *ent.Client
+	publish     func(orgID string)
+	evalTimeout time.Duration
+	base        policy.Evaluator // the default policy, for organizations without policies
+
+	mu       sync.RWMutex
+	compiled map[string]compiled // by organization
+}
+
+type compiled struct {
+	version  int
+	prepared *policy.Prepared
+}
+
+// New returns the service. base evaluates organizations that never had a
+// policy; evalTimeout bounds each evaluation of custom policies.
+func New(db *store.DB, base policy.Evaluator, evalTimeout time.Duration, publish func(orgID string)) *Service {
+	return &Service{db: db.Client, base: base, evalTimeout: evalTimeout, publish: publish, compiled: map[string]compiled{}}
+}
+
+func (s *Service) options(version int) []policy.Option {
+	return []policy.Option{policy.WithVersion(version), policy.WithEvalTimeout(s.evalTimeout)}
+}
+
+// For returns the decision query of an organization at a policy version.
+// It compiles at most once per organization and version.
+func (s *Service) For(ctx context.Context, orgID string, version int) (policy.Evaluator, error) {
+	if version == 0 {
+		return s.base, nil
+	}
+	s.mu.RLock()
+	c, ok := s.compiled[orgID]
+	s.mu.RUnlock()
+	if ok && c.version == version {
+		return c.prepared, nil
+	}
+	mods, err := activeModules(tenant.OrgContext(ctx, orgID), s.db, "")
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Compile(mods, s.options(version)...)
+	if err != nil {
+		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
+	}
+	s.mu.Lock()
+	if cur, ok := s.compiled[orgID]; !ok || cur.version <= version {
+		s.compiled[orgID] = compiled{version: version, prepared: p}
+	}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// activeModules returns the organization's active modules, leaving out the
+// policy with the given ID.
+func activeModules(ctx context.Context, db *ent.Client, except string) ([]policy.Module, error) {
+	q := db.OrgPolicy.Query().Where(orgpolicy.Active(true))
+	if except != "" {
+		q = q.Where(orgpolicy.IDNEQ(except))
+	}
+	ps, err := q.Order(ent.Asc(orgpolicy.FieldName)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load active policies: %w", err)
+	}
+	mods := make([]policy.Module, len(ps))
+	for i, p := range ps {
+		mods[i] = module(p.Name, p.Module)
+	}
+	return mods, nil
+}
+
+func module(name, source string) policy.Module {
+	return policy.Module{Name: name + ".rego", Source: source}
+}
+
+// CreateInput creates a policy.
+type CreateInput struct {
+	Name         string
+	Module       string
+	Tests        *string
+	Active       *bool
+	RequireTests *bool
+}
+
+// UpdateInput changes a policy; each change bumps its version.
+type UpdateInput struct {
+	Name         *string
+	Module       *string
+	Tests        *string
+	Active       *bool
+	RequireTests *bool
+}
+
+// Create validates and stores a policy.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, error) {
+	if err := validate.Name("name", in.Name); err != nil {
+		return nil, err
+	}
+	tests := ""
+	if in.Tests != nil {
+		tests = *in.Tests
+	}
+	active := in.Active != nil && *in.Active
+	var out *ent.OrgPolicy
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		others, err := activeModules(ctx, tx.Client(), "")
+		if err != nil {
+			return err
+		}
+		result, err := s.check(ctx, in.Name, in.Module, tests, others, in.RequireTests != nil && *in.RequireTests)
+		if err != nil {
+			return err
+		}
+		p, err := tx.OrgPolicy.Create().
+			SetName(in.Name).SetModule(in.Module).SetTests(tests).SetActive(active).
+			SetLastTestResult(result).
+			Save(ctx)
+		out = p
+		return saved(ctx, tx, p, err, in.Name)
+	})
+	return s.done(ctx, out, err)
+}
+
+// Update changes a policy, keeping its previous source as a revision.
+func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.OrgPolicy, error) {
+	if in.Name != nil {
+		if err := validate.Name("name", *in.Name); err != nil {
+			return nil, err
+		}
+	}
+	var out *ent.OrgPolicy
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		p, err := tx.OrgPolicy.Get(ctx, id)
+		if err != nil {
+			return store.Translate(err, "policy")
+		}
+		name, src, tests, active := p.Name, p.Module, p.Tests, p.Active
+		if in.Name != nil {
+			name = *in.Name
+		}
+		if in.Module != nil {
+			src = *in.Module
+		}
+		if in.Tests != nil {
+			tests = *in.Tests
+		}
+		if in.Active != nil {
+			active = *in.Active
+		}
+		others, err := activeModules(ctx, tx.Client(), p.ID)
+		if err != nil {
+			return err
+		}
+		result, err := s.check(ctx, name, src, tests, others, in.RequireTests != nil && *in.RequireTests)
+		if err != nil {
+			return err
+		}
+		p, err = tx.OrgPolicy.UpdateOne(p).
+			SetName(name).SetModule(src).SetTests(tests).SetActive(active).
+			SetLastTestResult(result).AddVersion(1).
+			Save(ctx)
+		out = p
+		return saved(ctx, tx, p, err, name)
+	})
+	return s.done(ctx, out, err)
+}
+
+// Delete removes a policy and its revisions.
+func (s *Service) Delete(ctx context.Context, id string) (string, error) {
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		if err := tx.OrgPolicy.DeleteOneID(id).Exec(ctx); err != nil {
+			return store.Translate(err, "policy")
+		}
+		return bumpOrg(ctx, tx)
+	})
+	if err != nil {
+		return "", err
+	}
+	s.publish(tenant.FromContext(ctx).OrgID)
+	return id, nil
+}
+
+// saved finishes a create or update inside its transaction: it reports a
+// taken name, keeps the source as a revision, and bumps the organization's
+// policy version.
+func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) error {
+	if err != nil {
+		if store.IsUniqueViolation(err) {
+			return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
+		}
+		return store.Translate(err, "policy")
+	}
+	if err := revise(ctx, tx, p); err != nil {
+		return err
+	}
+	return bumpOrg(ctx, tx)
+}
+
+// done publishes a committed change so every process recompiles.
+func (s *Service) done(ctx context.Context, p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
+	if err != nil {
+		return nil, err
+	}
+	s.publish(tenant.FromContext(ctx).OrgID)
+	return p.Unwrap(), nil
+}
+
+// check validates a module against the organization's other active
+// modules and runs its tests; it returns the test result to store.
+func (s *Service) check(ctx context.Context, name, src, tests string, others []policy.Module, requireTests bool) (map[string]any, error) {
+	if errs := policy.Validate(module(name, src), others); len(errs) > 0 {
+		return nil, compileError("module", errs)
+	}
+	results, err := policy.RunTests(ctx, src, tests, policy.WithEvalTimeout(time.Second))
+	if err != nil {
+		if ce, ok := err.(policy.CompileErrors); ok {
+			return nil, compileError("tests", ce)
+		}
+		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "tests", Message: "the tests could not run: " + err.Error(), Err: err}
+	}
+	passed := 0
+	for _, r := range results {
+		if r.Passed {
+			passed++
+		}
+	}
+	summary := map[string]any{"passed": passed, "failed": len(results) - passed, "results": results}
+	if requireTests && (len(results) == 0 || passed < len(results)) {
+		msg := fmt.Sprintf("%d of %d tests failed", len(results)-passed, len(results))
+		if len(results) == 0 {
+			msg = "requireTests is set but the module has no test_ rules"
+		}
+		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "tests", Message: msg, Details: map[string]any{"tests": results}}
+	}
+	return jsonMap(summary)
+}
+
+func compileError(field string, errs policy.CompileErrors) error {
+	msg := errs[0].Error()
+	if len(errs) > 1 {
+		msg = fmt.Sprintf("%s (and %d more)", msg, len(errs)-1)
+	}
+	return &apperr.Error{Code: apperr.BadUserInput, Field: field, Message: msg, Details: map[string]any{"errors": []policy.CompileError(errs)}}
+}
+
+func revise(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy) error {
+	return tx.PolicyRevision.Create().
+		SetOrganizationID(p.OrganizationID).
+		SetPolicyID(p.ID).SetVersion(p.Version).SetModule(p.Module).SetActive(p.Active).
+		Exec(ctx)
+}
+
+// bumpOrg raises the organization's policy version, inside the caller's
+// transaction (organizations are written with a system context).
+func bumpOrg(ctx context.Context, tx *ent.Tx) error {
+	orgID := tenant.FromContext(ctx).OrgID
+	return tx.Organization.UpdateOneID(orgID).AddPolicyVersion(1).Exec(tenant.SystemContext(ctx))
+}
+
+// Draft compiles the organization's active modules with a draft module
+// (replacing the active policy of the same name) into a throwaway
+// evaluator: nothing is saved or activated.
+func (s *Service) Draft(ctx context.Context, name *string, src string) (policy.Evaluator, error) {
+	n := draftName(name)
+	others, err := activeModules(ctx, s.db, "")
+	if err != nil {
+		return nil, err
+	}
+	if errs := policy.Validate(module(n, src), others); len(errs) > 0 {
+		return nil, compileError("module", errs)
+	}
+	p, err := policy.Draft(others, module(n, src), policy.WithEvalTimeout(s.evalTimeout))
+	if err != nil {
+		if ce, ok := err.(policy.CompileErrors); ok {
+			return nil, compileError("module", ce)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// Problems validates a module without saving it.
+func (s *Service) Problems(ctx context.Context, name *string, src string) ([]*policy.CompileError, error) {
+	others, err := activeModules(ctx, s.db, "")
+	if err != nil {
+		return nil, err
+	}
+	errs := policy.Validate(module(draftName(name), src), others)
+	out := make([]*policy.CompileError, len(errs))
+	for i := range errs {
+		out[i] = &errs[i]
+	}
+	return out, nil
+}
+
+// Test runs a module's tests in place.
+func (s *Service) Test(ctx context.Context, src string, tests *string) ([]*policy.TestResult, error) {
+	t := ""
+	if tests != nil {
+		t = *tests
+	}
+	rs, err := policy.RunTests(ctx, src, t, policy.WithEvalTimeout(time.Second))
+	if err != nil {
+		if ce, ok := err.(policy.CompileErrors); ok {
+			return nil, compileError("module", ce)
+		}
+		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "tests", Message: "the tests could not run: " + err.Error(), Err: err}
+	}
+	out := make([]*policy.TestResult, len(rs))
+	for i := range rs {
+		out[i] = &rs[i]
+	}
+	return out, nil
+}
+
+func draftName(name *string) string {
+	if name == nil || *name == "" {
+		return "draft"
+	}
+	return *name
+}

@@ -1,0 +1,113 @@
+package decision
+
+import (
+	"context"
+	"sort"
+
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/policy"
+)
+
+// Explain decides one question and lists the rules that fired. It costs
+// more than Allowed, so the ordinary path never does it.
+func (s *Service) Explain(ctx context.Context, q Question) (*policy.Decision, error) {
+	return s.with(ctx, q, func(ev policy.Evaluator) policy.Evaluator {
+		if x, ok := ev.(policy.Explainer); ok {
+			return policy.Explaining(x)
+		}
+		return ev
+	})
+}
+
+// EvaluateWith decides one question with another evaluator (a draft).
+func (s *Service) EvaluateWith(ctx context.Context, q Question, ev policy.Evaluator) (*policy.Decision, error) {
+	return s.with(ctx, q, func(policy.Evaluator) policy.Evaluator { return ev })
+}
+
+func (s *Service) with(ctx context.Context, q Question, pick func(policy.Evaluator) policy.Evaluator) (*policy.Decision, error) {
+	snap, inst, err := s.lookup(ctx, q.Instance)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
+	if err != nil {
+		return nil, err
+	}
+	f, d, ok := s.facts(ctx, snap, inst, q)
+	if ok {
+		d = s.evaluate(ctx, snap, f, q, pick(cur))
+	}
+	return &d, nil
+}
+
+// Change is a decision a draft changes.
+type Change struct {
+	Instance    string
+	Entitlement string
+	Before      *policy.Decision
+	After       *policy.Decision
+}
+
+// PreviewPage is one page of a preview.
+type PreviewPage struct {
+	Changes     []*Change
+	Evaluated   int
+	EndCursor   *string
+	HasNextPage bool
+}
+
+// MaxPreviewInstances bounds one preview page.
+const MaxPreviewInstances = 200
+
+// Preview evaluates a draft against a page of the organization's instances
+// × all its entitlements, next to the active policies, and returns the
+// decisions whose verdict differs (allowed, reason or reasons).
+func (s *Service) Preview(ctx context.Context, draft policy.Evaluator, first int, after string) (*PreviewPage, error) {
+	if first <= 0 || first > MaxPreviewInstances {
+		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
+	}
+	orgID := tenant.FromContext(ctx).OrgID
+	if orgID == "" {
+		return nil, apperr.Forbiddenf("previews need an organization's API key")
+	}
+	snap, err := s.cache.Snapshot(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.policies.For(ctx, orgID, snap.PolicyVersion)
+	if err != nil {
+		return nil, err
+	}
+	insts, more, err := s.cache.Instances(ctx, snap, after, first)
+	if err != nil {
+		return nil, err
+	}
+	ents := make([]string, 0, len(snap.Entitlements))
+	for slug := range snap.Entitlements {
+		ents = append(ents, slug)
+	}
+	sort.Strings(ents)
+	page := &PreviewPage{Changes: []*Change{}, HasNextPage: more}
+	for _, inst := range insts {
+		for _, e := range ents {
+			q := Question{Instance: inst.Instance.Slug, Entitlement: e}
+			// One gathering of facts (one usage read), two evaluations.
+			f, failed, ok := s.facts(ctx, snap, inst, q)
+			before, afterD := failed, failed
+			if ok {
+				before = s.evaluate(ctx, snap, f, q, cur)
+				afterD = s.evaluate(ctx, snap, f, q, draft)
+			}
+			page.Evaluated++
+			if policy.Changed(before, afterD) {
+				page.Changes = append(page.Changes, &Change{Instance: q.Instance, Entitlement: e, Before: &before, After: &afterD})
+			}
+		}
+	}
+	if n := len(insts); n > 0 {
+		c := insts[n-1].Instance.Slug
+		page.EndCursor = &c
+	}
+	return page, nil
+}

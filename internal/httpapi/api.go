@@ -1,0 +1,102 @@
+// Package api is the HTTP face of entitled's GraphQL API: authentication,
+// the strict transport, document limits, page caps, the authorisation
+// table of root fields, and the one place errors become GraphQL errors.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/tenant"
+)
+
+// Authenticator turns a bearer credential into a viewer.
+type Authenticator interface {
+	Authenticate(ctx context.Context, credential string) (tenant.Viewer, error)
+}
+
+// GraphQL returns the /graphql handler for the schema. Requests must carry
+// a credential the authenticator accepts.
+func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger) http.Handler {
+	exec := executor.New(schema)
+	exec.SetQueryCache(pageCache{inner: lru.New[*ast.QueryDocument](1000)})
+	exec.SetParserTokenLimit(tokenLimit)
+	exec.Use(extension.Introspection{})
+	exec.Use(newGuard(schema.Schema()))
+	exec.AroundOperations(capVariables)
+	exec.AroundRootFields(authorizeRootField)
+	exec.AroundFields(markInternal)
+	exec.SetErrorPresenter(presenter(log))
+	exec.SetRecoverFunc(recoverFunc(log))
+	t := transport{}
+	return Recover(log, Authenticate(authn, log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !t.Supports(r) {
+			w.Header().Set("Allow", "GET, POST")
+			writeErrors(w, http.StatusMethodNotAllowed, requestError(apperr.BadUserInput, "", "use POST (or GET for queries)"))
+			return
+		}
+		t.Do(w, r, exec)
+	})))
+}
+
+// Recover answers 500 with a typed error when a handler panics, instead of
+// dropping the connection.
+func Recover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Authenticate puts the caller's viewer into the request context, or
+// answers 401 with a typed GraphQL error.
+func Authenticate(authn Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return authenticate(authn, log, next, func(w http.ResponseWriter, status int, code apperr.Code, msg string) {
+		writeErrors(w, status, requestError(code, "", msg))
+	})
+}
+
+func authenticate(authn Authenticator, log *slog.Logger, next http.Handler, fail func(w http.ResponseWriter, status int, code apperr.Code, msg string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cred := ""
+		if h := r.Header.Get("Authorization"); h != "" {
+			scheme, rest, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				fail(w, http.StatusUnauthorized, apperr.Unauthenticated, "Authorization must be \"Bearer <api key>\"")
+				return
+			}
+			cred = strings.TrimSpace(rest)
+		}
+		v, err := authn.Authenticate(r.Context(), cred)
+		if err != nil {
+			if ae, ok := apperr.As(err); ok && ae.Code == apperr.Unauthenticated {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="entitled"`)
+				fail(w, http.StatusUnauthorized, apperr.Unauthenticated, ae.Message)
+				return
+			}
+			log.ErrorContext(r.Context(), "authenticate", "err", err)
+			fail(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), v)))
+	})
+}

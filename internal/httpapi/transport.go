@@ -1,0 +1,191 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/entitled/entitled/internal/apperr"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 2 << 20
+
+// transport is a strict GraphQL-over-HTTP transport: POST with a JSON body
+// (a single operation) and GET for queries. Unlike gqlgen's stock POST it
+// never echoes the request body into errors, and every failure carries a
+// typed error code.
+type transport struct{}
+
+var _ graphql.Transport = transport{}
+
+func (transport) Supports(r *http.Request) bool {
+	return r.Method == http.MethodPost || r.Method == http.MethodGet
+}
+
+func writeErrors(w http.ResponseWriter, status int, errs ...*gqlerror.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(&graphql.Response{Errors: errs})
+	_, _ = w.Write(b)
+}
+
+func requestError(code apperr.Code, field, msg string) *gqlerror.Error {
+	ext := map[string]any{"code": string(code)}
+	if field != "" {
+		ext["field"] = field
+	}
+	return &gqlerror.Error{Message: msg, Extensions: ext}
+}
+
+func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	params := &graphql.RawParams{Headers: r.Header}
+	params.ReadTime.Start = graphql.Now()
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		params.Query, params.OperationName = q.Get("query"), q.Get("operationName")
+		for _, p := range []struct {
+			name string
+			dst  *map[string]any
+		}{{"variables", &params.Variables}, {"extensions", &params.Extensions}} {
+			if raw := q.Get(p.name); raw != "" {
+				if err := decodeStrict([]byte(raw), p.dst); err != nil {
+					writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, p.name, p.name+" must be a JSON object"))
+					return
+				}
+			}
+		}
+	} else {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "" && mt != "application/json" && mt != "application/graphql-response+json" {
+			writeErrors(w, http.StatusUnsupportedMediaType, requestError(apperr.BadUserInput, "", "Content-Type must be application/json"))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			writeErrors(w, http.StatusRequestEntityTooLarge, requestError(apperr.BadUserInput, "", "request body is larger than 2 MiB"))
+			return
+		case err != nil:
+			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", "could not read the request body"))
+			return
+		case len(bytes.TrimSpace(body)) == 0:
+			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", `request body is empty; send {"query": "..."}`))
+			return
+		case bytes.TrimSpace(body)[0] == '[':
+			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", "batched requests are not supported; send one operation per request"))
+			return
+		}
+		var p struct {
+			Query         string         `json:"query"`
+			OperationName string         `json:"operationName"`
+			Variables     map[string]any `json:"variables"`
+			Extensions    map[string]any `json:"extensions"`
+		}
+		if err := decodeStrict(body, &p); err != nil {
+			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", "request body is not valid JSON of the form {\"query\": string, \"variables\": object}"))
+			return
+		}
+		params.Query, params.OperationName, params.Variables, params.Extensions = p.Query, p.OperationName, p.Variables, p.Extensions
+	}
+	params.ReadTime.End = graphql.Now()
+	if err := plainNumbers(params.Variables); err != nil {
+		writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "variables", err.Error()))
+		return
+	}
+	if params.Query == "" {
+		writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "query", "query must not be empty"))
+		return
+	}
+
+	ctx := graphql.StartOperationTrace(r.Context())
+	rc, opErr := exec.CreateOperationContext(ctx, params)
+	if opErr != nil {
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
+		writeResponse(w, http.StatusUnprocessableEntity, resp)
+		return
+	}
+	if r.Method == http.MethodGet {
+		if op := rc.Doc.Operations.ForName(rc.OperationName); op == nil || op.Operation != ast.Query {
+			writeErrors(w, http.StatusMethodNotAllowed, requestError(apperr.BadUserInput, "", "GET allows queries only; send mutations with POST"))
+			return
+		}
+	}
+	responses, ctx := exec.DispatchOperation(ctx, rc)
+	writeResponse(w, http.StatusOK, responses(ctx))
+}
+
+func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// decodeStrict decodes one JSON value with numbers kept exact.
+func decodeStrict(b []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// plainNumbers replaces the json.Numbers decodeStrict leaves in variables
+// with int64 (integers that fit) or float64, in place. Left as json.Number
+// (a string type), a number would pass GraphQL's coercion to String.
+func plainNumbers(v any) error {
+	var conv func(x any) (any, error)
+	conv = func(x any) (any, error) {
+		switch t := x.(type) {
+		case json.Number:
+			if i, err := t.Int64(); err == nil {
+				return i, nil
+			}
+			f, err := t.Float64()
+			if err != nil || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("variables: the number %.40s is out of range", t)
+			}
+			return f, nil
+		case map[string]any:
+			for k, e := range t {
+				c, err := conv(e)
+				if err != nil {
+					return nil, err
+				}
+				t[k] = c
+			}
+		case []any:
+			for i, e := range t {
+				c, err := conv(e)
+				if err != nil {
+					return nil, err
+				}
+				t[i] = c
+			}
+		}
+		return x, nil
+	}
+	if m, ok := v.(map[string]any); ok && m != nil {
+		_, err := conv(m)
+		return err
+	}
+	return nil
+}

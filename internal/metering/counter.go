@@ -1,0 +1,127 @@
+package metering
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/entitled/entitled/policy"
+)
+
+const ensureCounter = `INSERT INTO usage_counters
+	(id, organization_id, instance_id, entitlement_id, period_start, count, sum, updated_at)
+VALUES ($1, $2, $3, $4, $5, 0, 0, $6)
+ON CONFLICT (instance_id, entitlement_id, period_start) DO NOTHING`
+
+const selectCounter = `SELECT count, sum, min, max, latest, latest_at FROM usage_counters
+WHERE organization_id = $1 AND instance_id = $2 AND entitlement_id = $3 AND period_start = $4`
+
+const setCounter = `UPDATE usage_counters SET count = $1, sum = $2, min = $3, max = $4, latest = $5, latest_at = $6, updated_at = $7
+WHERE organization_id = $8 AND instance_id = $9 AND entitlement_id = $10 AND period_start = $11`
+
+// lockCounter makes sure the period's counter row exists and returns it
+// locked for the rest of the transaction (PostgreSQL row lock; SQLite
+// transactions hold the database write lock already).
+func (s *Service) lockCounter(ctx context.Context, q exec, t target, start time.Time) (*Counter, error) {
+	if _, err := q.ExecContext(ctx, s.rebind(ensureCounter), newID("uc"), t.orgID, t.inst.Instance.ID, t.ent.ID, start.UTC(), s.now().UTC()); err != nil {
+		return nil, fmt.Errorf("create usage counter: %w", err)
+	}
+	stmt := selectCounter
+	if s.dialect == dialect.Postgres {
+		stmt += " FOR UPDATE"
+	}
+	rows, err := q.QueryContext(ctx, s.rebind(stmt), t.orgID, t.inst.Instance.ID, t.ent.ID, start.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("lock usage counter: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, fmt.Errorf("lock usage counter: row missing: %w", rows.Err())
+	}
+	c, err := scanCounter(rows)
+	if err != nil {
+		return nil, err
+	}
+	return c, rows.Close()
+}
+
+// storeCounter writes a counter folded in Go back to its (locked) row.
+func (s *Service) storeCounter(ctx context.Context, q exec, t target, start time.Time, c *Counter) error {
+	var latestAt any
+	if c.LatestAt != nil {
+		latestAt = c.LatestAt.UTC()
+	}
+	_, err := q.ExecContext(ctx, s.rebind(setCounter), c.Count, c.Sum, nullable(c.Min), nullable(c.Max), nullable(c.Latest), latestAt,
+		s.now().UTC(), t.orgID, t.inst.Instance.ID, t.ent.ID, start.UTC())
+	if err != nil {
+		return fmt.Errorf("update usage counter: %w", err)
+	}
+	return nil
+}
+
+func nullable(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
+}
+
+// readCounter reads a counter without locking; nil when there is none.
+func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, entitlementID string, start time.Time) (*Counter, error) {
+	rows, err := q.QueryContext(ctx, s.rebind(selectCounter), orgID, instanceID, entitlementID, start.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("read usage counter: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	c, err := scanCounter(rows)
+	if err != nil {
+		return nil, err
+	}
+	return c, rows.Close()
+}
+
+// Current is the usage fact of a decision: the current period's counter of
+// one instance and entitlement. It reads one row.
+func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (*policy.Usage, error) {
+	start, end, err := Period(e.ResetPeriod, now)
+	if err != nil {
+		return nil, err
+	}
+	var q exec = s.db.SQL
+	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
+		q = stmtExec{st.(*sql.Stmt)}
+	}
+	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
+	if err != nil {
+		return nil, err
+	}
+	method := e.AggregationMethod
+	u := &policy.Usage{Current: c.Value(method)}
+	if c != nil {
+		u.Count = c.Count
+	}
+	if !end.IsZero() {
+		u.PeriodStart, u.PeriodEnd = start, end
+	}
+	return u, nil
+}
+
+var _ exec = (*sql.DB)(nil)
+
+// stmtExec runs a prepared statement where an exec is expected; the query
+// text it is given is the statement's own.
+type stmtExec struct{ stmt *sql.Stmt }
+
+func (p stmtExec) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return p.stmt.ExecContext(ctx, args...)
+}
+
+func (p stmtExec) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return p.stmt.QueryContext(ctx, args...)
+}

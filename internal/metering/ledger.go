@@ -1,0 +1,180 @@
+package metering
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/lib/pq"
+
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/store"
+)
+
+// ledgerRow is what a replay needs of an earlier event.
+type ledgerRow struct {
+	kind        string
+	hash        string
+	aggregate   float64
+	periodStart time.Time
+	result      map[string]any
+}
+
+// ledgerRows reads the events of the given idempotency keys.
+func (s *Service) ledgerRows(ctx context.Context, q exec, orgID string, keys []string) (map[string]*ledgerRow, error) {
+	out := map[string]*ledgerRow{}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		chunk := keys[:n]
+		keys = keys[n:]
+		var b strings.Builder
+		b.WriteString(`SELECT idempotency_key, kind, request_hash, aggregate, period_start, result FROM usage_events WHERE organization_id = `)
+		args := []any{orgID}
+		b.WriteString(s.placeholder(1))
+		b.WriteString(` AND idempotency_key IN (`)
+		for i, k := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			args = append(args, k)
+			b.WriteString(s.placeholder(len(args)))
+		}
+		b.WriteByte(')')
+		rows, err := q.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("read idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var (
+				key string
+				r   ledgerRow
+				res []byte
+			)
+			if err := rows.Scan(&key, &r.kind, &r.hash, &r.aggregate, &r.periodStart, &res); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read idempotency keys: %w", err)
+			}
+			if len(res) > 0 {
+				if err := json.Unmarshal(res, &r.result); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("decode stored result: %w", err)
+				}
+			}
+			out[key] = &r
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) placeholder(n int) string {
+	if s.dialect == dialect.Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?" + strconv.Itoa(n)
+}
+
+// ledgerRow reads one key's event, or nil.
+func (s *Service) ledgerRow(ctx context.Context, orgID, key string) (*ledgerRow, error) {
+	rows, err := s.ledgerRows(ctx, s.db.SQL, orgID, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	return rows[key], nil
+}
+
+var eventColumns = []string{"id", "organization_id", "instance_id", "entitlement_id", "kind", "value", "timestamp", "period_start", "recorded_at", "idempotency_key", "request_hash", "aggregate", "result"}
+
+// insertEvents appends the batch's new reports: COPY on PostgreSQL,
+// multi-row INSERTs on SQLite.
+func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchItem) error {
+	now := s.now().UTC()
+	row := func(it *batchItem) []any {
+		return []any{it.id, it.t.orgID, it.t.inst.Instance.ID, it.t.ent.ID, "REPORT", it.in.Value, it.ts, it.start.UTC(), now, it.key, it.hash, it.result.Usage.Value, it.result.recordJSON()}
+	}
+	var fresh []*batchItem
+	for i := range items {
+		if items[i].fresh {
+			fresh = append(fresh, &items[i])
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if s.dialect == dialect.Postgres {
+		stmt, err := tx.PrepareContext(ctx, pq.CopyIn("usage_events", eventColumns...))
+		if err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		for _, it := range fresh {
+			if _, err := stmt.ExecContext(ctx, row(it)...); err != nil {
+				stmt.Close()
+				return fmt.Errorf("append usage events: %w", err)
+			}
+		}
+		if _, err := stmt.ExecContext(ctx); err != nil {
+			stmt.Close()
+			if store.IsUniqueViolation(err) {
+				return apperr.Conflictf("an idempotency key of this batch was used concurrently by another request; retry the batch")
+			}
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		return stmt.Close()
+	}
+	const perStmt = 400
+	for len(fresh) > 0 {
+		n := min(len(fresh), perStmt)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO usage_events (id, organization_id, instance_id, entitlement_id, kind, value, "timestamp", period_start, recorded_at, idempotency_key, request_hash, aggregate, result) VALUES `)
+		args := make([]any, 0, n*len(eventColumns))
+		for i, it := range fresh[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, row(it)...)
+		}
+		b.WriteString(" ON CONFLICT (organization_id, idempotency_key) DO NOTHING")
+		r, err := tx.ExecContext(ctx, b.String(), args...)
+		if err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		}
+		if got, err := r.RowsAffected(); err != nil || got != int64(n) {
+			return apperr.Conflictf("an idempotency key of this batch was used concurrently by another request; retry the batch")
+		}
+		fresh = fresh[n:]
+	}
+	return nil
+}
+
+// recordJSON is record() encoded without reflection: batches write one
+// per report.
+func (r *ReportResult) recordJSON() string {
+	var b strings.Builder
+	b.Grow(160)
+	b.WriteString(`{"value":`)
+	b.WriteString(fmtFloat(r.Usage.Value))
+	b.WriteString(`,"count":`)
+	b.WriteString(strconv.FormatInt(r.Usage.Count, 10))
+	b.WriteString(`,"periodStart":"`)
+	b.WriteString(r.Usage.PeriodStart.UTC().Format(time.RFC3339Nano))
+	b.WriteByte('"')
+	if r.Usage.PeriodEnd != nil {
+		b.WriteString(`,"periodEnd":"`)
+		b.WriteString(r.Usage.PeriodEnd.UTC().Format(time.RFC3339Nano))
+		b.WriteByte('"')
+	}
+	b.WriteString(`,"softLimitExceeded":`)
+	b.WriteString(strconv.FormatBool(r.SoftLimitExceeded))
+	b.WriteString(`,"hardCapExceeded":`)
+	b.WriteString(strconv.FormatBool(r.HardCapExceeded))
+	b.WriteByte('}')
+	return b.String()
+}

@@ -1,0 +1,258 @@
+package metering
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/entitled/entitled/internal/apperr"
+)
+
+// ReportInput is one usage report: what already happened.
+type ReportInput struct {
+	Instance       string
+	Entitlement    string
+	Value          float64
+	Timestamp      *time.Time // default: now
+	IdempotencyKey *string
+}
+
+// ReportResult is what a report returns; a replay returns the first
+// result again.
+type ReportResult struct {
+	Usage             Usage
+	SoftLimitExceeded bool
+	HardCapExceeded   bool
+	Replayed          bool
+}
+
+// validate checks a report against its target and the clock. prefix names
+// the item in a batch ("inputs[3].").
+func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Time, error) {
+	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) {
+		return time.Time{}, apperr.Invalid(prefix+"value", "must be a finite number")
+	}
+	if in.Value < 0 && (t.method() == "SUM" || t.method() == "COUNT") {
+		return time.Time{}, apperr.Invalid(prefix+"value", "must be >= 0 for %s meters (entitlement %q)", t.method(), t.ent.Slug)
+	}
+	if err := checkKey(prefix+"idempotencyKey", in.IdempotencyKey); err != nil {
+		return time.Time{}, err
+	}
+	ts := now
+	if in.Timestamp != nil {
+		ts = *in.Timestamp
+		if ts.After(now.Add(FutureTolerance)) {
+			return time.Time{}, apperr.Invalid(prefix+"timestamp", "is more than %s in the future", FutureTolerance)
+		}
+	}
+	return ts.UTC(), nil
+}
+
+func (in *ReportInput) hash() string {
+	ts := ""
+	if in.Timestamp != nil {
+		ts = in.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	return hashOf("report", in.Instance, in.Entitlement, fmtFloat(in.Value), ts)
+}
+
+// Report records one report. It never refuses a report for being over the
+// limit; it flags it.
+func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, error) {
+	_, t, err := s.resolve(ctx, in.Instance, in.Entitlement, "")
+	if err != nil {
+		return nil, err
+	}
+	ts, err := in.validate(t, s.now(), "")
+	if err != nil {
+		return nil, err
+	}
+	start, end, err := Period(t.ent.ResetPeriod, ts)
+	if err != nil {
+		return nil, err
+	}
+	hash := in.hash()
+	id := newID("ue")
+	key := id
+	if in.IdempotencyKey != nil {
+		key = *in.IdempotencyKey
+	}
+	var res *ReportResult
+	err = tx(ctx, s, func(tx *sql.Tx) error {
+		q := s.prepared(tx)
+		c, err := s.addToCounter(ctx, q, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})
+		if err != nil {
+			return err
+		}
+		res = result(t, c, start, end)
+		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			return errReplay
+		}
+		return s.thresholds(ctx, q, t, start, res.Usage.Value)
+	})
+	if err == errReplay {
+		return s.replayReport(ctx, t, key, hash, "idempotencyKey")
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.Reports(1)
+	return res, nil
+}
+
+func result(t target, c *Counter, start, end time.Time) *ReportResult {
+	r := &ReportResult{Usage: figures(t, c, start, end)}
+	if t.grant != nil && !t.grant.Unlimited {
+		r.SoftLimitExceeded = r.Usage.Value > t.grant.Number
+		r.HardCapExceeded = r.Usage.Value > t.grant.HardCap
+	}
+	return r
+}
+
+// replayReport answers a report whose key was used before: the first
+// result when the body is the same, CONFLICT otherwise.
+func (s *Service) replayReport(ctx context.Context, t target, key, hash, field string) (*ReportResult, error) {
+	ev, err := s.ledgerRow(ctx, t.orgID, key)
+	if err != nil {
+		return nil, err
+	}
+	if ev == nil {
+		return nil, fmt.Errorf("replayed usage event %q not found", key)
+	}
+	if ev.hash != hash {
+		return nil, &apperr.Error{Code: apperr.Conflict, Field: field, Message: fmt.Sprintf("idempotency key %q was already used with a different request", key)}
+	}
+	return fromRecord(t, ev), nil
+}
+
+func fromRecord(t target, ev *ledgerRow) *ReportResult {
+	r := &ReportResult{Replayed: true}
+	m := ev.result
+	r.Usage = Usage{EntitlementID: t.ent.ID, EntitlementSlug: t.ent.Slug, Value: ev.aggregate, PeriodStart: ev.periodStart}
+	if n, ok := m["count"].(float64); ok {
+		r.Usage.Count = int64(n)
+	}
+	if s, ok := m["periodEnd"].(string); ok {
+		if e, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			r.Usage.PeriodEnd = &e
+		}
+	}
+	r.SoftLimitExceeded, _ = m["softLimitExceeded"].(bool)
+	r.HardCapExceeded, _ = m["hardCapExceeded"].(bool)
+	if t.grant != nil {
+		limit := t.grant.Number
+		r.Usage.Limit = &limit
+		if !t.grant.Unlimited {
+			hc := t.grant.HardCap
+			rem := math.Max(0, hc-r.Usage.Value)
+			r.Usage.HardCap, r.Usage.Remaining = &hc, &rem
+		}
+	}
+	return r
+}
+
+// delta is a fold of one or more reports into a counter.
+type delta struct {
+	count         int64
+	sum, min, max float64
+	latest        float64
+	latestAt      time.Time
+}
+
+const upsertCounter = `INSERT INTO usage_counters
+	(id, organization_id, instance_id, entitlement_id, period_start, count, sum, min, max, latest, latest_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (instance_id, entitlement_id, period_start) DO UPDATE SET
+	count = usage_counters.count + excluded.count,
+	sum = usage_counters.sum + excluded.sum,
+	min = CASE WHEN usage_counters.min IS NULL OR excluded.min < usage_counters.min THEN excluded.min ELSE usage_counters.min END,
+	max = CASE WHEN usage_counters.max IS NULL OR excluded.max > usage_counters.max THEN excluded.max ELSE usage_counters.max END,
+	latest = CASE WHEN usage_counters.latest_at IS NULL OR excluded.latest_at >= usage_counters.latest_at THEN excluded.latest ELSE usage_counters.latest END,
+	latest_at = CASE WHEN usage_counters.latest_at IS NULL OR excluded.latest_at >= usage_counters.latest_at THEN excluded.latest_at ELSE usage_counters.latest_at END,
+	updated_at = excluded.updated_at
+RETURNING count, sum, min, max, latest, latest_at`
+
+// addToCounter folds d into the period's counter in one statement and
+// returns the counter after it; the row stays locked until commit.
+func (s *Service) addToCounter(ctx context.Context, q exec, t target, start time.Time, d delta) (*Counter, error) {
+	rows, err := q.QueryContext(ctx, s.rebind(upsertCounter),
+		newID("uc"), t.orgID, t.inst.Instance.ID, t.ent.ID, start.UTC(),
+		d.count, d.sum, d.min, d.max, d.latest, d.latestAt.UTC(), s.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("update usage counter: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("update usage counter: %w", err)
+		}
+		return nil, fmt.Errorf("update usage counter: no row returned")
+	}
+	c, err := scanCounter(rows)
+	if err != nil {
+		return nil, err
+	}
+	return c, rows.Close()
+}
+
+func scanCounter(rows interface{ Scan(...any) error }) (*Counter, error) {
+	var (
+		c              Counter
+		mn, mx, latest sql.NullFloat64
+		latestAt       sql.NullTime
+	)
+	if err := rows.Scan(&c.Count, &c.Sum, &mn, &mx, &latest, &latestAt); err != nil {
+		return nil, fmt.Errorf("read usage counter: %w", err)
+	}
+	if mn.Valid {
+		c.Min = &mn.Float64
+	}
+	if mx.Valid {
+		c.Max = &mx.Float64
+	}
+	if latest.Valid {
+		c.Latest = &latest.Float64
+	}
+	if latestAt.Valid {
+		c.LatestAt = &latestAt.Time
+	}
+	return &c, nil
+}
+
+type event struct {
+	id        string
+	t         target
+	kind      string
+	value     float64
+	ts, start time.Time
+	key, hash string
+	aggregate float64
+	result    string // JSON
+}
+
+const insertEventSQL = `INSERT INTO usage_events
+	(id, organization_id, instance_id, entitlement_id, kind, value, "timestamp", period_start, recorded_at, idempotency_key, request_hash, aggregate, result)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (organization_id, idempotency_key) DO NOTHING`
+
+// insertEvent appends to the ledger. It reports false, writing nothing,
+// when the idempotency key was used before.
+func (s *Service) insertEvent(ctx context.Context, q exec, e event) (bool, error) {
+	r, err := q.ExecContext(ctx, s.rebind(insertEventSQL),
+		e.id, e.t.orgID, e.t.inst.Instance.ID, e.t.ent.ID, e.kind, e.value, e.ts.UTC(), e.start.UTC(),
+		s.now().UTC(), e.key, e.hash, e.aggregate, e.result)
+	if err != nil {
+		return false, fmt.Errorf("append usage event: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("append usage event: %w", err)
+	}
+	return n == 1, nil
+}

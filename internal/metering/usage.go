@@ -1,0 +1,261 @@
+// Package usage meters NUMBER entitlements per instance: an append-only
+// ledger of accepted reports and, in the same transaction, per-period
+// counters that hold what every aggregation needs, so a decision reads one
+// row. Reports are counted exactly once (idempotency keys), never dropped
+// (reportUsage records overage), and consumeUsage never lets the total pass
+// the hard cap, under any concurrency.
+package metering
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/entitled/entitled/ent/schema/pulid"
+	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/facts"
+	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/policy"
+)
+
+// FutureTolerance is how far ahead of the server clock a report may be.
+const FutureTolerance = 5 * time.Minute
+
+// MaxBatch bounds reportUsageBatch.
+const MaxBatch = 5000
+
+// Service records and reads usage for the caller's organization.
+type Service struct {
+	db      *store.DB
+	cache   *facts.Cache
+	now     func() time.Time
+	dialect string
+
+	// stmts holds the fixed statements, prepared once at start (query
+	// text → *sql.Stmt): decisions and reports should not have SQL parsed
+	// on every call.
+	stmts sync.Map
+
+	metrics *metrics.Registry
+}
+
+// SetMetrics counts recorded and refused usage.
+func (s *Service) SetMetrics(m *metrics.Registry) { s.metrics = m }
+
+// prepared runs the fixed statements of a transaction as prepared
+// statements: with lib/pq an unprepared query with arguments costs an
+// extra round trip to PostgreSQL, and metering runs several per report.
+func (s *Service) prepared(tx *sql.Tx) exec { return preparedTx{s, tx} }
+
+type preparedTx struct {
+	s  *Service
+	tx *sql.Tx
+}
+
+// stmt returns the transaction's copy of a statement prepared at start, or
+// nil for others. It never takes another connection from the pool: a
+// transaction that waited for one while holding a row lock could deadlock
+// the pool.
+func (p preparedTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := p.s.stmts.Load(query); ok {
+		return p.tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	return nil
+}
+
+func (p preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.tx.ExecContext(ctx, query, args...)
+}
+
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.tx.QueryContext(ctx, query, args...)
+}
+
+// prepareAll prepares the fixed statements once, at start, when the pool
+// is idle. A statement that fails to prepare runs unprepared.
+func (s *Service) prepareAll(ctx context.Context) {
+	lock := selectCounter
+	if s.dialect == dialect.Postgres {
+		lock += " FOR UPDATE"
+	}
+	for _, q := range []string{upsertCounter, insertEventSQL, ensureCounter, selectCounter, lock, setCounter, insertThreshold} {
+		q = s.rebind(q)
+		if st, err := s.db.SQL.PrepareContext(ctx, q); err == nil {
+			s.stmts.Store(q, st)
+		}
+	}
+}
+
+// New returns the usage service.
+func New(db *store.DB, cache *facts.Cache, now func() time.Time) *Service {
+	s := &Service{db: db, cache: cache, now: now, dialect: db.Dialect}
+	s.prepareAll(context.Background())
+	return s
+}
+
+// Usage is one period's figures for an instance and entitlement.
+type Usage struct {
+	EntitlementID   string
+	EntitlementSlug string
+	Value           float64
+	Count           int64
+	PeriodStart     time.Time
+	PeriodEnd       *time.Time // nil: the period never ends (NONE)
+	Limit           *float64   // the grant; -1 unlimited; nil when not granted
+	HardCap         *float64   // nil when unlimited or not granted
+	Remaining       *float64   // max(0, hardCap - value); nil when unlimited
+}
+
+// target is a resolved (instance, entitlement) pair that may be metered.
+type target struct {
+	orgID string
+	inst  *facts.InstanceFacts
+	ent   *policy.Entitlement
+	grant *policy.Grant
+}
+
+func (t target) method() string {
+	if t.ent.AggregationMethod == "" {
+		return "SUM"
+	}
+	return t.ent.AggregationMethod
+}
+
+// resolve finds what a report names, from the organization's cached facts.
+func (s *Service) resolve(ctx context.Context, instanceSlug, entitlementSlug, prefix string) (*facts.Snapshot, target, error) {
+	v := tenant.FromContext(ctx)
+	if v.OrgID == "" {
+		return nil, target{}, apperr.Forbiddenf("usage needs an organization's API key")
+	}
+	snap, err := s.cache.Snapshot(ctx, v.OrgID)
+	if err != nil {
+		return nil, target{}, err
+	}
+	inst, err := s.cache.Instance(ctx, snap, instanceSlug)
+	if err != nil {
+		return nil, target{}, err
+	}
+	if inst == nil {
+		return nil, target{}, &apperr.Error{Code: apperr.NotFound, Field: prefix + "instance", Message: fmt.Sprintf("instance %q not found", instanceSlug)}
+	}
+	e := snap.Entitlements[entitlementSlug]
+	if e == nil {
+		return nil, target{}, &apperr.Error{Code: apperr.NotFound, Field: prefix + "entitlement", Message: fmt.Sprintf("entitlement %q not found", entitlementSlug)}
+	}
+	if e.Type != "NUMBER" {
+		return nil, target{}, apperr.Invalid(prefix+"entitlement", "%q is a %s entitlement; only NUMBER entitlements are metered", entitlementSlug, e.Type)
+	}
+	lf := snap.Licenses[inst.LicenseID]
+	if lf == nil {
+		return nil, target{}, apperr.Invalid(prefix+"instance", "instance %q has no license, so it is granted nothing to meter", instanceSlug)
+	}
+	g := lf.Grants[e.ID]
+	if g == nil {
+		return nil, target{}, apperr.Invalid(prefix+"entitlement", "license %q of instance %q does not grant %q", lf.License.Slug, instanceSlug, entitlementSlug)
+	}
+	return snap, target{orgID: v.OrgID, inst: inst, ent: e, grant: g}, nil
+}
+
+// figures turns a counter into the API's Usage.
+func figures(t target, c *Counter, start time.Time, end time.Time) Usage {
+	u := Usage{
+		EntitlementID:   t.ent.ID,
+		EntitlementSlug: t.ent.Slug,
+		Value:           c.Value(t.method()),
+		PeriodStart:     start,
+	}
+	if c != nil {
+		u.Count = c.Count
+	}
+	if !end.IsZero() {
+		e := end
+		u.PeriodEnd = &e
+	}
+	if t.grant != nil {
+		limit := t.grant.Number
+		u.Limit = &limit
+		if !t.grant.Unlimited {
+			hc := t.grant.HardCap
+			rem := math.Max(0, hc-u.Value)
+			u.HardCap, u.Remaining = &hc, &rem
+		}
+	}
+	return u
+}
+
+func hashOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// checkKey validates an idempotency key.
+func checkKey(field string, key *string) error {
+	if key == nil {
+		return nil
+	}
+	if *key == "" || len(*key) > 255 {
+		return apperr.Invalid(field, "must be 1 to 255 characters")
+	}
+	return nil
+}
+
+var dollar = regexp.MustCompile(`\$(\d+)`)
+
+// rebind adapts $N placeholders to the store's dialect.
+func (s *Service) rebind(q string) string {
+	if s.dialect == dialect.SQLite {
+		return dollar.ReplaceAllString(q, "?$1")
+	}
+	return q
+}
+
+// exec is what a transaction offers for raw SQL.
+type exec interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func newID(prefix string) string { return pulid.New(prefix) }
+
+// errReplay aborts a transaction whose idempotency key was already used.
+var errReplay = errors.New("idempotency key already used")
+
+// tx runs fn in one database transaction. Metering writes raw SQL (one
+// upsert per counter, COPY for ledger rows), so it uses database/sql
+// directly rather than ent.
+func tx(ctx context.Context, s *Service, fn func(tx *sql.Tx) error) error {
+	return store.WithSQLTx(ctx, s.db.SQL, fn)
+}
+
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode usage result: %w", err)
+	}
+	return string(b), nil
+}

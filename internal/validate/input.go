@@ -1,0 +1,94 @@
+// Package input holds the field checks shared by every service: names,
+// slugs, free text and JSON sizes. Each failure is a BAD_USER_INPUT error
+// naming the field, raised before anything is written.
+package validate
+
+import (
+	"encoding/json"
+	"math"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/entitled/entitled/internal/apperr"
+)
+
+// Limits on user-supplied text.
+const (
+	MaxName        = 200
+	MaxSlug        = 64
+	MaxDescription = 10000
+	MaxJSONBytes   = 64 << 10
+)
+
+var slugRe = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
+
+// Name checks a required display name.
+func Name(field, v string) error {
+	if v == "" {
+		return apperr.Invalid(field, "must not be empty")
+	}
+	if n := utf8.RuneCountInString(v); n > MaxName {
+		return apperr.Invalid(field, "is %d characters; at most %d allowed", n, MaxName)
+	}
+	return nil
+}
+
+// Slug checks an identifier used in URLs and decisions.
+func Slug(field, v string) error {
+	if v == "" {
+		return apperr.Invalid(field, "must not be empty")
+	}
+	if len(v) > MaxSlug {
+		return apperr.Invalid(field, "is %d characters; at most %d allowed", len(v), MaxSlug)
+	}
+	if !slugRe.MatchString(v) {
+		return apperr.Invalid(field, "must be lower-case letters and digits in words joined by single hyphens (e.g. %q)", "api-calls")
+	}
+	return nil
+}
+
+// Text checks optional free text against a length limit.
+func Text(field, v string, max int) error {
+	if n := utf8.RuneCountInString(v); n > max {
+		return apperr.Invalid(field, "is %d characters; at most %d allowed", n, max)
+	}
+	return nil
+}
+
+// JSONObject checks that an object is serialisable, finite and small.
+func JSONObject(field string, v map[string]any) error {
+	if v == nil {
+		return nil
+	}
+	if !finite(v) {
+		return apperr.Invalid(field, "must not contain NaN or infinite numbers")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return apperr.Invalid(field, "must be a JSON object")
+	}
+	if len(b) > MaxJSONBytes {
+		return apperr.Invalid(field, "is %d bytes of JSON; at most %d allowed", len(b), MaxJSONBytes)
+	}
+	return nil
+}
+
+func finite(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case map[string]any:
+		for _, e := range x {
+			if !finite(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !finite(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
