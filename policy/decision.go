@@ -9,7 +9,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Decision is the answer of DESIGN.md section 4.
+// Decision is the answer to a Question: the policy's verdict with the
+// facts a caller needs to act on it (docs/policies.md lists the fields).
 type Decision struct {
 	Allowed bool     `json:"allowed"`
 	Reason  string   `json:"reason"`  // policy.Reason* codes
@@ -40,73 +41,38 @@ type Decision struct {
 	Explanation Explanation `json:"explanation,omitempty"`
 }
 
-// Evaluator evaluates a policy input document; *policy.Engine and
-// *policy.Prepared implement it.
-type Evaluator interface {
-	Eval(ctx context.Context, input ast.Value) (Result, error)
+// Question is what a caller asks: may this instance use this entitlement
+// now, for this much, in this context? Instance and Entitlement are slugs.
+type Question struct {
+	Instance    string
+	Entitlement string
+	Requested   *float64       // nil: 1
+	Context     map[string]any // nil: {}
 }
 
-// Explainer evaluates and reports which rules fired; *policy.Engine and
-// *policy.Prepared implement it.
-type Explainer interface {
-	Explain(ctx context.Context, input ast.Value) (Result, error)
+// Decide builds the input document of f (f.Now is the input's "now"),
+// evaluates it with p and maps the result to a Decision.
+func (p *Prepared) Decide(ctx context.Context, f *Facts) (Decision, error) {
+	return p.decide(ctx, f, p.Eval)
 }
 
-var (
-	_ Evaluator = (*Engine)(nil)
-	_ Evaluator = (*Prepared)(nil)
-	_ Explainer = (*Engine)(nil)
-	_ Explainer = (*Prepared)(nil)
-)
-
-// Service decides with an Evaluator and a clock.
-type Service struct {
-	eval  Evaluator
-	clock func() time.Time
+// DecideExplained is Decide with the rules that fired listed in
+// Decision.Explanation (explainDecision). Tracing costs more, so the
+// ordinary path never does it.
+func (p *Prepared) DecideExplained(ctx context.Context, f *Facts) (Decision, error) {
+	return p.decide(ctx, f, p.Explain)
 }
 
-// NewService returns a Service; clock nil means time.Now.
-func NewService(eval Evaluator, clock func() time.Time) *Service {
-	if clock == nil {
-		clock = time.Now
-	}
-	return &Service{eval: eval, clock: clock}
-}
-
-// Decide builds the input for f, evaluates the Service's policy and maps
-// the result.
-func (s *Service) Decide(ctx context.Context, f *Facts) (Decision, error) {
-	return s.DecideWith(ctx, s.eval, f)
-}
-
-// DecideWith is Decide with another Evaluator, e.g. the asking
-// organization's own policy.Engine.
-func (s *Service) DecideWith(ctx context.Context, eval Evaluator, f *Facts) (Decision, error) {
-	now := f.Now
-	if now.IsZero() {
-		now = s.clock()
-	}
-	in, err := input(f, now)
+func (p *Prepared) decide(ctx context.Context, f *Facts, eval func(context.Context, ast.Value) (Result, error)) (Decision, error) {
+	in, err := input(f, f.Now)
 	if err != nil {
 		return Decision{}, err
 	}
-	res, err := eval.Eval(ctx, in)
+	res, err := eval(ctx, in)
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide %s/%s: %w", f.InstanceSlug, f.EntitlementSlug, err)
 	}
-	return Map(f, now, res), nil
-}
-
-// Explaining wraps an Explainer as an Evaluator whose results carry the
-// rules that fired (Decision.Explanation): explainDecision. Tracing is
-// slower, so only explained questions use it; DecideWith on a plain
-// Evaluator never traces.
-func Explaining(e Explainer) Evaluator { return explaining{e} }
-
-type explaining struct{ Explainer }
-
-func (e explaining) Eval(ctx context.Context, in ast.Value) (Result, error) {
-	return e.Explain(ctx, in)
+	return Map(f, f.Now, res), nil
 }
 
 // Changed reports whether two decisions differ in their verdict: allowed,
@@ -153,7 +119,7 @@ func Map(f *Facts, now time.Time, res Result) Decision {
 	d.Usage, d.Limit = &nums[0], &nums[1]
 	if !g.Unlimited {
 		nums[2] = g.HardCap
-		nums[3] = max(0, g.HardCap-nums[0])
+		nums[3] = g.Remaining(nums[0])
 		d.HardCap, d.Remaining = &nums[2], &nums[3]
 	}
 	return d

@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -42,8 +41,7 @@ func benchRaw(b *testing.B, f *Facts) {
 }
 
 func benchDecide(b *testing.B, f *Facts) {
-	s := NewService(NewEngine(nil), func() time.Time { return testNow })
-	f.Now = time.Time{} // per request: now from the clock
+	s := Default()
 	ctx := context.Background()
 	// Parts come from caches: their terms are already built.
 	if _, err := s.Decide(ctx, f); err != nil {
@@ -55,6 +53,7 @@ func benchDecide(b *testing.B, f *Facts) {
 		// Usage and request are per request.
 		f.Usage = cloneUsage(f.Usage)
 		f.Request = &Request{Requested: ptr(1.0)}
+		f.Now = testNow
 		d, err := s.Decide(ctx, f)
 		if err != nil || !d.Allowed {
 			b.Fatal(err, d)

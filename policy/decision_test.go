@@ -16,11 +16,19 @@ func ptr[T any](v T) *T { return &v }
 
 func mustGrant(t testing.TB, value map[string]any, overage float64) *Grant {
 	t.Helper()
-	g, err := NewGrant(value, overage)
+	g, err := NewGrant(value, overageArg(overage))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// overageArg is a link's overagePercent as stored: 0 is none.
+func overageArg(f float64) *float64 {
+	if f == 0 {
+		return nil
+	}
+	return &f
 }
 
 func numberFacts(t testing.TB) *Facts {
@@ -168,10 +176,10 @@ func TestNewGrant(t *testing.T) {
 		{map[string]any{"type": "number", "value": 100.0}, 0, false, 100},
 		{map[string]any{"type": "number", "value": int64(7)}, 15, false, 8.05},
 		{map[string]any{"type": "number", "value": 0}, 50, false, 0},
-		{map[string]any{"type": "number", "value": -1}, 20, true, 0},
+		{map[string]any{"type": "number", "value": -1}, 0, true, 0},
 	}
 	for _, c := range cases {
-		g, err := NewGrant(c.value, c.overage)
+		g, err := NewGrant(c.value, overageArg(c.overage))
 		if err != nil {
 			t.Fatalf("%v: %v", c.value, err)
 		}
@@ -192,9 +200,12 @@ func TestNewGrant(t *testing.T) {
 		{map[string]any{"type": "boolean", "value": true}, 10},
 		{map[string]any{"type": "object", "value": []any{}}, 0},
 		{map[string]any{"type": "string", "value": "x"}, 0},
+		{map[string]any{"type": "number", "value": -1}, 20},
+		{map[string]any{"type": "number", "value": 1e16}, 0},
+		{map[string]any{"type": "number", "value": 10}, 1001},
 	}
 	for _, b := range bad {
-		if _, err := NewGrant(b.value, b.overage); err == nil {
+		if _, err := NewGrant(b.value, overageArg(b.overage)); err == nil {
 			t.Errorf("NewGrant(%v, %v) accepted", b.value, b.overage)
 		}
 	}
@@ -207,7 +218,7 @@ func TestMap(t *testing.T) {
 	d := Map(f, testNow, Result{Allowed: false, Reason: ReasonLimitExceeded, Reasons: []string{"x"}, PolicyVersion: 4})
 	if d.Allowed || d.Reason != ReasonLimitExceeded || d.Instance != "eu-prod-1" || d.Entitlement != "api-calls" ||
 		*d.Usage != 115 || *d.Limit != 100 || *d.HardCap != 110 || *d.Remaining != 0 ||
-		*d.LicenseVersion != 3 || d.PolicyVersion != 4 || !d.EvaluatedAt.Equal(testNow) || d.Value["value"] != 100 {
+		*d.LicenseVersion != 3 || d.PolicyVersion != 4 || !d.EvaluatedAt.Equal(testNow) || d.Value["value"] != 100.0 {
 		t.Fatalf("got %+v", d)
 	}
 	f.Usage = nil
@@ -240,12 +251,11 @@ func TestMap(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	clock := func() time.Time { return testNow }
-	s := NewService(NewEngine(nil), clock)
+	s := Default()
 	ctx := context.Background()
 
 	f := numberFacts(t)
-	f.Now = time.Time{} // the clock decides
+	f.Now = testNow
 	d, err := s.Decide(ctx, f)
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +270,7 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("got %+v", d)
 	}
 
-	// Expiry edges through the clock.
+	// Expiry edges through the input's now.
 	f.Usage = nil
 	f.Now = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d, _ = s.Decide(ctx, f); d.Reason != ReasonLicenseExpired {
@@ -271,12 +281,12 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("one second before: %+v", d)
 	}
 
-	d, err = s.Decide(ctx, &Facts{InstanceSlug: "ghost", EntitlementSlug: "sso"})
+	d, err = s.Decide(ctx, &Facts{Now: testNow, InstanceSlug: "ghost", EntitlementSlug: "sso"})
 	if err != nil || d.Reason != ReasonInstanceNotFound || d.Reasons[0] != "instance not found" || d.Instance != "ghost" {
 		t.Fatalf("ghost: %+v %v", d, err)
 	}
 
-	// Custom policy through DecideWith.
+	// An organization's custom policy.
 	p, err := Compile([]Module{{Name: "eu.rego", Source: `package entitled.custom
 deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
 `}}, WithVersion(2), WithEvalTimeout(time.Second))
@@ -285,7 +295,7 @@ deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
 	}
 	bf := booleanFacts(t)
 	bf.Instance = &Instance{ID: "i1", Slug: "eu-prod-1", Metadata: map[string]any{"region": "eu"}}
-	d, err = s.DecideWith(ctx, p, bf)
+	d, err = p.Decide(ctx, bf)
 	if err != nil || d.Reason != ReasonDeniedByPolicy || d.PolicyVersion != 2 || d.Reasons[0] != "no sso in the EU" {
 		t.Fatalf("custom: %+v %v", d, err)
 	}
@@ -314,8 +324,7 @@ func TestPartTermsBuiltOnceConcurrently(t *testing.T) {
 	}
 }
 
-func TestExplainingAndChanged(t *testing.T) {
-	s := NewService(NewEngine(nil), func() time.Time { return testNow })
+func TestDecideExplainedAndChanged(t *testing.T) {
 	ctx := context.Background()
 	current, err := Compile([]Module{{Name: "eu.rego", Source: `package entitled.custom
 deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
@@ -325,21 +334,21 @@ deny contains "no sso in the EU" if input.instance.metadata.region == "eu"
 	}
 	f := booleanFacts(t)
 	f.Instance = &Instance{ID: "i1", Slug: "eu-prod-1", Metadata: map[string]any{"region": "eu"}}
-	d, err := s.DecideWith(ctx, Explaining(current), f)
+	d, err := current.DecideExplained(ctx, f)
 	if err != nil || d.Reason != ReasonDeniedByPolicy || len(d.Explanation) == 0 ||
 		!strings.Contains(d.Explanation.String(), "eu.rego:2: deny data.entitled.custom.deny: no sso in the EU") {
 		t.Fatalf("%+v %v", d, err)
 	}
-	plain, _ := s.DecideWith(ctx, current, f)
+	plain, _ := current.Decide(ctx, f)
 	if plain.Explanation != nil {
-		t.Fatal("DecideWith explains")
+		t.Fatal("Decide explains")
 	}
 	draft, err := Draft([]Module{{Name: "eu.rego"}}, Module{Name: "eu.rego", Source: "package entitled.custom\n"},
 		WithEvalTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := s.DecideWith(ctx, draft, f)
+	after, err := draft.Decide(ctx, f)
 	if err != nil || after.Reason != ReasonAllowed || !Changed(plain, after) {
 		t.Fatalf("%+v %+v %v", plain, after, err)
 	}

@@ -83,11 +83,6 @@ func (p *Prepared) Explain(ctx context.Context, input ast.Value) (Result, error)
 	return res, nil
 }
 
-// Explain explains with the current Prepared.
-func (e *Engine) Explain(ctx context.Context, input ast.Value) (Result, error) {
-	return e.p.Load().Explain(ctx, input)
-}
-
 type explainTracer struct {
 	fired Explanation
 	seen  map[string]bool

@@ -2,11 +2,17 @@ package policy
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Entitlement types, as input.entitlement.type carries them.
+const (
+	EntitlementBoolean = "BOOLEAN"
+	EntitlementNumber  = "NUMBER"
+	EntitlementConfig  = "CONFIG"
 )
 
 // Grant types: the "type" of a link's structured value.
@@ -16,20 +22,54 @@ const (
 	GrantObject  = "object"
 )
 
+// Bounds on what a link may grant. Every number a client sends is finite
+// and at most MaxMagnitude in size, so no limit, cap or aggregate derived
+// from it can overflow.
+const (
+	// Unlimited is the NUMBER value that means no limit.
+	Unlimited = -1
+	// MaxMagnitude bounds every number a client sends.
+	MaxMagnitude = 1e15
+	// MaxOveragePercent bounds a link's overagePercent.
+	MaxOveragePercent = 1000
+	// MaxConfigBytes bounds the JSON size of a CONFIG value.
+	MaxConfigBytes = 64 << 10
+)
+
+// grantType maps an entitlement type to the value type it takes.
+var grantType = map[string]string{
+	EntitlementNumber:  GrantNumber,
+	EntitlementBoolean: GrantBoolean,
+	EntitlementConfig:  GrantObject,
+}
+
+// FieldError is a problem with one field of a link: "value",
+// "value.type", "value.value" or "overagePercent".
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
 // Grant is input.grant: what the license grants for the entitlement, built
 // from the link's structured value and overagePercent. Use by pointer;
 // immutable once built.
 type Grant struct {
 	Type string // number | boolean | object
-	// Raw is the link's structured value {"type": ..., "value": ...}, as
-	// given (Decision.Value). Read-only.
+	// Raw is the link's structured value {"type": ..., "value": ...} in
+	// canonical form (Decision.Value). Read-only.
 	Raw map[string]any
 
 	// number
 	Number         float64 // the limit; -1 is unlimited
 	Unlimited      bool
 	OveragePercent float64
-	HardCap        float64 // Number * (100 + OveragePercent) / 100; 0 when unlimited
+	HardCap        float64 // the most that may be used; 0 when unlimited
 
 	// boolean
 	Bool bool
@@ -40,82 +80,147 @@ type Grant struct {
 	term *ast.Term
 }
 
-// NewGrant validates a link's structured value ({"type":"number","value":1000},
-// {"type":"boolean","value":true}, {"type":"object","value":{...}}) and the
-// link's overagePercent (NUMBER only, >= 0) and builds the Grant with its
-// term. The hard cap is value * (1 + overagePercent/100), computed as
-// value * (100 + overagePercent) / 100 so that whole percentages of whole
-// limits stay exact (100 at 10% is 110, not 110.00000000000001).
-func NewGrant(value map[string]any, overagePercent float64) (*Grant, error) {
-	if value == nil {
-		return nil, errors.New("grant value is missing")
-	}
-	typ, _ := value["type"].(string)
-	v, ok := value["value"]
+// NormalizeGrant checks a link's value and overagePercent against the
+// entitlement's type and returns the value in canonical form ({"type":
+// ..., "value": ...}, numbers as float64, objects as decoded JSON). A
+// failure is a *FieldError naming the field.
+func NormalizeGrant(entitlementType string, value map[string]any, overagePercent *float64) (map[string]any, error) {
+	want, ok := grantType[entitlementType]
 	if !ok {
-		return nil, errors.New(`grant value has no "value"`)
+		return nil, fieldErr("entitlementID", "unknown entitlement type %q", entitlementType)
 	}
-	if math.IsNaN(overagePercent) || math.IsInf(overagePercent, 0) || overagePercent < 0 {
-		return nil, fmt.Errorf("overagePercent must be a number >= 0, got %v", overagePercent)
+	g, err := newGrant(want, value, overagePercent)
+	if err != nil {
+		return nil, err
 	}
-	if typ != GrantNumber && overagePercent != 0 {
-		return nil, fmt.Errorf("overagePercent applies to number grants only, not %q", typ)
+	return g.Raw, nil
+}
+
+// NewGrant builds the Grant of a stored link: the same checks as
+// NormalizeGrant, with the value's own type tag.
+func NewGrant(value map[string]any, overagePercent *float64) (*Grant, error) {
+	typ, _ := value["type"].(string)
+	return newGrant(typ, value, overagePercent)
+}
+
+// newGrant is the one validator of link values: the value must be a grant
+// of type want, with the bounds above.
+func newGrant(want string, v map[string]any, overagePercent *float64) (*Grant, error) {
+	if v == nil {
+		return nil, fieldErr("value", `is required, e.g. {"type": %q, "value": ...}`, want)
 	}
-	g := &Grant{Type: typ, Raw: value}
+	for k := range v {
+		if k != "type" && k != "value" {
+			return nil, fieldErr("value."+k, `is not allowed; a value has only "type" and "value"`)
+		}
+	}
+	typ, _ := v["type"].(string)
+	switch entType := grantEntitlement(want); {
+	case entType == "":
+		return nil, fieldErr("value.type", `must be "number", "boolean" or "object", got %q`, typ)
+	case typ != want:
+		return nil, fieldErr("value.type", "must be %q for %s entitlements", want, entType)
+	}
+	raw, present := v["value"]
+	if !present || raw == nil {
+		return nil, fieldErr("value.value", "is required")
+	}
+	overage := 0.0
+	if overagePercent != nil {
+		if want != GrantNumber {
+			return nil, fieldErr("overagePercent", "is only allowed on NUMBER entitlements")
+		}
+		overage = *overagePercent
+		if math.IsNaN(overage) || overage < 0 || overage > MaxOveragePercent {
+			return nil, fieldErr("overagePercent", "must be a number >= 0 and at most %d", MaxOveragePercent)
+		}
+	}
+	g := &Grant{Type: want}
 	var valueTerm *ast.Term
-	switch typ {
+	switch want {
 	case GrantNumber:
-		n, ok := toFloat(v)
+		n, ok := toFloat(raw)
 		if !ok {
-			return nil, fmt.Errorf("number grant value must be a number, got %T", v)
+			return nil, fieldErr("value.value", "must be a number for NUMBER entitlements, got %s", describe(raw))
 		}
-		if n < 0 && n != -1 {
-			return nil, fmt.Errorf("number grant value must be >= 0 or -1 (unlimited), got %v", n)
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > MaxMagnitude {
+			return nil, fieldErr("value.value", "must be a finite number of magnitude at most %g", float64(MaxMagnitude))
 		}
-		g.Number, g.OveragePercent = n, overagePercent
-		if n == -1 {
+		if n < 0 && n != Unlimited {
+			return nil, fieldErr("value.value", "must be >= 0, or -1 for unlimited")
+		}
+		if n == Unlimited && overage != 0 {
+			return nil, fieldErr("overagePercent", "is not allowed with an unlimited (-1) value")
+		}
+		g.Raw = map[string]any{"type": want, "value": n}
+		g.Number, g.OveragePercent = n, overage
+		hardCap := ast.NullTerm()
+		if n == Unlimited {
 			g.Unlimited = true
 		} else {
-			g.HardCap = n * (100 + overagePercent) / 100
-		}
-		hardCap := ast.NullTerm()
-		if !g.Unlimited {
+			// value * (1 + overage/100), computed so that whole
+			// percentages of whole limits stay exact (100 at 10% is 110,
+			// not 110.00000000000001).
+			g.HardCap = n * (100 + overage) / 100
 			hardCap = numberTerm(g.HardCap)
 		}
 		g.term = ast.ObjectTerm(
 			ast.Item(kType, ast.StringTerm(GrantNumber)),
 			ast.Item(kValue, numberTerm(n)),
 			ast.Item(kUnlimited, ast.BooleanTerm(g.Unlimited)),
-			ast.Item(kOveragePercent, numberTerm(overagePercent)),
+			ast.Item(kOveragePercent, numberTerm(overage)),
 			ast.Item(kHardCap, hardCap),
 		)
 		return g, nil
 	case GrantBoolean:
-		b, ok := v.(bool)
+		b, ok := raw.(bool)
 		if !ok {
-			return nil, fmt.Errorf("boolean grant value must be a boolean, got %T", v)
+			return nil, fieldErr("value.value", "must be true or false for BOOLEAN entitlements, got %s", describe(raw))
 		}
+		g.Raw = map[string]any{"type": want, "value": b}
 		g.Bool = b
 		valueTerm = ast.BooleanTerm(b)
-	case GrantObject:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("object grant value must be an object, got %T", v)
-		}
-		av, err := ast.InterfaceToValue(m)
-		if err != nil {
-			return nil, fmt.Errorf("object grant value: %w", err)
-		}
-		g.Object = m
-		valueTerm = ast.NewTerm(av)
 	default:
-		return nil, fmt.Errorf(`grant type must be "number", "boolean" or "object", got %q`, typ)
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fieldErr("value.value", "must be a JSON object for CONFIG entitlements, got %s", describe(raw))
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, fieldErr("value.value", "must be a JSON object without NaN or infinite numbers")
+		}
+		if len(b) > MaxConfigBytes {
+			return nil, fieldErr("value.value", "is %d bytes; at most %d allowed", len(b), MaxConfigBytes)
+		}
+		var canon map[string]any
+		if err := json.Unmarshal(b, &canon); err != nil {
+			return nil, fieldErr("value.value", "must be a JSON object")
+		}
+		av, err := ast.InterfaceToValue(canon)
+		if err != nil {
+			return nil, fieldErr("value.value", "must be a JSON object")
+		}
+		g.Raw = map[string]any{"type": want, "value": canon}
+		g.Object = canon
+		valueTerm = ast.NewTerm(av)
 	}
 	g.term = ast.ObjectTerm(
-		ast.Item(kType, ast.StringTerm(typ)),
+		ast.Item(kType, ast.StringTerm(want)),
 		ast.Item(kValue, valueTerm),
 	)
 	return g, nil
+}
+
+func grantEntitlement(grantType string) string {
+	switch grantType {
+	case GrantNumber:
+		return EntitlementNumber
+	case GrantBoolean:
+		return EntitlementBoolean
+	case GrantObject:
+		return EntitlementConfig
+	}
+	return ""
 }
 
 // Term returns the grant's input term (built by NewGrant): number grants
@@ -126,27 +231,45 @@ func (g *Grant) Term() *ast.Term { return g.term }
 // Limited reports whether the grant is a number with a finite hard cap.
 func (g *Grant) Limited() bool { return g.Type == GrantNumber && !g.Unlimited }
 
+// Remaining is what may still be used of a limited grant at the given
+// usage: the hard cap minus the usage, never negative (reportUsage may
+// have recorded an overage).
+func (g *Grant) Remaining(usage float64) float64 { return max(0, g.HardCap-usage) }
+
 func toFloat(v any) (float64, bool) {
-	var f float64
 	switch n := v.(type) {
 	case float64:
-		f = n
+		return n, true
 	case float32:
-		f = float64(n)
+		return float64(n), true
 	case int:
-		f = float64(n)
+		return float64(n), true
 	case int32:
-		f = float64(n)
+		return float64(n), true
 	case int64:
-		f = float64(n)
+		return float64(n), true
 	case json.Number:
-		x, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		f = x
-	default:
-		return 0, false
+		f, err := n.Float64()
+		return f, err == nil
 	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+	return 0, false
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	case nil:
+		return "null"
+	}
+	if _, ok := toFloat(v); ok {
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
 }

@@ -9,13 +9,16 @@ import (
 	"github.com/entitled/entitled/policy"
 )
 
-// TestDecisionInputsMatchSchema: the input documents package decision
-// builds match policy.InputSchema, whatever facts are missing.
+// TestDecisionInputsMatchSchema: the input documents Facts build match policy.InputSchema, whatever facts are missing.
 func TestDecisionInputsMatchSchema(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	expires := now.AddDate(0, 1, 0)
 	grant := func(v map[string]any, overage float64) *policy.Grant {
-		g, err := policy.NewGrant(v, overage)
+		var o *float64
+		if overage != 0 {
+			o = &overage
+		}
+		g, err := policy.NewGrant(v, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -214,59 +213,6 @@ func TestDefaultTimeoutOnlyWithCustomModules(t *testing.T) {
 	}
 	if p.timeout != DefaultEvalTimeout || DefaultEvalTimeout != 25*time.Millisecond {
 		t.Fatalf("timeout = %v", p.timeout)
-	}
-}
-
-func TestEngineSwapIsAtomic(t *testing.T) {
-	deny, err := Compile([]Module{{Name: "d.rego", Source: "package entitled.custom\n\ndeny contains \"off\" if true\n"}}, WithVersion(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := NewEngine(nil)
-	input := mustInput(t)
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := e.Eval(ctx, input)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				ok := (r.PolicyVersion == 0 && r.Reason == ReasonAllowed) ||
-					(r.PolicyVersion == 2 && r.Reason == ReasonDeniedByPolicy)
-				if !ok {
-					t.Errorf("torn decision %+v", r)
-					return
-				}
-			}
-		}()
-	}
-	for i := range 50 {
-		if i%2 == 0 {
-			e.Swap(deny)
-		} else {
-			e.Swap(Default())
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-
-	if err := e.Reload([]Module{{Name: "bad.rego", Source: "package nope\n"}}); err == nil {
-		t.Fatal("bad reload accepted")
-	}
-	if e.Load() == nil {
-		t.Fatal("failed reload cleared the engine")
 	}
 }
 

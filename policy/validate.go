@@ -1,5 +1,7 @@
 package policy
 
+import "errors"
+
 // Validate checks a module as saving it must: the limits (size, rule count,
 // module count), the package (entitled.custom or below), the builtin
 // allowlist, references to data outside the organization's namespace, and
@@ -15,7 +17,8 @@ func Validate(m Module, active []Module, opts ...Option) CompileErrors {
 	if err == nil {
 		return nil
 	}
-	if ces, ok := err.(CompileErrors); ok {
+	var ces CompileErrors
+	if errors.As(err, &ces) {
 		return ces
 	}
 	return CompileErrors{{Code: CodeModule, Message: err.Error()}}

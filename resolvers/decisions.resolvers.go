@@ -9,18 +9,17 @@ import (
 	"context"
 
 	"github.com/entitled/entitled/graph"
-	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/policy"
 )
 
 // Allowed is the resolver for the allowed field.
 func (r *queryResolver) Allowed(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error) {
-	return r.Checks.Allowed(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
+	return r.Decider.Allowed(ctx, policy.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
 }
 
 // Decisions is the resolver for the decisions field.
 func (r *queryResolver) Decisions(ctx context.Context, instance string, entitlements []string, requested *float64, context map[string]any) ([]*policy.Decision, error) {
-	return r.Checks.Decisions(ctx, instance, entitlements, requested, context)
+	return r.Decider.Decisions(ctx, instance, entitlements, requested, context)
 }
 
 // Decision returns graph.DecisionResolver implementation.

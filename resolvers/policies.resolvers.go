@@ -31,17 +31,17 @@ func (r *decisionResolver) Explanation(ctx context.Context, obj *policy.Decision
 
 // CreatePolicy is the resolver for the createPolicy field.
 func (r *mutationResolver) CreatePolicy(ctx context.Context, input custompolicy.CreateInput) (*ent.OrgPolicy, error) {
-	return r.Rego.Create(ctx, input)
+	return r.Custom.Create(ctx, input)
 }
 
 // UpdatePolicy is the resolver for the updatePolicy field.
 func (r *mutationResolver) UpdatePolicy(ctx context.Context, id string, input custompolicy.UpdateInput) (*ent.OrgPolicy, error) {
-	return r.Rego.Update(ctx, id, input)
+	return r.Custom.Update(ctx, id, input)
 }
 
 // DeletePolicy is the resolver for the deletePolicy field.
 func (r *mutationResolver) DeletePolicy(ctx context.Context, id string) (string, error) {
-	return r.Rego.Delete(ctx, id)
+	return r.Custom.Delete(ctx, id)
 }
 
 // DurationMs is the resolver for the durationMs field.
@@ -51,31 +51,31 @@ func (r *policyTestResultResolver) DurationMs(ctx context.Context, obj *policy.T
 
 // ExplainDecision is the resolver for the explainDecision field.
 func (r *queryResolver) ExplainDecision(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any) (*policy.Decision, error) {
-	return r.Checks.Explain(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
+	return r.Decider.Explain(ctx, policy.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context})
 }
 
 // ValidatePolicy is the resolver for the validatePolicy field.
 func (r *queryResolver) ValidatePolicy(ctx context.Context, module string, name *string) ([]*policy.CompileError, error) {
-	return r.Rego.Problems(ctx, name, module)
+	return r.Custom.Problems(ctx, name, module)
 }
 
 // TestPolicy is the resolver for the testPolicy field.
 func (r *queryResolver) TestPolicy(ctx context.Context, module string, tests *string) ([]*policy.TestResult, error) {
-	return r.Rego.Test(ctx, module, tests)
+	return r.Custom.Test(ctx, module, tests)
 }
 
 // EvaluatePolicy is the resolver for the evaluatePolicy field.
 func (r *queryResolver) EvaluatePolicy(ctx context.Context, instance string, entitlement string, requested *float64, context map[string]any, module string, name *string) (*policy.Decision, error) {
-	draft, err := r.Rego.Draft(ctx, name, module)
+	draft, err := r.Custom.Draft(ctx, name, module)
 	if err != nil {
 		return nil, err
 	}
-	return r.Checks.EvaluateWith(ctx, decision.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context}, draft)
+	return r.Decider.EvaluateWith(ctx, policy.Question{Instance: instance, Entitlement: entitlement, Requested: requested, Context: context}, draft)
 }
 
 // PreviewPolicy is the resolver for the previewPolicy field.
 func (r *queryResolver) PreviewPolicy(ctx context.Context, module string, name *string, first *int, after *string) (*decision.PreviewPage, error) {
-	draft, err := r.Rego.Draft(ctx, name, module)
+	draft, err := r.Custom.Draft(ctx, name, module)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (r *queryResolver) PreviewPolicy(ctx context.Context, module string, name *
 	if after != nil {
 		afterSlug = *after
 	}
-	return r.Checks.Preview(ctx, draft, *first, afterSlug)
+	return r.Decider.Preview(ctx, draft, *first, afterSlug)
 }
 
 // PolicyInputSchema is the resolver for the policyInputSchema field.

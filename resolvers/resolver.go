@@ -17,13 +17,13 @@ import (
 
 // Resolver is the root resolver; it holds the services.
 type Resolver struct {
-	Client   *ent.Client
-	Auth     *auth.Service
-	Catalog  *catalog.Service
-	Fleet    *instance.Service
-	Checks   *decision.Service
-	Metering *metering.Service
-	Rego     *custompolicy.Service
+	Client          *ent.Client
+	Auth            *auth.Service
+	Catalog         *catalog.Service
+	InstanceService *instance.Service
+	Decider         *decision.Service
+	Metering        *metering.Service
+	Custom          *custompolicy.Service
 }
 
 // NewSchema returns the executable schema.

@@ -69,17 +69,17 @@ func (r *mutationResolver) RemoveLicenseEntitlement(ctx context.Context, license
 
 // CreateInstance is the resolver for the createInstance field.
 func (r *mutationResolver) CreateInstance(ctx context.Context, input ent.CreateInstanceInput) (*ent.Instance, error) {
-	return r.Fleet.CreateInstance(ctx, input)
+	return r.InstanceService.CreateInstance(ctx, input)
 }
 
 // UpdateInstance is the resolver for the updateInstance field.
 func (r *mutationResolver) UpdateInstance(ctx context.Context, id string, input ent.UpdateInstanceInput) (*ent.Instance, error) {
-	return r.Fleet.UpdateInstance(ctx, id, input)
+	return r.InstanceService.UpdateInstance(ctx, id, input)
 }
 
 // DeleteInstance is the resolver for the deleteInstance field.
 func (r *mutationResolver) DeleteInstance(ctx context.Context, id string) (string, error) {
-	return r.Fleet.DeleteInstance(ctx, id)
+	return r.InstanceService.DeleteInstance(ctx, id)
 }
 
 // CreateAPIKey is the resolver for the createAPIKey field.

@@ -36,7 +36,7 @@ func (r *mutationResolver) ReportUsageBatch(ctx context.Context, inputs []*meter
 
 // ConsumeUsage is the resolver for the consumeUsage field.
 func (r *mutationResolver) ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error) {
-	return r.Metering.Consume(ctx, r.Checks, input)
+	return r.Metering.Consume(ctx, r.Decider, input)
 }
 
 // UsageHistory is the resolver for the usageHistory field.

@@ -1,20 +1,19 @@
 package schema
 
 import (
-	"regexp"
 	"time"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema/field"
+
+	"github.com/entitled/entitled/internal/validate"
 )
 
-// SlugPattern is what a slug may look like: lower-case words joined by
-// single hyphens.
-var SlugPattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
-
+// slugField is the slug column: the rule is validate's, so the services'
+// checks and the schema's cannot drift apart.
 func slugField() ent.Field {
-	return field.String("slug").NotEmpty().MaxLen(64).Match(SlugPattern).
+	return field.String("slug").NotEmpty().MaxLen(validate.MaxSlug).Match(validate.SlugPattern).
 		Annotations(entgql.OrderField("SLUG"))
 }
 

@@ -52,23 +52,24 @@ type Config struct {
 
 // App is a running entitled.
 type App struct {
-	DB       *store.DB
-	Auth     *auth.Service
-	Catalog  *catalog.Service
-	Fleet    *instance.Service
-	Facts    *facts.Cache
-	Checks   *decision.Service
-	Usage    *metering.Service
-	Metrics  *metrics.Registry
-	Policy   *policy.Engine
-	Policies *custompolicy.Service
-	Feed     *changefeed.Feed
-	Handler  http.Handler
-	log      *slog.Logger
-	stop     context.CancelFunc
+	DB        *store.DB
+	Auth      *auth.Service
+	Catalog   *catalog.Service
+	Instances *instance.Service
+	Facts     *facts.Cache
+	Decisions *decision.Service
+	Metering  *metering.Service
+	Metrics   *metrics.Registry
+	Policies  *custompolicy.Service
+	Feed      *changefeed.Feed
+	Handler   http.Handler
+	log       *slog.Logger
+	stop      context.CancelFunc
 }
 
-// New opens the database, migrates it and wires the services.
+// New opens the database, migrates it and wires the services. Each
+// collaborator is built before the services that use it and passed to
+// their New.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -76,11 +77,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PolicyTimeout <= 0 {
+		cfg.PolicyTimeout = policy.DefaultEvalTimeout
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{DB: db, log: cfg.Logger}
+	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
 	a.Facts = facts.New(db.Client)
 	var pgDB *sql.DB
 	var pgDSN string
@@ -97,36 +101,26 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Auth = auth.New(db, cfg.Now, cfg.OperatorToken)
 	a.Catalog = catalog.New(db, a.Feed.Publish)
-	a.Fleet = instance.New(db, cfg.Now, a.Feed.Publish)
-	a.Policy = policy.NewEngine(nil)
-	var dlog *decision.DecisionLog
+	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
+	var dlog *decision.Log
 	if cfg.DecisionLog != nil {
-		dlog = decision.NewDecisionLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
+		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
 	}
-	if cfg.PolicyTimeout <= 0 {
-		cfg.PolicyTimeout = 25 * time.Millisecond
-	}
-	a.Policies = custompolicy.New(db, a.Policy, cfg.PolicyTimeout, a.Feed.Publish)
-	a.Checks = decision.New(a.Facts, a.Policies, cfg.Now, cfg.Logger, dlog)
-	a.Usage = metering.New(db, a.Facts, cfg.Now)
-	a.Checks.SetUsage(a.Usage)
-	a.Metrics = metrics.New()
-	a.Checks.SetMetrics(a.Metrics)
-	a.Usage.SetMetrics(a.Metrics)
+	a.Policies = custompolicy.New(db, cfg.PolicyTimeout, a.Feed.Publish)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
-		Client:   db.Client,
-		Auth:     a.Auth,
-		Catalog:  a.Catalog,
-		Fleet:    a.Fleet,
-		Checks:   a.Checks,
-		Metering: a.Usage,
-		Rego:     a.Policies,
+		Client:          db.Client,
+		Auth:            a.Auth,
+		Catalog:         a.Catalog,
+		InstanceService: a.Instances,
+		Decider:         a.Decisions,
+		Metering:        a.Metering,
+		Custom:          a.Policies,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.GraphQL(schema, a.Auth, cfg.Logger))
-	mux.Handle(httpapi.DecisionPath, httpapi.OPADecision(func(r *http.Request, q decision.Question) (*policy.Decision, error) {
-		return a.Checks.Allowed(r.Context(), q)
-	}, a.Auth, cfg.Logger))
+	mux.Handle(httpapi.DecisionPath, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -10,8 +10,8 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
-	"github.com/entitled/entitled/internal/catalog/terms"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/policy"
 )
 
 // SetLinkInput creates or replaces the link between a license and an
@@ -36,9 +36,9 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 		if err != nil {
 			return withField(store.Translate(err, "entitlement"), "entitlementID")
 		}
-		value, err := terms.NormalizeValue(string(e.Type), in.Value, in.OveragePercent)
+		value, err := policy.NormalizeGrant(string(e.Type), in.Value, in.OveragePercent)
 		if err != nil {
-			var fe *terms.FieldError
+			var fe *policy.FieldError
 			if errors.As(err, &fe) {
 				return apperr.Invalid(fe.Field, "%s", fe.Message)
 			}
@@ -141,7 +141,7 @@ func equalPtr(a, b *float64) bool {
 func describeValue(v map[string]any, overage *float64) string {
 	b, _ := json.Marshal(v["value"])
 	s := string(b)
-	if n, ok := v["value"].(float64); ok && n == terms.Unlimited {
+	if n, ok := v["value"].(float64); ok && n == policy.Unlimited {
 		s = "unlimited"
 	}
 	if overage != nil {

@@ -2,6 +2,7 @@ package decision_test
 
 import (
 	"context"
+	"github.com/entitled/entitled/policy"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -58,9 +59,9 @@ func setup(tb testing.TB) (*decision.Service, context.Context, *atomic.Int64) {
 	overage := 10.0
 	_, err = a.Catalog.SetLicenseEntitlement(octx, catalog.SetLinkInput{LicenseID: lic.ID, EntitlementID: calls.ID, Value: map[string]any{"type": "number", "value": 10000.0}, OveragePercent: &overage})
 	must(err)
-	_, err = a.Fleet.CreateInstance(octx, ent.CreateInstanceInput{Name: "EU", Slug: "eu-prod-1", Metadata: map[string]any{"region": "eu"}})
+	_, err = a.Instances.CreateInstance(octx, ent.CreateInstanceInput{Name: "EU", Slug: "eu-prod-1", Metadata: map[string]any{"region": "eu"}})
 	must(err)
-	return a.Checks, octx, &queries
+	return a.Decisions, octx, &queries
 }
 
 // BenchmarkAllowed is the whole in-process decision path the API runs:
@@ -71,7 +72,7 @@ func BenchmarkAllowed(b *testing.B) {
 	one := 1.0
 	for _, ent := range []string{"sso", "api-calls"} {
 		b.Run(ent, func(b *testing.B) {
-			q := decision.Question{Instance: "eu-prod-1", Entitlement: ent, Requested: &one}
+			q := policy.Question{Instance: "eu-prod-1", Entitlement: ent, Requested: &one}
 			if d, err := s.Allowed(ctx, q); err != nil || !d.Allowed {
 				b.Fatal(err, d)
 			}
@@ -89,7 +90,7 @@ func BenchmarkAllowed(b *testing.B) {
 
 func TestAllowedReadsNoSQLOnceCached(t *testing.T) {
 	s, ctx, queries := setup(t)
-	q := decision.Question{Instance: "eu-prod-1", Entitlement: "sso"}
+	q := policy.Question{Instance: "eu-prod-1", Entitlement: "sso"}
 	if d, err := s.Allowed(ctx, q); err != nil || !d.Allowed || d.Reason != "ALLOWED" {
 		t.Fatalf("first decision: %v %+v", err, d)
 	}

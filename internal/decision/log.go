@@ -14,22 +14,22 @@ import (
 	"github.com/entitled/entitled/policy"
 )
 
-// DecisionLog writes each sampled decision as one JSON line in the shape of
+// Log writes each sampled decision as one JSON line in the shape of
 // OPA's decision log (decision_id, path, input, result, timestamp), plus
 // the organization.
-type DecisionLog struct {
+type Log struct {
 	mu     sync.Mutex
 	w      io.Writer
 	sample float64
 	log    *slog.Logger
 }
 
-// NewDecisionLog logs to w a fraction sample (0..1] of decisions.
-func NewDecisionLog(w io.Writer, sample float64, log *slog.Logger) *DecisionLog {
+// NewLog logs to w a fraction sample (0..1] of decisions.
+func NewLog(w io.Writer, sample float64, log *slog.Logger) *Log {
 	if sample <= 0 || sample > 1 {
 		sample = 1
 	}
-	return &DecisionLog{w: w, sample: sample, log: log}
+	return &Log{w: w, sample: sample, log: log}
 }
 
 type logEntry struct {
@@ -43,7 +43,7 @@ type logEntry struct {
 }
 
 // Log writes one decision if it is sampled.
-func (l *DecisionLog) Log(ctx context.Context, org *policy.Org, f *policy.Facts, d policy.Decision) {
+func (l *Log) Log(ctx context.Context, org *policy.Org, f *policy.Facts, d policy.Decision) {
 	if l.sample < 1 && rand.Float64() >= l.sample {
 		return
 	}

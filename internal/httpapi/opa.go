@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 
 	"github.com/entitled/entitled/internal/apperr"
-	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
 )
@@ -43,7 +43,7 @@ type opaRequest struct {
 // {"input": {"instance", "entitlement", "requested", "context"}} and
 // answers {"result": <decision>}, so services that speak OPA's REST Data
 // API can ask without GraphQL.
-func OPADecision(allowed func(*http.Request, decision.Question) (*policy.Decision, error), authn Authenticator, log *slog.Logger) http.Handler {
+func OPADecision(allowed func(context.Context, policy.Question) (*policy.Decision, error), authn Authenticator, log *slog.Logger) http.Handler {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
@@ -78,7 +78,7 @@ func OPADecision(allowed func(*http.Request, decision.Question) (*policy.Decisio
 			writeOPAError(w, http.StatusBadRequest, "invalid_parameter", "input.entitlement must be a non-empty string")
 			return
 		}
-		d, err := allowed(r, decision.Question{
+		d, err := allowed(r.Context(), policy.Question{
 			Instance:    *req.Input.Instance,
 			Entitlement: *req.Input.Entitlement,
 			Requested:   req.Input.Requested,

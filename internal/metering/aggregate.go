@@ -1,6 +1,9 @@
 package metering
 
-import "time"
+import (
+	"github.com/entitled/entitled/ent/entitlement"
+	"time"
+)
 
 // Counter is what every aggregation needs for one period.
 type Counter struct {
@@ -40,15 +43,15 @@ func (c *Counter) Value(method string) float64 {
 		return 0
 	}
 	switch method {
-	case "COUNT":
+	case string(entitlement.AggregationMethodCOUNT):
 		return float64(c.Count)
-	case "AVERAGE":
+	case string(entitlement.AggregationMethodAVERAGE):
 		return c.Sum / float64(c.Count)
-	case "MAX":
+	case string(entitlement.AggregationMethodMAX):
 		return *c.Max
-	case "MIN":
+	case string(entitlement.AggregationMethodMIN):
 		return *c.Min
-	case "LATEST":
+	case string(entitlement.AggregationMethodLATEST):
 		return *c.Latest
 	default: // SUM
 		return c.Sum

@@ -4,11 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/entitled/entitled/ent/usageevent"
 	"math"
 
 	"github.com/entitled/entitled/internal/apperr"
-	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -26,7 +27,7 @@ func (in *ConsumeInput) hash(amount float64) string {
 
 // Decider is the decision the consume step asks first.
 type Decider interface {
-	Allowed(ctx context.Context, q decision.Question) (*policy.Decision, error)
+	Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error)
 }
 
 // Consume records amount only if the policy allows it and the period's
@@ -54,7 +55,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 			return d, err
 		}
 	}
-	d, err := dec.Allowed(ctx, decision.Question{Instance: in.Instance, Entitlement: in.Entitlement, Requested: &amount})
+	d, err := dec.Allowed(ctx, policy.Question{Instance: in.Instance, Entitlement: in.Entitlement, Requested: &amount})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		if err != nil {
 			return err
 		}
-		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: "CONSUME", value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
+		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: string(usageevent.KindCONSUME), value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
 		if err != nil {
 			return err
 		}
@@ -109,7 +110,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		out = &res
 		return s.thresholds(ctx, q, t, start, after)
 	})
-	if err == errReplay {
+	if errors.Is(err, errReplay) {
 		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)
 		return d, err
 	}
@@ -122,8 +123,8 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 func setFigures(d *policy.Decision, t target, usage float64) {
 	u := usage
 	d.Usage = &u
-	if !t.grant.Unlimited {
-		rem := math.Max(0, t.grant.HardCap-usage)
+	if t.grant.Limited() {
+		rem := t.grant.Remaining(usage)
 		d.Remaining = &rem
 	}
 }
@@ -135,7 +136,7 @@ func (s *Service) replayConsume(ctx context.Context, orgID, key, hash string) (*
 	if err != nil || ev == nil {
 		return nil, false, err
 	}
-	if ev.hash != hash || ev.kind != "CONSUME" {
+	if ev.hash != hash || ev.kind != string(usageevent.KindCONSUME) {
 		return nil, true, &apperr.Error{Code: apperr.Conflict, Field: "idempotencyKey", Message: fmt.Sprintf("idempotency key %q was already used with a different request", key)}
 	}
 	b, err := json.Marshal(ev.result)

@@ -11,16 +11,16 @@ import (
 	"github.com/entitled/entitled/policy"
 )
 
-const ensureCounter = `INSERT INTO usage_counters
-	(id, organization_id, instance_id, entitlement_id, period_start, count, sum, updated_at)
+var ensureCounter = schemaSQL(`INSERT INTO {uc}
+	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, 0, 0, $6)
-ON CONFLICT (instance_id, entitlement_id, period_start) DO NOTHING`
+ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO NOTHING`)
 
-const selectCounter = `SELECT count, sum, min, max, latest, latest_at FROM usage_counters
-WHERE organization_id = $1 AND instance_id = $2 AND entitlement_id = $3 AND period_start = $4`
+var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at} FROM {uc}
+WHERE {uc.organization_id} = $1 AND {uc.instance_id} = $2 AND {uc.entitlement_id} = $3 AND {uc.period_start} = $4`)
 
-const setCounter = `UPDATE usage_counters SET count = $1, sum = $2, min = $3, max = $4, latest = $5, latest_at = $6, updated_at = $7
-WHERE organization_id = $8 AND instance_id = $9 AND entitlement_id = $10 AND period_start = $11`
+var setCounter = schemaSQL(`UPDATE {uc} SET {uc.count} = $1, {uc.sum} = $2, {uc.min} = $3, {uc.max} = $4, {uc.latest} = $5, {uc.latest_at} = $6, {uc.updated_at} = $7
+WHERE {uc.organization_id} = $8 AND {uc.instance_id} = $9 AND {uc.entitlement_id} = $10 AND {uc.period_start} = $11`)
 
 // lockCounter makes sure the period's counter row exists and returns it
 // locked for the rest of the transaction (PostgreSQL row lock; SQLite

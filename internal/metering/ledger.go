@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/lib/pq"
 
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/platform/store"
 )
@@ -33,10 +34,10 @@ func (s *Service) ledgerRows(ctx context.Context, q exec, orgID string, keys []s
 		chunk := keys[:n]
 		keys = keys[n:]
 		var b strings.Builder
-		b.WriteString(`SELECT idempotency_key, kind, request_hash, aggregate, period_start, result FROM usage_events WHERE organization_id = `)
+		b.WriteString(selectLedgerRows)
 		args := []any{orgID}
 		b.WriteString(s.placeholder(1))
-		b.WriteString(` AND idempotency_key IN (`)
+		b.WriteString(ledgerKeyIn)
 		for i, k := range chunk {
 			if i > 0 {
 				b.WriteByte(',')
@@ -90,14 +91,19 @@ func (s *Service) ledgerRow(ctx context.Context, orgID, key string) (*ledgerRow,
 	return rows[key], nil
 }
 
-var eventColumns = []string{"id", "organization_id", "instance_id", "entitlement_id", "kind", "value", "timestamp", "period_start", "recorded_at", "idempotency_key", "request_hash", "aggregate", "result"}
+var (
+	selectLedgerRows = schemaSQL(`SELECT {ue.idempotency_key}, {ue.kind}, {ue.request_hash}, {ue.aggregate}, {ue.period_start}, {ue.result} FROM {ue} WHERE {ue.organization_id} = `)
+	ledgerKeyIn      = schemaSQL(` AND {ue.idempotency_key} IN (`)
+	insertEventsHead = schemaSQL(`INSERT INTO {ue} ({ue.id}, {ue.organization_id}, {ue.instance_id}, {ue.entitlement_id}, {ue.kind}, {ue.value}, "{ue.timestamp}", {ue.period_start}, {ue.recorded_at}, {ue.idempotency_key}, {ue.request_hash}, {ue.aggregate}, {ue.result}) VALUES `)
+	insertEventsTail = schemaSQL(` ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
+)
 
 // insertEvents appends the batch's new reports: COPY on PostgreSQL,
 // multi-row INSERTs on SQLite.
 func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchItem) error {
 	now := s.now().UTC()
 	row := func(it *batchItem) []any {
-		return []any{it.id, it.t.orgID, it.t.inst.Instance.ID, it.t.ent.ID, "REPORT", it.in.Value, it.ts, it.start.UTC(), now, it.key, it.hash, it.result.Usage.Value, it.result.recordJSON()}
+		return []any{it.id, it.t.orgID, it.t.inst.Instance.ID, it.t.ent.ID, string(usageevent.KindREPORT), it.in.Value, it.ts, it.start.UTC(), now, it.key, it.hash, it.result.Usage.Value, it.result.recordJSON()}
 	}
 	var fresh []*batchItem
 	for i := range items {
@@ -109,7 +115,7 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 		return nil
 	}
 	if s.dialect == dialect.Postgres {
-		stmt, err := tx.PrepareContext(ctx, pq.CopyIn("usage_events", eventColumns...))
+		stmt, err := tx.PrepareContext(ctx, pq.CopyIn(usageevent.Table, eventColumns...))
 		if err != nil {
 			return fmt.Errorf("append usage events: %w", err)
 		}
@@ -132,7 +138,7 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 	for len(fresh) > 0 {
 		n := min(len(fresh), perStmt)
 		var b strings.Builder
-		b.WriteString(`INSERT INTO usage_events (id, organization_id, instance_id, entitlement_id, kind, value, "timestamp", period_start, recorded_at, idempotency_key, request_hash, aggregate, result) VALUES `)
+		b.WriteString(insertEventsHead)
 		args := make([]any, 0, n*len(eventColumns))
 		for i, it := range fresh[:n] {
 			if i > 0 {
@@ -141,7 +147,7 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, row(it)...)
 		}
-		b.WriteString(" ON CONFLICT (organization_id, idempotency_key) DO NOTHING")
+		b.WriteString(insertEventsTail)
 		r, err := tx.ExecContext(ctx, b.String(), args...)
 		if err != nil {
 			return fmt.Errorf("append usage events: %w", err)

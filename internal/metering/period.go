@@ -2,6 +2,7 @@ package metering
 
 import (
 	"fmt"
+	"github.com/entitled/entitled/ent/entitlement"
 	"time"
 )
 
@@ -14,23 +15,23 @@ var Epoch = time.Unix(0, 0).UTC()
 func Period(resetPeriod string, t time.Time) (start, end time.Time, err error) {
 	t = t.UTC()
 	switch resetPeriod {
-	case "", "NONE":
+	case "", string(entitlement.ResetPeriodNONE):
 		return Epoch, time.Time{}, nil
-	case "HOUR":
+	case string(entitlement.ResetPeriodHOUR):
 		start = t.Truncate(time.Hour)
 		return start, start.Add(time.Hour), nil
-	case "DAY":
+	case string(entitlement.ResetPeriodDAY):
 		start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 		return start, start.AddDate(0, 0, 1), nil
-	case "WEEK":
+	case string(entitlement.ResetPeriodWEEK):
 		day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 		offset := (int(day.Weekday()) + 6) % 7 // Monday = 0
 		start = day.AddDate(0, 0, -offset)
 		return start, start.AddDate(0, 0, 7), nil
-	case "MONTH":
+	case string(entitlement.ResetPeriodMONTH):
 		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 		return start, start.AddDate(0, 1, 0), nil
-	case "YEAR":
+	case string(entitlement.ResetPeriodYEAR):
 		start = time.Date(t.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
 		return start, start.AddDate(1, 0, 0), nil
 	}
@@ -40,15 +41,15 @@ func Period(resetPeriod string, t time.Time) (start, end time.Time, err error) {
 // Previous returns the start of the period before the one starting at start.
 func Previous(resetPeriod string, start time.Time) time.Time {
 	switch resetPeriod {
-	case "HOUR":
+	case string(entitlement.ResetPeriodHOUR):
 		return start.Add(-time.Hour)
-	case "DAY":
+	case string(entitlement.ResetPeriodDAY):
 		return start.AddDate(0, 0, -1)
-	case "WEEK":
+	case string(entitlement.ResetPeriodWEEK):
 		return start.AddDate(0, 0, -7)
-	case "MONTH":
+	case string(entitlement.ResetPeriodMONTH):
 		return start.AddDate(0, -1, 0)
-	case "YEAR":
+	case string(entitlement.ResetPeriodYEAR):
 		return start.AddDate(-1, 0, 0)
 	}
 	return start

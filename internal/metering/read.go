@@ -3,6 +3,8 @@ package metering
 import (
 	"context"
 	"fmt"
+	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/policy"
 	"sort"
 	"time"
 
@@ -35,7 +37,7 @@ func (s *Service) ForInstance(ctx context.Context, instanceSlug string) ([]*Usag
 	out := []*Usage{}
 	for _, slug := range lf.Granted {
 		e := snap.Entitlements[slug]
-		if e == nil || e.Type != "NUMBER" {
+		if e == nil || e.Type != policy.EntitlementNumber {
 			continue
 		}
 		t := target{orgID: snap.Org.ID, inst: inst, ent: e, grant: lf.Grants[e.ID]}
@@ -63,7 +65,7 @@ func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug str
 	if err != nil {
 		return nil, err
 	}
-	if t.ent.ResetPeriod == "" || t.ent.ResetPeriod == "NONE" {
+	if t.ent.ResetPeriod == "" || t.ent.ResetPeriod == string(entitlement.ResetPeriodNONE) {
 		n = 1
 	}
 	start, _, err := Period(t.ent.ResetPeriod, s.now())

@@ -3,7 +3,10 @@ package metering
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/ent/usageevent"
 	"math"
 	"time"
 
@@ -34,7 +37,7 @@ func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Ti
 	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) {
 		return time.Time{}, apperr.Invalid(prefix+"value", "must be a finite number")
 	}
-	if in.Value < 0 && (t.method() == "SUM" || t.method() == "COUNT") {
+	if in.Value < 0 && (t.method() == string(entitlement.AggregationMethodSUM) || t.method() == string(entitlement.AggregationMethodCOUNT)) {
 		return time.Time{}, apperr.Invalid(prefix+"value", "must be >= 0 for %s meters (entitlement %q)", t.method(), t.ent.Slug)
 	}
 	if err := checkKey(prefix+"idempotencyKey", in.IdempotencyKey); err != nil {
@@ -87,7 +90,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 			return err
 		}
 		res = result(t, c, start, end)
-		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: "REPORT", value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
+		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: string(usageevent.KindREPORT), value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
 		if err != nil {
 			return err
 		}
@@ -96,7 +99,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		}
 		return s.thresholds(ctx, q, t, start, res.Usage.Value)
 	})
-	if err == errReplay {
+	if errors.Is(err, errReplay) {
 		return s.replayReport(ctx, t, key, hash, "idempotencyKey")
 	}
 	if err != nil {
@@ -145,15 +148,7 @@ func fromRecord(t target, ev *ledgerRow) *ReportResult {
 	}
 	r.SoftLimitExceeded, _ = m["softLimitExceeded"].(bool)
 	r.HardCapExceeded, _ = m["hardCapExceeded"].(bool)
-	if t.grant != nil {
-		limit := t.grant.Number
-		r.Usage.Limit = &limit
-		if !t.grant.Unlimited {
-			hc := t.grant.HardCap
-			rem := math.Max(0, hc-r.Usage.Value)
-			r.Usage.HardCap, r.Usage.Remaining = &hc, &rem
-		}
-	}
+	r.Usage.setLimits(t.grant)
 	return r
 }
 
@@ -165,18 +160,18 @@ type delta struct {
 	latestAt      time.Time
 }
 
-const upsertCounter = `INSERT INTO usage_counters
-	(id, organization_id, instance_id, entitlement_id, period_start, count, sum, min, max, latest, latest_at, updated_at)
+var upsertCounter = schemaSQL(`INSERT INTO {uc}
+	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (instance_id, entitlement_id, period_start) DO UPDATE SET
-	count = usage_counters.count + excluded.count,
-	sum = usage_counters.sum + excluded.sum,
-	min = CASE WHEN usage_counters.min IS NULL OR excluded.min < usage_counters.min THEN excluded.min ELSE usage_counters.min END,
-	max = CASE WHEN usage_counters.max IS NULL OR excluded.max > usage_counters.max THEN excluded.max ELSE usage_counters.max END,
-	latest = CASE WHEN usage_counters.latest_at IS NULL OR excluded.latest_at >= usage_counters.latest_at THEN excluded.latest ELSE usage_counters.latest END,
-	latest_at = CASE WHEN usage_counters.latest_at IS NULL OR excluded.latest_at >= usage_counters.latest_at THEN excluded.latest_at ELSE usage_counters.latest_at END,
-	updated_at = excluded.updated_at
-RETURNING count, sum, min, max, latest, latest_at`
+ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO UPDATE SET
+	{uc.count} = {uc}.{uc.count} + excluded.{uc.count},
+	{uc.sum} = {uc}.{uc.sum} + excluded.{uc.sum},
+	{uc.min} = CASE WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,
+	{uc.max} = CASE WHEN {uc}.{uc.max} IS NULL OR excluded.{uc.max} > {uc}.{uc.max} THEN excluded.{uc.max} ELSE {uc}.{uc.max} END,
+	{uc.latest} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest} ELSE {uc}.{uc.latest} END,
+	{uc.latest_at} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest_at} ELSE {uc}.{uc.latest_at} END,
+	{uc.updated_at} = excluded.{uc.updated_at}
+RETURNING {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}`)
 
 // addToCounter folds d into the period's counter in one statement and
 // returns the counter after it; the row stays locked until commit.
@@ -236,10 +231,10 @@ type event struct {
 	result    string // JSON
 }
 
-const insertEventSQL = `INSERT INTO usage_events
-	(id, organization_id, instance_id, entitlement_id, kind, value, "timestamp", period_start, recorded_at, idempotency_key, request_hash, aggregate, result)
+var insertEventSQL = schemaSQL(`INSERT INTO {ue}
+	({ue.id}, {ue.organization_id}, {ue.instance_id}, {ue.entitlement_id}, {ue.kind}, {ue.value}, "{ue.timestamp}", {ue.period_start}, {ue.recorded_at}, {ue.idempotency_key}, {ue.request_hash}, {ue.aggregate}, {ue.result})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (organization_id, idempotency_key) DO NOTHING`
+ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
 
 // insertEvent appends to the ledger. It reports false, writing nothing,
 // when the idempotency key was used before.

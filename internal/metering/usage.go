@@ -14,7 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/entitled/entitled/ent/entitlement"
 	"regexp"
 	"strconv"
 	"sync"
@@ -51,9 +51,6 @@ type Service struct {
 
 	metrics *metrics.Registry
 }
-
-// SetMetrics counts recorded and refused usage.
-func (s *Service) SetMetrics(m *metrics.Registry) { s.metrics = m }
 
 // prepared runs the fixed statements of a transaction as prepared
 // statements: with lib/pq an unprepared query with arguments costs an
@@ -106,8 +103,8 @@ func (s *Service) prepareAll(ctx context.Context) {
 }
 
 // New returns the usage service.
-func New(db *store.DB, cache *facts.Cache, now func() time.Time) *Service {
-	s := &Service{db: db, cache: cache, now: now, dialect: db.Dialect}
+func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time) *Service {
+	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect}
 	s.prepareAll(context.Background())
 	return s
 }
@@ -135,7 +132,7 @@ type target struct {
 
 func (t target) method() string {
 	if t.ent.AggregationMethod == "" {
-		return "SUM"
+		return string(entitlement.AggregationMethodSUM)
 	}
 	return t.ent.AggregationMethod
 }
@@ -161,14 +158,13 @@ func (s *Service) resolve(ctx context.Context, instanceSlug, entitlementSlug, pr
 	if e == nil {
 		return nil, target{}, &apperr.Error{Code: apperr.NotFound, Field: prefix + "entitlement", Message: fmt.Sprintf("entitlement %q not found", entitlementSlug)}
 	}
-	if e.Type != "NUMBER" {
+	if e.Type != policy.EntitlementNumber {
 		return nil, target{}, apperr.Invalid(prefix+"entitlement", "%q is a %s entitlement; only NUMBER entitlements are metered", entitlementSlug, e.Type)
 	}
-	lf := snap.Licenses[inst.LicenseID]
+	lf, g := snap.Grant(inst, e)
 	if lf == nil {
 		return nil, target{}, apperr.Invalid(prefix+"instance", "instance %q has no license, so it is granted nothing to meter", instanceSlug)
 	}
-	g := lf.Grants[e.ID]
 	if g == nil {
 		return nil, target{}, apperr.Invalid(prefix+"entitlement", "license %q of instance %q does not grant %q", lf.License.Slug, instanceSlug, entitlementSlug)
 	}
@@ -190,16 +186,22 @@ func figures(t target, c *Counter, start time.Time, end time.Time) Usage {
 		e := end
 		u.PeriodEnd = &e
 	}
-	if t.grant != nil {
-		limit := t.grant.Number
-		u.Limit = &limit
-		if !t.grant.Unlimited {
-			hc := t.grant.HardCap
-			rem := math.Max(0, hc-u.Value)
-			u.HardCap, u.Remaining = &hc, &rem
-		}
-	}
+	u.setLimits(t.grant)
 	return u
+}
+
+// setLimits fills the grant's figures: limit, and for limited grants the
+// hard cap and what remains of it.
+func (u *Usage) setLimits(g *policy.Grant) {
+	if g == nil {
+		return
+	}
+	limit := g.Number
+	u.Limit = &limit
+	if g.Limited() {
+		hc, rem := g.HardCap, g.Remaining(u.Value)
+		u.HardCap, u.Remaining = &hc, &rem
+	}
 }
 
 func hashOf(parts ...string) string {

@@ -367,11 +367,7 @@ func fetch(c *client) (*factsRead, error) {
 				grants: map[string]*policy.Grant{},
 			}
 			for _, link := range n.Entitlements {
-				overage := 0.0
-				if link.OveragePercent != nil {
-					overage = *link.OveragePercent
-				}
-				g, err := policy.NewGrant(link.Value, overage)
+				g, err := policy.NewGrant(link.Value, link.OveragePercent)
 				if err != nil {
 					return fmt.Errorf("license %s grant %s: %w", n.Slug, link.Entitlement.ID, err)
 				}

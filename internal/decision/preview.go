@@ -5,38 +5,41 @@ import (
 	"sort"
 
 	"github.com/entitled/entitled/internal/apperr"
-	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
 )
 
 // Explain decides one question and lists the rules that fired. It costs
 // more than Allowed, so the ordinary path never does it.
-func (s *Service) Explain(ctx context.Context, q Question) (*policy.Decision, error) {
-	return s.with(ctx, q, func(ev policy.Evaluator) policy.Evaluator {
-		if x, ok := ev.(policy.Explainer); ok {
-			return policy.Explaining(x)
-		}
-		return ev
-	})
+func (s *Service) Explain(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	return s.with(ctx, q, nil)
 }
 
-// EvaluateWith decides one question with another evaluator (a draft).
-func (s *Service) EvaluateWith(ctx context.Context, q Question, ev policy.Evaluator) (*policy.Decision, error) {
-	return s.with(ctx, q, func(policy.Evaluator) policy.Evaluator { return ev })
+// EvaluateWith decides one question with a draft policy set instead of
+// the active one.
+func (s *Service) EvaluateWith(ctx context.Context, q policy.Question, draft *policy.Prepared) (*policy.Decision, error) {
+	return s.with(ctx, q, draft)
 }
 
-func (s *Service) with(ctx context.Context, q Question, pick func(policy.Evaluator) policy.Evaluator) (*policy.Decision, error) {
+// with decides one question with the draft, or explained with the active
+// policies when draft is nil.
+func (s *Service) with(ctx context.Context, q policy.Question, draft *policy.Prepared) (*policy.Decision, error) {
 	snap, inst, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
-	if err != nil {
-		return nil, err
+	var decide func(context.Context, *policy.Facts) (policy.Decision, error)
+	if draft != nil {
+		decide = draft.Decide
+	} else {
+		cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
+		if err != nil {
+			return nil, err
+		}
+		decide = cur.DecideExplained
 	}
 	f, d, ok := s.facts(ctx, snap, inst, q)
 	if ok {
-		d = s.evaluate(ctx, snap, f, q, pick(cur))
+		d = s.evaluate(ctx, snap, f, decide)
 	}
 	return &d, nil
 }
@@ -63,19 +66,15 @@ const MaxPreviewInstances = 200
 // Preview evaluates a draft against a page of the organization's instances
 // × all its entitlements, next to the active policies, and returns the
 // decisions whose verdict differs (allowed, reason or reasons).
-func (s *Service) Preview(ctx context.Context, draft policy.Evaluator, first int, after string) (*PreviewPage, error) {
+func (s *Service) Preview(ctx context.Context, draft *policy.Prepared, first int, after string) (*PreviewPage, error) {
 	if first <= 0 || first > MaxPreviewInstances {
 		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
 	}
-	orgID := tenant.FromContext(ctx).OrgID
-	if orgID == "" {
-		return nil, apperr.Forbiddenf("previews need an organization's API key")
-	}
-	snap, err := s.cache.Snapshot(ctx, orgID)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.policies.For(ctx, orgID, snap.PolicyVersion)
+	cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -91,13 +90,13 @@ func (s *Service) Preview(ctx context.Context, draft policy.Evaluator, first int
 	page := &PreviewPage{Changes: []*Change{}, HasNextPage: more}
 	for _, inst := range insts {
 		for _, e := range ents {
-			q := Question{Instance: inst.Instance.Slug, Entitlement: e}
+			q := policy.Question{Instance: inst.Instance.Slug, Entitlement: e}
 			// One gathering of facts (one usage read), two evaluations.
 			f, failed, ok := s.facts(ctx, snap, inst, q)
 			before, afterD := failed, failed
 			if ok {
-				before = s.evaluate(ctx, snap, f, q, cur)
-				afterD = s.evaluate(ctx, snap, f, q, draft)
+				before = s.evaluate(ctx, snap, f, cur.Decide)
+				afterD = s.evaluate(ctx, snap, f, draft.Decide)
 			}
 			page.Evaluated++
 			if policy.Changed(before, afterD) {

@@ -1,78 +1,124 @@
-// Package policies stores organizations' custom Rego modules (with their
-// earlier versions), validates them on save with the sandboxed compiler,
-// runs their tests, and keeps each organization's compiled decision query:
-// the default policy plus that organization's active modules, and nobody
-// else's.
+// Package custompolicy holds organizations' custom Rego modules: it
+// stores them (with their earlier versions), validates them on save with
+// the sandboxed compiler, runs their tests, and is the only holder of each
+// organization's compiled decision query — the default policy plus that
+// organization's active modules, and nobody else's.
 package custompolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/internal/apperr"
-	"github.com/entitled/entitled/internal/validate"
-	"github.com/entitled/entitled/policy"
-
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
+	"github.com/entitled/entitled/policy"
 )
+
+// MaxCompiled bounds how many organizations' compiled policy sets are
+// kept; the least recently used is dropped (and compiled again when next
+// asked for).
+const MaxCompiled = 256
+
+// compileTimeout bounds one compile, whoever waits for it: callers share
+// it, so it does not run under any one caller's context.
+const compileTimeout = 30 * time.Second
 
 // Service manages policies of the caller's organization.
 type Service struct {
 	db          *ent.Client
 	publish     func(orgID string)
 	evalTimeout time.Duration
-	base        policy.Evaluator // the default policy, for organizations without policies
 
-	mu       sync.RWMutex
-	compiled map[string]compiled // by organization
+	// compiles shares one compile per (organization, version) among
+	// concurrent callers; slots bounds concurrent compiles process-wide.
+	compiles singleflight.Group
+	slots    chan struct{}
+	mu       sync.Mutex // orders replacements in compiled
+	compiled *lru.Cache[string, *policy.Prepared]
 }
 
-type compiled struct {
-	version  int
-	prepared *policy.Prepared
+// New returns the service. evalTimeout bounds each evaluation of custom
+// policies; publish tells every process that an organization's policies
+// changed.
+func New(db *store.DB, evalTimeout time.Duration, publish func(orgID string)) *Service {
+	compiled, err := lru.New[string, *policy.Prepared](MaxCompiled)
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	return &Service{
+		db: db.Client, evalTimeout: evalTimeout, publish: publish,
+		slots:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		compiled: compiled,
+	}
 }
 
-// New returns the service. base evaluates organizations that never had a
-// policy; evalTimeout bounds each evaluation of custom policies.
-func New(db *store.DB, base policy.Evaluator, evalTimeout time.Duration, publish func(orgID string)) *Service {
-	return &Service{db: db.Client, base: base, evalTimeout: evalTimeout, publish: publish, compiled: map[string]compiled{}}
-}
-
-func (s *Service) options(version int) []policy.Option {
-	return []policy.Option{policy.WithVersion(version), policy.WithEvalTimeout(s.evalTimeout)}
-}
-
-// For returns the decision query of an organization at a policy version.
-// It compiles at most once per organization and version.
-func (s *Service) For(ctx context.Context, orgID string, version int) (policy.Evaluator, error) {
+// For returns the decision query of an organization at a policy version
+// (0: the default policy alone). Concurrent callers share one compile, and
+// a caller never waits for a compile of another version: the set compiled
+// for a version stays in use until the next one is ready.
+func (s *Service) For(ctx context.Context, orgID string, version int) (*policy.Prepared, error) {
 	if version == 0 {
-		return s.base, nil
+		return policy.Default(), nil
 	}
-	s.mu.RLock()
-	c, ok := s.compiled[orgID]
-	s.mu.RUnlock()
-	if ok && c.version == version {
-		return c.prepared, nil
+	if p, ok := s.compiled.Get(orgID); ok && p.Version() >= version {
+		return p, nil
 	}
-	mods, err := activeModules(tenant.OrgContext(ctx, orgID), s.db, "")
+	ch := s.compiles.DoChan(orgID+"@"+strconv.Itoa(version), func() (any, error) {
+		return s.compile(orgID)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*policy.Prepared), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the policies of %s: %w", orgID, ctx.Err())
+	}
+}
+
+// compile reads and compiles an organization's active modules, tagged
+// with the policy version read before them (so a tag is never newer than
+// the modules), and keeps the result unless a newer one is already kept.
+func (s *Service) compile(orgID string) (*policy.Prepared, error) {
+	ctx, cancel := context.WithTimeout(tenant.OrgContext(context.Background(), orgID), compileTimeout)
+	defer cancel()
+	s.slots <- struct{}{}
+	defer func() { <-s.slots }()
+	org, err := s.db.Organization.Get(tenant.SystemContext(ctx), orgID)
+	if err != nil {
+		return nil, fmt.Errorf("read policy version of %s: %w", orgID, err)
+	}
+	mods, err := activeModules(ctx, s.db, "")
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Compile(mods, s.options(version)...)
+	p, err := policy.Compile(mods, s.options(org.PolicyVersion)...)
 	if err != nil {
 		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
 	}
 	s.mu.Lock()
-	if cur, ok := s.compiled[orgID]; !ok || cur.version <= version {
-		s.compiled[orgID] = compiled{version: version, prepared: p}
+	if cur, ok := s.compiled.Peek(orgID); !ok || cur.Version() <= p.Version() {
+		s.compiled.Add(orgID, p)
 	}
 	s.mu.Unlock()
 	return p, nil
+}
+
+func (s *Service) options(version int) []policy.Option {
+	return []policy.Option{policy.WithVersion(version), policy.WithEvalTimeout(s.evalTimeout)}
 }
 
 // activeModules returns the organization's active modules, leaving out the
@@ -237,7 +283,8 @@ func (s *Service) check(ctx context.Context, name, src, tests string, others []p
 	}
 	results, err := policy.RunTests(ctx, src, tests, policy.WithEvalTimeout(time.Second))
 	if err != nil {
-		if ce, ok := err.(policy.CompileErrors); ok {
+		var ce policy.CompileErrors
+		if errors.As(err, &ce) {
 			return nil, compileError("tests", ce)
 		}
 		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "tests", Message: "the tests could not run: " + err.Error(), Err: err}
@@ -284,7 +331,7 @@ func bumpOrg(ctx context.Context, tx *ent.Tx) error {
 // Draft compiles the organization's active modules with a draft module
 // (replacing the active policy of the same name) into a throwaway
 // evaluator: nothing is saved or activated.
-func (s *Service) Draft(ctx context.Context, name *string, src string) (policy.Evaluator, error) {
+func (s *Service) Draft(ctx context.Context, name *string, src string) (*policy.Prepared, error) {
 	n := draftName(name)
 	others, err := activeModules(ctx, s.db, "")
 	if err != nil {
@@ -295,7 +342,8 @@ func (s *Service) Draft(ctx context.Context, name *string, src string) (policy.E
 	}
 	p, err := policy.Draft(others, module(n, src), policy.WithEvalTimeout(s.evalTimeout))
 	if err != nil {
-		if ce, ok := err.(policy.CompileErrors); ok {
+		var ce policy.CompileErrors
+		if errors.As(err, &ce) {
 			return nil, compileError("module", ce)
 		}
 		return nil, err
@@ -325,7 +373,8 @@ func (s *Service) Test(ctx context.Context, src string, tests *string) ([]*polic
 	}
 	rs, err := policy.RunTests(ctx, src, t, policy.WithEvalTimeout(time.Second))
 	if err != nil {
-		if ce, ok := err.(policy.CompileErrors); ok {
+		var ce policy.CompileErrors
+		if errors.As(err, &ce) {
 			return nil, compileError("module", ce)
 		}
 		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "tests", Message: "the tests could not run: " + err.Error(), Err: err}

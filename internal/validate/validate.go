@@ -1,4 +1,4 @@
-// Package input holds the field checks shared by every service: names,
+// Package validate holds the field checks shared by every service: names,
 // slugs, free text and JSON sizes. Each failure is a BAD_USER_INPUT error
 // naming the field, raised before anything is written.
 package validate
@@ -20,7 +20,14 @@ const (
 	MaxJSONBytes   = 64 << 10
 )
 
-var slugRe = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
+// SlugPattern is what a slug may look like: lower-case words of letters
+// and digits joined by single hyphens. The ent schema enforces the same
+// pattern and MaxSlug on every slug column.
+var SlugPattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
+
+// IsSlug reports whether v is a well-formed slug. Lookups by slug call it
+// first, so a malformed one costs no query and no cache entry.
+func IsSlug(v string) bool { return v != "" && len(v) <= MaxSlug && SlugPattern.MatchString(v) }
 
 // Name checks a required display name.
 func Name(field, v string) error {
@@ -41,7 +48,7 @@ func Slug(field, v string) error {
 	if len(v) > MaxSlug {
 		return apperr.Invalid(field, "is %d characters; at most %d allowed", len(v), MaxSlug)
 	}
-	if !slugRe.MatchString(v) {
+	if !SlugPattern.MatchString(v) {
 		return apperr.Invalid(field, "must be lower-case letters and digits in words joined by single hyphens (e.g. %q)", "api-calls")
 	}
 	return nil

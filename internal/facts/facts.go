@@ -1,9 +1,13 @@
-// Package factcache keeps, per organization, the facts a decision needs —
-// the organization, its entitlements, its licenses with their grants, and
-// its instances — in memory, loaded lazily from the store and dropped
-// whole whenever anything of that organization changes (in this process,
-// or in another one sharing the PostgreSQL database). A decision on a
-// cached instance reads no SQL.
+// Package facts keeps, per organization, what decisions and metering read
+// on every call — the organization, its entitlements, its licenses with
+// their grants, and its instances — in memory, loaded lazily from the
+// store and dropped whole whenever anything of that organization changes
+// (in this process, or in another one sharing the PostgreSQL database). A
+// question about a cached instance reads no SQL.
+//
+// It is a room of its own, not part of package decision, because metering
+// resolves every report through the same facts and must not depend on the
+// decision service.
 package facts
 
 import (
@@ -11,11 +15,27 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
+)
+
+// Bounds of the cache. Found instances are bounded by what the
+// organization created; misses are what callers make up, so they are
+// bounded process-wide and per organization.
+const (
+	// MaxMisses bounds the remembered unknown instance slugs, all
+	// organizations together (each at most validate.MaxSlug bytes).
+	MaxMisses = 100_000
+	// MaxMissesPerOrg bounds one organization's share of them; past it,
+	// further unknown slugs are looked up each time.
+	MaxMissesPerOrg = 10_000
 )
 
 // InstanceFacts is an instance with the ID of its license ("" for none).
@@ -44,13 +64,39 @@ type Snapshot struct {
 	EntitlementIDs map[string]*policy.Entitlement // by ID
 	Licenses       map[string]*LicenseFacts       // by ID
 
+	gen    uint64 // distinguishes this snapshot's misses from older ones'
+	misses atomic.Int64
+
 	mu        sync.RWMutex
-	instances map[string]*InstanceFacts // by slug; nil value: known missing
+	instances map[string]*InstanceFacts // by slug
+}
+
+// Grant returns what the instance's license grants for the entitlement,
+// with the license; nil parts when there is none.
+func (s *Snapshot) Grant(inst *InstanceFacts, e *policy.Entitlement) (*LicenseFacts, *policy.Grant) {
+	if inst == nil {
+		return nil, nil
+	}
+	lf := s.Licenses[inst.LicenseID]
+	if lf == nil || e == nil {
+		return lf, nil
+	}
+	return lf, lf.Grants[e.ID]
+}
+
+// missKey names an unknown slug within one snapshot: a new snapshot
+// starts with no misses, and the old ones age out of the LRU.
+type missKey struct {
+	gen  uint64
+	slug string
 }
 
 // Cache holds the snapshots.
 type Cache struct {
 	db *ent.Client
+
+	gens   atomic.Uint64
+	misses *lru.Cache[missKey, struct{}]
 
 	mu    sync.RWMutex
 	orgs  map[string]*orgSlot
@@ -63,7 +109,11 @@ type orgSlot struct {
 
 // New returns an empty cache reading from db.
 func New(db *ent.Client) *Cache {
-	return &Cache{db: db, orgs: map[string]*orgSlot{}}
+	misses, err := lru.New[missKey, struct{}](MaxMisses)
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	return &Cache{db: db, orgs: map[string]*orgSlot{}, misses: misses}
 }
 
 // Invalidate drops an organization's facts.
@@ -134,6 +184,7 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 		Entitlements:   map[string]*policy.Entitlement{},
 		EntitlementIDs: map[string]*policy.Entitlement{},
 		Licenses:       map[string]*LicenseFacts{},
+		gen:            c.gens.Add(1),
 		instances:      map[string]*InstanceFacts{},
 	}
 	ents, err := c.db.Entitlement.Query().All(ctx)
@@ -141,16 +192,7 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 		return nil, fmt.Errorf("load entitlements: %w", err)
 	}
 	for _, e := range ents {
-		de := &policy.Entitlement{ID: e.ID, Slug: e.Slug, Type: string(e.Type)}
-		if e.MeterType != nil {
-			de.MeterType = string(*e.MeterType)
-		}
-		if e.AggregationMethod != nil {
-			de.AggregationMethod = string(*e.AggregationMethod)
-		}
-		if e.ResetPeriod != nil {
-			de.ResetPeriod = string(*e.ResetPeriod)
-		}
+		de := Entitlement(e)
 		de.Term() // build once, before the snapshot is shared
 		s.Entitlements[e.Slug] = de
 		s.EntitlementIDs[e.ID] = de
@@ -169,11 +211,7 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 		}
 		lf.License.Term()
 		for _, link := range l.Edges.Entitlements {
-			overage := 0.0
-			if link.OveragePercent != nil {
-				overage = *link.OveragePercent
-			}
-			g, err := policy.NewGrant(link.Value, overage)
+			g, err := policy.NewGrant(link.Value, link.OveragePercent)
 			if err != nil {
 				return nil, fmt.Errorf("license %s grant %s: %w", l.Slug, link.EntitlementID, err)
 			}
@@ -188,42 +226,71 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 	return s, nil
 }
 
+// Entitlement is the input.entitlement of a stored entitlement.
+func Entitlement(e *ent.Entitlement) *policy.Entitlement {
+	de := &policy.Entitlement{ID: e.ID, Slug: e.Slug, Type: string(e.Type)}
+	if e.MeterType != nil {
+		de.MeterType = string(*e.MeterType)
+	}
+	if e.AggregationMethod != nil {
+		de.AggregationMethod = string(*e.AggregationMethod)
+	}
+	if e.ResetPeriod != nil {
+		de.ResetPeriod = string(*e.ResetPeriod)
+	}
+	return de
+}
+
 // Instance returns the instance with the given slug, or nil when the
-// organization has none. Misses are remembered until the next change.
+// organization has none. A malformed slug is answered nil without a
+// query; unknown well-formed slugs are remembered until the next change,
+// within MaxMisses and MaxMissesPerOrg.
 func (c *Cache) Instance(ctx context.Context, s *Snapshot, slug string) (*InstanceFacts, error) {
+	if !validate.IsSlug(slug) {
+		return nil, nil
+	}
 	s.mu.RLock()
 	f, ok := s.instances[slug]
 	s.mu.RUnlock()
 	if ok {
 		return f, nil
 	}
+	miss := missKey{s.gen, slug}
+	if c.misses.Contains(miss) {
+		return nil, nil
+	}
 	inst, err := c.db.Instance.Query().
 		Where(instance.Slug(slug)).
 		Only(tenant.OrgContext(ctx, s.Org.ID))
 	switch {
 	case ent.IsNotFound(err):
-		f = nil
+		if s.misses.Add(1) <= MaxMissesPerOrg {
+			c.misses.Add(miss, struct{}{})
+		}
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("load instance %q: %w", slug, err)
-	default:
-		di := &policy.Instance{ID: inst.ID, Slug: inst.Slug, Name: inst.Name, Metadata: inst.Metadata, StartsAt: inst.StartsAt, ExpiresAt: inst.ExpiresAt}
-		di.Term()
-		f = &InstanceFacts{Instance: di}
-		if inst.LicenseID != nil {
-			f.LicenseID = *inst.LicenseID
-		}
 	}
-	s.mu.Lock()
-	if len(s.instances) < maxInstancesPerOrg {
-		s.instances[slug] = f
-	}
-	s.mu.Unlock()
-	return f, nil
+	return s.keep(inst), nil
 }
 
-// maxInstancesPerOrg bounds memory per organization; past it, further
-// instances are read from the store each time.
-const maxInstancesPerOrg = 1_000_000
+// keep caches a loaded instance (the first one kept wins, so every caller
+// shares one term).
+func (s *Snapshot) keep(inst *ent.Instance) *InstanceFacts {
+	di := &policy.Instance{ID: inst.ID, Slug: inst.Slug, Name: inst.Name, Metadata: inst.Metadata, StartsAt: inst.StartsAt, ExpiresAt: inst.ExpiresAt}
+	f := &InstanceFacts{Instance: di}
+	if inst.LicenseID != nil {
+		f.LicenseID = *inst.LicenseID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.instances[inst.Slug]; ok {
+		return cur
+	}
+	di.Term()
+	s.instances[inst.Slug] = f
+	return f
+}
 
 // Instances lists the organization's instances in slug order, after the
 // given slug, at most limit of them; more reports whether others follow.
@@ -239,15 +306,9 @@ func (c *Cache) Instances(ctx context.Context, s *Snapshot, after string, limit 
 	if len(rows) > limit {
 		rows, more = rows[:limit], true
 	}
-	out := make([]*InstanceFacts, 0, len(rows))
-	for _, inst := range rows {
-		f, err := c.Instance(ctx, s, inst.Slug)
-		if err != nil {
-			return nil, false, err
-		}
-		if f != nil {
-			out = append(out, f)
-		}
+	out := make([]*InstanceFacts, len(rows))
+	for i, inst := range rows {
+		out[i] = s.keep(inst)
 	}
 	return out, more, nil
 }
