@@ -1,76 +1,61 @@
 // Package pulid makes the opaque, prefixed, time-sortable identifiers that
 // every entity carries ("lic_01JD..."). The prefix tells which type an ID
-// names, so node(id) resolves without probing tables.
+// names, so node(id) resolves without probing tables: the prefix → table map
+// is generated from the Annotation every Mixin carries (template/pulid.tmpl
+// writes ent.IDToTable).
 package pulid
 
 import (
 	"crypto/rand"
-	"encoding/binary"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/mixin"
+	"github.com/oklog/ulid/v2"
 )
 
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+// generator makes monotonic ULIDs. ulid's monotonic entropy is not safe for
+// concurrent use, hence the mutex; ms is the previous ID's time, so a clock
+// that steps back does not break the order either.
+type generator struct {
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+	ms      uint64
+}
 
-// last is the previous ID's time and randomness, so IDs made in the same
-// millisecond by this process still sort in the order they were made.
-var last struct {
-	sync.Mutex
-	ms uint64
-	hi uint16 // top 16 of the 80 random bits
-	lo uint64 // low 64 of them
+var ids = &generator{entropy: ulid.Monotonic(rand.Reader, 0)}
+
+// next returns a ULID that sorts after every one this generator made before,
+// for the millisecond now (or the previous ID's, if the clock went back).
+func (g *generator) next(now uint64) ulid.ULID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ms := max(now, g.ms)
+	id, err := ulid.New(ms, g.entropy)
+	if errors.Is(err, ulid.ErrMonotonicOverflow) {
+		// The 80 random bits ran out within one millisecond (practically
+		// never): borrow the next millisecond, which starts afresh.
+		ms++
+		id, err = ulid.New(ms, g.entropy)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("pulid: %v", err)) // only a broken crypto/rand or the year 10889
+	}
+	g.ms = ms
+	return id
 }
 
 // New returns prefix + "_" + a 26-character monotonic ULID (48-bit
 // millisecond time, 80 random bits, incremented within a millisecond) in
-// Crockford base32.
+// Crockford base32. IDs made by this process sort in the order they were
+// made, within a millisecond too.
 func New(prefix string) string {
-	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	last.Lock()
-	if ms <= last.ms {
-		ms = last.ms
-		last.lo++
-		if last.lo == 0 {
-			last.hi++
-		}
-	} else {
-		var r [10]byte
-		_, _ = rand.Read(r[:])
-		last.ms = ms
-		last.hi = binary.BigEndian.Uint16(r[:2])
-		last.lo = binary.BigEndian.Uint64(r[2:]) >> 1 // room to increment
-	}
-	binary.BigEndian.PutUint64(b[:8], ms<<16|uint64(last.hi))
-	binary.BigEndian.PutUint64(b[8:], last.lo)
-	last.Unlock()
-	var sb strings.Builder
-	sb.Grow(len(prefix) + 27)
-	sb.WriteString(prefix)
-	sb.WriteByte('_')
-	// 128 bits → 26 base32 digits, most significant first (2 leading pad bits).
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
-	for i := 25; i >= 0; i-- {
-		shift := uint(i * 5)
-		var v uint64
-		switch {
-		case shift >= 64:
-			v = hi >> (shift - 64)
-		case shift+5 > 64:
-			v = lo>>shift | hi<<(64-shift)
-		default:
-			v = lo >> shift
-		}
-		sb.WriteByte(crockford[v&31])
-	}
-	return sb.String()
+	return prefix + "_" + ids.next(ulid.Now()).String()
 }
 
 // Prefix returns the type prefix of id, or "" when it has none.
