@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/lib/pq"
 
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/internal/apperr"
@@ -94,8 +93,10 @@ func (s *Service) ledgerRow(ctx context.Context, orgID, key string) (*ledgerRow,
 var (
 	selectLedgerRows = schemaSQL(`SELECT {ue.idempotency_key}, {ue.kind}, {ue.request_hash}, {ue.aggregate}, {ue.period_start}, {ue.result} FROM {ue} WHERE {ue.organization_id} = `)
 	ledgerKeyIn      = schemaSQL(` AND {ue.idempotency_key} IN (`)
-	insertEventsHead = schemaSQL(`INSERT INTO {ue} ({ue.id}, {ue.organization_id}, {ue.instance_id}, {ue.entitlement_id}, {ue.kind}, {ue.value}, "{ue.timestamp}", {ue.period_start}, {ue.recorded_at}, {ue.idempotency_key}, {ue.request_hash}, {ue.aggregate}, {ue.result}) VALUES `)
+	insertEventsHead = "INSERT INTO " + usageevent.Table + " (" + eventColumnList + ") VALUES "
 	insertEventsTail = schemaSQL(` ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
+	// copyEvents is lib/pq's COPY protocol statement for the ledger.
+	copyEvents = "COPY " + usageevent.Table + " (" + eventColumnList + ") FROM STDIN"
 )
 
 // insertEvents appends the batch's new reports: COPY on PostgreSQL,
@@ -115,7 +116,7 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 		return nil
 	}
 	if s.dialect == dialect.Postgres {
-		stmt, err := tx.PrepareContext(ctx, pq.CopyIn(usageevent.Table, eventColumns...))
+		stmt, err := tx.PrepareContext(ctx, copyEvents)
 		if err != nil {
 			return fmt.Errorf("append usage events: %w", err)
 		}

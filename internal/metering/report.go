@@ -231,10 +231,7 @@ type event struct {
 	result    string // JSON
 }
 
-var insertEventSQL = schemaSQL(`INSERT INTO {ue}
-	({ue.id}, {ue.organization_id}, {ue.instance_id}, {ue.entitlement_id}, {ue.kind}, {ue.value}, "{ue.timestamp}", {ue.period_start}, {ue.recorded_at}, {ue.idempotency_key}, {ue.request_hash}, {ue.aggregate}, {ue.result})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
+var insertEventSQL = insertEventsHead + "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" + insertEventsTail
 
 // insertEvent appends to the ledger. It reports false, writing nothing,
 // when the idempotency key was used before.

@@ -66,3 +66,7 @@ var eventColumns = []string{
 	usageevent.FieldRecordedAt, usageevent.FieldIdempotencyKey, usageevent.FieldRequestHash,
 	usageevent.FieldAggregate, usageevent.FieldResult,
 }
+
+// eventColumnList is eventColumns as SQL, each quoted ("timestamp" is a
+// keyword).
+var eventColumnList = `"` + strings.Join(eventColumns, `", "`) + `"`

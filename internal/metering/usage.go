@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/entitlement"
@@ -252,12 +251,4 @@ var errReplay = errors.New("idempotency key already used")
 // directly rather than ent.
 func tx(ctx context.Context, s *Service, fn func(tx *sql.Tx) error) error {
 	return store.WithSQLTx(ctx, s.db.SQL, fn)
-}
-
-func jsonString(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode usage result: %w", err)
-	}
-	return string(b), nil
 }

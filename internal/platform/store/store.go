@@ -143,7 +143,7 @@ func parseURL(raw string) (driver, dsn string, err error) {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		return dialect.Postgres, raw, nil
 	default:
-		return "", "", fmt.Errorf("ENTITLED_DATABASE_URL %q: want sqlite://PATH or postgres://...", raw)
+		return "", "", fmt.Errorf("ENTITLED_DATABASE_URL %q: want sqlite://PATH or postgres://", raw)
 	}
 }
 
