@@ -210,10 +210,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, err
 
 // CreateOrganization creates an organization with its first admin key.
 func (s *Service) CreateOrganization(ctx context.Context, name, slug string) (*ent.Organization, *ent.APIKey, string, error) {
-	if err := validate.Name("name", name); err != nil {
-		return nil, nil, "", err
-	}
-	if err := validate.Slug("slug", slug); err != nil {
+	if err := validate.Names(&name, &slug); err != nil {
 		return nil, nil, "", err
 	}
 	var (

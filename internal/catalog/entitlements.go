@@ -48,18 +48,17 @@ func (m *metering) check(typ entitlement.Type) error {
 	return nil
 }
 
+func validateEntitlement(name, slug, description *string) error {
+	if err := validate.Names(name, slug); err != nil {
+		return err
+	}
+	return validate.OptionalText("description", description, validate.MaxDescription)
+}
+
 // CreateEntitlement creates an entitlement; its type is fixed for life.
 func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlementInput) (*ent.Entitlement, error) {
-	if err := validate.Name("name", in.Name); err != nil {
+	if err := validateEntitlement(&in.Name, &in.Slug, in.Description); err != nil {
 		return nil, err
-	}
-	if err := validate.Slug("slug", in.Slug); err != nil {
-		return nil, err
-	}
-	if in.Description != nil {
-		if err := validate.Text("description", *in.Description, validate.MaxDescription); err != nil {
-			return nil, err
-		}
 	}
 	m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
 	if err := m.check(in.Type); err != nil {
@@ -80,20 +79,8 @@ func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlemen
 
 // UpdateEntitlement changes an entitlement's names and metering.
 func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.UpdateEntitlementInput) (*ent.Entitlement, error) {
-	if in.Name != nil {
-		if err := validate.Name("name", *in.Name); err != nil {
-			return nil, err
-		}
-	}
-	if in.Slug != nil {
-		if err := validate.Slug("slug", *in.Slug); err != nil {
-			return nil, err
-		}
-	}
-	if in.Description != nil {
-		if err := validate.Text("description", *in.Description, validate.MaxDescription); err != nil {
-			return nil, err
-		}
+	if err := validateEntitlement(in.Name, in.Slug, in.Description); err != nil {
+		return nil, err
 	}
 	var out *ent.Entitlement
 	err := s.tx(ctx, func(tx *ent.Tx) error {

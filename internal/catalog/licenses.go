@@ -18,27 +18,13 @@ import (
 )
 
 func validateLicense(name, slug *string, versionName, description *string) error {
-	if name != nil {
-		if err := validate.Name("name", *name); err != nil {
-			return err
-		}
+	if err := validate.Names(name, slug); err != nil {
+		return err
 	}
-	if slug != nil {
-		if err := validate.Slug("slug", *slug); err != nil {
-			return err
-		}
+	if err := validate.OptionalText("versionName", versionName, 100); err != nil {
+		return err
 	}
-	if versionName != nil {
-		if err := validate.Text("versionName", *versionName, 100); err != nil {
-			return err
-		}
-	}
-	if description != nil {
-		if err := validate.Text("description", *description, validate.MaxDescription); err != nil {
-			return err
-		}
-	}
-	return nil
+	return validate.OptionalText("description", description, validate.MaxDescription)
 }
 
 // CreateLicense creates a license at version 1 with its first snapshot.

@@ -43,15 +43,8 @@ func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 }
 
 func checkFields(name, slug *string, metadata map[string]any) error {
-	if name != nil {
-		if err := validate.Name("name", *name); err != nil {
-			return err
-		}
-	}
-	if slug != nil {
-		if err := validate.Slug("slug", *slug); err != nil {
-			return err
-		}
+	if err := validate.Names(name, slug); err != nil {
+		return err
 	}
 	return validate.JSONObject("metadata", metadata)
 }

@@ -54,6 +54,28 @@ func Slug(field, v string) error {
 	return nil
 }
 
+// Names checks a name and a slug, each when given (an update leaves nil
+// fields as they are).
+func Names(name, slug *string) error {
+	if name != nil {
+		if err := Name("name", *name); err != nil {
+			return err
+		}
+	}
+	if slug != nil {
+		return Slug("slug", *slug)
+	}
+	return nil
+}
+
+// OptionalText is Text for a field that may be absent (nil).
+func OptionalText(field string, v *string, max int) error {
+	if v == nil {
+		return nil
+	}
+	return Text(field, *v, max)
+}
+
 // Text checks optional free text against a length limit.
 func Text(field, v string, max int) error {
 	if n := utf8.RuneCountInString(v); n > max {

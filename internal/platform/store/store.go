@@ -149,33 +149,24 @@ func parseURL(raw string) (driver, dsn string, err error) {
 
 // WithTx runs fn in one transaction, committing on success and rolling
 // back on error or panic.
-func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) (err error) {
+func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) error {
 	tx, err := client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			_ = tx.Rollback()
-			panic(v)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return run(tx, err, fn)
 }
 
 // WithSQLTx is WithTx for code that writes raw SQL (metering): fn gets a
 // database/sql transaction.
-func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
+	return run(tx, err, fn)
+}
+
+// run is the body of both: fn inside a begun transaction, committed on
+// success, rolled back on error or panic.
+func run[T interface {
+	Commit() error
+	Rollback() error
+}](tx T, err error, fn func(T) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
