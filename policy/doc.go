@@ -9,7 +9,7 @@
 // so a stock `opa run --server policy/rego` answers
 // POST /v1/data/entitled/decision {"input": <policy input document>} with
 // the same decision as the embedded engine. The input document is the
-// contract of DESIGN.md section 4; package decision builds it.
+// contract with policy authors (docs/policies.md); Facts build it.
 //
 // Custom policies: an organization's modules live under package
 // entitled.custom (or below) and may define `deny contains msg if {...}`
@@ -24,10 +24,26 @@
 //
 // Compile builds one Prepared per organization (default + custom modules,
 // strict mode, Rego v1, no data, sandboxed capabilities) and prepares the
-// single query data.entitled.decision. An Engine holds an organization's
-// current Prepared behind an atomic pointer so that reloads never block or
-// tear decisions; organizations share no Prepared (but the default one,
-// Default()) and no lock.
+// single query data.entitled.decision. A Prepared is immutable: whoever
+// keeps it (internal/custompolicy) swaps whole Prepared values, so a reload
+// never tears a decision; organizations share no Prepared (but the default
+// one, Default()) and no lock.
+//
+// Facts, the input document and the answer: a question's facts come in
+// parts (Org, Instance, License, Entitlement, Grant, Usage, Request).
+// The first five come from per-organization caches and are immutable once
+// built; each converts itself to an *ast.Term once, so per request only
+// now, usage and the request are converted, and the input object is built
+// from AST terms with no JSON on the hot path. Missing facts are absent or
+// null, never invented: no instance → no "instance" key; expiresAt nil →
+// null; the NUMBER-only entitlement fields are absent for BOOLEAN and
+// CONFIG; an unlimited grant has hardCap null; usage is absent until
+// metering reports exist. input.request is exactly {"requested": n,
+// "context": {...}}, with the API's defaults 1 and {}. Prepared.Decide
+// evaluates the facts and Map turns the result into a Decision, which
+// echoes the slugs asked. NewGrant and NormalizeGrant are the one
+// validator of a link's value, and Grant the one home of the hard cap and
+// of what remains of it.
 //
 // Custom policies (docs/policies.md):
 //
@@ -50,7 +66,7 @@
 //   - Prepared.Explain traces one evaluation and reports the rules that
 //     fired (Explanation); Eval never traces.
 //   - Draft compiles active modules plus a draft into a throwaway Prepared
-//     for evaluatePolicy / previewPolicy (see decision.Service.Compare).
+//     for evaluatePolicy / previewPolicy (internal/decision Service.Preview).
 //   - InputSchema is the JSON Schema of the input document
 //     (input.schema.json).
 package policy

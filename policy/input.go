@@ -62,7 +62,7 @@ var defaultRequest = ast.ObjectTerm(
 )
 
 // requestTerm is input.request, exactly {"requested": n, "context": {...}}
-// (DESIGN.md §4): requested defaults to 1 and context to {}, as in the
+// (docs/policies.md): requested defaults to 1 and context to {}, as in the
 // API. The slugs asked are not part of it (the Decision echoes them).
 func requestTerm(f *Facts) (*ast.Term, error) {
 	r := f.Request

@@ -11,7 +11,7 @@
 //
 //	gql.jsonl   GraphQL bodies: allowed(instance, entitlement, requested: 1)
 //	door.jsonl  OPA-door bodies: {"input": {"instance", "entitlement", "requested": 1}}
-//	opa.jsonl   stock-OPA bodies: {"input": <the DESIGN.md §4 policy input document>}
+//	opa.jsonl   stock-OPA bodies: {"input": <the policy input document of docs/policies.md>}
 //
 // The stock-OPA documents are built with decision.InputJSON from the same
 // facts the server caches, so the stock server evaluates what the embedded
