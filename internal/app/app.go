@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.DecisionLog != nil {
 		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
 	}
-	a.Policies = custompolicy.New(db, cfg.PolicyTimeout, a.Feed.Publish)
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
 	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
 	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	schema := resolvers.NewSchema(&resolvers.Resolver{

@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
@@ -40,6 +41,7 @@ type Service struct {
 	db          *ent.Client
 	publish     func(orgID string)
 	evalTimeout time.Duration
+	metrics     *metrics.Registry
 
 	// compiles shares one compile per (organization, version) among
 	// concurrent callers; slots bounds concurrent compiles process-wide.
@@ -52,13 +54,13 @@ type Service struct {
 // New returns the service. evalTimeout bounds each evaluation of custom
 // policies; publish tells every process that an organization's policies
 // changed.
-func New(db *store.DB, evalTimeout time.Duration, publish func(orgID string)) *Service {
+func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, publish func(orgID string)) *Service {
 	compiled, err := lru.New[string, *policy.Prepared](MaxCompiled)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
 	return &Service{
-		db: db.Client, evalTimeout: evalTimeout, publish: publish,
+		db: db.Client, metrics: m, evalTimeout: evalTimeout, publish: publish,
 		slots:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		compiled: compiled,
 	}
@@ -106,6 +108,7 @@ func (s *Service) compile(orgID string) (*policy.Prepared, error) {
 		return nil, err
 	}
 	p, err := policy.Compile(mods, s.options(org.PolicyVersion)...)
+	s.metrics.PolicyCompiled()
 	if err != nil {
 		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
 	}

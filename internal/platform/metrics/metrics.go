@@ -24,6 +24,7 @@ type Registry struct {
 
 	allowed, denied            atomic.Int64
 	reports, consumed, refused atomic.Int64
+	compiles                   atomic.Int64
 }
 
 // New returns an empty registry.
@@ -74,6 +75,16 @@ func (r *Registry) Consume(recorded bool) {
 	}
 }
 
+// PolicyCompiled counts one compile of an organization's policy set.
+func (r *Registry) PolicyCompiled() {
+	if r != nil {
+		r.compiles.Add(1)
+	}
+}
+
+// PolicyCompiles is how many policy sets were compiled so far.
+func (r *Registry) PolicyCompiles() int64 { return r.compiles.Load() }
+
 // Handler serves the counters.
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -108,6 +119,8 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "entitled_usage_consumed_total %d\n", r.consumed.Load())
 	counter("entitled_usage_consume_refused_total", "consumeUsage calls refused (nothing recorded).")
 	fmt.Fprintf(w, "entitled_usage_consume_refused_total %d\n", r.refused.Load())
+	counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
+	fmt.Fprintf(w, "entitled_policy_compiles_total %d\n", r.compiles.Load())
 	fmt.Fprintf(w, "# HELP go_goroutines Goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
