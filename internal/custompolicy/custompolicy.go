@@ -48,21 +48,89 @@ type Service struct {
 	compiles singleflight.Group
 	slots    chan struct{}
 	mu       sync.Mutex // orders replacements in compiled
-	compiled *lru.Cache[string, *policy.Prepared]
+	compiled *lru.Cache[string, *Set]
+	// evals holds each organization's evaluation slots (orgID → chan).
+	evals sync.Map
+	// evalSlots is how many evaluations of one organization's custom
+	// policies run at once.
+	evalSlots int
+}
+
+// Set is an organization's decision query: the compiled policy set, and
+// the slots its evaluations take. One organization's slow policy queues
+// its own evaluations and leaves the other cores to everyone else.
+type Set struct {
+	*policy.Prepared
+	slots chan struct{} // nil: the default policy, which needs none
+}
+
+// defaultSet decides for organizations without custom policies.
+var defaultSet = sync.OnceValue(func() *Set { return &Set{Prepared: policy.Default()} })
+
+// Decide is policy.Prepared.Decide within the organization's slots; the
+// wait counts against ctx.
+func (s *Set) Decide(ctx context.Context, f *policy.Facts) (policy.Decision, error) {
+	if err := s.acquire(ctx); err != nil {
+		return policy.Decision{}, err
+	}
+	defer s.release()
+	return s.Prepared.Decide(ctx, f)
+}
+
+// DecideExplained is policy.Prepared.DecideExplained within the slots.
+func (s *Set) DecideExplained(ctx context.Context, f *policy.Facts) (policy.Decision, error) {
+	if err := s.acquire(ctx); err != nil {
+		return policy.Decision{}, err
+	}
+	defer s.release()
+	return s.Prepared.DecideExplained(ctx, f)
+}
+
+func (s *Set) acquire(ctx context.Context) error {
+	if s.slots == nil {
+		return nil
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for an evaluation slot: %w", ctx.Err())
+	}
+}
+
+func (s *Set) release() {
+	if s.slots != nil {
+		<-s.slots
+	}
+}
+
+// orgSlots returns the evaluation slots of an organization.
+func (s *Service) orgSlots(orgID string) chan struct{} {
+	if c, ok := s.evals.Load(orgID); ok {
+		return c.(chan struct{})
+	}
+	c, _ := s.evals.LoadOrStore(orgID, make(chan struct{}, s.evalSlots))
+	return c.(chan struct{})
 }
 
 // New returns the service. evalTimeout bounds each evaluation of custom
 // policies; publish tells every process that an organization's policies
 // changed.
 func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, publish func(orgID string)) *Service {
-	compiled, err := lru.New[string, *policy.Prepared](MaxCompiled)
+	compiled, err := lru.New[string, *Set](MaxCompiled)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
 	return &Service{
 		db: db.Client, metrics: m, evalTimeout: evalTimeout, publish: publish,
-		slots:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
-		compiled: compiled,
+		slots:     make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		compiled:  compiled,
+		evalSlots: max(1, runtime.GOMAXPROCS(0)/2),
 	}
 }
 
@@ -70,14 +138,19 @@ func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, publish f
 // (0: the default policy alone). Concurrent callers share one compile, and
 // a caller never waits for a compile of another version: the set compiled
 // for a version stays in use until the next one is ready.
-func (s *Service) For(ctx context.Context, orgID string, version int) (*policy.Prepared, error) {
+func (s *Service) For(ctx context.Context, orgID string, version int) (*Set, error) {
 	if version == 0 {
-		return policy.Default(), nil
+		return defaultSet(), nil
 	}
 	if p, ok := s.compiled.Get(orgID); ok && p.Version() >= version {
 		return p, nil
 	}
 	ch := s.compiles.DoChan(orgID+"@"+strconv.Itoa(version), func() (any, error) {
+		// A flight that ended between this caller's miss and its call
+		// has kept its result: use it rather than compiling again.
+		if p, ok := s.compiled.Get(orgID); ok && p.Version() >= version {
+			return p, nil
+		}
 		return s.compile(orgID)
 	})
 	select {
@@ -85,7 +158,7 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (*policy.P
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*policy.Prepared), nil
+		return r.Val.(*Set), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the policies of %s: %w", orgID, ctx.Err())
 	}
@@ -94,7 +167,7 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (*policy.P
 // compile reads and compiles an organization's active modules, tagged
 // with the policy version read before them (so a tag is never newer than
 // the modules), and keeps the result unless a newer one is already kept.
-func (s *Service) compile(orgID string) (*policy.Prepared, error) {
+func (s *Service) compile(orgID string) (*Set, error) {
 	ctx, cancel := context.WithTimeout(tenant.OrgContext(context.Background(), orgID), compileTimeout)
 	defer cancel()
 	s.slots <- struct{}{}
@@ -112,12 +185,13 @@ func (s *Service) compile(orgID string) (*policy.Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
 	}
+	set := &Set{Prepared: p, slots: s.orgSlots(orgID)}
 	s.mu.Lock()
 	if cur, ok := s.compiled.Peek(orgID); !ok || cur.Version() <= p.Version() {
-		s.compiled.Add(orgID, p)
+		s.compiled.Add(orgID, set)
 	}
 	s.mu.Unlock()
-	return p, nil
+	return set, nil
 }
 
 func (s *Service) options(version int) []policy.Option {
@@ -334,7 +408,7 @@ func bumpOrg(ctx context.Context, tx *ent.Tx) error {
 // Draft compiles the organization's active modules with a draft module
 // (replacing the active policy of the same name) into a throwaway
 // evaluator: nothing is saved or activated.
-func (s *Service) Draft(ctx context.Context, name *string, src string) (*policy.Prepared, error) {
+func (s *Service) Draft(ctx context.Context, name *string, src string) (*Set, error) {
 	n := draftName(name)
 	others, err := activeModules(ctx, s.db, "")
 	if err != nil {
@@ -351,7 +425,7 @@ func (s *Service) Draft(ctx context.Context, name *string, src string) (*policy.
 		}
 		return nil, err
 	}
-	return p, nil
+	return &Set{Prepared: p, slots: s.orgSlots(tenant.FromContext(ctx).OrgID)}, nil
 }
 
 // Problems validates a module without saving it.

@@ -35,7 +35,7 @@ func orgWithPolicy(t *testing.T, env *testenv.Env) (context.Context, string) {
 	return ctx, p.ID
 }
 
-func decide(ctx context.Context, p *policy.Prepared, region string) (policy.Decision, error) {
+func decide(ctx context.Context, p *custompolicy.Set, region string) (policy.Decision, error) {
 	return p.Decide(ctx, &policy.Facts{
 		Now:             time.Now(),
 		InstanceSlug:    "i",
@@ -52,7 +52,7 @@ func TestConcurrentFirstDecisionsCompileOnce(t *testing.T) {
 		orgID := tenant.FromContext(ctx).OrgID
 		before := env.App.Metrics.PolicyCompiles()
 		var wg sync.WaitGroup
-		got := make([]*policy.Prepared, 8)
+		got := make([]*custompolicy.Set, 8)
 		errs := make([]error, 8)
 		start := make(chan struct{})
 		for i := range got {

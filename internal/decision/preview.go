@@ -2,6 +2,7 @@ package decision
 
 import (
 	"context"
+	"github.com/entitled/entitled/internal/custompolicy"
 	"sort"
 
 	"github.com/entitled/entitled/internal/apperr"
@@ -16,13 +17,13 @@ func (s *Service) Explain(ctx context.Context, q policy.Question) (*policy.Decis
 
 // EvaluateWith decides one question with a draft policy set instead of
 // the active one.
-func (s *Service) EvaluateWith(ctx context.Context, q policy.Question, draft *policy.Prepared) (*policy.Decision, error) {
+func (s *Service) EvaluateWith(ctx context.Context, q policy.Question, draft *custompolicy.Set) (*policy.Decision, error) {
 	return s.with(ctx, q, draft)
 }
 
 // with decides one question with the draft, or explained with the active
 // policies when draft is nil.
-func (s *Service) with(ctx context.Context, q policy.Question, draft *policy.Prepared) (*policy.Decision, error) {
+func (s *Service) with(ctx context.Context, q policy.Question, draft *custompolicy.Set) (*policy.Decision, error) {
 	snap, inst, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ const MaxPreviewInstances = 200
 // Preview evaluates a draft against a page of the organization's instances
 // × all its entitlements, next to the active policies, and returns the
 // decisions whose verdict differs (allowed, reason or reasons).
-func (s *Service) Preview(ctx context.Context, draft *policy.Prepared, first int, after string) (*PreviewPage, error) {
+func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, first int, after string) (*PreviewPage, error) {
 	if first <= 0 || first > MaxPreviewInstances {
 		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
 	}

@@ -29,6 +29,12 @@ var rootFieldScopes = map[string][]tenant.Scope{
 	"Mutation.reportUsage":      checkScope,
 	"Mutation.reportUsageBatch": checkScope,
 	"Mutation.consumeUsage":     checkScope,
+	// Policy tooling runs callers' Rego: work for an administrator, each
+	// request within its own evaluation budget.
+	"Query.validatePolicy": adminScope,
+	"Query.testPolicy":     adminScope,
+	"Query.evaluatePolicy": adminScope,
+	"Query.previewPolicy":  adminScope,
 }
 
 // operatorFields are all the operator token may call.
