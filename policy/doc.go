@@ -37,8 +37,9 @@
 // from AST terms with no JSON on the hot path. Missing facts are absent or
 // null, never invented: no instance → no "instance" key; expiresAt nil →
 // null; the NUMBER-only entitlement fields are absent for BOOLEAN and
-// CONFIG; an unlimited grant has hardCap null; usage is absent until
-// metering reports exist. input.request is exactly {"requested": n,
+// CONFIG; an unlimited grant has hardCap null; usage is there for a
+// granted NUMBER entitlement (current 0 before any report) and absent
+// otherwise. input.request is exactly {"requested": n,
 // "context": {...}}, with the API's defaults 1 and {}. Prepared.Decide
 // evaluates the facts and Map turns the result into a Decision, which
 // echoes the slugs asked. NewGrant and NormalizeGrant are the one

@@ -457,8 +457,8 @@ func (p *Prepared) cancelFor(ctx context.Context, timeout time.Duration) (topdow
 	}
 }
 
-// Eval evaluates the decision for a policy input document (see package
-// decision) given as an AST value: no JSON round trip.
+// Eval evaluates the decision for a policy input document (built by
+// Facts; see InputValue) given as an AST value: no JSON round trip.
 func (p *Prepared) Eval(ctx context.Context, input ast.Value) (Result, error) {
 	var cancel topdown.Cancel = noCancel
 	var timer *time.Timer

@@ -66,7 +66,7 @@ func setup(tb testing.TB) (*decision.Service, context.Context, *atomic.Int64) {
 
 // BenchmarkAllowed is the whole in-process decision path the API runs:
 // snapshot and instance cache lookups, input building, evaluation of the
-// prepared query, mapping. Compare with decision's BenchmarkRawOPA_*.
+// prepared query, mapping. Compare with policy's BenchmarkRawOPA_*.
 func BenchmarkAllowed(b *testing.B) {
 	s, ctx, _ := setup(b)
 	one := 1.0

@@ -1,4 +1,4 @@
-// Package api is the HTTP face of entitled's GraphQL API: authentication,
+// Package httpapi is the HTTP face of entitled's GraphQL API: authentication,
 // the strict transport, document limits, page caps, the authorisation
 // table of root fields, and the one place errors become GraphQL errors.
 package httpapi

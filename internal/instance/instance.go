@@ -1,4 +1,4 @@
-// Package fleet manages instances: the running copies of the vendor's
+// Package instance manages instances: the running copies of the vendor's
 // software, each with the license it is entitled by.
 package instance
 

@@ -1,4 +1,4 @@
-// Package usage meters NUMBER entitlements per instance: an append-only
+// Package metering meters NUMBER entitlements per instance: an append-only
 // ledger of accepted reports and, in the same transaction, per-period
 // counters that hold what every aggregation needs, so a decision reads one
 // row. Reports are counted exactly once (idempotency keys), never dropped

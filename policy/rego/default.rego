@@ -1,7 +1,7 @@
 # The default rules of entitled: data.entitled.base is the decision they
 # give, before custom rules (see decision.rego for the entry point).
 #
-# Input: the policy input document of DESIGN.md section 4 (now,
+# Input: the policy input document of docs/policies.md (now,
 # organization, instance, license, entitlement, grant, usage, request).
 # Missing facts are absent or null. Every check fails closed: a missing or
 # malformed fact refuses, it never falls through to allowed. input.now is

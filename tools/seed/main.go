@@ -13,10 +13,10 @@
 //	door.jsonl  OPA-door bodies: {"input": {"instance", "entitlement", "requested": 1}}
 //	opa.jsonl   stock-OPA bodies: {"input": <the policy input document of docs/policies.md>}
 //
-// The stock-OPA documents are built with decision.InputJSON from the same
+// The stock-OPA documents are built with policy.InputJSON from the same
 // facts the server caches, so the stock server evaluates what the embedded
 // engine evaluates. NUMBER grants carry the usage fact the server reads
-// from its counters: zero in the current period (usage.Period), as a
+// from its counters: zero in the current period (metering.Period), as a
 // freshly seeded tenant has no reports. Do not point -skip-create at a
 // tenant with usage reports.
 package main
