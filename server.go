@@ -3,7 +3,7 @@
 // Configuration comes from the environment (see README.md):
 // ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
 // ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE,
-// ENTITLED_POLICY_TIMEOUT.
+// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT.
 package main
 
 import (
@@ -32,6 +32,7 @@ type config struct {
 	decisionLog   string
 	sample        float64
 	policyTimeout time.Duration
+	reqTimeout    time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -61,6 +62,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ENTITLED_POLICY_TIMEOUT must be a positive duration such as 25ms, got %q", v)
 		}
 		c.policyTimeout = d
+	}
+	if v := getenv("ENTITLED_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("ENTITLED_REQUEST_TIMEOUT must be a positive duration such as 15s, got %q", v)
+		}
+		c.reqTimeout = d
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -102,6 +110,7 @@ func run() error {
 		Logger:            log,
 		DecisionLogSample: cfg.sample,
 		PolicyTimeout:     cfg.policyTimeout,
+		RequestTimeout:    cfg.reqTimeout,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

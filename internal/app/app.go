@@ -30,6 +30,9 @@ import (
 	"github.com/entitled/entitled/resolvers"
 )
 
+// DefaultRequestTimeout is ENTITLED_REQUEST_TIMEOUT's default.
+const DefaultRequestTimeout = 15 * time.Second
+
 // Config is everything the service needs to start.
 type Config struct {
 	// DatabaseURL is sqlite://PATH or postgres://...
@@ -48,6 +51,9 @@ type Config struct {
 	// PolicyTimeout bounds each evaluation of an organization's custom
 	// policies (default 25 ms); past it the decision is POLICY_ERROR.
 	PolicyTimeout time.Duration
+	// RequestTimeout bounds every API request (default 15 s): past it,
+	// its database work and evaluations are cancelled.
+	RequestTimeout time.Duration
 }
 
 // App is a running entitled.
@@ -80,6 +86,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.PolicyTimeout <= 0 {
 		cfg.PolicyTimeout = policy.DefaultEvalTimeout
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
 	if err != nil {
 		return nil, err
@@ -99,7 +108,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
-	a.Auth = auth.New(db, cfg.Now, cfg.OperatorToken)
+	if a.Auth, err = auth.New(db, cfg.Now, cfg.OperatorToken); err != nil {
+		stop()
+		db.Close()
+		return nil, err
+	}
 	a.Catalog = catalog.New(db, a.Feed.Publish)
 	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
 	var dlog *decision.Log
@@ -119,8 +132,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Custom:          a.Policies,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", httpapi.GraphQL(schema, a.Auth, cfg.Logger))
-	mux.Handle(httpapi.DecisionPath, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger))
+	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is an API error code, carried in GraphQL extensions.code.
@@ -18,7 +19,13 @@ const (
 	Conflict        Code = "CONFLICT"
 	Unauthenticated Code = "UNAUTHENTICATED"
 	Forbidden       Code = "FORBIDDEN"
-	Internal        Code = "INTERNAL"
+	// RateLimited refuses a caller that failed too often; RetryAfter says
+	// when to try again.
+	RateLimited Code = "RATE_LIMITED"
+	// Unavailable is a transient failure (the request ran out of time,
+	// the database did not answer): the same request may succeed later.
+	Unavailable Code = "UNAVAILABLE"
+	Internal    Code = "INTERNAL"
 )
 
 // Error is a domain error safe to show to the caller.
@@ -32,6 +39,9 @@ type Error struct {
 	Details map[string]any
 	// Err is the cause, for logs only; never shown.
 	Err error
+	// RetryAfter, when set, is how long the caller should wait before
+	// trying again (HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
+
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/internal/apperr"
@@ -30,14 +33,41 @@ const SecretPrefix = "etk_"
 // read: revocations reach every process within it.
 const cacheTTL = time.Second
 
+// Bounds of the credential caches.
+const (
+	// maxKeys bounds the verified keys remembered.
+	maxKeys = 100_000
+	// maxRefused bounds the refused credentials remembered (by hash), so a
+	// flood of bad keys costs one lookup each at most once per refusedTTL.
+	maxRefused = 10_000
+	refusedTTL = 10 * time.Second
+	// MinOperatorToken is the shortest operator token accepted.
+	MinOperatorToken = 32
+	// Failed authentications from one client address are limited to
+	// failRate a second (bursts of failBurst); past it the address is
+	// refused with RATE_LIMITED before any lookup. maxClients bounds the
+	// addresses tracked.
+	failRate   = 5
+	failBurst  = 20
+	maxClients = 10_000
+)
+
 // Service issues and verifies credentials.
 type Service struct {
-	db            *ent.Client
-	now           func() time.Time
-	operatorToken string
+	db  *ent.Client
+	now func() time.Time
+	// operatorHash is the SHA-256 of the operator token (nil: none), so
+	// comparing a credential with it takes the same time whatever either
+	// length.
+	operatorHash []byte
 
 	mu    sync.RWMutex
 	cache map[string]cachedKey
+	// gen counts revocations: a lookup that started before one does not
+	// cache what it read.
+	gen     uint64
+	refused *lru.Cache[string, time.Time]
+	clients *lru.Cache[string, *rate.Limiter]
 }
 
 type cachedKey struct {
@@ -45,9 +75,26 @@ type cachedKey struct {
 	expires time.Time
 }
 
-// New returns the auth service. operatorToken may be empty (no operator).
-func New(db *store.DB, now func() time.Time, operatorToken string) *Service {
-	return &Service{db: db.Client, now: now, operatorToken: operatorToken, cache: map[string]cachedKey{}}
+// New returns the auth service. operatorToken may be empty (no operator);
+// otherwise it must be at least MinOperatorToken characters.
+func New(db *store.DB, now func() time.Time, operatorToken string) (*Service, error) {
+	s := &Service{db: db.Client, now: now, cache: map[string]cachedKey{}}
+	if operatorToken != "" {
+		if len(operatorToken) < MinOperatorToken {
+			return nil, fmt.Errorf("ENTITLED_OPERATOR_TOKEN is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(operatorToken), MinOperatorToken)
+		}
+		sum := sha256.Sum256([]byte(operatorToken))
+		s.operatorHash = sum[:]
+	}
+	refused, err := lru.New[string, time.Time](maxRefused)
+	if err != nil {
+		return nil, err
+	}
+	s.refused = refused
+	if s.clients, err = lru.New[string, *rate.Limiter](maxClients); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func hash(secret string) string {
@@ -61,27 +108,72 @@ func newSecret() string {
 	return SecretPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-// Authenticate turns a bearer credential into a viewer.
-func (s *Service) Authenticate(ctx context.Context, credential string) (tenant.Viewer, error) {
+// Authenticate turns a bearer credential from a client address into a
+// viewer. A client whose credentials keep failing is refused for a while
+// (RATE_LIMITED with RetryAfter), but for keys already verified.
+func (s *Service) Authenticate(ctx context.Context, credential, client string) (tenant.Viewer, error) {
+	v, err := s.authenticate(ctx, credential, client)
+	if ae, ok := apperr.As(err); ok && ae.Code == apperr.Unauthenticated {
+		s.limiter(client).Allow() // counts the failure
+	}
+	return v, err
+}
+
+// limiter is the failure budget of a client address.
+func (s *Service) limiter(client string) *rate.Limiter {
+	if l, ok := s.clients.Get(client); ok {
+		return l
+	}
+	l := rate.NewLimiter(failRate, failBurst)
+	if prev, ok, _ := s.clients.PeekOrAdd(client, l); ok {
+		return prev
+	}
+	return l
+}
+
+// throttled reports how long a client must wait, when it has spent its
+// failure budget.
+func (s *Service) throttled(client string) (time.Duration, bool) {
+	l, ok := s.clients.Peek(client)
+	if !ok {
+		return 0, false
+	}
+	if tokens := l.Tokens(); tokens < 1 {
+		return time.Duration((1 - tokens) / failRate * float64(time.Second)), true
+	}
+	return 0, false
+}
+
+func (s *Service) authenticate(ctx context.Context, credential, client string) (tenant.Viewer, error) {
 	if credential == "" {
 		return tenant.Viewer{}, apperr.Unauthenticatedf("missing credential: send Authorization: Bearer <api key>")
 	}
-	if s.operatorToken != "" && subtle.ConstantTimeCompare([]byte(credential), []byte(s.operatorToken)) == 1 {
+	sum := sha256.Sum256([]byte(credential))
+	if s.operatorHash != nil && subtle.ConstantTimeCompare(sum[:], s.operatorHash) == 1 {
 		return tenant.Viewer{Operator: true}, nil
 	}
-	h := hash(credential)
+	h := hex.EncodeToString(sum[:])
 	now := s.now()
 	s.mu.RLock()
 	c, ok := s.cache[h]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		return c.viewer, nil
+	}
+	if wait, ok := s.throttled(client); ok {
+		return tenant.Viewer{}, &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
+			Message: "too many failed authentications from this address; try again later"}
+	}
+	if until, ok := s.refused.Peek(h); ok && now.Before(until) {
+		return tenant.Viewer{}, apperr.Unauthenticatedf("invalid API key")
 	}
 	k, err := s.db.APIKey.Query().
 		Where(apikey.SecretHash(h)).
 		WithOrganization().
 		Only(tenant.SystemContext(ctx))
 	if ent.IsNotFound(err) {
+		s.refused.Add(h, now.Add(refusedTTL))
 		return tenant.Viewer{}, apperr.Unauthenticatedf("invalid API key")
 	}
 	if err != nil {
@@ -99,10 +191,12 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (tenant.V
 		exp = *k.ExpiresAt
 	}
 	s.mu.Lock()
-	if len(s.cache) > 100_000 {
-		clear(s.cache)
+	if s.gen == gen { // no revocation since the lookup began
+		if len(s.cache) >= maxKeys {
+			clear(s.cache) // entries live a second: refilled at once
+		}
+		s.cache[h] = cachedKey{viewer: v, expires: exp}
 	}
-	s.cache[h] = cachedKey{viewer: v, expires: exp}
 	s.mu.Unlock()
 	return v, nil
 }
@@ -203,6 +297,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, err
 		out = out.Unwrap()
 		s.mu.Lock()
 		clear(s.cache)
+		s.gen++
 		s.mu.Unlock()
 	}
 	return out, err

@@ -7,30 +7,33 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/tenant"
 )
 
-// Authenticator turns a bearer credential into a viewer.
+// Authenticator turns a bearer credential, from a client address, into a
+// viewer.
 type Authenticator interface {
-	Authenticate(ctx context.Context, credential string) (tenant.Viewer, error)
+	Authenticate(ctx context.Context, credential, client string) (tenant.Viewer, error)
 }
 
 // GraphQL returns the /graphql handler for the schema. Requests must carry
 // a credential the authenticator accepts.
 func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger) http.Handler {
 	exec := executor.New(schema)
-	exec.SetQueryCache(pageCache{inner: lru.New[*ast.QueryDocument](1000)})
+	exec.SetQueryCache(newPageCache())
 	exec.SetParserTokenLimit(tokenLimit)
 	exec.Use(extension.Introspection{})
 	exec.Use(newGuard(schema.Schema()))
@@ -50,6 +53,19 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	})))
 }
 
+// Deadline runs every request under a context deadline: database work and
+// policy evaluation stop when it passes, whoever the caller is.
+func Deadline(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // Recover answers 500 with a typed error when a handler panics, instead of
 // dropping the connection.
 func Recover(log *slog.Logger, next http.Handler) http.Handler {
@@ -65,6 +81,17 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// clientAddress is the peer's IP address: the unit failed
+// authentications are counted by. (Behind a proxy every client shares the
+// proxy's address; such deployments should limit at the proxy.)
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // Authenticate puts the caller's viewer into the request context, or
@@ -86,11 +113,16 @@ func authenticate(authn Authenticator, log *slog.Logger, next http.Handler, fail
 			}
 			cred = strings.TrimSpace(rest)
 		}
-		v, err := authn.Authenticate(r.Context(), cred)
+		v, err := authn.Authenticate(r.Context(), cred, clientAddress(r))
 		if err != nil {
 			if ae, ok := apperr.As(err); ok && ae.Code == apperr.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="entitled"`)
 				fail(w, http.StatusUnauthorized, apperr.Unauthenticated, ae.Message)
+				return
+			}
+			if ae, ok := apperr.As(err); ok && ae.Code == apperr.RateLimited {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
+				fail(w, http.StatusTooManyRequests, apperr.RateLimited, ae.Message)
 				return
 			}
 			log.ErrorContext(r.Context(), "authenticate", "err", err)

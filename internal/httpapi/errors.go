@@ -60,6 +60,11 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return out
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			out.Message = "the request did not finish within its time limit; try again, or ask for less"
+			out.Extensions = map[string]any{"code": string(apperr.Unavailable)}
+			return out
+		}
 		var ie internalError
 		if errors.As(err, &ie) {
 			log.ErrorContext(ctx, "internal error", "err", ie.err, "path", out.Path.String())

@@ -3,9 +3,9 @@ package httpapi
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -27,7 +27,27 @@ const (
 	// (each is at least one SQL statement, whatever its page size), so
 	// aliasing one field hundreds of times is refused.
 	maxLookups = 100
+	// MaxDecisionsPerRequest bounds the decisions one document may ask
+	// for, all aliases together: each is a policy evaluation, and each
+	// may carry a CONFIG value of up to 64 KiB.
+	MaxDecisionsPerRequest = 1000
+	// maxListDecisions is what decisions() without a list may return: the
+	// instance's grants, as many as decisions() accepts when named.
+	maxListDecisions = 500
+	// MaxInputDepth bounds the nesting of argument values (literal or
+	// variables): objects and lists inside one another.
+	MaxInputDepth = 32
+	// MaxInputList bounds the length of one list in arguments (a usage
+	// batch has up to 5,000 reports).
+	MaxInputList = 5000
 )
+
+// decisionFields are the root fields that evaluate policies, each once
+// (decisions: once per entitlement).
+var decisionFields = map[string]bool{
+	"allowed": true, "decisions": true, "consumeUsage": true,
+	"explainDecision": true, "evaluatePolicy": true,
+}
 
 // guard rejects abusive documents before gqlgen validates them or computes
 // complexity, both of which can take exponential time on nested fragment
@@ -35,16 +55,27 @@ const (
 // so its own time is linear in the document's size.
 type guard struct {
 	schema *ast.Schema
-	mu     sync.RWMutex
-	seen   map[string]error // verdicts of recent documents that did not depend on variables
+	// seen holds verdicts of recent documents that did not depend on
+	// variables: at most maxVerdicts documents of at most maxCachedQuery
+	// bytes each.
+	seen *lru.Cache[string, error]
 }
+
+// maxVerdicts bounds the remembered verdicts.
+const maxVerdicts = 1000
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationParameterMutator
 } = (*guard)(nil)
 
-func newGuard(schema *ast.Schema) *guard { return &guard{schema: schema, seen: map[string]error{}} }
+func newGuard(schema *ast.Schema) *guard {
+	seen, err := lru.New[string, error](maxVerdicts)
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	return &guard{schema: schema, seen: seen}
+}
 
 func (g *guard) ExtensionName() string                   { return "QueryGuard" }
 func (g *guard) Validate(graphql.ExecutableSchema) error { return nil }
@@ -52,20 +83,13 @@ func (g *guard) MutateOperationParameters(_ context.Context, p *graphql.RawParam
 	// A verdict that read no variable holds for every request with the same
 	// document, whatever its variables: decisions ask with one document
 	// and new variables each time.
-	g.mu.RLock()
-	err, ok := g.seen[p.Query]
-	g.mu.RUnlock()
-	if ok {
+	// Peek takes a read lock only: every request passes here.
+	if err, ok := g.seen.Peek(p.Query); ok {
 		return toGQL(err)
 	}
 	err, usedVars := g.check(p.Query, p.Variables)
 	if !usedVars && len(p.Query) <= maxCachedQuery {
-		g.mu.Lock()
-		if len(g.seen) > 1000 {
-			clear(g.seen)
-		}
-		g.seen[p.Query] = err
-		g.mu.Unlock()
+		g.seen.Add(p.Query, err)
 	}
 	return toGQL(err)
 }
@@ -81,7 +105,7 @@ func toGQL(err error) *gqlerror.Error {
 }
 
 type cost struct {
-	cost, depth, fields, lookups int
+	cost, depth, fields, lookups, decisions int
 }
 
 func sat(a, b int) int {
@@ -144,6 +168,8 @@ func (g *guard) check(query string, vars map[string]any) (_ error, usedVars bool
 			return apperr.Invalid("query", "could return more than %d objects; ask for smaller pages", maxCost), false
 		case c.lookups > maxLookups:
 			return apperr.Invalid("query", "runs more than %d root fields and connections; use fewer aliases", maxLookups), false
+		case c.decisions > MaxDecisionsPerRequest:
+			return apperr.Invalid("query", "asks for %d decisions; at most %d per request", c.decisions, MaxDecisionsPerRequest), false
 		}
 	}
 	return nil, false
@@ -169,6 +195,7 @@ func (w *walker) set(ss ast.SelectionSet, typ *ast.Definition) cost {
 		total.fields = sat(total.fields, c.fields)
 		total.depth = max(total.depth, c.depth)
 		total.lookups = sat(total.lookups, c.lookups)
+		total.decisions = sat(total.decisions, c.decisions)
 		if w.bad != nil {
 			return total
 		}
@@ -200,8 +227,14 @@ func (w *walker) field(f *ast.Field, parent *ast.Definition) cost {
 	if parent != nil {
 		def = parent.Fields.ForName(f.Name)
 	}
+	for _, a := range f.Arguments {
+		if a.Value != nil && valueDepth(a.Value, 0) > MaxInputDepth {
+			w.bad = apperr.Invalid(a.Name, "is nested more than %d levels deep", MaxInputDepth)
+			return cost{}
+		}
+	}
 	var child *ast.Definition
-	mult, lookups := 1, 0
+	mult, lookups, decisions := 1, 0, 0
 	if def != nil {
 		child = w.g.schema.Types[def.Type.Name()]
 		if isConnection(def) {
@@ -219,15 +252,61 @@ func (w *walker) field(f *ast.Field, parent *ast.Definition) cost {
 		}
 		if parent == w.g.schema.Query || parent == w.g.schema.Mutation {
 			lookups = 1
+			// A list answer costs its children once per element.
+			switch f.Name {
+			case "decisions":
+				mult = w.listLen(f, "entitlements", maxListDecisions)
+			case "nodes":
+				mult = w.listLen(f, "ids", 1)
+			}
+			if decisionFields[f.Name] {
+				decisions = mult
+			}
 		}
 	}
 	c := w.set(f.SelectionSet, child)
 	return cost{
-		cost:    sat(1, satMul(mult, c.cost)),
-		fields:  sat(1, c.fields),
-		depth:   c.depth + 1,
-		lookups: sat(lookups, c.lookups),
+		cost:      sat(1, satMul(mult, c.cost)),
+		fields:    sat(1, c.fields),
+		depth:     c.depth + 1,
+		lookups:   sat(lookups, c.lookups),
+		decisions: sat(decisions, satMul(mult, c.decisions)),
 	}
+}
+
+// listLen is the length of a list argument (literal or variable), or
+// absent when the argument is missing or null. A verdict that read a
+// variable is not remembered.
+func (w *walker) listLen(f *ast.Field, arg string, absent int) int {
+	a := f.Arguments.ForName(arg)
+	if a == nil || a.Value == nil {
+		return absent
+	}
+	switch a.Value.Kind {
+	case ast.ListValue:
+		return max(1, len(a.Value.Children))
+	case ast.Variable:
+		w.usedVars = true
+		if l, ok := w.vars[a.Value.Raw].([]any); ok {
+			return max(1, len(l))
+		}
+	}
+	return absent
+}
+
+// valueDepth is how deeply a literal argument value nests, stopping as
+// soon as it passes MaxInputDepth.
+func valueDepth(v *ast.Value, d int) int {
+	if d > MaxInputDepth {
+		return d
+	}
+	deepest := d
+	for _, c := range v.Children {
+		if c.Value != nil {
+			deepest = max(deepest, valueDepth(c.Value, d+1))
+		}
+	}
+	return deepest
 }
 
 // negative reports whether a page size (literal or variable) is below zero.

@@ -3,8 +3,10 @@ package httpapi
 import (
 	"context"
 	"strconv"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -15,18 +17,63 @@ import (
 // validated document enters the query cache and before anyone else can see
 // it; variables are clamped per request.
 
-// pageCache is gqlgen's query cache with the literal rewrite on insert.
+// Bounds of the parsed-document cache. A parsed document holds a few
+// times its text in memory, so the cache is bounded by the text it holds;
+// documents larger than maxCachedDocument are parsed each time.
+const (
+	maxCachedDocuments = 1000
+	maxCachedDocument  = 64 << 10
+	maxCachedBytes     = 16 << 20
+)
+
+// pageCache is gqlgen's query cache with the literal rewrite on insert,
+// bounded in entries and in document bytes.
 type pageCache struct {
-	inner graphql.Cache[*ast.QueryDocument]
+	mu    sync.Mutex // serialises Add, so bytes and evictions agree
+	docs  *lru.Cache[string, *ast.QueryDocument]
+	bytes int
 }
 
-func (c pageCache) Get(ctx context.Context, key string) (*ast.QueryDocument, bool) {
-	return c.inner.Get(ctx, key)
+func newPageCache() *pageCache {
+	c := &pageCache{}
+	docs, err := lru.NewWithEvict(maxCachedDocuments, func(key string, _ *ast.QueryDocument) { c.bytes -= len(key) })
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	c.docs = docs
+	return c
 }
 
-func (c pageCache) Add(ctx context.Context, key string, doc *ast.QueryDocument) {
+// Get peeks (a read lock only: every request passes here), so the cache
+// drops the oldest documents first.
+func (c *pageCache) Get(_ context.Context, key string) (*ast.QueryDocument, bool) {
+	return c.docs.Peek(key)
+}
+
+// Add rewrites the document's page sizes (every request's document passes
+// here once it is validated) and keeps it when it is small enough.
+func (c *pageCache) Add(_ context.Context, key string, doc *ast.QueryDocument) {
 	walkConnections(doc, func(f *ast.Field) { capLiterals(f) })
-	c.inner.Add(ctx, key, doc)
+	if len(key) > maxCachedDocument {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.docs.Contains(key) {
+		return
+	}
+	c.bytes += len(key)
+	c.docs.Add(key, doc) // may evict the oldest (entry bound)
+	for c.bytes > maxCachedBytes {
+		c.docs.RemoveOldest()
+	}
+}
+
+// Bytes is the document text the cache holds.
+func (c *pageCache) Bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // capVariables clamps page sizes given through variables, and gives a

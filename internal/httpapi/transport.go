@@ -20,6 +20,10 @@ import (
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 2 << 20
 
+// MaxResponseBytes bounds a response body; a larger answer fails the
+// request with a typed error instead of streaming it.
+const MaxResponseBytes = 16 << 20
+
 // transport is a strict GraphQL-over-HTTP transport: POST with a JSON body
 // (a single operation) and GET for queries. Unlike gqlgen's stock POST it
 // never echoes the request body into errors, and every failure carries a
@@ -130,6 +134,11 @@ func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
 		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
 		return
 	}
+	if len(b) > MaxResponseBytes {
+		writeErrors(w, http.StatusOK, requestError(apperr.BadUserInput, "query",
+			fmt.Sprintf("the answer is %d bytes, more than the limit of %d; ask for fewer objects or smaller pages", len(b), MaxResponseBytes)))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
@@ -150,10 +159,15 @@ func decodeStrict(b []byte, dst any) error {
 
 // plainNumbers replaces the json.Numbers decodeStrict leaves in variables
 // with int64 (integers that fit) or float64, in place. Left as json.Number
-// (a string type), a number would pass GraphQL's coercion to String.
+// (a string type), a number would pass GraphQL's coercion to String. It
+// also refuses variables nested more than MaxInputDepth levels or with a
+// list longer than MaxInputList, before anything walks them again.
 func plainNumbers(v any) error {
-	var conv func(x any) (any, error)
-	conv = func(x any) (any, error) {
+	var conv func(x any, depth int) (any, error)
+	conv = func(x any, depth int) (any, error) {
+		if depth > MaxInputDepth {
+			return nil, fmt.Errorf("variables are nested more than %d levels deep", MaxInputDepth)
+		}
 		switch t := x.(type) {
 		case json.Number:
 			if i, err := t.Int64(); err == nil {
@@ -166,15 +180,18 @@ func plainNumbers(v any) error {
 			return f, nil
 		case map[string]any:
 			for k, e := range t {
-				c, err := conv(e)
+				c, err := conv(e, depth+1)
 				if err != nil {
 					return nil, err
 				}
 				t[k] = c
 			}
 		case []any:
+			if len(t) > MaxInputList {
+				return nil, fmt.Errorf("variables hold a list of %d items; at most %d allowed", len(t), MaxInputList)
+			}
 			for i, e := range t {
-				c, err := conv(e)
+				c, err := conv(e, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -184,7 +201,7 @@ func plainNumbers(v any) error {
 		return x, nil
 	}
 	if m, ok := v.(map[string]any); ok && m != nil {
-		_, err := conv(m)
+		_, err := conv(m, 0)
 		return err
 	}
 	return nil

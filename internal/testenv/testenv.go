@@ -29,7 +29,7 @@ import (
 )
 
 // OperatorToken is the operator credential of every test server.
-const OperatorToken = "test-operator-token"
+const OperatorToken = "test-operator-token-of-32-characters-or-more"
 
 // PostgresURL is the server tests create their databases on; override with
 // ENTITLED_TEST_POSTGRES_URL.
