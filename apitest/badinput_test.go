@@ -11,6 +11,7 @@ import (
 const mb = 1 << 20
 
 func TestBadInputGetsTypedErrorsAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		org := seedOrg(c, "acme", false)
 		key := org.key

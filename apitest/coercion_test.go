@@ -10,6 +10,7 @@ import (
 // Values GraphQL cannot coerce name the field, in the form domain errors
 // use, and say what was wrong in user terms.
 func TestCoercionErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	env := testenv.New(t, "sqlite")
 	key := env.NewOrg("acme")
 	cases := []struct {

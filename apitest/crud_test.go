@@ -12,6 +12,7 @@ import (
 )
 
 func TestEntitlementCRUD(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 
@@ -94,6 +95,7 @@ func TestEntitlementCRUD(t *testing.T) {
 }
 
 func TestLicenseCRUD(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		d := c.MustDo(key, qCreateLicense, map[string]any{"in": map[string]any{
@@ -152,6 +154,7 @@ func TestLicenseCRUD(t *testing.T) {
 }
 
 func TestLicenseEntitlementCRUD(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		lic := c.NewLicense(key, "pro", "PAID", nil)
@@ -238,6 +241,7 @@ func licenseVersion(c client, key, id string) float64 {
 }
 
 func TestInstanceCRUD(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		pro := c.NewLicense(key, "pro", "PAID", nil)
@@ -286,6 +290,7 @@ func TestInstanceCRUD(t *testing.T) {
 const qCreateKey = `mutation($in: CreateAPIKeyInput!) { createAPIKey(input: $in) { secret apiKey { id name prefix scopes expiresAt revoked } } }`
 
 func TestAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		admin := c.NewOrg("acme")
 		d := c.MustDo(admin, qCreateKey, map[string]any{"in": map[string]any{"name": "ci", "scopes": []string{"READ", "CHECK"}}})
@@ -357,6 +362,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 }
 
 func TestCreateOrganizationAndViewer(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		const q = `mutation($in: CreateOrganizationInput!) { createOrganization(input: $in) {
 			organization { id name slug } apiKey { id scopes } secret } }`
@@ -389,6 +395,7 @@ func TestCreateOrganizationAndViewer(t *testing.T) {
 }
 
 func TestNodeAndNodes(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		lic := c.NewLicense(key, "pro", "PAID", nil)
@@ -433,6 +440,7 @@ func TestNodeAndNodes(t *testing.T) {
 }
 
 func TestConnectionsPaginateFilterOrderAndCap(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		const n = 60

@@ -65,6 +65,7 @@ func wantReason(t *testing.T, d map[string]any, allowed bool, reason string) {
 }
 
 func TestDecisionReasonCodes(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		f := newFixture(t, env, "acme")
 		k := f.key
@@ -127,6 +128,7 @@ func TestDecisionReasonCodes(t *testing.T) {
 }
 
 func TestDecisionsForAllTypes(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		f := newFixture(t, env, "acme")
 		d := env.MustDo(f.key, `{ decisions(instance: "eu-1") { entitlement allowed reason value } }`, nil)
@@ -152,6 +154,7 @@ func TestDecisionsForAllTypes(t *testing.T) {
 }
 
 func TestDecisionsAcrossOrganizationsAndScopes(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		a := newFixture(t, env, "acme")
 		b := env.NewOrg("globex")
@@ -170,6 +173,7 @@ func TestDecisionsAcrossOrganizationsAndScopes(t *testing.T) {
 }
 
 func TestDecisionCacheInvalidation(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		f := newFixture(t, env, "acme")
 		k := f.key
@@ -198,6 +202,7 @@ func TestDecisionCacheInvalidation(t *testing.T) {
 }
 
 func TestOPACompatibleDoor(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		f := newFixture(t, env, "acme")
 		post := func(key, body string) (int, map[string]any) {

@@ -27,11 +27,19 @@ type client struct {
 // In returns the client reporting to the subtest t.
 func (c client) In(t testing.TB) client { return client{c.Env, t} }
 
-// forEachStore runs fn against SQLite and PostgreSQL with a leak-checking
-// client.
+// forEachStore runs fn against SQLite and PostgreSQL, in parallel, with a
+// leak-checking client.
 func forEachStore(t *testing.T, fn func(t *testing.T, c client)) {
 	t.Helper()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) { fn(t, client{env, t}) })
+}
+
+// forEachStoreSerial is forEachStore one backend at a time, for tests that
+// count SQL statements or measure time and so run alone (their top-level
+// test does not call t.Parallel).
+func forEachStoreSerial(t *testing.T, fn func(t *testing.T, c client)) {
+	t.Helper()
+	testenv.ForEachStoreSerial(t, func(t *testing.T, env *testenv.Env) { fn(t, client{env, t}) })
 }
 
 // leakMarkers match text that only internals produce (on lower-cased
@@ -275,6 +283,7 @@ func parseTime(t testing.TB, s string) time.Time {
 }
 
 func TestLeakDetectorRecognisesInternalText(t *testing.T) {
+	t.Parallel()
 	for _, msg := range []string{
 		`ent: license not found`,
 		`pq: duplicate key value violates unique constraint "license_slug"`,

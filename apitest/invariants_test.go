@@ -12,6 +12,7 @@ import (
 )
 
 func TestSlugsAreUniquePerOrganization(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		a, b := c.NewOrg("org-a"), c.NewOrg("org-b")
 		licA := ""
@@ -58,6 +59,7 @@ func TestSlugsAreUniquePerOrganization(t *testing.T) {
 }
 
 func TestOneDefaultLicensePerOrganization(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		other := c.NewOrg("other")
@@ -120,6 +122,7 @@ func TestOneDefaultLicensePerOrganization(t *testing.T) {
 }
 
 func TestEntitlementTypeIsImmutableAndMeteringIsNumberOnly(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		seats := c.NewEntitlement(key, "seats", "NUMBER", nil)
@@ -162,6 +165,7 @@ func TestEntitlementTypeIsImmutableAndMeteringIsNumberOnly(t *testing.T) {
 }
 
 func TestLinkValuesAreValidatedAgainstTheEntitlementType(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		lic := c.NewLicense(key, "pro", "PAID", nil)
@@ -276,6 +280,7 @@ func TestLinkValuesAreValidatedAgainstTheEntitlementType(t *testing.T) {
 }
 
 func TestDeleteConflicts(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		lic := c.NewLicense(key, "pro", "PAID", nil)
@@ -311,6 +316,7 @@ func TestDeleteConflicts(t *testing.T) {
 }
 
 func TestInstanceDatesAndTrialExpiry(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -382,6 +388,7 @@ func TestInstanceDatesAndTrialExpiry(t *testing.T) {
 }
 
 func TestConcurrentChangesKeepTheInvariants(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		const n = 8

@@ -20,6 +20,7 @@ const licenseVersions = `query($id: ID!) { node(id: $id) { ... on License {
 		version type isActive change terms { entitlementSlug entitlementType value overagePercent } } } } } } }`
 
 func TestLicenseVersionsBumpExactlyOnTermChanges(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		key := env.NewOrg("acme")
 		calls := env.MustDo(key, createEntitlement, map[string]any{"in": map[string]any{

@@ -10,6 +10,7 @@ import (
 // Two servers share one PostgreSQL database: a change made through one is
 // seen by decisions on the other (LISTEN/NOTIFY drops the cached facts).
 func TestChangesReachOtherProcesses(t *testing.T) {
+	t.Parallel()
 	a := testenv.New(t, "postgres")
 	b := a.Peer()
 	f := newFixture(t, a, "acme")

@@ -76,6 +76,7 @@ func nextWeekday(from time.Time, d time.Weekday) time.Time {
 }
 
 func TestPolicyExamplesChangeDecisionsAsDocumented(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		now := time.Now().UTC()
 		env.SetNow(now)
@@ -142,6 +143,7 @@ grant contains "granted by both" if input.instance.slug == "eu-1"
 `
 
 func TestPolicyPrecedenceAndInvalidation(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		now := time.Now().UTC()
 		key := policyOrg(t, env, "acme", now)
@@ -193,6 +195,7 @@ grant contains "always" if true
 }
 
 func TestPolicyValidationOnSave(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		key := env.NewOrg("acme")
 		reject := func(name, module, code string) map[string]any {
@@ -245,6 +248,7 @@ func TestPolicyValidationOnSave(t *testing.T) {
 }
 
 func TestPoliciesNeverSeeAnotherOrganization(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		now := time.Now().UTC()
 		a := policyOrg(t, env, "acme", now)
@@ -278,6 +282,9 @@ deny contains msg if {
 }
 `
 
+// Not parallel: it runs the real 25 ms policy deadline and measures the
+// other organization's latency while two goroutines keep the CPU busy with
+// the slow policy; other tests would both disturb and be disturbed by it.
 func TestExpensivePolicyFailsClosedWithoutSlowingOthers(t *testing.T) {
 	env := testenv.New(t, "sqlite", testenv.PolicyTimeout(25*time.Millisecond))
 	now := time.Now().UTC()
@@ -317,6 +324,7 @@ func TestExpensivePolicyFailsClosedWithoutSlowingOthers(t *testing.T) {
 }
 
 func TestTestAndPreviewPolicy(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		now := time.Now().UTC()
 		key := policyOrg(t, env, "acme", now)

@@ -38,6 +38,7 @@ func everyMutation(r orgRows) []struct {
 }
 
 func TestScopes(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		org := seedOrg(c, "acme", false)
 		read := c.NewKey(org.key, "READ")
@@ -118,6 +119,7 @@ func TestScopes(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		admin := c.NewOrg("acme")
 		body := doc(`{ viewer { scopes } }`, nil)

@@ -48,6 +48,7 @@ func snapshotOf(c client, key string) string {
 }
 
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, c client) {
 		a := seedOrg(c, "org-a", true)
 		b := seedOrg(c, "org-b", false)

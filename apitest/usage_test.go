@@ -60,6 +60,7 @@ func ledgerSize(t *testing.T, env *testenv.Env, key string) float64 {
 }
 
 func TestAggregations(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		base := time.Now().UTC().Add(-time.Minute)
 		at := func(s int) *time.Time { v := base.Add(time.Duration(s) * time.Second); return &v }
@@ -97,6 +98,7 @@ func TestAggregations(t *testing.T) {
 }
 
 func TestResetPeriodsAndLateReports(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		for _, c := range []struct {
 			period        string
@@ -140,6 +142,7 @@ func TestResetPeriodsAndLateReports(t *testing.T) {
 }
 
 func TestReportRejections(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		now := time.Now().UTC()
 		env.SetNow(now)
@@ -179,6 +182,7 @@ func TestReportRejections(t *testing.T) {
 }
 
 func TestIdempotencyAndOverage(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		key := meter(t, env, "acme", nil, 10, 20) // hard cap 12
 		r1 := report(t, env, key, 9, nil, "req-1")
@@ -215,6 +219,7 @@ func TestIdempotencyAndOverage(t *testing.T) {
 }
 
 func TestAllowedFlipsAtTheLimit(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		key := meter(t, env, "acme", nil, 5, nil)
 		for i := 1; i <= 5; i++ {
@@ -234,6 +239,7 @@ func TestAllowedFlipsAtTheLimit(t *testing.T) {
 }
 
 func TestBatchIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		key := meter(t, env, "acme", nil, 1e9, nil)
 		const q = `mutation($in: [ReportUsageInput!]!) { reportUsageBatch(inputs: $in) { results { usage { value count } replayed } } }`
@@ -264,8 +270,12 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	})
 }
 
+// Not parallel: 200 concurrent requests fill the production-sized
+// PostgreSQL pool (32 connections, testenv.MaxConns(0)) and both cores; run
+// beside other tests they would exceed the suite's connection budget, and
+// a smaller pool would weaken the race this test provokes.
 func TestConcurrentConsumeNeverPassesTheCap(t *testing.T) {
-	env := testenv.New(t, "postgres")
+	env := testenv.New(t, "postgres", testenv.MaxConns(0))
 	key := meter(t, env, "acme", nil, 50, nil)
 	const n = 200
 	var wg sync.WaitGroup
@@ -303,8 +313,10 @@ func TestConcurrentConsumeNeverPassesTheCap(t *testing.T) {
 	}
 }
 
+// Not parallel, for the reasons TestConcurrentConsumeNeverPassesTheCap is
+// not: 200 concurrent requests on the production-sized pool.
 func TestConcurrentReportsCountExactlyOnce(t *testing.T) {
-	env := testenv.New(t, "postgres")
+	env := testenv.New(t, "postgres", testenv.MaxConns(0))
 	key := meter(t, env, "acme", nil, 1e9, nil)
 	send := func() {
 		var wg sync.WaitGroup

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,31 +51,88 @@ type Env struct {
 	Server      *httptest.Server
 	Queries     atomic.Int64 // SQL statements run so far
 	// Now is the clock the server uses; tests may move it.
-	clock atomic.Pointer[time.Time]
-	cfg   app.Config
+	clock    atomic.Pointer[time.Time]
+	cfg      app.Config
+	maxConns int
+}
+
+// limitPool applies the MaxConns setting to a's PostgreSQL pool.
+func (e *Env) limitPool(a *app.App) {
+	if e.Store != "postgres" || e.maxConns <= 0 {
+		return
+	}
+	a.DB.SQL.SetMaxOpenConns(e.maxConns)
+	a.DB.SQL.SetMaxIdleConns(e.maxConns)
 }
 
 // Stores lists the storage backends every storage test runs against.
 var Stores = []string{"sqlite", "postgres"}
 
-// ForEachStore runs fn as a subtest against each backend.
+// ForEachStore runs fn as a parallel subtest against each backend: every
+// subtest gets its own server and database, so the backends run side by
+// side (and beside other parallel tests). fn must not share state with
+// anything outside it; tests that count SQL statements or measure time use
+// ForEachStoreSerial.
 func ForEachStore(t *testing.T, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	forEachStore(t, true, fn)
+}
+
+// ForEachStoreSerial is ForEachStore with the backends run one after the
+// other, for tests that must not share the machine with other tests
+// (counting SQL statements, measuring time): call it from a test that does
+// not call t.Parallel.
+func ForEachStoreSerial(t *testing.T, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	forEachStore(t, false, fn)
+}
+
+func forEachStore(t *testing.T, parallel bool, fn func(t *testing.T, env *Env)) {
 	t.Helper()
 	for _, s := range Stores {
 		t.Run(s, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
 			fn(t, New(t, s))
 		})
 	}
 }
 
 // Option adjusts the server's configuration.
-type Option func(*app.Config)
+type Option func(*settings)
+
+type settings struct {
+	cfg app.Config
+	// maxConns caps the server's PostgreSQL pool (0: the production size).
+	maxConns int
+}
 
 // PolicyTimeout sets the deadline of custom policy evaluations. Tests
 // default to a generous one so that a busy machine does not turn a
 // trivial policy into POLICY_ERROR; deadline tests set the real one.
 func PolicyTimeout(d time.Duration) Option {
-	return func(c *app.Config) { c.PolicyTimeout = d }
+	return func(s *settings) { s.cfg.PolicyTimeout = d }
+}
+
+// Config adjusts the server's app.Config directly.
+func Config(fn func(*app.Config)) Option {
+	return func(s *settings) { fn(&s.cfg) }
+}
+
+// DefaultMaxConns caps the PostgreSQL pool of every test server (the
+// production pool, store.Open's, is 32 connections), so that tests running
+// in parallel stay within a small share of one PostgreSQL that other work
+// on the machine uses too. It is above what any parallel test needs: a
+// request fans out to one connection per root field (gqlgen resolves them
+// concurrently), and the widest tests use 9 or 10 at once. Tests that
+// fill the pool on purpose ask for MaxConns(0) and do not run in parallel.
+const DefaultMaxConns = 12
+
+// MaxConns sets the size of the server's PostgreSQL connection pool; 0
+// keeps the production size. It does not apply to SQLite.
+func MaxConns(n int) Option {
+	return func(s *settings) { s.maxConns = n }
 }
 
 // New starts a server on a fresh database of the given backend.
@@ -102,14 +160,17 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 			env.Queries.Add(1)
 		})},
 	}
+	set := settings{cfg: cfg, maxConns: DefaultMaxConns}
 	for _, o := range opts {
-		o(&cfg)
+		o(&set)
 	}
-	env.cfg = cfg
-	a, err := app.New(ctx, cfg)
+	cfg = set.cfg
+	env.cfg, env.maxConns = cfg, set.maxConns
+	a, err := startApp(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start app on %s: %v", backend, err)
 	}
+	env.limitPool(a)
 	env.App = a
 	env.Server = httptest.NewServer(a.Handler)
 	t.Cleanup(func() {
@@ -117,6 +178,22 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		a.Close()
 	})
 	return env
+}
+
+// startMu serialises app.New within the test process. app.New migrates the
+// schema, and ent's migration (schema.Atlas.setupTables) writes to the
+// package-level table definitions of ent/migrate (maps and index lists of
+// migrate.Tables), so two servers starting at once in one process race: go
+// test -race reports it, and concurrent map writes can crash the binary. A
+// service process starts once; parallel tests start many, so they take
+// turns here. Everything else (creating the database, the requests,
+// shutting down) runs in parallel.
+var startMu sync.Mutex
+
+func startApp(ctx context.Context, cfg app.Config) (*app.App, error) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	return app.New(ctx, cfg)
 }
 
 // Now is the server's clock: real time unless a test set it.
@@ -330,14 +407,15 @@ func Len(v any, path string) int {
 // sharing PostgreSQL would be.
 func (e *Env) Peer() *Env {
 	e.T.Helper()
-	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL}
+	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL, maxConns: e.maxConns}
 	cfg := e.cfg
 	cfg.Now, cfg.StoreOptions = peer.Now, nil
 	peer.cfg = cfg
-	a, err := app.New(context.Background(), cfg)
+	a, err := startApp(context.Background(), cfg)
 	if err != nil {
 		e.T.Fatalf("start peer: %v", err)
 	}
+	peer.limitPool(a)
 	peer.App = a
 	peer.Server = httptest.NewServer(a.Handler)
 	e.T.Cleanup(func() {
