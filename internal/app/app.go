@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
 	var dlog *decision.Log
 	if cfg.DecisionLog != nil {
-		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger)
+		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
 	}
 	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
 	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)

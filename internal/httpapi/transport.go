@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -96,7 +97,11 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 			Extensions    map[string]any `json:"extensions"`
 		}
 		if err := decodeStrict(body, &p); err != nil {
-			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", "request body is not valid JSON of the form {\"query\": string, \"variables\": object}"))
+			msg := "request body is not valid JSON of the form {\"query\": string, \"variables\": object}"
+			if strings.Contains(err.Error(), "exceeded max depth") {
+				msg = fmt.Sprintf("request body is nested too deeply; variables may nest at most %d levels", MaxInputDepth)
+			}
+			writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "", msg))
 			return
 		}
 		params.Query, params.OperationName, params.Variables, params.Extensions = p.Query, p.OperationName, p.Variables, p.Extensions

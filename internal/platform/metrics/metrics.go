@@ -25,6 +25,7 @@ type Registry struct {
 	allowed, denied            atomic.Int64
 	reports, consumed, refused atomic.Int64
 	compiles                   atomic.Int64
+	logDropped                 atomic.Int64
 }
 
 // New returns an empty registry.
@@ -82,6 +83,13 @@ func (r *Registry) PolicyCompiled() {
 	}
 }
 
+// DecisionLogDropped counts a decision-log line that could not be written.
+func (r *Registry) DecisionLogDropped() {
+	if r != nil {
+		r.logDropped.Add(1)
+	}
+}
+
 // PolicyCompiles is how many policy sets were compiled so far.
 func (r *Registry) PolicyCompiles() int64 { return r.compiles.Load() }
 
@@ -121,6 +129,8 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "entitled_usage_consume_refused_total %d\n", r.refused.Load())
 	counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
 	fmt.Fprintf(w, "entitled_policy_compiles_total %d\n", r.compiles.Load())
+	counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
+	fmt.Fprintf(w, "entitled_decision_log_dropped_total %d\n", r.logDropped.Load())
 	fmt.Fprintf(w, "# HELP go_goroutines Goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -1,0 +1,256 @@
+package apitest
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/entitled/entitled/internal/testenv"
+)
+
+// Each test here reproduces an attack a low-privilege key could make on the
+// shared server, and shows it harmless. They run one at a time (heap and
+// time figures would be noise next to other tests) and on SQLite, where
+// storage plays no part; the bounds are the server's, not the database's.
+
+// heapAfterGC is the live heap once garbage is collected.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func TestHugeSlugsAreNotCached(t *testing.T) {
+	env := testenv.New(t, "sqlite")
+	c := client{env, t}
+	f := newFixture(t, env, "acme")
+	check := env.NewKey(f.key, "CHECK")
+	before := heapAfterGC()
+	big := strings.Repeat("a", 1<<20)
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 250 {
+				// Each slug differs, so a cache keyed by slug would keep all.
+				// The body is assembled, not marshalled: the client's
+				// work is not what is measured.
+				body := []byte(fmt.Sprintf(`{"query": "query($i: String!) { allowed(instance: $i, entitlement: \"sso\") { allowed reason } }", "variables": {"i": "%d-%d-%s"}}`, w, i, big))
+				r := c.Raw(check, "application/json", body)
+				if len(r.Errors) > 0 || testenv.Str(r.Data, "allowed.reason") != "INSTANCE_NOT_FOUND" {
+					errs <- r.Raw[:min(200, len(r.Raw))]
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("1 MB slug: %s", e)
+	}
+	if grew := int64(heapAfterGC()) - int64(before); grew > 50<<20 {
+		t.Fatalf("1,000 allowed calls with 1 MB slugs grew the heap by %d MB", grew>>20)
+	}
+	// A well-formed unknown slug is still an ordinary miss.
+	wantReason(t, ask(t, env, check, "no-such-instance", "sso", nil), false, "INSTANCE_NOT_FOUND")
+}
+
+func TestDecisionsTimesAliasesAreRefusedByCost(t *testing.T) {
+	env := testenv.New(t, "sqlite")
+	c := client{env, t}
+	f := newFixture(t, env, "acme")
+	check := env.NewKey(f.key, "CHECK")
+	// A CONFIG grant near its 64 KiB bound.
+	blob := map[string]any{}
+	for i := range 60 {
+		blob[fmt.Sprintf("k%02d", i)] = strings.Repeat("x", 1000)
+	}
+	c.MustDo(f.key, setLink, map[string]any{"in": map[string]any{"licenseID": f.licID, "entitlementID": f.cfg, "value": object(blob)}})
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 5 {
+		fmt.Fprintf(&q, ` a%d: decisions(instance: "eu-1") { entitlement value }`, i)
+	}
+	q.WriteString("}")
+	before := metric(t, env, "entitled_decisions_total")
+	e := c.MustFail(check, "BAD_USER_INPUT", q.String(), nil)
+	if !strings.Contains(e.Message, "decisions") {
+		t.Fatalf("refusal does not say why: %s", e.Message)
+	}
+	if after := metric(t, env, "entitled_decisions_total"); after != before {
+		t.Fatalf("the refused document evaluated %v decisions", after-before)
+	}
+	// Named entitlements count as asked: 5 × 3 is fine.
+	q.Reset()
+	q.WriteString("{")
+	for i := range 5 {
+		fmt.Fprintf(&q, ` a%d: decisions(instance: "eu-1", entitlements: ["sso", "api-calls", "branding"]) { entitlement allowed }`, i)
+	}
+	q.WriteString("}")
+	d := c.MustDo(check, q.String(), nil)
+	if n := len(d["a4"].([]any)); n != 3 {
+		t.Fatalf("named decisions: %d answers", n)
+	}
+	// nodes multiplies by its ids too.
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = f.licID
+	}
+	var nq strings.Builder
+	nq.WriteString("query($ids: [ID!]!) {")
+	for i := range 5 {
+		fmt.Fprintf(&nq, ` n%d: nodes(ids: $ids) { id ... on License { instances(first: 500) { edges { node { id } } } } }`, i)
+	}
+	nq.WriteString("}")
+	c.MustFail(f.key, "BAD_USER_INPUT", nq.String(), map[string]any{"ids": ids})
+}
+
+// metric reads one unlabelled (or summed) series from /metrics.
+func metric(t *testing.T, env *testenv.Env, name string) float64 {
+	t.Helper()
+	res, err := env.Server.Client().Get(env.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := res.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	total := 0.0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+func TestDeepInputIsRefusedFast(t *testing.T) {
+	env := testenv.New(t, "sqlite")
+	c := client{env, t}
+	key := env.NewOrg("acme")
+	// 9,000 levels of where: {and: [ ... ]} through variables.
+	where := map[string]any{"slug": "x"}
+	for range 9000 {
+		where = map[string]any{"and": []any{where}}
+	}
+	body := doc(`query($w: LicenseWhereInput) { licenses(where: $w) { totalCount } }`, map[string]any{"w": where})
+	start := time.Now()
+	e := c.wantError(c.Raw(key, "application/json", body), "BAD_USER_INPUT")
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("a 9,000-deep where took %v to refuse", took)
+	}
+	if !strings.Contains(e.Message, "nested") {
+		t.Errorf("refusal does not say why: %s", e.Message)
+	}
+	// The same depth as a literal is refused by the guard.
+	lit := strings.Repeat("{and: [", 40) + `{slug: "x"}` + strings.Repeat("]}", 40)
+	c.MustFail(key, "BAD_USER_INPUT", `{ licenses(where: `+lit+`) { totalCount } }`, nil)
+	// A list longer than the bound.
+	ids := make([]any, 6000)
+	for i := range ids {
+		ids[i] = "x"
+	}
+	c.MustFail(key, "BAD_USER_INPUT", `query($w: LicenseWhereInput) { licenses(where: $w) { totalCount } }`, map[string]any{"w": map[string]any{"slugIn": ids}})
+	// Ordinary nesting still works.
+	c.MustDo(key, `query($w: LicenseWhereInput) { licenses(where: $w) { totalCount } }`,
+		map[string]any{"w": map[string]any{"or": []any{map[string]any{"slug": "a"}, map[string]any{"and": []any{map[string]any{"slug": "b"}}}}}})
+}
+
+func TestLargeDocumentsDoNotFillTheQueryCache(t *testing.T) {
+	env := testenv.New(t, "sqlite")
+	c := client{env, t}
+	key := env.NewOrg("acme")
+	before := heapAfterGC()
+	pad := strings.Repeat("#", 1900<<10)
+	for i := range 500 {
+		// A distinct 1.9 MB document: one field and a long comment.
+		body := []byte(fmt.Sprintf(`{"query": "{ viewer { scopes } }\n%s %d\n"}`, pad, i))
+		if r := c.Raw(key, "application/json", body); len(r.Errors) > 0 {
+			t.Fatalf("document %d: %s", i, r.Raw[:min(300, len(r.Raw))])
+		}
+	}
+	if grew := int64(heapAfterGC()) - int64(before); grew > 64<<20 {
+		t.Fatalf("500 distinct 1.9 MB documents grew the heap by %d MB", grew>>20)
+	}
+}
+
+func TestBadKeysAreRateLimitedPerAddress(t *testing.T) {
+	env := testenv.New(t, "sqlite")
+	key := env.NewOrg("acme")
+	queriesBefore := env.Queries.Load()
+	limited := 0
+	var retryAfter string
+	c := client{env, t}
+	for i := range 2000 {
+		if i%100 == 0 {
+			// A key in use from the same address keeps working.
+			c.MustDo(key, `{ viewer { scopes } }`, nil)
+		}
+		req, _ := http.NewRequest(http.MethodPost, env.Server.URL+"/graphql", strings.NewReader(`{"query": "{ viewer { scopes } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", fmt.Sprintf("Bearer etk_bad%d", i))
+		res, err := env.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		switch res.StatusCode {
+		case http.StatusTooManyRequests:
+			limited++
+			retryAfter = res.Header.Get("Retry-After")
+		case http.StatusUnauthorized:
+		default:
+			t.Fatalf("bad key %d: status %d", i, res.StatusCode)
+		}
+	}
+	if limited < 1900 {
+		t.Fatalf("only %d of 2,000 bad keys were rate-limited", limited)
+	}
+	if retryAfter == "" || retryAfter == "0" {
+		t.Fatalf("429 without a useful Retry-After (%q)", retryAfter)
+	}
+	// The valid key's uses cost a few lookups (its cache entry lasts a
+	// second); the 2,000 bad keys cost at most their burst.
+	if n := env.Queries.Load() - queriesBefore; n > 100 {
+		t.Fatalf("2,000 bad keys cost %d database queries", n)
+	}
+}
+
+func TestPolicyToolingNeedsAdmin(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c client) {
+		f := newFixture(t, c.Env, "acme")
+		mod := `"package entitled.custom\n\ndeny contains \"no\" if false\n"`
+		for _, scope := range []string{"READ", "CHECK"} {
+			key := c.NewKey(f.key, scope)
+			for _, q := range []string{
+				`{ validatePolicy(module: ` + mod + `) { message } }`,
+				`{ testPolicy(module: ` + mod + `) { name } }`,
+				`{ evaluatePolicy(instance: "eu-1", entitlement: "sso", module: ` + mod + `) { reason } }`,
+				`{ previewPolicy(module: ` + mod + `) { evaluated } }`,
+			} {
+				c.MustFail(key, "FORBIDDEN", q, nil)
+			}
+		}
+		c.MustDo(f.key, `{ validatePolicy(module: `+mod+`) { message } }`, nil)
+	})
+}
