@@ -31,7 +31,7 @@ func TestDecisionLogLinesAreBounded(t *testing.T) {
 		t.Fatalf("a decision with 1 MB caller strings logged a %d-byte line", n)
 	}
 	var entry struct {
-		Input  map[string]any `json:"input"`
+		Input  map[string]any  `json:"input"`
 		Result policy.Decision `json:"result"`
 	}
 	if err := json.Unmarshal(line, &entry); err != nil {

@@ -115,11 +115,6 @@ func PolicyTimeout(d time.Duration) Option {
 	return func(s *settings) { s.cfg.PolicyTimeout = d }
 }
 
-// Config adjusts the server's app.Config directly.
-func Config(fn func(*app.Config)) Option {
-	return func(s *settings) { fn(&s.cfg) }
-}
-
 // DefaultMaxConns caps the PostgreSQL pool of every test server (the
 // production pool, store.Open's, is 32 connections), so that tests running
 // in parallel stay within a small share of one PostgreSQL that other work
