@@ -63,7 +63,7 @@ func (p *Prepared) Explain(ctx context.Context, input ast.Value) (Result, error)
 	cancel, release := p.cancelFor(ctx, p.timeout)
 	defer release()
 	tr := &explainTracer{seen: map[string]bool{}}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel),
+	rs, err := p.query.Eval(withEvalBudget(ctx), rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel),
 		rego.EvalQueryTracer(tr))
 	if err != nil {
 		return Result{}, p.evalError(ctx, err)
@@ -162,7 +162,7 @@ func render(t *ast.Term) string {
 	if str, ok := t.Value.(ast.String); ok {
 		s = string(str)
 	} else {
-		s = t.Value.String()
+		s = boundedString(t.Value, 200)
 	}
 	if len(s) > 200 {
 		s = s[:197] + "..."

@@ -87,6 +87,8 @@ type config struct {
 	timeoutSet       bool
 	limits           Limits
 	limitsSet        bool
+	budget           time.Duration
+	budgetSet        bool
 	genericCollector bool
 }
 
@@ -110,6 +112,14 @@ func WithVersion(v int) Option { return func(c *config) { c.version = v } }
 // RunTests it bounds each test (default DefaultTestTimeout).
 func WithEvalTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout, c.timeoutSet = d, true }
+}
+
+// WithTotalBudget bounds a RunTests or RunModuleTests call as a whole
+// (default DefaultTestBudget; 0: no total bound): each test runs under the
+// smaller of its own timeout and what is left of the budget, and once the
+// budget is spent the remaining tests are not run and are reported failed.
+func WithTotalBudget(d time.Duration) Option {
+	return func(c *config) { c.budget, c.budgetSet = d, true }
 }
 
 // WithLimits replaces DefaultLimits (a zero field: no limit).
@@ -216,6 +226,20 @@ func compileModules(custom, tests []Module, cfg config, testing bool) (*ast.Comp
 		errs = append(errs, CompileError{Code: CodeLimit,
 			Message: fmt.Sprintf("%d custom modules, more than the limit of %d", len(custom), lim.MaxModules)})
 	}
+	if lim.MaxTotalBytes > 0 {
+		total := 0
+		for _, m := range custom {
+			total += len(m.Source)
+		}
+		for _, m := range tests {
+			total += len(m.Source)
+		}
+		if total > lim.MaxTotalBytes {
+			errs = append(errs, CompileError{Code: CodeLimit,
+				Message: fmt.Sprintf("the modules are %d bytes in all, more than the limit of %d", total, lim.MaxTotalBytes)})
+			return nil, nil, errs // not even parsed
+		}
+	}
 	modules := make(map[string]*ast.Module, len(custom)+len(tests)+2)
 	kinds := make(map[string]moduleKind, len(custom)+len(tests))
 	names := make([]string, 0, len(custom))
@@ -269,6 +293,13 @@ func compileModules(custom, tests []Module, cfg config, testing bool) (*ast.Comp
 	}
 	if len(errs) > 0 {
 		return nil, nil, errs
+	}
+	parsed := make(map[string]*ast.Module, len(kinds))
+	for name := range kinds {
+		parsed[name] = modules[customPrefix+name]
+	}
+	if ces := checkExpansion(parsed); len(ces) > 0 {
+		return nil, nil, ces
 	}
 	sort.Strings(names)
 
@@ -473,7 +504,7 @@ func (p *Prepared) Eval(ctx context.Context, input ast.Value) (Result, error) {
 			defer timer.Stop()
 		}
 	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel))
+	rs, err := p.query.Eval(withEvalBudget(ctx), rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel))
 	if err != nil {
 		return Result{}, p.evalError(ctx, err)
 	}
@@ -527,11 +558,15 @@ func toResult(t *ast.Term, version int) (Result, error) {
 	return res, nil
 }
 
+// maxReasonRendered bounds the rendering of a message that is not a
+// string (a value that shares its parts can be far larger as text).
+const maxReasonRendered = 64 << 10
+
 func termString(t *ast.Term) string {
 	if s, ok := t.Value.(ast.String); ok {
 		return string(s)
 	}
-	return t.Value.String()
+	return boundedString(t.Value, maxReasonRendered)
 }
 
 // Reason codes of the decision object.

@@ -19,8 +19,126 @@ import (
 // material and signing (io.jwt.* but decode, crypto.x509.*, providers.*)
 // and unbounded template loops (strings.render_template) — does not exist
 // for a policy: calling it is a compile error. New OPA builtins stay out
-// until they are added here.
+// until they are added here, after the audit below.
+//
+// # Availability audit (OPA v1.22.3)
+//
+// OPA checks for cancellation between expressions, not inside a builtin: a
+// builtin call that runs long runs past the deadline, and one that
+// allocates much can take the process down. Every allowlisted builtin was
+// checked for work or memory super-linear in its input, output much larger
+// than its input, and long uninterruptible runs. Those that cannot be
+// bounded are removed (removedBuiltins); those whose cost depends on their
+// arguments are bounded by wrappers (bounds.go: each wrapper calls OPA's
+// implementation, and refuses a call over a bound with an eval_builtin_error
+// that halts the evaluation, so the decision fails closed). The bounds:
+// S = MaxBuiltinString (1 MiB result), E = MaxBuiltinElements (100,000
+// elements), V = MaxBuiltinValue (1 MiB of JSON text traversed, shared
+// parts counted each time), W = MaxBuiltinWork (pattern × text ≤ 2^21),
+// N = MaxNumberLength (512-character numbers), and in all MaxEvalBuiltinBytes
+// (16 MiB of strings returned per evaluation).
+//
+//	builtin                      cost without the bound                 bound
+//	graph.reachable_paths        every path of the graph: exponential,  REMOVED
+//	                             never checks cancellation
+//	graph.reachable              breadth-first, each node once          safe (linear)
+//	walk                         one path per node, cancellation        safe (interruptible)
+//	                             checked between nodes
+//	abs round ceil floor         big-number arithmetic (operators too:  N in and out
+//	plus minus mul div rem       x*x doubles the digits, parsing a long
+//	                             number is quadratic)
+//	equal neq lt lte gt gte      parsing the numbers compared;          N in; V in (composites)
+//	                             comparing composites walks shared parts
+//	bits.and bits.or bits.xor    big integers                           N in and out
+//	bits.negate bits.rsh
+//	bits.lsh                     x has n more bits                      N in and out, n ≤ 4N
+//	sum product                  arithmetic per element                 N in and out
+//	count all any                one pass                               safe
+//	is_array is_boolean is_null  O(1)                                   safe
+//	is_number is_object is_set
+//	is_string type_name
+//	max min sort                 comparisons of shared values           V in
+//	numbers.range                |b-a|/step elements                    E, counted first
+//	numbers.range_step
+//	to_number                    ParseFloat (linear); keeps the text    N out
+//	format_int                   big integer to text                    N in, S out
+//	units.parse units.parse_bytes  big-float parsing of the text        N in and out
+//	array.concat array.flatten   the sum of the parts (shared)          E, counted first
+//	array.reverse array.slice    at most the input                      safe
+//	intersection union           a pass over every member set           10E in, E out
+//	and or (& |)                 hash lookups, one pass                 safe
+//	in (internal.member_2/_3)    compares the needle with members       V (the needle)
+//	object.get object.keys       linear                                 safe
+//	object.filter object.remove  linear, at most the input              safe
+//	object.union object.union_n  recursive merge of shared values       V in
+//	object.subset                array search: super × sub              V in, W
+//	json.filter json.remove      rebuild shared values                  V in
+//	json.patch                   copy operations double the document    V in and out, 10,000 ops
+//	json.marshal yaml.marshal    text of shared values, indentation     S computed first, S out
+//	json.marshal_with_options    indent × depth on every line           S computed first, S out
+//	json.unmarshal               values per input byte                  2E structural bytes,
+//	yaml.unmarshal               (YAML aliases: the library caps them)  V and N out
+//	json.is_valid yaml.is_valid  one parse                              safe
+//	io.jwt.decode                base64 and JSON of the token           128 KiB token, V out
+//	sprintf                      widths (%0999999d), precisions, %[1]s  S computed first from the
+//	                             repeated, %v of shared values          format and arguments, S out
+//	concat                       the sum of the parts                   S computed first
+//	replace strings.replace_n    occurrences × growth                   S computed first, W
+//	upper lower glob.quote_meta  result ≤ 3× input: chains grow         S out
+//	base64.encode base64url.encode  result ≤ 2× input                   S out
+//	base64url.encode_no_pad hex.encode
+//	urlquery.encode              result ≤ 3× input                      S out
+//	urlquery.encode_object       result ≤ 3× input                      V in, S out
+//	time.format                  the layout expands                     S out
+//	split strings.split_n        one element per separator              E, counted first
+//	indexof indexof_n            non-ASCII search is base × search;     W, E out
+//	                             indexof_n restarts after each match
+//	trim trim_left trim_right    non-ASCII cutset: text × cutset        W
+//	strings.any_prefix_match     strings × affixes                      W
+//	strings.any_suffix_match
+//	contains startswith endswith  linear                                safe
+//	strings.count strings.reverse substring  linear, ≤ input            safe
+//	trim_prefix trim_suffix trim_space       linear, ≤ input            safe
+//	regex.match regex.split      linear in the text, times the          program × text ≤ W
+//	regex.template_match         program size (a{1000} is 1000)
+//	regex.find_n                 as regex.match; one match per byte     W, at most E found
+//	regex.find_all_string_submatch_n
+//	regex.replace                as regex.match; $1 expansions          W, S computed first
+//	regex.is_valid               compiles the pattern                   64 KiB pattern
+//	regex.globs_match glob.match  pattern × text                        W
+//	base64.decode base64url.decode hex.decode urlquery.decode  ≤ input  safe
+//	base64.is_valid uri.is_valid uri.parse   linear                     safe
+//	urlquery.decode_object       one element per parameter              E parameters, V out
+//	crypto.md5 crypto.sha1 crypto.sha256     linear, fixed output       safe
+//	crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256                 safe
+//	crypto.hmac.sha512 crypto.hmac.equal     linear, fixed output
+//	semver.compare semver.is_valid           linear                     safe
+//	time.add_date time.clock time.date time.diff time.parse_duration_ns safe
+//	time.parse_ns time.parse_rfc3339_ns time.weekday  linear
+//	print                        internal.print: the cross product of   1,000 lines, S; erased
+//	                             multi-valued operands, each rendered   outside tests
+//	internal.template_string     renders shared values ($"{x}")         S in and out
+//
+// Beyond builtins, OPA's type checker and evaluator copy values written
+// through chains of variables, rules or function calls (x1 := [x0, x0];
+// x2 := [x1, x1]; ...), with work exponential in the chain, at compile time
+// or inside one expression: such modules are refused when saved
+// (expansion.go, MaxExpansion). NOT BOUNDED: the evaluator unifying (=,
+// :=, and == too, which OPA compiles to a unification) or inserting into a
+// set or object two distinct large values that share their parts. Such
+// values are cheap to build with comprehensions (x1 := [x0 | some _ in r];
+// x2 := [x1 | some _ in r]; ... is 100^n elements in 100·n iterations) and
+// cannot be seen before they exist; unifying them recurses once per
+// element, uninterruptibly: about 10^7 elements overflow the goroutine
+// stack and the process exits. != and the other comparisons, and in, are
+// builtins and bounded above. See docs/policies.md.
 var allowedBuiltins = map[string]bool{}
+
+// removedBuiltins are OPA builtins taken out of the allowlist by the audit
+// above, with the reason given to policy authors.
+var removedBuiltins = map[string]string{
+	"graph.reachable_paths": "it enumerates every path, exponential work that cannot be interrupted; use graph.reachable",
+}
 
 func init() {
 	for _, name := range strings.Fields(`
@@ -36,7 +154,7 @@ func init() {
 		crypto.hmac.equal crypto.hmac.md5 crypto.hmac.sha1 crypto.hmac.sha256 crypto.hmac.sha512
 		crypto.md5 crypto.sha1 crypto.sha256
 		glob.match glob.quote_meta
-		graph.reachable graph.reachable_paths
+		graph.reachable
 		hex.decode hex.encode
 		io.jwt.decode
 		is_array is_boolean is_null is_number is_object is_set is_string type_name
@@ -96,10 +214,13 @@ type Limits struct {
 	MaxModuleBytes int // size of one module's source
 	MaxRules       int // rules in one module (each else branch and each test counts)
 	MaxModules     int // custom modules compiled together
+	// MaxTotalBytes bounds the sources of all modules compiled together
+	// (an organization's modules, plus its test modules when tests run).
+	MaxTotalBytes int
 }
 
 // DefaultLimits apply unless WithLimits says otherwise.
-var DefaultLimits = Limits{MaxModuleBytes: 64 << 10, MaxRules: 200, MaxModules: 100}
+var DefaultLimits = Limits{MaxModuleBytes: 64 << 10, MaxRules: 200, MaxModules: 100, MaxTotalBytes: 512 << 10}
 
 // Packages and data documents a custom module may use.
 var (
@@ -170,8 +291,11 @@ func checkParsed(name string, mod *ast.Module, kind moduleKind, lim Limits) Comp
 			return
 		}
 		seen[key] = true
-		errs = append(errs, errAt(CodeBuiltin, name, loc,
-			fmt.Sprintf("builtin %s is not available to policies (sandbox: no network, host, randomness, wall clock or trace output; see docs/policies.md)", s)))
+		msg := fmt.Sprintf("builtin %s is not available to policies (sandbox: no network, host, randomness, wall clock or trace output; see docs/policies.md)", s)
+		if why, ok := removedBuiltins[s]; ok {
+			msg = fmt.Sprintf("builtin %s is not available to policies: %s (see docs/policies.md)", s, why)
+		}
+		errs = append(errs, errAt(CodeBuiltin, name, loc, msg))
 	}
 	vis := ast.NewGenericVisitor(func(x any) bool {
 		switch x := x.(type) {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ const (
 	// DefaultTestTimeout bounds each test run by RunTests unless
 	// WithEvalTimeout says otherwise.
 	DefaultTestTimeout = time.Second
+	// DefaultTestBudget bounds a whole RunTests call unless WithTotalBudget
+	// says otherwise.
+	DefaultTestBudget = 2 * time.Second
 	// MaxTestOutput bounds what one test may print (bytes); the rest is
 	// dropped and the output ends with a truncation note.
 	MaxTestOutput = 16 << 10
@@ -49,7 +53,11 @@ type TestResult struct {
 // Test modules use package entitled.custom_test (or below) or
 // entitled.custom (or below); they may read data.entitled.decision to test
 // the whole decision. print() output is captured per test, bounded by
-// MaxTestOutput; each test is bounded by DefaultTestTimeout (WithEvalTimeout).
+// MaxTestOutput; each test is bounded by DefaultTestTimeout (WithEvalTimeout)
+// and the whole run by DefaultTestBudget (WithTotalBudget): tests left when
+// the budget is spent are reported failed without running. When ctx is
+// cancelled, the running test stops and RunTests returns the results so far
+// with ctx's error.
 //
 // A module or tests that do not compile give CompileErrors (files
 // "module.rego" and "module_test.rego"); failing tests are results, not
@@ -71,6 +79,11 @@ func RunModuleTests(ctx context.Context, modules, tests []Module, opts ...Option
 	if cfg.timeoutSet {
 		timeout = cfg.timeout
 	}
+	budget := DefaultTestBudget
+	if cfg.budgetSet {
+		budget = cfg.budget
+	}
+	deadline := time.Now().Add(budget)
 	compiler, _, err := compileModules(modules, tests, cfg, true)
 	if err != nil {
 		return nil, err
@@ -92,18 +105,41 @@ func RunModuleTests(ctx context.Context, modules, tests []Module, opts ...Option
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
-			out = append(out, runTest(ctx, compiler, store, m.Name, mod, rule, timeout))
+			t, cut := timeout, false
+			if budget > 0 {
+				left := time.Until(deadline)
+				if left <= 0 {
+					out = append(out, testResult(m.Name, mod, rule, fmt.Sprintf(
+						"not run: the test run's total budget of %v was spent before this test", budget)))
+					continue
+				}
+				if t <= 0 || left < t {
+					t, cut = left, true
+				}
+			}
+			tr, timedOut := runTest(ctx, compiler, store, m.Name, mod, rule, t)
+			if timedOut && cut {
+				tr.Error = fmt.Sprintf("%v: the test run's total budget of %v was spent", ErrEvalTimeout, budget)
+			}
+			out = append(out, tr)
 		}
 	}
 	return out, nil
 }
 
-func runTest(ctx context.Context, compiler *ast.Compiler, store storage.Store, file string, mod *ast.Module, rule *ast.Rule, timeout time.Duration) TestResult {
-	ref := mod.Package.Path.Append(ast.StringTerm(ruleName(rule)))
-	tr := TestResult{Name: mod.Package.Path.String() + "." + ruleName(rule), File: file}
+// testResult is a failed result for a test, before it runs.
+func testResult(file string, mod *ast.Module, rule *ast.Rule, errMsg string) TestResult {
+	tr := TestResult{Name: mod.Package.Path.String() + "." + ruleName(rule), File: file, Error: errMsg}
 	if rule.Location != nil {
 		tr.Row, tr.Col = rule.Location.Row, rule.Location.Col
 	}
+	return tr
+}
+
+// runTest runs one test; timedOut: its timeout (not ctx) stopped it.
+func runTest(ctx context.Context, compiler *ast.Compiler, store storage.Store, file string, mod *ast.Module, rule *ast.Rule, timeout time.Duration) (tr TestResult, timedOut bool) {
+	ref := mod.Package.Path.Append(ast.StringTerm(ruleName(rule)))
+	tr = testResult(file, mod, rule, "")
 	out := &boundedPrint{max: MaxTestOutput}
 	p := &Prepared{timeout: timeout}
 	start := time.Now()
@@ -121,19 +157,21 @@ func runTest(ctx context.Context, compiler *ast.Compiler, store storage.Store, f
 		}
 		cancel, release := p.cancelFor(ctx, timeout)
 		defer release()
-		return pq.Eval(ctx, rego.EvalExternalCancel(cancel))
+		return pq.Eval(withEvalBudget(ctx), rego.EvalExternalCancel(cancel))
 	}()
 	tr.Duration = time.Since(start)
 	tr.Output = out.String()
 	switch {
 	case err != nil:
-		tr.Error = p.evalError(ctx, err).Error()
+		err = p.evalError(ctx, err)
+		tr.Error = err.Error()
+		timedOut = errors.Is(err, ErrEvalTimeout)
 	case len(rs) == 0 || len(rs[0].Expressions) == 0:
 		// undefined: failed
 	default:
 		tr.Passed = rs[0].Expressions[0].Value != false
 	}
-	return tr
+	return tr, timedOut
 }
 
 // boundedPrint is the print hook of tests: it keeps the first max bytes.
@@ -142,6 +180,14 @@ type boundedPrint struct {
 	b         strings.Builder
 	max       int
 	truncated bool
+}
+
+// full reports whether nothing more will be kept (print is then skipped:
+// see bounds.go).
+func (p *boundedPrint) full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.truncated
 }
 
 func (p *boundedPrint) Print(_ print.Context, msg string) error {
