@@ -50,9 +50,10 @@ export function LinkEditor({
           else if (n < 0) local.value = 'The limit must be 0 or more (use "Unlimited" for no limit).';
           value = { type: 'number', value: n };
         }
-        if (overage.trim() !== '') {
+        // An unlimited grant has no hard cap, so no overage either.
+        if (!unlimited && overage.trim() !== '') {
           const o = Number(overage);
-          if (!Number.isFinite(o) || o < 0) local.overagePercent = 'Overage must be a percentage of 0 or more.';
+          if (!Number.isFinite(o) || o < 0 || o > 1000) local.overagePercent = 'Overage must be a percentage from 0 to 1000.';
           else overagePercent = o;
         }
         break;
@@ -147,7 +148,7 @@ export function LinkEditor({
                 inputMode="decimal"
                 min={0}
                 step="any"
-                value={overage}
+                value={unlimited ? '' : overage}
                 disabled={unlimited}
                 placeholder="0"
                 onChange={(e) => setOverage(e.target.value)}
