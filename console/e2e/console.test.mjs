@@ -39,7 +39,7 @@ async function newPage(viewport) {
   return { page, context, problems };
 }
 
-/** A screenshot in test-output/ at the repository root. */
+/** A screenshot in console/e2e/test-output/. */
 async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: join(outDir, `${name}.png`), fullPage, animations: 'disabled' });
 }

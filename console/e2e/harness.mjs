@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../..');
-export const outDir = join(repoRoot, 'test-output');
+export const outDir = join(repoRoot, 'console', 'e2e', 'test-output');
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -71,7 +71,7 @@ export async function startServer() {
     });
     proc.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before printing its admin key; see test-output/server.log`));
+      reject(new Error(`server exited with ${code} before printing its admin key; see console/e2e/test-output/server.log`));
     });
   });
   const base = `http://127.0.0.1:${port}`;
