@@ -3,7 +3,9 @@
 // Configuration comes from the environment (see README.md):
 // ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
 // ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE,
-// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT.
+// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT; tracing is on when the
+// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+// is set (docs/operations.md, "Tracing").
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -33,6 +36,7 @@ type config struct {
 	sample        float64
 	policyTimeout time.Duration
 	reqTimeout    time.Duration
+	tracing       tracing.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -70,6 +74,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.reqTimeout = d
 	}
+	tc, err := tracing.FromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.tracing = tc
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
 			return c, fmt.Errorf("ENTITLED_LOG_LEVEL: %w", err)
@@ -111,6 +120,7 @@ func run() error {
 		DecisionLogSample: cfg.sample,
 		PolicyTimeout:     cfg.policyTimeout,
 		RequestTimeout:    cfg.reqTimeout,
+		Tracing:           cfg.tracing,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

@@ -23,6 +23,7 @@ import (
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/policy"
 
 	"github.com/entitled/entitled/internal/metering"
@@ -54,6 +55,8 @@ type Config struct {
 	// RequestTimeout bounds every API request (default 15 s): past it,
 	// its database work and evaluations are cancelled.
 	RequestTimeout time.Duration
+	// Tracing says where OpenTelemetry spans go; the zero value is off.
+	Tracing tracing.Config
 }
 
 // App is a running entitled.
@@ -68,6 +71,7 @@ type App struct {
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
 	Feed      *changefeed.Feed
+	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
 	log       *slog.Logger
 	stop      context.CancelFunc
@@ -122,6 +126,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
 	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
 	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
+	a.Metrics.CacheSizes(a.Facts.Sizes)
+	a.Metrics.DB(db.SQL)
+	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		stop()
+		db.Close()
+		return nil, err
+	}
+	if a.Tracing != nil {
+		cfg.Logger.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", cfg.Tracing.Endpoint())
+	}
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:          db.Client,
 		Auth:            a.Auth,
@@ -133,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger)))
-	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -149,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}`))
 	})
-	a.Handler = mux
+	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux))
 	return a, nil
 }
 
@@ -163,8 +177,14 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close stops listening for changes and releases the database.
+// Close stops listening for changes, exports the spans not yet exported
+// (within 5 s) and releases the database.
 func (a *App) Close() error {
 	a.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Tracing.Shutdown(ctx); err != nil {
+		a.log.Warn("tracing: export spans at shutdown", "err", err)
+	}
 	return a.DB.Close()
 }

@@ -14,11 +14,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
 )
@@ -46,13 +49,35 @@ func New(cache *facts.Cache, policies *custompolicy.Service, usage *metering.Ser
 	return &Service{cache: cache, policies: policies, usage: usage, metrics: m, log: log, dlog: dlog, now: now}
 }
 
-// Allowed decides one question.
+// Allowed decides one question asked through GraphQL (allowed, and the
+// decision consumeUsage asks first).
 func (s *Service) Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	return s.allowed(ctx, metrics.DoorGraphQL, q)
+}
+
+// Door is the decision service as one door asks it: its decisions are
+// measured under that door (the door label of
+// entitled_decision_duration_seconds).
+type Door struct {
+	s    *Service
+	door metrics.Door
+}
+
+// Door returns the service as the given door asks it.
+func (s *Service) Door(door metrics.Door) Door { return Door{s, door} }
+
+// Allowed decides one question.
+func (d Door) Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	return d.s.allowed(ctx, d.door, q)
+}
+
+func (s *Service) allowed(ctx context.Context, door metrics.Door, q policy.Question) (*policy.Decision, error) {
+	start := time.Now()
 	snap, inst, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
 	}
-	d := s.decide(ctx, snap, inst, q)
+	d := s.decide(ctx, door, start, snap, inst, q)
 	return &d, nil
 }
 
@@ -96,7 +121,7 @@ func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlemen
 	out := make([]*policy.Decision, len(entitlements))
 	ds := make([]policy.Decision, len(entitlements))
 	for i, e := range entitlements {
-		ds[i] = s.decide(ctx, snap, inst, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx})
+		ds[i] = s.decide(ctx, metrics.DoorGraphQL, time.Now(), snap, inst, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx})
 		out[i] = &ds[i]
 	}
 	return out, nil
@@ -123,22 +148,40 @@ func Facts(snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) *
 	return f
 }
 
-func (s *Service) decide(ctx context.Context, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) policy.Decision {
+// decide answers one question asked at start through a door, and
+// measures, traces and logs the answer.
+func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) policy.Decision {
+	ctx, span := tracing.Start(ctx, "decision")
+	f, d, evaluated := s.answer(ctx, snap, inst, q)
+	s.metrics.Decision(door, d.Reason, d.Allowed, time.Since(start))
+	if span.IsRecording() {
+		// No tenant data but the organization's ID: no slugs, no context.
+		span.SetAttributes(
+			attribute.String("entitled.decision.reason", d.Reason),
+			attribute.Bool("entitled.decision.allowed", d.Allowed),
+			attribute.String("entitled.organization.id", snap.Org.ID),
+		)
+	}
+	if evaluated && s.dlog != nil {
+		s.dlog.Log(ctx, snap.Org, f, d)
+	}
+	span.End()
+	return d
+}
+
+// answer is the decision of a question; evaluated is false when it failed
+// closed before the policy ran.
+func (s *Service) answer(ctx context.Context, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) (*policy.Facts, policy.Decision, bool) {
 	f, d, ok := s.facts(ctx, snap, inst, q)
 	if !ok {
-		return d
+		return nil, d, false
 	}
 	p, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
 	if err != nil {
 		s.log.ErrorContext(ctx, "load policies", "organization", snap.Org.Slug, "err", err)
-		return failed(f, err)
+		return f, failed(f, err), false
 	}
-	d = s.evaluate(ctx, snap, f, p.Decide)
-	s.metrics.Decision(d.Reason, d.Allowed)
-	if s.dlog != nil {
-		s.dlog.Log(ctx, snap.Org, f, d)
-	}
-	return d
+	return f, s.evaluate(ctx, snap, f, p.Decide), true
 }
 
 // facts gathers a question's facts, the usage counter included. When a
@@ -161,7 +204,13 @@ func (s *Service) facts(ctx context.Context, snap *facts.Snapshot, inst *facts.I
 // evaluate decides gathered facts, failing closed. Explanations, drafts
 // and previews use it too, so it writes no decision log; decide does.
 func (s *Service) evaluate(ctx context.Context, snap *facts.Snapshot, f *policy.Facts, decide func(context.Context, *policy.Facts) (policy.Decision, error)) policy.Decision {
+	ctx, span := tracing.Start(ctx, "policy.evaluate")
 	d, err := decide(ctx, f)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("entitled.policy.version", d.PolicyVersion))
+		tracing.Fail(span, err)
+	}
+	span.End()
 	if err != nil {
 		// Fail closed: a policy that cannot decide grants nothing.
 		s.log.WarnContext(ctx, "policy evaluation failed", "organization", snap.Org.Slug, "instance", f.InstanceSlug, "entitlement", f.EntitlementSlug, "err", err)

@@ -37,6 +37,7 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	exec.SetParserTokenLimit(tokenLimit)
 	exec.Use(extension.Introspection{})
 	exec.Use(newGuard(schema.Schema()))
+	exec.AroundOperations(traceOperation)
 	exec.AroundOperations(capVariables)
 	exec.AroundRootFields(authorizeRootField)
 	exec.AroundFields(markInternal)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 )
 
 type batchItem struct {
@@ -65,6 +66,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		items[i] = it
 	}
 	orgID := items[0].t.orgID
+	defer s.metrics.UsageWrite(metrics.UsageBatch, time.Now())
 	err := tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		// Keys seen before, in the ledger or earlier in this batch.

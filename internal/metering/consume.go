@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/entitled/entitled/ent/usageevent"
 	"math"
+	"time"
 
+	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -74,6 +76,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		key = *in.IdempotencyKey
 	}
 	var out *policy.Decision
+	defer s.metrics.UsageWrite(metrics.UsageConsume, time.Now())
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.lockCounter(ctx, q, t, start)
