@@ -138,8 +138,10 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 				t.Errorf("%s: missing", name)
 			}
 		}
-		if g := families["entitled_cached_instances"]; g != nil && g.GetMetric()[0].GetGauge().GetValue() < 1 {
-			t.Errorf("entitled_cached_instances = %v after decisions on a cached instance", g.GetMetric()[0].GetGauge().GetValue())
+		for _, name := range []string{"entitled_cached_organizations", "entitled_cached_instances"} {
+			if g := families[name]; g != nil && g.GetMetric()[0].GetGauge().GetValue() < 1 {
+				t.Errorf("%s = %v after decisions on a cached instance", name, g.GetMetric()[0].GetGauge().GetValue())
+			}
 		}
 
 		// No label carries tenant data.
