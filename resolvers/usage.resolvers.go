@@ -41,7 +41,7 @@ func (r *mutationResolver) ConsumeUsage(ctx context.Context, input metering.Cons
 
 // UsageHistory is the resolver for the usageHistory field.
 func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error) {
-	return r.Metering.History(ctx, instance, entitlement, *periods)
+	return r.Metering.History(ctx, instance, entitlement, periods)
 }
 
 // Entitlement is the resolver for the entitlement field.

@@ -384,6 +384,12 @@ func (s *Service) done(ctx context.Context, p *ent.OrgPolicy, err error) (*ent.O
 // check validates a module against the organization's other active
 // modules and runs its tests; it returns the test result to store.
 func (s *Service) check(ctx context.Context, name, src, tests string, others []policy.Module, requireTests bool) (map[string]any, error) {
+	if err := validate.Clean("module", src); err != nil {
+		return nil, err
+	}
+	if err := validate.Clean("tests", tests); err != nil {
+		return nil, err
+	}
 	if errs := policy.Validate(module(name, src), others); len(errs) > 0 {
 		return nil, compileError("module", errs)
 	}

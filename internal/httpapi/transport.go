@@ -40,7 +40,7 @@ func (transport) Supports(r *http.Request) bool {
 func writeErrors(w http.ResponseWriter, status int, errs ...*gqlerror.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(&graphql.Response{Errors: errs})
+	b, _ := marshalJSON(&graphql.Response{Errors: errs})
 	_, _ = w.Write(b)
 }
 
@@ -134,7 +134,7 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 }
 
 func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
-	b, err := json.Marshal(resp)
+	b, err := marshalJSON(resp)
 	if err != nil {
 		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
 		return
@@ -147,6 +147,19 @@ func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// marshalJSON encodes a response as it is: messages such as "usage + 1 >=
+// cap" reach the client with their < > & unescaped (encoding/json would
+// write \u003e, which every JSON parser reads back but people do not).
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decodeStrict decodes one JSON value with numbers kept exact.

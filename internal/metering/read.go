@@ -15,8 +15,12 @@ import (
 	"github.com/entitled/entitled/internal/tenant"
 )
 
-// MaxHistory bounds usageHistory.
-const MaxHistory = 120
+// MaxHistory bounds usageHistory; DefaultHistory is what it returns when
+// the periods are not given (or given as null).
+const (
+	MaxHistory     = 120
+	DefaultHistory = 12
+)
 
 // ForInstance returns the current period's usage of every NUMBER
 // entitlement the instance's license grants, by entitlement slug.
@@ -57,7 +61,11 @@ func (s *Service) ForInstance(ctx context.Context, instanceSlug string) ([]*Usag
 
 // History returns the last n periods of one instance and entitlement,
 // newest first, including the current one; periods without reports are 0.
-func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug string, n int) ([]*Usage, error) {
+func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug string, periods *int) ([]*Usage, error) {
+	n := DefaultHistory
+	if periods != nil {
+		n = *periods
+	}
 	if n <= 0 || n > MaxHistory {
 		return nil, apperr.Invalid("periods", "must be between 1 and %d", MaxHistory)
 	}

@@ -5,9 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/usageevent"
-	"math"
+	"github.com/entitled/entitled/policy"
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
@@ -34,11 +33,8 @@ type ReportResult struct {
 // validate checks a report against its target and the clock. prefix names
 // the item in a batch ("inputs[3].").
 func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Time, error) {
-	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) {
-		return time.Time{}, apperr.Invalid(prefix+"value", "must be a finite number")
-	}
-	if in.Value < 0 && (t.method() == string(entitlement.AggregationMethodSUM) || t.method() == string(entitlement.AggregationMethodCOUNT)) {
-		return time.Time{}, apperr.Invalid(prefix+"value", "must be >= 0 for %s meters (entitlement %q)", t.method(), t.ent.Slug)
+	if err := policy.Quantity(in.Value); err != nil {
+		return time.Time{}, apperr.Invalid(prefix+"value", "%s", err)
 	}
 	if err := checkKey(prefix+"idempotencyKey", in.IdempotencyKey); err != nil {
 		return time.Time{}, err
@@ -48,6 +44,9 @@ func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Ti
 		ts = *in.Timestamp
 		if ts.After(now.Add(FutureTolerance)) {
 			return time.Time{}, apperr.Invalid(prefix+"timestamp", "is more than %s in the future", FutureTolerance)
+		}
+		if ts.Before(t.inst.Instance.StartsAt) {
+			return time.Time{}, apperr.Invalid(prefix+"timestamp", "is before the instance's startsAt (%s)", t.inst.Instance.StartsAt.UTC().Format(time.RFC3339))
 		}
 	}
 	return ts.UTC(), nil

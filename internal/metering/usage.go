@@ -27,6 +27,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -222,7 +223,7 @@ func checkKey(field string, key *string) error {
 	if *key == "" || len(*key) > 255 {
 		return apperr.Invalid(field, "must be 1 to 255 characters")
 	}
-	return nil
+	return validate.Clean(field, *key)
 }
 
 var dollar = regexp.MustCompile(`\$(\d+)`)

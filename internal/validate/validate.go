@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/entitled/entitled/internal/apperr"
@@ -29,10 +30,25 @@ var SlugPattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 // first, so a malformed one costs no query and no cache entry.
 func IsSlug(v string) bool { return v != "" && len(v) <= MaxSlug && SlugPattern.MatchString(v) }
 
+// Clean checks that text is valid UTF-8 without NUL characters: what
+// every database column and JSON document can hold.
+func Clean(field, v string) error {
+	if !utf8.ValidString(v) {
+		return apperr.Invalid(field, "must be valid UTF-8 text")
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return apperr.Invalid(field, "must not contain NUL characters")
+	}
+	return nil
+}
+
 // Name checks a required display name.
 func Name(field, v string) error {
 	if v == "" {
 		return apperr.Invalid(field, "must not be empty")
+	}
+	if err := Clean(field, v); err != nil {
+		return err
 	}
 	if n := utf8.RuneCountInString(v); n > MaxName {
 		return apperr.Invalid(field, "is %d characters; at most %d allowed", n, MaxName)
@@ -78,6 +94,9 @@ func OptionalText(field string, v *string, max int) error {
 
 // Text checks optional free text against a length limit.
 func Text(field, v string, max int) error {
+	if err := Clean(field, v); err != nil {
+		return err
+	}
 	if n := utf8.RuneCountInString(v); n > max {
 		return apperr.Invalid(field, "is %d characters; at most %d allowed", n, max)
 	}
@@ -91,6 +110,9 @@ func JSONObject(field string, v map[string]any) error {
 	}
 	if !finite(v) {
 		return apperr.Invalid(field, "must not contain NaN or infinite numbers")
+	}
+	if !cleanJSON(v) {
+		return apperr.Invalid(field, "must hold valid UTF-8 text without NUL characters")
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -115,6 +137,29 @@ func finite(v any) bool {
 	case []any:
 		for _, e := range x {
 			if !finite(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cleanJSON reports whether every string (and key) in a JSON value is
+// Clean.
+func cleanJSON(v any) bool {
+	ok := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	switch x := v.(type) {
+	case string:
+		return ok(x)
+	case map[string]any:
+		for k, e := range x {
+			if !ok(k) || !cleanJSON(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !cleanJSON(e) {
 				return false
 			}
 		}
