@@ -196,11 +196,14 @@ type ComplexityRoot struct {
 	}
 
 	LicenseTerm struct {
-		EntitlementID   func(childComplexity int) int
-		EntitlementSlug func(childComplexity int) int
-		EntitlementType func(childComplexity int) int
-		OveragePercent  func(childComplexity int) int
-		Value           func(childComplexity int) int
+		AggregationMethod func(childComplexity int) int
+		EntitlementID     func(childComplexity int) int
+		EntitlementSlug   func(childComplexity int) int
+		EntitlementType   func(childComplexity int) int
+		MeterType         func(childComplexity int) int
+		OveragePercent    func(childComplexity int) int
+		ResetPeriod       func(childComplexity int) int
+		Value             func(childComplexity int) int
 	}
 
 	LicenseVersion struct {
@@ -1106,6 +1109,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LicenseEntitlement.Value(childComplexity), true
 
+	case "LicenseTerm.aggregationMethod":
+		if e.ComplexityRoot.LicenseTerm.AggregationMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.AggregationMethod(childComplexity), true
 	case "LicenseTerm.entitlementID":
 		if e.ComplexityRoot.LicenseTerm.EntitlementID == nil {
 			break
@@ -1124,12 +1133,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LicenseTerm.EntitlementType(childComplexity), true
+	case "LicenseTerm.meterType":
+		if e.ComplexityRoot.LicenseTerm.MeterType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.MeterType(childComplexity), true
 	case "LicenseTerm.overagePercent":
 		if e.ComplexityRoot.LicenseTerm.OveragePercent == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LicenseTerm.OveragePercent(childComplexity), true
+	case "LicenseTerm.resetPeriod":
+		if e.ComplexityRoot.LicenseTerm.ResetPeriod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.ResetPeriod(childComplexity), true
 	case "LicenseTerm.value":
 		if e.ComplexityRoot.LicenseTerm.Value == nil {
 			break
@@ -2666,6 +2687,12 @@ func (ec *executionContext) childFields_LicenseTerm(ctx context.Context, field g
 		return ec.fieldContext_LicenseTerm_value(ctx, field)
 	case "overagePercent":
 		return ec.fieldContext_LicenseTerm_overagePercent(ctx, field)
+	case "meterType":
+		return ec.fieldContext_LicenseTerm_meterType(ctx, field)
+	case "aggregationMethod":
+		return ec.fieldContext_LicenseTerm_aggregationMethod(ctx, field)
+	case "resetPeriod":
+		return ec.fieldContext_LicenseTerm_resetPeriod(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LicenseTerm", field.Name)
 }
@@ -6887,6 +6914,75 @@ func (ec *executionContext) _LicenseTerm_overagePercent(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_LicenseTerm_overagePercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LicenseTerm_meterType(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_meterType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeterType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_meterType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseTerm_aggregationMethod(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_aggregationMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AggregationMethod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_aggregationMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseTerm_resetPeriod(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_resetPeriod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResetPeriod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_resetPeriod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
 }
 
 func (ec *executionContext) _LicenseVersion_id(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
@@ -18837,6 +18933,21 @@ func (ec *executionContext) _LicenseTerm(ctx context.Context, sel ast.SelectionS
 			}
 		case "overagePercent":
 			out.Values[i] = ec._LicenseTerm_overagePercent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "meterType":
+			out.Values[i] = ec._LicenseTerm_meterType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "aggregationMethod":
+			out.Values[i] = ec._LicenseTerm_aggregationMethod(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resetPeriod":
+			out.Values[i] = ec._LicenseTerm_resetPeriod(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/entitled/entitled/internal/apperr"
@@ -80,6 +81,27 @@ func Names(name, slug *string) error {
 	}
 	if slug != nil {
 		return Slug("slug", *slug)
+	}
+	return nil
+}
+
+// SameSlug refuses an update that would change a slug: clients script
+// against slugs, so one is fixed once created (names can change).
+func SameSlug(current string, update *string) error {
+	if update != nil && *update != current {
+		return apperr.Invalid("slug", "cannot change after creation (it stays %q); change the name instead", current)
+	}
+	return nil
+}
+
+// Time checks an optional instant a client sends: within the years 1970
+// to 9999, which every store and every JSON answer can hold.
+func Time(field string, t *time.Time) error {
+	if t == nil {
+		return nil
+	}
+	if y := t.UTC().Year(); y < 1970 || y > 9999 {
+		return apperr.Invalid(field, "must be between 1970 and 9999, got the year %d", y)
 	}
 	return nil
 }
