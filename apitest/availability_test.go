@@ -287,38 +287,57 @@ func TestSlowTenantDoesNotStarveOthers(t *testing.T) {
 		return out
 	}
 	sample(50) // warm up
-	idle := p99(sample(300))
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var bCalls, bErrors atomic.Int64
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
+	// A round compares A's p99 while B runs with A's p99 just before, so
+	// both see the same machine; the property holds when one of three
+	// rounds shows it (a loaded CI machine can spoil a round, starvation
+	// would spoil all three).
+	var report []string
+	// An idle p99 above busyMachine means other work shares the machine:
+	// such a round cannot tell starvation from a busy host.
+	const busyMachine = 3 * time.Millisecond
+	conclusive := 0
+	for round := range 3 {
+		idle := p99(sample(200))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var bCalls, bErrors atomic.Int64
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := env.Do(b, allowedCtxQ, map[string]any{"i": "eu-1", "e": "sso"})
+					bCalls.Add(1)
+					if testenv.Str(r.Data, "allowed.reason") == "POLICY_ERROR" {
+						bErrors.Add(1)
+					}
 				}
-				r := env.Do(b, allowedCtxQ, map[string]any{"i": "eu-1", "e": "sso"})
-				bCalls.Add(1)
-				if testenv.Str(r.Data, "allowed.reason") == "POLICY_ERROR" {
-					bErrors.Add(1)
-				}
-			}
-		}()
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+		busy := p99(sample(200))
+		close(stop)
+		wg.Wait()
+		line := fmt.Sprintf("round %d: organization A decision p99 idle %v, while B's slow policy ran with 16 callers %v (%.2f×); B: %d calls, %d POLICY_ERROR",
+			round+1, idle, busy, float64(busy)/float64(idle), bCalls.Load(), bErrors.Load())
+		t.Log(line)
+		report = append(report, line)
+		// A floor of 2 ms keeps a sub-millisecond idle figure from turning
+		// scheduler noise into a failure.
+		if busy <= max(3*idle, 2*time.Millisecond) {
+			return
+		}
+		if idle <= busyMachine {
+			conclusive++
+		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	busy := p99(sample(300))
-	close(stop)
-	wg.Wait()
-	t.Logf("organization A decision p99: idle %v, while B's slow policy ran with 16 callers %v (%.2f×); B: %d calls, %d POLICY_ERROR",
-		idle, busy, float64(busy)/float64(idle), bCalls.Load(), bErrors.Load())
-	// A floor of 2 ms keeps a sub-millisecond idle figure from turning
-	// scheduler noise into a failure.
-	if limit := max(3*idle, 2*time.Millisecond); busy > limit {
-		t.Fatalf("organization A's p99 went from %v to %v (more than %v) while B's policy ran", idle, busy, limit)
+	if conclusive == 0 {
+		t.Skipf("the machine was too busy to measure (A's idle p99 above %v in every round):\n%s", busyMachine, strings.Join(report, "\n"))
 	}
+	t.Fatalf("organization A's p99 stayed above 3× its idle figure while B's policy ran:\n%s", strings.Join(report, "\n"))
 }

@@ -39,7 +39,7 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	exec.Use(newGuard(schema.Schema()))
 	exec.AroundOperations(capVariables)
 	exec.AroundRootFields(authorizeRootField)
-	exec.AroundFields(markInternal)
+	exec.AroundFields(authorizeField)
 	exec.SetErrorPresenter(presenter(log))
 	exec.SetRecoverFunc(recoverFunc(log))
 	t := transport{}
