@@ -17,7 +17,7 @@ import (
 
 // Usage is the resolver for the usage field.
 func (r *instanceResolver) Usage(ctx context.Context, obj *ent.Instance) ([]*metering.Usage, error) {
-	return r.Metering.ForInstance(ctx, obj.Slug)
+	return r.Metering.ForInstance(ctx, instanceRef(obj), siblingInstances(ctx))
 }
 
 // ReportUsage is the resolver for the reportUsage field.
@@ -46,7 +46,7 @@ func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entit
 
 // Entitlement is the resolver for the entitlement field.
 func (r *usageResolver) Entitlement(ctx context.Context, obj *metering.Usage) (*ent.Entitlement, error) {
-	return r.Client.Entitlement.Get(ctx, obj.EntitlementID)
+	return r.Metering.EntitlementOf(ctx, obj)
 }
 
 // Usage returns graph.UsageResolver implementation.

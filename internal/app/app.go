@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Custom:          a.Policies,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger)))
+	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())

@@ -195,13 +195,15 @@ func (s *Service) addToCounter(ctx context.Context, q exec, t target, start time
 	return c, rows.Close()
 }
 
-func scanCounter(rows interface{ Scan(...any) error }) (*Counter, error) {
+// scanCounter reads a counter's columns, after the columns of before (a
+// batch read names the row's instance and entitlement first).
+func scanCounter(rows interface{ Scan(...any) error }, before ...any) (*Counter, error) {
 	var (
 		c              Counter
 		mn, mx, latest sql.NullFloat64
 		latestAt       sql.NullTime
 	)
-	if err := rows.Scan(&c.Count, &c.Sum, &mn, &mx, &latest, &latestAt); err != nil {
+	if err := rows.Scan(append(before, &c.Count, &c.Sum, &mn, &mx, &latest, &latestAt)...); err != nil {
 		return nil, fmt.Errorf("read usage counter: %w", err)
 	}
 	if mn.Valid {

@@ -50,8 +50,9 @@ type options struct {
 	queryLog func(ctx context.Context, query string)
 }
 
-// WithQueryLog reports every SQL statement ent runs (tests count them to
-// prove edge walks are batched, not one query per row).
+// WithQueryLog reports every SQL statement that reaches the database, ent's
+// and raw alike (tests count them to prove reads are batched, not one
+// query per row).
 func WithQueryLog(fn func(ctx context.Context, query string)) Option {
 	return func(o *options) { o.queryLog = fn }
 }
@@ -87,19 +88,21 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.SetMaxIdleConns(32)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
+	if o.queryLog != nil {
+		maxOpen := db.Stats().MaxOpenConnections
+		if db, err = withLogging(db, dsn, o.queryLog); err != nil {
+			return nil, fmt.Errorf("log queries: %w", err)
+		}
+		db.SetMaxOpenConns(maxOpen)
+		db.SetMaxIdleConns(maxOpen)
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", drv, err)
 	}
-	var driver dialect.Driver = entsql.OpenDB(drv, db)
-	if o.queryLog != nil {
-		driver = dialect.DebugWithContext(driver, func(ctx context.Context, args ...any) {
-			o.queryLog(ctx, fmt.Sprint(args...))
-		})
-	}
-	client := ent.NewClient(ent.Driver(driver))
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(drv, db)))
 	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
