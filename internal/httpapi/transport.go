@@ -119,8 +119,15 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 	ctx := graphql.StartOperationTrace(r.Context())
 	rc, opErr := exec.CreateOperationContext(ctx, params)
 	if opErr != nil {
+		// The document did not parse, validate or coerce: no execution.
+		// GraphQL over HTTP: 200 for application/json clients, 400 and no
+		// data entry for application/graphql-response+json ones.
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
-		writeResponse(w, http.StatusUnprocessableEntity, resp)
+		if wantsGraphQLResponse(r) {
+			writeRequestError(w, http.StatusBadRequest, resp)
+			return
+		}
+		writeResponse(w, r, http.StatusOK, resp)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -130,10 +137,45 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		}
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, http.StatusOK, responses(ctx))
+	writeResponse(w, r, http.StatusOK, responses(ctx))
 }
 
-func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
+// graphQLResponseType is the media type of GraphQL over HTTP.
+const graphQLResponseType = "application/graphql-response+json"
+
+// wantsGraphQLResponse reports whether the client asks for
+// application/graphql-response+json before (or instead of)
+// application/json.
+func wantsGraphQLResponse(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		switch mt {
+		case graphQLResponseType:
+			return true
+		case "application/json", "*/*", "application/*":
+			return false
+		}
+	}
+	return false
+}
+
+// writeRequestError answers a request that was not executed, in the
+// graphql-response+json form: errors only, no data entry.
+func writeRequestError(w http.ResponseWriter, status int, resp *graphql.Response) {
+	b, err := marshalJSON(struct {
+		Errors     any            `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
+	if err != nil {
+		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", graphQLResponseType)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeResponse(w http.ResponseWriter, r *http.Request, status int, resp *graphql.Response) {
 	b, err := marshalJSON(resp)
 	if err != nil {
 		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
@@ -144,7 +186,11 @@ func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
 			fmt.Sprintf("the answer is %d bytes, more than the limit of %d; ask for fewer objects or smaller pages", len(b), MaxResponseBytes)))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	if wantsGraphQLResponse(r) {
+		w.Header().Set("Content-Type", graphQLResponseType)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
