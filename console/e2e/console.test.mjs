@@ -145,14 +145,16 @@ async function mainFlow(viewport, sfx) {
     // A GraphQL error that names a field is shown next to that field.
     await page.getByRole('button', { name: 'Edit', exact: true }).click();
     dialog = page.getByRole('dialog', { name: `Edit Enterprise${sfx}` });
-    await dialog.getByLabel('Slug').fill('Not A Slug');
+    // The slug is fixed once created: shown, not editable.
+    assert.equal(await dialog.getByLabel('Slug').isEditable(), false);
+    await dialog.getByLabel('Version name').fill('v'.repeat(150));
     await dialog.getByRole('button', { name: 'Save changes' }).click();
-    const slugError = dialog
+    const fieldError = dialog
       .locator('.field-invalid')
-      .filter({ has: page.getByLabel('Slug') })
+      .filter({ has: page.getByLabel('Version name') })
       .locator('.field-error');
-    await slugError.waitFor();
-    assert.match(await slugError.innerText(), /lower-case/i);
+    await fieldError.waitFor();
+    assert.match(await fieldError.innerText(), /at most 100/i);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
 
