@@ -268,7 +268,8 @@ func p99(ds []time.Duration) time.Duration {
 }
 
 // While organization B runs its worst legal policy with many concurrent
-// callers, organization A's decisions keep their latency and never fail.
+// callers, organization A's decisions keep their latency and never fail,
+// and B's fail closed (POLICY_ERROR). Not parallel: it measures latency.
 func TestSlowTenantDoesNotStarveOthers(t *testing.T) {
 	env := testenv.New(t, "sqlite", testenv.PolicyTimeout(25*time.Millisecond))
 	now := time.Now().UTC()
