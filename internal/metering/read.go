@@ -45,7 +45,7 @@ func (s *Service) ForInstance(ctx context.Context, instanceSlug string) ([]*Usag
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.readCounter(ctx, s.db.SQL, t.orgID, inst.Instance.ID, e.ID, start)
+		c, err := s.readCounter(ctx, s.db.Read, t.orgID, inst.Instance.ID, e.ID, start)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +76,7 @@ func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug str
 	for len(starts) < n {
 		starts = append(starts, Previous(t.ent.ResetPeriod, starts[len(starts)-1]))
 	}
-	rows, err := s.db.Client.UsageCounter.Query().
+	rows, err := s.db.ReadClient.UsageCounter.Query().
 		Where(usagecounter.InstanceID(t.inst.Instance.ID), usagecounter.EntitlementID(t.ent.ID),
 			usagecounter.PeriodStartGTE(starts[len(starts)-1])).
 		All(ctx)
