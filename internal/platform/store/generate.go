@@ -30,6 +30,17 @@ var Dialects = []string{dialect.SQLite, dialect.Postgres}
 // in-memory SQLite, and a temporary database created (and dropped) on the
 // PostgreSQL server at pgURL. It returns the files written.
 func GenerateMigrations(ctx context.Context, root, name, pgURL string) ([]string, error) {
+	// Both scratch databases first: without PostgreSQL, nothing is written
+	// (not SQLite's half of a change).
+	devs := map[string]*sql.DB{}
+	for _, drv := range Dialects {
+		dev, drop, err := DevDatabase(ctx, drv, pgURL)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		devs[drv] = dev
+	}
 	var written []string
 	for _, drv := range Dialects {
 		sub, _ := dialectDir(drv)
@@ -37,12 +48,7 @@ func GenerateMigrations(ctx context.Context, root, name, pgURL string) ([]string
 		if err != nil {
 			return written, err
 		}
-		dev, drop, err := DevDatabase(ctx, drv, pgURL)
-		if err != nil {
-			return written, err
-		}
-		f, err := GenerateMigration(ctx, drv, dev, dir, name, entmigrate.Tables)
-		drop()
+		f, err := GenerateMigration(ctx, drv, devs[drv], dir, name, entmigrate.Tables)
 		if err != nil {
 			return written, fmt.Errorf("%s: %w", sub, err)
 		}
