@@ -54,6 +54,12 @@ type Config struct {
 	// RequestTimeout bounds every API request (default 15 s): past it,
 	// its database work and evaluations are cancelled.
 	RequestTimeout time.Duration
+	// SkipMigrations leaves the schema as it is (ENTITLED_AUTO_MIGRATE=
+	// false): while migrations are pending, /readyz says so with 503.
+	SkipMigrations bool
+	// MaxConns is the PostgreSQL connection budget (ENTITLED_DB_MAX_CONNS;
+	// 0: store.DefaultMaxConns), the change feed's connection included.
+	MaxConns int
 }
 
 // App is a running entitled.
@@ -71,6 +77,7 @@ type App struct {
 	Handler   http.Handler
 	log       *slog.Logger
 	stop      context.CancelFunc
+	ready     readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -89,12 +96,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
+	db, err := store.Open(ctx, cfg.DatabaseURL, storeOptions(cfg)...)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
-	a.Facts = facts.New(db.Client)
+	a.ready.migrated.Store(!cfg.SkipMigrations)
+	// Facts only read: on SQLite they get the read pool.
+	a.Facts = facts.New(db.ReadClient)
 	var pgDB *sql.DB
 	var pgDSN string
 	if db.Dialect == dialect.Postgres {
@@ -140,15 +149,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := db.SQL.PingContext(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"database unavailable"}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handler = mux
 	return a, nil
 }
@@ -156,6 +157,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 // Bootstrap creates the default organization on an empty database and
 // returns its first admin key ("" when the database was not empty).
 func (a *App) Bootstrap(ctx context.Context) (string, error) {
+	if pending, err := a.pending(ctx); err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	} else if len(pending) > 0 {
+		a.log.Warn("the database schema is behind this binary: not ready, and no default organization is created, until the migrations are applied (entitled migrate up)", "pending", pending)
+		return "", nil
+	}
 	secret, err := a.Auth.Bootstrap(ctx)
 	if err != nil {
 		return "", fmt.Errorf("bootstrap: %w", err)

@@ -93,8 +93,8 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	if err != nil {
 		return nil, err
 	}
-	var q exec = s.db.SQL
-	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
+	var q exec = s.db.Read
+	if st, ok := s.stmts.Load(readCounterKey); ok {
 		q = stmtExec{st.(*sql.Stmt)}
 	}
 	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)

@@ -86,12 +86,12 @@ func (s *Service) ForInstance(ctx context.Context, inst InstanceRef, siblings []
 func (s *Service) EntitlementOf(ctx context.Context, u *Usage) (*ent.Entitlement, error) {
 	b, _ := ctx.Value(batchKey{}).(*usageBatch)
 	if b == nil {
-		return s.db.Client.Entitlement.Get(ctx, u.EntitlementID)
+		return s.db.ReadClient.Entitlement.Get(ctx, u.EntitlementID)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.entitlements == nil {
-		all, err := s.db.Client.Entitlement.Query().All(ctx)
+		all, err := s.db.ReadClient.Entitlement.Query().All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read entitlements: %w", err)
 		}
@@ -185,7 +185,7 @@ func (s *Service) forInstances(ctx context.Context, refs []InstanceRef) (map[str
 			q.WriteString(s.placeholder(len(args)))
 		}
 		q.WriteByte(')')
-		rows, err := s.db.SQL.QueryContext(ctx, q.String(), args...)
+		rows, err := s.db.Read.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return nil, fmt.Errorf("read usage counters: %w", err)
 		}
@@ -238,7 +238,7 @@ func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug str
 	for len(starts) < n {
 		starts = append(starts, Previous(t.ent.ResetPeriod, starts[len(starts)-1]))
 	}
-	rows, err := s.db.Client.UsageCounter.Query().
+	rows, err := s.db.ReadClient.UsageCounter.Query().
 		Where(usagecounter.InstanceID(t.inst.Instance.ID), usagecounter.EntitlementID(t.ent.ID),
 			usagecounter.PeriodStartGTE(starts[len(starts)-1])).
 		All(ctx)

@@ -100,7 +100,15 @@ func (s *Service) prepareAll(ctx context.Context) {
 			s.stmts.Store(q, st)
 		}
 	}
+	// Decisions read counters through the read pool (on SQLite its own,
+	// so they never wait behind writers).
+	if st, err := s.db.Read.PrepareContext(ctx, s.rebind(selectCounter)); err == nil {
+		s.stmts.Store(readCounterKey, st)
+	}
 }
+
+// readCounterKey holds selectCounter prepared on the read pool.
+const readCounterKey = "read: selectCounter"
 
 // New returns the usage service.
 func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time) *Service {
