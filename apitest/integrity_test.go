@@ -219,3 +219,53 @@ func TestTimesOutsideTheCalendarAreRefused(t *testing.T) {
 		c.MustDo(key, qCreateInstance, map[string]any{"in": map[string]any{"name": "n", "slug": "fine", "startsAt": ok}})
 	})
 }
+
+const resetQ = `mutation($in: ResetUsageInput!) { resetUsage(input: $in) { value count remaining } }`
+
+func TestResetUsageStartsAfreshAndKeepsTheLedger(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, c client) {
+		key := meter(t, c.Env, "reset", map[string]any{"resetPeriod": "NONE"}, 100, nil)
+		c.Env.SetNow(time.Now().UTC().Add(time.Minute)) // reports are after the instance's start
+		report(t, c.Env, key, 90, nil, "a")
+		report(t, c.Env, key, 20, nil, "b")
+		wantReason(t, ask(t, c.Env, key, "i", "m", 1), false, "LIMIT_EXCEEDED")
+
+		in := map[string]any{"instance": "i", "entitlement": "m", "reason": "billing dispute #42"}
+		for _, scope := range []string{"READ", "CHECK"} {
+			c.MustFail(c.NewKey(key, scope), "FORBIDDEN", resetQ, map[string]any{"in": in})
+		}
+		c.MustFailField(key, "reason", resetQ, map[string]any{"in": map[string]any{"instance": "i", "entitlement": "m", "reason": ""}})
+		resetAt := time.Now().UTC().Add(2 * time.Minute)
+		c.Env.SetNow(resetAt)
+		d := c.MustDo(key, resetQ, map[string]any{"in": in})
+		if testenv.Num(d, "resetUsage.value") != 0 || testenv.Num(d, "resetUsage.remaining") != 100 {
+			t.Fatalf("after reset: %v", d)
+		}
+		dec := ask(t, c.Env, key, "i", "m", 1)
+		wantReason(t, dec, true, "ALLOWED")
+		if dec["usage"].(json.Number) != "0" {
+			t.Fatalf("decision usage after reset: %v", dec)
+		}
+		// A late report dated before the reset is kept, not counted.
+		late := resetAt.Add(-30 * time.Second)
+		report(t, c.Env, key, 50, &late, "late")
+		if v, n := currentUsage(t, c.Env, key); v != 0 || n != 0 {
+			t.Fatalf("a report dated before the reset counted: %v %v", v, n)
+		}
+		// New reports count from zero.
+		report(t, c.Env, key, 7, nil, "c")
+		if v, _ := currentUsage(t, c.Env, key); v != 7 {
+			t.Fatalf("usage after reset and a report: %v", v)
+		}
+		// The ledger keeps everything, with the reset and its reason.
+		d = c.MustDo(key, `{ usageEvents(first: 10, orderBy: {field: RECORDED_AT}) { edges { node { kind value } } } }`, nil)
+		var kinds []string
+		for _, e := range testenv.Get(d, "usageEvents.edges").([]any) {
+			kinds = append(kinds, testenv.Str(e, "node.kind"))
+		}
+		if strings.Join(kinds, ",") != "REPORT,REPORT,RESET,REPORT,REPORT" {
+			t.Fatalf("ledger after reset: %v", kinds)
+		}
+	})
+}

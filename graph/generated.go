@@ -243,6 +243,7 @@ type ComplexityRoot struct {
 		RemoveLicenseEntitlement func(childComplexity int, licenseID string, entitlementID string) int
 		ReportUsage              func(childComplexity int, input metering.ReportInput) int
 		ReportUsageBatch         func(childComplexity int, inputs []*metering.ReportInput) int
+		ResetUsage               func(childComplexity int, input metering.ResetInput) int
 		RevokeAPIKey             func(childComplexity int, id string) int
 		SetLicenseEntitlement    func(childComplexity int, input model.SetLicenseEntitlementInput) int
 		UpdateEntitlement        func(childComplexity int, id string, input ent.UpdateEntitlementInput) int
@@ -469,6 +470,7 @@ type MutationResolver interface {
 	ReportUsage(ctx context.Context, input metering.ReportInput) (*metering.ReportResult, error)
 	ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error)
 	ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error)
+	ResetUsage(ctx context.Context, input metering.ResetInput) (*metering.Usage, error)
 }
 type PolicyTestResultResolver interface {
 	DurationMs(ctx context.Context, obj *policy.TestResult) (float64, error)
@@ -1393,6 +1395,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReportUsageBatch(childComplexity, args["inputs"].([]*metering.ReportInput)), true
+	case "Mutation.resetUsage":
+		if e.ComplexityRoot.Mutation.ResetUsage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetUsage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetUsage(childComplexity, args["input"].(metering.ResetInput)), true
 	case "Mutation.revokeAPIKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2291,6 +2304,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OrgPolicyWhereInput", ec.unmarshalInputOrgPolicyWhereInput),
 			graphql.NewInputUnmarshaler("PolicyRevisionWhereInput", ec.unmarshalInputPolicyRevisionWhereInput),
 			graphql.NewInputUnmarshaler("ReportUsageInput", ec.unmarshalInputReportUsageInput),
+			graphql.NewInputUnmarshaler("ResetUsageInput", ec.unmarshalInputResetUsageInput),
 			graphql.NewInputUnmarshaler("SetLicenseEntitlementInput", ec.unmarshalInputSetLicenseEntitlementInput),
 			graphql.NewInputUnmarshaler("ThresholdEventOrder", ec.unmarshalInputThresholdEventOrder),
 			graphql.NewInputUnmarshaler("ThresholdEventWhereInput", ec.unmarshalInputThresholdEventWhereInput),
@@ -3577,6 +3591,20 @@ func (ec *executionContext) field_Mutation_reportUsage_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (metering.ReportInput, error) {
 			return ec.unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetUsage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (metering.ResetInput, error) {
+			return ec.unmarshalNResetUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐResetInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8203,6 +8231,50 @@ func (ec *executionContext) fieldContext_Mutation_consumeUsage(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_consumeUsage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetUsage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetUsage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetUsage(ctx, fc.Args["input"].(metering.ResetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *metering.Usage) graphql.Marshaler {
+			return ec.marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetUsage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Usage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetUsage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16382,6 +16454,62 @@ func UnmarshalReportUsageInput(ctx context.Context, raw any) (metering.ReportInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResetUsageInput(ctx context.Context, obj any) (metering.ResetInput, error) {
+	var it metering.ResetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"instance", "entitlement", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "instance":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instance"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instance = data
+		case "entitlement":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlement"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Entitlement = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResetUsageInput unmarshals raw into the ResetUsageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResetUsageInput(ctx context.Context, raw any) (metering.ResetInput, error) {
+	var out metering.ResetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResetUsageInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetLicenseEntitlementInput(ctx context.Context, obj any) (model.SetLicenseEntitlementInput, error) {
 	var it model.SetLicenseEntitlementInput
 	if obj == nil {
@@ -19278,6 +19406,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "resetUsage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetUsage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21617,6 +21752,11 @@ func (ec *executionContext) marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitle
 		return graphql.Null
 	}
 	return ec._ReportUsagePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResetUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐResetInput(ctx context.Context, v any) (metering.ResetInput, error) {
+	res, err := ec.unmarshalInputResetUsageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSetLicenseEntitlementInput2githubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐSetLicenseEntitlementInput(ctx context.Context, v any) (model.SetLicenseEntitlementInput, error) {

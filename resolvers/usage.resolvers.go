@@ -39,6 +39,11 @@ func (r *mutationResolver) ConsumeUsage(ctx context.Context, input metering.Cons
 	return r.Metering.Consume(ctx, r.Decider, input)
 }
 
+// ResetUsage is the resolver for the resetUsage field.
+func (r *mutationResolver) ResetUsage(ctx context.Context, input metering.ResetInput) (*metering.Usage, error) {
+	return r.Metering.Reset(ctx, input)
+}
+
 // UsageHistory is the resolver for the usageHistory field.
 func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error) {
 	return r.Metering.History(ctx, instance, entitlement, periods)

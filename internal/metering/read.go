@@ -109,7 +109,7 @@ func (s *Service) EntitlementOf(ctx context.Context, u *Usage) (*ent.Entitlement
 // maxBatchIDs bounds one statement's list of instance IDs.
 const maxBatchIDs = 500
 
-var selectInstanceCounters = schemaSQL(`SELECT {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at} FROM {uc} WHERE {uc.organization_id} = `)
+var selectInstanceCounters = schemaSQL(`SELECT {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at} FROM {uc} WHERE {uc.organization_id} = `)
 
 // forInstances reads the current usage of several instances: one
 // statement per maxBatchIDs instances.
@@ -253,7 +253,7 @@ func (s *Service) History(ctx context.Context, instanceSlug, entitlementSlug str
 	for _, st := range starts {
 		var c *Counter
 		if r := byStart[st.UnixNano()]; r != nil {
-			c = &Counter{Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Latest: r.Latest, LatestAt: r.LatestAt}
+			c = &Counter{Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Latest: r.Latest, LatestAt: r.LatestAt, ResetAt: r.ResetAt}
 		}
 		_, end, _ := Period(t.ent.ResetPeriod, st)
 		u := figures(t, c, st, end)

@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"strings"
 	"context"
 	"database/sql"
 	"errors"
@@ -159,18 +160,18 @@ type delta struct {
 	latestAt      time.Time
 }
 
-var upsertCounter = schemaSQL(`INSERT INTO {uc}
+var upsertCounter = schemaSQL(strings.NewReplacer("{before reset}", "{uc}.{uc.reset_at} IS NOT NULL AND excluded.{uc.latest_at} < {uc}.{uc.reset_at}").Replace(`INSERT INTO {uc}
 	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO UPDATE SET
-	{uc.count} = {uc}.{uc.count} + excluded.{uc.count},
-	{uc.sum} = {uc}.{uc.sum} + excluded.{uc.sum},
-	{uc.min} = CASE WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,
-	{uc.max} = CASE WHEN {uc}.{uc.max} IS NULL OR excluded.{uc.max} > {uc}.{uc.max} THEN excluded.{uc.max} ELSE {uc}.{uc.max} END,
-	{uc.latest} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest} ELSE {uc}.{uc.latest} END,
-	{uc.latest_at} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest_at} ELSE {uc}.{uc.latest_at} END,
+	{uc.count} = CASE WHEN {before reset} THEN {uc}.{uc.count} ELSE {uc}.{uc.count} + excluded.{uc.count} END,
+	{uc.sum} = CASE WHEN {before reset} THEN {uc}.{uc.sum} ELSE {uc}.{uc.sum} + excluded.{uc.sum} END,
+	{uc.min} = CASE WHEN {before reset} THEN {uc}.{uc.min} WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,
+	{uc.max} = CASE WHEN {before reset} THEN {uc}.{uc.max} WHEN {uc}.{uc.max} IS NULL OR excluded.{uc.max} > {uc}.{uc.max} THEN excluded.{uc.max} ELSE {uc}.{uc.max} END,
+	{uc.latest} = CASE WHEN {before reset} THEN {uc}.{uc.latest} WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest} ELSE {uc}.{uc.latest} END,
+	{uc.latest_at} = CASE WHEN {before reset} THEN {uc}.{uc.latest_at} WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest_at} ELSE {uc}.{uc.latest_at} END,
 	{uc.updated_at} = excluded.{uc.updated_at}
-RETURNING {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}`)
+RETURNING {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at}`))
 
 // addToCounter folds d into the period's counter in one statement and
 // returns the counter after it; the row stays locked until commit.
@@ -199,11 +200,11 @@ func (s *Service) addToCounter(ctx context.Context, q exec, t target, start time
 // batch read names the row's instance and entitlement first).
 func scanCounter(rows interface{ Scan(...any) error }, before ...any) (*Counter, error) {
 	var (
-		c              Counter
-		mn, mx, latest sql.NullFloat64
-		latestAt       sql.NullTime
+		c                 Counter
+		mn, mx, latest    sql.NullFloat64
+		latestAt, resetAt sql.NullTime
 	)
-	if err := rows.Scan(append(before, &c.Count, &c.Sum, &mn, &mx, &latest, &latestAt)...); err != nil {
+	if err := rows.Scan(append(before, &c.Count, &c.Sum, &mn, &mx, &latest, &latestAt, &resetAt)...); err != nil {
 		return nil, fmt.Errorf("read usage counter: %w", err)
 	}
 	if mn.Valid {
@@ -217,6 +218,9 @@ func scanCounter(rows interface{ Scan(...any) error }, before ...any) (*Counter,
 	}
 	if latestAt.Valid {
 		c.LatestAt = &latestAt.Time
+	}
+	if resetAt.Valid {
+		c.ResetAt = &resetAt.Time
 	}
 	return &c, nil
 }
