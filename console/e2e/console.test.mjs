@@ -513,6 +513,32 @@ describe('console', () => {
       await context.close();
     }
   });
+  test('usage: an admin resets a meter with a reason, after a confirmation', async () => {
+    const { page, context, problems } = await newPage(DESKTOP);
+    try {
+      const q = (query, variables) => gql(server.base, server.adminKey, query, variables);
+      const ent = (await q(`mutation { createEntitlement(input: {name: "Builds", slug: "builds", type: NUMBER}) { id } }`)).createEntitlement.id;
+      const lic = (await q(`mutation { createLicense(input: {name: "Builder", slug: "builder", type: PAID}) { id } }`)).createLicense.id;
+      await q(`mutation($l: ID!, $e: ID!) { setLicenseEntitlement(input: {licenseID: $l, entitlementID: $e, value: {type: "number", value: 10}}) { id } }`, { l: lic, e: ent });
+      await q(`mutation($l: ID!) { createInstance(input: {name: "CI box", slug: "ci-box", licenseID: $l}) { id } }`, { l: lic });
+      await q(`mutation { reportUsage(input: {instance: "ci-box", entitlement: "builds", value: 8}) { replayed } }`);
+      await signIn(page, server.adminKey);
+      await page.getByRole('heading', { level: 1, name: 'Licenses' }).waitFor();
+      await page.goto(server.base + '/instances/ci-box');
+      await page.getByTestId('meter-builds-value').getByText('8').waitFor();
+      await page.getByRole('button', { name: 'Reset usage of Builds' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Reset usage of Builds?' });
+      await dialog.getByLabel('Reason').fill('test run counted twice');
+      await dialog.getByRole('button', { name: 'Reset usage' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByTestId('meter-builds-value').getByText('0', { exact: true }).waitFor();
+      const events = await q(`{ usageEvents(first: 10) { edges { node { kind } } } }`);
+      assert.ok(events.usageEvents.edges.some((e) => e.node.kind === 'RESET'), 'the ledger records the reset');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
   test('policies: problems at their row and column, tests, preview, activate and deactivate', async () => {
     const { page, context, problems } = await newPage(DESKTOP);
     try {
