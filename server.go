@@ -3,7 +3,8 @@
 // Configuration comes from the environment (see README.md):
 // ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
 // ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE,
-// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT.
+// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT, ENTITLED_STALE_LIMIT,
+// ENTITLED_RESYNC_INTERVAL.
 package main
 
 import (
@@ -33,6 +34,8 @@ type config struct {
 	sample        float64
 	policyTimeout time.Duration
 	reqTimeout    time.Duration
+	staleLimit    time.Duration
+	resync        time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -69,6 +72,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ENTITLED_REQUEST_TIMEOUT must be a positive duration such as 15s, got %q", v)
 		}
 		c.reqTimeout = d
+	}
+	for _, d := range []struct {
+		name, example string
+		dst           *time.Duration
+	}{{"ENTITLED_STALE_LIMIT", "5m", &c.staleLimit}, {"ENTITLED_RESYNC_INTERVAL", "30s", &c.resync}} {
+		if v := getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return c, fmt.Errorf("%s must be a positive duration such as %s, got %q", d.name, d.example, v)
+			}
+			*d.dst = t
+		}
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -111,6 +126,8 @@ func run() error {
 		DecisionLogSample: cfg.sample,
 		PolicyTimeout:     cfg.policyTimeout,
 		RequestTimeout:    cfg.reqTimeout,
+		StaleLimit:        cfg.staleLimit,
+		ResyncInterval:    cfg.resync,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

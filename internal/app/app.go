@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +53,15 @@ type Config struct {
 	// RequestTimeout bounds every API request (default 15 s): past it,
 	// its database work and evaluations are cancelled.
 	RequestTimeout time.Duration
+	// StaleLimit bounds how long decisions are answered from cached facts
+	// while the database does not answer (default 5 min); past it they
+	// fail closed with UNAVAILABLE.
+	StaleLimit time.Duration
+	// ResyncInterval is the change feed's backstop period (default 30 s).
+	ResyncInterval time.Duration
+	// SkipNotify is a test hook: changes it returns true for are committed
+	// without their notification, as if it were lost.
+	SkipNotify func(changefeed.Change) bool
 }
 
 // App is a running entitled.
@@ -94,13 +102,35 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
-	a.Facts = facts.New(db.Client)
-	var pgDB *sql.DB
-	var pgDSN string
-	if db.Dialect == dialect.Postgres {
-		pgDB, pgDSN = db.SQL, db.DSN
+	feedCfg := changefeed.Config{
+		Log:        cfg.Logger,
+		Resync:     cfg.ResyncInterval,
+		StaleLimit: cfg.StaleLimit,
+		Skip:       cfg.SkipNotify,
+		// Every cache that holds an organization's state hears its changes.
+		Apply: func(c changefeed.Change) {
+			a.Facts.Apply(c)
+			a.Auth.Apply(c)
+		},
 	}
-	a.Feed = changefeed.New(pgDB, pgDSN, cfg.Logger, a.Facts.Invalidate, a.Facts.InvalidateAll)
+	if db.Dialect == dialect.Postgres {
+		feedCfg.DB, feedCfg.DSN = db.SQL, db.DSN
+	}
+	a.Feed = changefeed.New(feedCfg)
+	a.Facts = facts.New(db.Client, cfg.Now, a.Feed.Observe)
+	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Catalog = catalog.New(db, a.Feed)
+	a.Instances = instance.New(db, cfg.Now, a.Feed)
+	var dlog *decision.Log
+	if cfg.DecisionLog != nil {
+		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
+	}
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	if err := a.Feed.Listen(listenCtx); err != nil {
@@ -108,20 +138,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
-	if a.Auth, err = auth.New(db, cfg.Now, cfg.OperatorToken); err != nil {
-		stop()
-		db.Close()
-		return nil, err
-	}
-	a.Catalog = catalog.New(db, a.Feed.Publish)
-	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
-	var dlog *decision.Log
-	if cfg.DecisionLog != nil {
-		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
-	}
-	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
-	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:          db.Client,
 		Auth:            a.Auth,
@@ -142,7 +158,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if err := db.SQL.PingContext(r.Context()); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.SQL.PingContext(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"database unavailable"}`))
 			return

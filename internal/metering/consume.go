@@ -74,6 +74,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		key = *in.IdempotencyKey
 	}
 	var out *policy.Decision
+	var stored *Counter
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.lockCounter(ctx, q, t, start)
@@ -95,6 +96,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		if err := s.storeCounter(ctx, q, t, start, c); err != nil {
 			return err
 		}
+		stored = c
 		setFigures(&res, t, after)
 		record, err := json.Marshal(&res)
 		if err != nil {
@@ -115,6 +117,9 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		return d, err
 	}
 	if err == nil {
+		if stored != nil {
+			s.remember(t.inst.Instance.ID, t.ent.ID, start, stored)
+		}
 		s.metrics.Consume(out.Allowed)
 	}
 	return out, err

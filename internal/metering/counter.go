@@ -8,6 +8,7 @@ import (
 
 	"entgo.io/ent/dialect"
 
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -73,7 +74,7 @@ func nullable(f *float64) any {
 func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, entitlementID string, start time.Time) (*Counter, error) {
 	rows, err := q.QueryContext(ctx, s.rebind(selectCounter), orgID, instanceID, entitlementID, start.UTC())
 	if err != nil {
-		return nil, fmt.Errorf("read usage counter: %w", err)
+		return nil, store.Translate(fmt.Errorf("read usage counter: %w", err), "usage counter")
 	}
 	defer rows.Close()
 	if !rows.Next() {
@@ -87,29 +88,41 @@ func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, en
 }
 
 // Current is the usage fact of a decision: the current period's counter of
-// one instance and entitlement. It reads one row.
-func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (*policy.Usage, error) {
+// one instance and entitlement. It reads one row. While the database does
+// not answer it returns the usage last known to this process (read, or
+// written by it) with the time it was known: stale is zero for a fresh
+// read. Without one it fails with UNAVAILABLE.
+func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (u *policy.Usage, stale time.Time, err error) {
 	start, end, err := Period(e.ResetPeriod, now)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	var q exec = s.db.SQL
 	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
 		q = stmtExec{st.(*sql.Stmt)}
 	}
 	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
-	if err != nil {
-		return nil, err
+	switch {
+	case err == nil:
+		s.remember(instanceID, e.ID, start, c)
+	case store.IsUnavailable(err):
+		last, ok := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})
+		if !ok {
+			return nil, time.Time{}, store.Translate(err, "usage counter")
+		}
+		c, stale = &last.c, last.at
+	default:
+		return nil, time.Time{}, err
 	}
 	method := e.AggregationMethod
-	u := &policy.Usage{Current: c.Value(method)}
+	u = &policy.Usage{Current: c.Value(method)}
 	if c != nil {
 		u.Count = c.Count
 	}
 	if !end.IsZero() {
 		u.PeriodStart, u.PeriodEnd = start, end
 	}
-	return u, nil
+	return u, stale, nil
 }
 
 var _ exec = (*sql.DB)(nil)

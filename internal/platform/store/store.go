@@ -93,7 +93,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", drv, err)
 	}
-	var driver dialect.Driver = entsql.OpenDB(drv, db)
+	var driver dialect.Driver = translating{entsql.OpenDB(drv, db)}
 	if o.queryLog != nil {
 		driver = dialect.DebugWithContext(driver, func(ctx context.Context, args ...any) {
 			o.queryLog(ctx, fmt.Sprint(args...))
@@ -162,13 +162,14 @@ func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error
 }
 
 // run is the body of both: fn inside a begun transaction, committed on
-// success, rolled back on error or panic.
+// success, rolled back on error or panic. A transient database failure
+// anywhere in it is UNAVAILABLE.
 func run[T interface {
 	Commit() error
 	Rollback() error
 }](tx T, err error, fn func(T) error) error {
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return unavailable(fmt.Errorf("begin transaction: %w", err))
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -177,13 +178,13 @@ func run[T interface {
 		}
 	}()
 	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			return unavailable(errors.Join(err, fmt.Errorf("rollback: %w", rerr)))
 		}
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
