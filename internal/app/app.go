@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		feedCfg.DB, feedCfg.DSN = db.SQL, db.DSN
 	}
 	a.Feed = changefeed.New(feedCfg)
-	a.Facts = facts.New(db.Client, cfg.Now, a.Feed.Observe)
+	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
 	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
 		return nil, err

@@ -117,9 +117,14 @@ type missKey struct {
 	slug string
 }
 
+// fallbackWait bounds a reload when a fallback could answer instead: a
+// database that does not answer is not waited on for long.
+const fallbackWait = 2 * time.Second
+
 // Cache holds the snapshots.
 type Cache struct {
-	db *ent.Client
+	db     *ent.Client
+	health *store.Health
 	// observe tells the change feed which change counter a load read.
 	observe func(orgID string, stamp time.Time)
 	now     func() time.Time
@@ -141,7 +146,7 @@ type orgSlot struct {
 
 // New returns an empty cache reading from db. observe (may be nil) is
 // told the change counter each snapshot was loaded at.
-func New(db *ent.Client, now func() time.Time, observe func(orgID string, stamp time.Time)) *Cache {
+func New(db *store.DB, now func() time.Time, observe func(orgID string, stamp time.Time)) *Cache {
 	misses, err := lru.New[missKey, struct{}](MaxMisses)
 	if err != nil {
 		panic(err) // only for a size <= 0
@@ -149,7 +154,7 @@ func New(db *ent.Client, now func() time.Time, observe func(orgID string, stamp 
 	if observe == nil {
 		observe = func(string, time.Time) {}
 	}
-	return &Cache{db: db, now: now, observe: observe, orgs: map[string]*orgSlot{}, misses: misses, fallback: map[string]*Snapshot{}}
+	return &Cache{db: db.Client, health: db.Health, now: now, observe: observe, orgs: map[string]*orgSlot{}, misses: misses, fallback: map[string]*Snapshot{}}
 }
 
 // Apply drops what a change made stale: the named instances, or the
@@ -213,15 +218,21 @@ func (c *Cache) Lookup(ctx context.Context, orgID string) (*Snapshot, time.Time,
 	if snap := c.current(orgID); snap != nil {
 		return snap, time.Time{}, nil
 	}
+	c.mu.RLock()
+	fb := c.fallback[orgID]
+	c.mu.RUnlock()
+	if fb != nil {
+		if c.health.Failing() {
+			return fb, fb.Replaced(), nil // the database just failed: do not wait on it again
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fallbackWait)
+		defer cancel()
+	}
 	snap, err := c.load(ctx, orgID)
 	if err != nil {
-		if store.IsUnavailable(err) {
-			c.mu.RLock()
-			fb := c.fallback[orgID]
-			c.mu.RUnlock()
-			if fb != nil {
-				return fb, fb.Replaced(), nil
-			}
+		if fb != nil && store.IsUnavailable(err) {
+			return fb, fb.Replaced(), nil
 		}
 		return nil, time.Time{}, err
 	}

@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -101,15 +102,27 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
 		q = stmtExec{st.(*sql.Stmt)}
 	}
-	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
+	last, known := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})
+	var c *Counter
+	switch {
+	case known && s.db.Health.Failing():
+		// The database just failed: do not wait on it again.
+		err = store.Translate(errDatabaseFailing, "usage counter")
+	case known:
+		// Something to fall back on: a database that does not answer is
+		// not waited on for long.
+		rctx, cancel := context.WithTimeout(ctx, fallbackWait)
+		c, err = s.readCounter(rctx, q, orgID, instanceID, e.ID, start)
+		cancel()
+		s.db.Health.Observe(err)
+	default:
+		c, err = s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
+		s.db.Health.Observe(err)
+	}
 	switch {
 	case err == nil:
 		s.remember(instanceID, e.ID, start, c)
-	case store.IsUnavailable(err):
-		last, ok := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})
-		if !ok {
-			return nil, time.Time{}, store.Translate(err, "usage counter")
-		}
+	case store.IsUnavailable(err) && known:
 		c, stale = &last.c, last.at
 	default:
 		return nil, time.Time{}, err
@@ -124,6 +137,14 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	}
 	return u, stale, nil
 }
+
+// fallbackWait bounds a usage read when the last known usage could answer
+// instead.
+const fallbackWait = 2 * time.Second
+
+// errDatabaseFailing stands for a read skipped because the database just
+// failed.
+var errDatabaseFailing = fmt.Errorf("the database just failed: %w", driver.ErrBadConn)
 
 var _ exec = (*sql.DB)(nil)
 

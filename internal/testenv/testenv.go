@@ -259,6 +259,7 @@ func freshPostgres(t testing.TB) string {
 // Response is a GraphQL response as a client sees it.
 type Response struct {
 	Status int
+	Header http.Header
 	Data   map[string]any
 	Errors []Error
 	Raw    string
@@ -311,7 +312,7 @@ func (e *Env) send(req *http.Request) Response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	out := Response{Status: res.StatusCode, Raw: string(b)}
+	out := Response{Status: res.StatusCode, Header: res.Header, Raw: string(b)}
 	var body struct {
 		Data   map[string]any `json:"data"`
 		Errors []Error        `json:"errors"`

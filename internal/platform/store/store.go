@@ -41,6 +41,8 @@ type DB struct {
 	Dialect string
 	// DSN is the driver connection string (PostgreSQL LISTEN needs it).
 	DSN string
+	// Health is how the database's statements fare lately.
+	Health *Health
 }
 
 // Option changes how Open sets up the database.
@@ -93,7 +95,8 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", drv, err)
 	}
-	var driver dialect.Driver = translating{entsql.OpenDB(drv, db)}
+	health := &Health{}
+	var driver dialect.Driver = translating{entsql.OpenDB(drv, db), health}
 	if o.queryLog != nil {
 		driver = dialect.DebugWithContext(driver, func(ctx context.Context, args ...any) {
 			o.queryLog(ctx, fmt.Sprint(args...))
@@ -104,7 +107,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		client.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
-	return &DB{Client: client, SQL: db, Dialect: drv, DSN: dsn}, nil
+	return &DB{Client: client, SQL: db, Dialect: drv, DSN: dsn, Health: health}, nil
 }
 
 // Close closes the database.
@@ -141,6 +144,14 @@ func parseURL(raw string) (driver, dsn string, err error) {
 		q.Set("_txlock", "immediate")
 		return dialect.SQLite, "file:" + path + "?" + q.Encode(), nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		// A database that does not answer fails a connect in seconds
+		// rather than at the kernel's timeout, so fallbacks get their turn.
+		if u, err := url.Parse(raw); err == nil && !u.Query().Has("connect_timeout") {
+			q := u.Query()
+			q.Set("connect_timeout", "5")
+			u.RawQuery = q.Encode()
+			raw = u.String()
+		}
 		return dialect.Postgres, raw, nil
 	default:
 		return "", "", fmt.Errorf("ENTITLED_DATABASE_URL %q: want sqlite://PATH or postgres://", raw)
@@ -148,17 +159,22 @@ func parseURL(raw string) (driver, dsn string, err error) {
 }
 
 // WithTx runs fn in one transaction, committing on success and rolling
-// back on error or panic.
+// back on error or panic. A transaction that lost its connection before
+// committing (so surely did not commit) is run once more, on another.
 func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) error {
-	tx, err := client.Tx(ctx)
-	return run(tx, err, fn)
+	return retryLost(ctx, func() error {
+		tx, err := client.Tx(ctx)
+		return run(tx, err, fn)
+	})
 }
 
 // WithSQLTx is WithTx for code that writes raw SQL (metering): fn gets a
 // database/sql transaction.
 func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	return run(tx, err, fn)
+	return retryLost(ctx, func() error {
+		tx, err := db.BeginTx(ctx, nil)
+		return run(tx, err, fn)
+	})
 }
 
 // run is the body of both: fn inside a begun transaction, committed on
@@ -184,7 +200,7 @@ func run[T interface {
 		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return unavailable(fmt.Errorf("commit: %w", err))
+		return unavailable(commitError{fmt.Errorf("commit: %w", err)})
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +78,40 @@ func IsUnavailable(err error) bool {
 	return false
 }
 
+// commitError marks a failed commit: whether the transaction committed is
+// unknown, so it is never run again.
+type commitError struct{ error }
+
+func (e commitError) Unwrap() error { return e.error }
+
+// lostStates are the SQLSTATEs of a transaction the server ended before
+// it committed: running it again is safe.
+var lostStates = map[string]bool{"57P01": true, "57P02": true, "40001": true, "40P01": true}
+
+// retryLost runs a transaction, and once more when the first attempt lost
+// its connection (or was chosen as a deadlock or serialization victim)
+// before committing: a connection terminated under it, or a pooled one
+// that died while idle, costs the caller nothing.
+func retryLost(ctx context.Context, attempt func() error) error {
+	err := attempt()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	var ce commitError
+	if errors.As(err, &ce) {
+		return err
+	}
+	var pqErr *pq.Error
+	lost := errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		(errors.As(err, &pqErr) && (lostStates[string(pqErr.Code)] || string(pqErr.Code.Class()) == "08"))
+	if !lost {
+		return err
+	}
+	return attempt()
+}
+
 // unavailable turns a transient database failure into UNAVAILABLE (the
 // cause kept for logs); other errors pass through unchanged.
 func unavailable(err error) error {
@@ -89,33 +124,70 @@ func unavailable(err error) error {
 	return &apperr.Error{Code: apperr.Unavailable, Message: "the database is unavailable; try again shortly", RetryAfter: RetryAfter, Err: err}
 }
 
+// Health is what this process last heard from its database: reads that
+// have something to fall back on skip a database that just failed (and
+// has not answered since) instead of waiting on it again.
+type Health struct {
+	failed, answered atomic.Int64 // unix nanos
+}
+
+// failingFor is how long after a transient failure Failing holds, unless
+// the database answers meanwhile.
+const failingFor = 250 * time.Millisecond
+
+// Observe records the outcome of a statement.
+func (h *Health) Observe(err error) {
+	switch {
+	case err == nil:
+		h.answered.Store(time.Now().UnixNano())
+	case IsUnavailable(err):
+		h.failed.Store(time.Now().UnixNano())
+	}
+}
+
+// Failing reports whether the database failed transiently in the last
+// moment and has not answered since.
+func (h *Health) Failing() bool {
+	f := h.failed.Load()
+	return f != 0 && f > h.answered.Load() && time.Since(time.Unix(0, f)) < failingFor
+}
+
 // translating is the ent driver with transient failures reported as
 // UNAVAILABLE, so every query of every room, generated ones included,
-// tells a client "try again" rather than "internal error".
-type translating struct{ dialect.Driver }
+// tells a client "try again" rather than "internal error". It tells the
+// database's Health how statements fare.
+type translating struct {
+	dialect.Driver
+	health *Health
+}
+
+func (d translating) seen(err error) error {
+	d.health.Observe(err)
+	return unavailable(err)
+}
 
 func (d translating) Exec(ctx context.Context, query string, args, v any) error {
-	return unavailable(d.Driver.Exec(ctx, query, args, v))
+	return d.seen(d.Driver.Exec(ctx, query, args, v))
 }
 
 func (d translating) Query(ctx context.Context, query string, args, v any) error {
-	return unavailable(d.Driver.Query(ctx, query, args, v))
+	return d.seen(d.Driver.Query(ctx, query, args, v))
 }
 
 func (d translating) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	r, err := d.Driver.(execQuerier).ExecContext(ctx, query, args...)
-	return r, unavailable(err)
+	return r, d.seen(err)
 }
 
 func (d translating) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	r, err := d.Driver.(execQuerier).QueryContext(ctx, query, args...)
-	return r, unavailable(err)
+	return r, d.seen(err)
 }
 
 func (d translating) Tx(ctx context.Context) (dialect.Tx, error) {
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, d.seen(err)
 	}
 	return translatingTx{tx}, nil
 }
@@ -125,7 +197,7 @@ func (d translating) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.
 		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
 	}).BeginTx(ctx, opts)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, d.seen(err)
 	}
 	return translatingTx{tx}, nil
 }
