@@ -205,7 +205,9 @@ type replica struct {
 	done chan struct{}
 }
 
-func (s *suite) note(format string, args ...any) { s.notes = append(s.notes, fmt.Sprintf(format, args...)) }
+func (s *suite) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
 
 // start runs replica i (again, on its address, after a kill) and waits
 // until it answers.
@@ -601,7 +603,9 @@ func (c *client) must(query string, vars map[string]any) (map[string]any, error)
 	return r.body.Data, nil
 }
 
-func (r result) ok() bool { return r.err == nil && r.status == http.StatusOK && len(r.body.Errors) == 0 }
+func (r result) ok() bool {
+	return r.err == nil && r.status == http.StatusOK && len(r.body.Errors) == 0
+}
 
 // outcome names a result: OK, the error code with the HTTP status, or
 // what the connection did.
