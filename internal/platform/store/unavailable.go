@@ -124,32 +124,43 @@ func unavailable(err error) error {
 	return &apperr.Error{Code: apperr.Unavailable, Message: "the database is unavailable; try again shortly", RetryAfter: RetryAfter, Err: err}
 }
 
-// Health is what this process last heard from its database: reads that
-// have something to fall back on skip a database that just failed (and
-// has not answered since) instead of waiting on it again.
+// Health is what this process last heard from its database. It is a
+// circuit breaker for reads that have something to fall back on: once the
+// database failed (and has not answered since), they use their fallback
+// instead of waiting on it again, but for one caller every failingProbe,
+// which tries the database and closes the breaker when it answers.
 type Health struct {
-	failed, answered atomic.Int64 // unix nanos
+	failed, answered, probed atomic.Int64 // unix nanos
 }
 
-// failingFor is how long after a transient failure Failing holds, unless
-// the database answers meanwhile.
-const failingFor = 250 * time.Millisecond
+// failingProbe is how often a read tries a database that failed.
+const failingProbe = 250 * time.Millisecond
 
 // Observe records the outcome of a statement.
 func (h *Health) Observe(err error) {
 	switch {
 	case err == nil:
-		h.answered.Store(time.Now().UnixNano())
+		if h.failed.Load() != 0 {
+			h.answered.Store(time.Now().UnixNano())
+		}
 	case IsUnavailable(err):
 		h.failed.Store(time.Now().UnixNano())
 	}
 }
 
-// Failing reports whether the database failed transiently in the last
-// moment and has not answered since.
+// Failing reports whether a read with a fallback should use it rather than
+// the database: the database failed transiently and has not answered
+// since. One caller every failingProbe is told false, to try it.
 func (h *Health) Failing() bool {
 	f := h.failed.Load()
-	return f != 0 && f > h.answered.Load() && time.Since(time.Unix(0, f)) < failingFor
+	if f == 0 || f <= h.answered.Load() {
+		return false
+	}
+	now, p := time.Now().UnixNano(), h.probed.Load()
+	if now-p >= int64(failingProbe) && h.probed.CompareAndSwap(p, now) {
+		return false
+	}
+	return true
 }
 
 // translating is the ent driver with transient failures reported as

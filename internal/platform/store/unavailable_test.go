@@ -88,3 +88,26 @@ func TestLostTransactionsRunOnceMore(t *testing.T) {
 		t.Fatalf("second attempt: %v after %d", err, n)
 	}
 }
+
+func TestHealthLetsOneProbeThrough(t *testing.T) {
+	var h Health
+	if h.Failing() {
+		t.Fatal("failing before any failure")
+	}
+	h.Observe(nil)
+	h.Observe(driver.ErrBadConn)
+	probes := 0
+	for i := 0; i < 100; i++ {
+		if !h.Failing() {
+			probes++
+		}
+	}
+	if probes != 1 {
+		t.Fatalf("%d callers told to try the database, want 1", probes)
+	}
+	h.Observe(errors.New("a bug, not an outage"))
+	h.Observe(nil) // the probe answered
+	if h.Failing() {
+		t.Fatal("still failing after the database answered")
+	}
+}
