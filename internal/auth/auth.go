@@ -211,7 +211,14 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	kept := s.gen == gen // no invalidation since the lookup began
 	if kept {
 		if len(s.cache) >= maxKeys {
-			clear(s.cache) // refilled by the next lookups
+			for h, k := range s.cache {
+				if !now.Before(k.fresh) {
+					delete(s.cache, h)
+				}
+			}
+			if len(s.cache) >= maxKeys {
+				clear(s.cache) // refilled by the next lookups
+			}
 		}
 		s.cache[h] = entry
 	}

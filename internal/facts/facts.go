@@ -7,8 +7,8 @@
 // organization's snapshot. A question about a cached instance reads no SQL.
 //
 // Fail static: a replaced snapshot is kept as a fallback, and while the
-// database does not answer, a reload that fails falls back to it (the
-// caller is told since when it is stale).
+// database does not answer, a decision whose reload fails falls back to it
+// (Lookup says since when it is stale).
 //
 // It is a room of its own, not part of package decision, because metering
 // resolves every report through the same facts and must not depend on the
@@ -205,15 +205,17 @@ func (s *Snapshot) dropInstances(c *Cache, slugs []string) {
 }
 
 // Snapshot returns the organization's current snapshot, loading it when
-// missing. While the database does not answer it returns the last
-// replaced snapshot, if there is one (Lookup says so).
+// missing. Writes resolve their targets with it: it never falls back.
 func (c *Cache) Snapshot(ctx context.Context, orgID string) (*Snapshot, error) {
-	snap, _, err := c.Lookup(ctx, orgID)
-	return snap, err
+	if snap := c.current(orgID); snap != nil {
+		return snap, nil
+	}
+	return c.load(ctx, orgID)
 }
 
-// Lookup is Snapshot that also says since when the snapshot is stale:
-// zero for the current one, the moment it was replaced for a fallback.
+// Lookup is Snapshot for decisions: while the database does not answer it
+// returns the last replaced snapshot, if there is one, and says since when
+// it is stale (zero for the current one).
 func (c *Cache) Lookup(ctx context.Context, orgID string) (*Snapshot, time.Time, error) {
 	if snap := c.current(orgID); snap != nil {
 		return snap, time.Time{}, nil

@@ -122,8 +122,6 @@ type Feed struct {
 	down atomic.Int64
 	// connected is whether the listener holds a connection.
 	connected atomic.Bool
-	// resyncs counts completed resyncs (tests wait on it).
-	resyncs atomic.Int64
 }
 
 // New returns a feed.
@@ -399,12 +397,8 @@ func (f *Feed) Resync(ctx context.Context) error {
 		}
 		f.mu.Unlock()
 	}
-	f.resyncs.Add(1)
 	return nil
 }
-
-// Resyncs counts completed resyncs.
-func (f *Feed) Resyncs() int64 { return f.resyncs.Load() }
 
 func (f *Feed) counters(ctx context.Context, ids []string) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
