@@ -53,6 +53,12 @@ type Config struct {
 	// RequestTimeout bounds every API request (default 15 s): past it,
 	// its database work and evaluations are cancelled.
 	RequestTimeout time.Duration
+	// SkipMigrations leaves the schema as it is (ENTITLED_AUTO_MIGRATE=
+	// false): while migrations are pending, /readyz says so with 503.
+	SkipMigrations bool
+	// MaxConns is the PostgreSQL connection budget (ENTITLED_DB_MAX_CONNS;
+	// 0: store.DefaultMaxConns), the change feed's connection included.
+	MaxConns int
 	// StaleLimit bounds how long decisions are answered from cached facts
 	// while the database does not answer (default 5 min); past it they
 	// fail closed with UNAVAILABLE.
@@ -79,6 +85,7 @@ type App struct {
 	Handler   http.Handler
 	log       *slog.Logger
 	stop      context.CancelFunc
+	ready     readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -97,13 +104,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
+	db, err := store.Open(ctx, cfg.DatabaseURL, storeOptions(cfg)...)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
-	feedCfg := changefeed.Config{
-		Log:        cfg.Logger,
+	a.ready.migrated.Store(!cfg.SkipMigrations)
+	a.Feed = changefeed.New(feedConfig(db, cfg, changefeed.Config{
 		Resync:     cfg.ResyncInterval,
 		StaleLimit: cfg.StaleLimit,
 		Skip:       cfg.SkipNotify,
@@ -112,11 +119,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.Facts.Apply(c)
 			a.Auth.Apply(c)
 		},
-	}
-	if db.Dialect == dialect.Postgres {
-		feedCfg.DB, feedCfg.DSN = db.SQL, db.DSN
-	}
-	a.Feed = changefeed.New(feedCfg)
+	}))
+	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
 	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
@@ -148,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Custom:          a.Policies,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger)))
+	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
@@ -156,24 +160,30 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.SQL.PingContext(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"database unavailable"}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handler = mux
 	return a, nil
+}
+
+// feedConfig completes a change feed's configuration for the database:
+// on PostgreSQL the feed notifies and listens through it.
+func feedConfig(db *store.DB, cfg Config, fc changefeed.Config) changefeed.Config {
+	fc.Log = cfg.Logger
+	if db.Dialect == dialect.Postgres {
+		fc.DB, fc.DSN = db.SQL, db.DSN
+	}
+	return fc
 }
 
 // Bootstrap creates the default organization on an empty database and
 // returns its first admin key ("" when the database was not empty).
 func (a *App) Bootstrap(ctx context.Context) (string, error) {
+	if pending, err := a.pending(ctx); err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	} else if len(pending) > 0 {
+		a.log.Warn("the database schema is behind this binary: not ready, and no default organization is created, until the migrations are applied (entitled migrate up)", "pending", pending)
+		return "", nil
+	}
 	secret, err := a.Auth.Bootstrap(ctx)
 	if err != nil {
 		return "", fmt.Errorf("bootstrap: %w", err)

@@ -2,6 +2,9 @@ package catalog
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/entitlement"
@@ -89,6 +92,10 @@ func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.Updat
 		if err != nil {
 			return nil, store.Translate(err, "entitlement")
 		}
+		if err := validate.SameSlug(e.Slug, in.Slug); err != nil {
+			return nil, err
+		}
+		before := e
 		if e.Type != entitlement.TypeNUMBER {
 			m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
 			if err := m.check(e.Type); err != nil {
@@ -105,10 +112,68 @@ func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.Updat
 		if err != nil {
 			return nil, store.TranslateSlug(err, "entitlement", in.Slug)
 		}
+		if change := meteringChange(before, e); change != "" {
+			if err := s.bumpLinking(ctx, tx, e.ID, change); err != nil {
+				return nil, err
+			}
+		}
 		out = e
 		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return unwrap(out, err)
+}
+
+// meteringChange describes how a NUMBER entitlement's metering changed
+// ("" when it did not): a change of what every linking license grants.
+func meteringChange(before, after *ent.Entitlement) string {
+	var parts []string
+	for _, f := range []struct {
+		name string
+		a, b string
+	}{
+		{"meter type", enumString(before.MeterType), enumString(after.MeterType)},
+		{"aggregation", enumString(before.AggregationMethod), enumString(after.AggregationMethod)},
+		{"reset period", enumString(before.ResetPeriod), enumString(after.ResetPeriod)},
+	} {
+		if f.a != f.b {
+			parts = append(parts, fmt.Sprintf("%s %s → %s", f.name, f.a, f.b))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return after.Slug + " metering: " + strings.Join(parts, ", ")
+}
+
+func enumString[T ~string](v *T) string {
+	if v == nil {
+		return "none"
+	}
+	return string(*v)
+}
+
+// bumpLinking bumps, with a snapshot, the version of every license that
+// links the entitlement, each under its row lock, in the caller's
+// transaction.
+func (s *Service) bumpLinking(ctx context.Context, tx *ent.Tx, entitlementID, change string) error {
+	ids, err := tx.LicenseEntitlement.Query().
+		Where(licenseentitlement.EntitlementID(entitlementID)).
+		Select(licenseentitlement.FieldLicenseID).
+		Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("find licenses linking %s: %w", entitlementID, err)
+	}
+	sort.Strings(ids) // one lock order for every writer
+	for _, id := range ids {
+		l, err := s.lockLicense(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := bump(ctx, tx, l, change); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteEntitlement deletes an entitlement no license links.

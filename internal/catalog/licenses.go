@@ -65,6 +65,9 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 		if err != nil {
 			return nil, err
 		}
+		if err := validate.SameSlug(l.Slug, in.Slug); err != nil {
+			return nil, err
+		}
 		var changes []string
 		if in.Type != nil && *in.Type != l.Type {
 			changes = append(changes, fmt.Sprintf("type %s → %s", l.Type, *in.Type))

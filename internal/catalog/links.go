@@ -12,6 +12,7 @@ import (
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -36,6 +37,11 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 		e, err := tx.Entitlement.Get(ctx, in.EntitlementID)
 		if err != nil {
 			return nil, withField(store.Translate(err, "entitlement"), "entitlementID")
+		}
+		if obj, ok := in.Value["value"].(map[string]any); ok {
+			if err := validate.JSONObject("value.value", obj); err != nil {
+				return nil, err
+			}
 		}
 		value, err := policy.NormalizeGrant(string(e.Type), in.Value, in.OveragePercent)
 		if err != nil {

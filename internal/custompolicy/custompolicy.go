@@ -166,22 +166,18 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (*Set, err
 }
 
 // compile reads and compiles an organization's active modules, tagged
-// with the policy version read before them (so a tag is never newer than
-// the modules), and keeps the result unless a newer one is already kept.
+// with their policy version, and keeps the result unless a newer one is
+// already kept.
 func (s *Service) compile(orgID string) (*Set, error) {
 	ctx, cancel := context.WithTimeout(tenant.OrgContext(context.Background(), orgID), compileTimeout)
 	defer cancel()
 	s.slots <- struct{}{}
 	defer func() { <-s.slots }()
-	org, err := s.db.Organization.Get(tenant.SystemContext(ctx), orgID)
-	if err != nil {
-		return nil, fmt.Errorf("read policy version of %s: %w", orgID, err)
-	}
-	mods, err := activeModules(ctx, s.db, "")
+	version, mods, err := s.consistentModules(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Compile(mods, s.options(org.PolicyVersion)...)
+	p, err := policy.Compile(mods, s.options(version)...)
 	s.metrics.PolicyCompiled()
 	if err != nil {
 		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
@@ -193,6 +189,39 @@ func (s *Service) compile(orgID string) (*Set, error) {
 	}
 	s.mu.Unlock()
 	return set, nil
+}
+
+// consistentModules reads an organization's active modules together with
+// the policy version they are: every change to the modules raises the
+// version in its own transaction, so modules read between two equal
+// readings of the version are that version's.
+func (s *Service) consistentModules(ctx context.Context, orgID string) (int, []policy.Module, error) {
+	readVersion := func() (int, error) {
+		org, err := s.db.Organization.Get(tenant.SystemContext(ctx), orgID)
+		if err != nil {
+			return 0, fmt.Errorf("read policy version of %s: %w", orgID, err)
+		}
+		return org.PolicyVersion, nil
+	}
+	before, err := readVersion()
+	if err != nil {
+		return 0, nil, err
+	}
+	for range 5 {
+		mods, err := activeModules(ctx, s.db, "")
+		if err != nil {
+			return 0, nil, err
+		}
+		after, err := readVersion()
+		if err != nil {
+			return 0, nil, err
+		}
+		if after == before {
+			return before, mods, nil
+		}
+		before = after
+	}
+	return 0, nil, fmt.Errorf("the policies of %s kept changing while they were read", orgID)
 }
 
 func (s *Service) options(version int) []policy.Option {
@@ -367,6 +396,12 @@ func done(p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
 // check validates a module against the organization's other active
 // modules and runs its tests; it returns the test result to store.
 func (s *Service) check(ctx context.Context, name, src, tests string, others []policy.Module, requireTests bool) (map[string]any, error) {
+	if err := validate.Clean("module", src); err != nil {
+		return nil, err
+	}
+	if err := validate.Clean("tests", tests); err != nil {
+		return nil, err
+	}
 	if errs := policy.Validate(module(name, src), others); len(errs) > 0 {
 		return nil, compileError("module", errs)
 	}

@@ -66,6 +66,9 @@ func New(cache *facts.Cache, policies *custompolicy.Service, usage *metering.Ser
 
 // Allowed decides one question.
 func (s *Service) Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	if err := checkRequested(q.Requested); err != nil {
+		return nil, err
+	}
 	v, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
@@ -127,9 +130,15 @@ func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlemen
 	if len(entitlements) > MaxDecisions {
 		return nil, apperr.Invalid("entitlements", "at most %d per call", MaxDecisions)
 	}
+	if err := checkRequested(requested); err != nil {
+		return nil, err
+	}
 	v, err := s.lookup(ctx, instanceSlug)
 	if err != nil {
 		return nil, err
+	}
+	if v.inst == nil && entitlements == nil {
+		return nil, &apperr.Error{Code: apperr.NotFound, Field: "instance", Message: "instance not found; name the entitlements to get INSTANCE_NOT_FOUND decisions"}
 	}
 	if entitlements == nil && v.inst != nil {
 		if lf := v.snap.Licenses[v.inst.LicenseID]; lf != nil {
@@ -145,6 +154,17 @@ func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlemen
 		out[i] = &ds[i]
 	}
 	return out, nil
+}
+
+// checkRequested applies the rule for client amounts to requested.
+func checkRequested(requested *float64) error {
+	if requested == nil {
+		return nil
+	}
+	if err := policy.Quantity(*requested); err != nil {
+		return apperr.Invalid("requested", "%s", err)
+	}
+	return nil
 }
 
 // Facts assembles the facts of a question from a snapshot, without usage.

@@ -68,13 +68,24 @@ type PreviewPage struct {
 	HasNextPage bool
 }
 
-// MaxPreviewInstances bounds one preview page.
-const MaxPreviewInstances = 200
+// MaxPreviewInstances bounds one preview page; DefaultPreviewInstances is
+// its size when first is not given (or given as null).
+const (
+	MaxPreviewInstances     = 200
+	DefaultPreviewInstances = 50
+)
 
 // Preview evaluates a draft against a page of the organization's instances
 // × all its entitlements, next to the active policies, and returns the
 // decisions whose verdict differs (allowed, reason or reasons).
-func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, first int, after string) (*PreviewPage, error) {
+func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, firstArg *int, afterArg *string) (*PreviewPage, error) {
+	first, after := DefaultPreviewInstances, ""
+	if firstArg != nil {
+		first = *firstArg
+	}
+	if afterArg != nil {
+		after = *afterArg
+	}
 	if first <= 0 || first > MaxPreviewInstances {
 		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
 	}

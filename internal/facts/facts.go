@@ -154,7 +154,7 @@ func New(db *store.DB, now func() time.Time, observe func(orgID string, stamp ti
 	if observe == nil {
 		observe = func(string, time.Time) {}
 	}
-	return &Cache{db: db.Client, health: db.Health, now: now, observe: observe, orgs: map[string]*orgSlot{}, misses: misses, fallback: map[string]*Snapshot{}}
+	return &Cache{db: db.ReadClient, health: db.Health, now: now, observe: observe, orgs: map[string]*orgSlot{}, misses: misses, fallback: map[string]*Snapshot{}}
 }
 
 // Apply drops what a change made stale: the named instances, or the

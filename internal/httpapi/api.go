@@ -31,16 +31,22 @@ type Authenticator interface {
 }
 
 // GraphQL returns the /graphql handler for the schema. Requests must carry
-// a credential the authenticator accepts.
-func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger) http.Handler {
+// a credential the authenticator accepts. requestScope, when set, gives
+// each operation its own context values (e.g. batched reads).
+func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger, requestScope func(context.Context) context.Context) http.Handler {
 	exec := executor.New(schema)
 	exec.SetQueryCache(newPageCache())
 	exec.SetParserTokenLimit(tokenLimit)
 	exec.Use(extension.Introspection{})
 	exec.Use(newGuard(schema.Schema()))
 	exec.AroundOperations(capVariables)
+	if requestScope != nil {
+		exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+			return next(requestScope(ctx))
+		})
+	}
 	exec.AroundRootFields(authorizeRootField)
-	exec.AroundFields(markInternal)
+	exec.AroundFields(authorizeField)
 	exec.SetErrorPresenter(presenter(log))
 	exec.SetRecoverFunc(recoverFunc(log))
 	t := transport{}

@@ -27,7 +27,8 @@ type opaError struct {
 func writeOPAError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(opaError{Code: code, Message: msg})
+	b, _ := marshalJSON(opaError{Code: code, Message: msg})
+	_, _ = w.Write(b)
 }
 
 type opaRequest struct {
@@ -102,7 +103,7 @@ func OPADecision(allowed func(context.Context, policy.Question) (*policy.Decisio
 			writeOPAError(w, http.StatusInternalServerError, "internal_error", "internal error")
 			return
 		}
-		b, err := json.Marshal(struct {
+		b, err := marshalJSON(struct {
 			Result *policy.Decision `json:"result"`
 		}{d})
 		if err != nil {

@@ -45,8 +45,14 @@ func changed(inst *ent.Instance) *changefeed.Change {
 	return &changefeed.Change{Kind: changefeed.KindInstance, IDs: []string{inst.ID}, Slugs: []string{inst.Slug}}
 }
 
-func checkFields(name, slug *string, metadata map[string]any) error {
+func checkFields(name, slug *string, metadata map[string]any, startsAt, expiresAt *time.Time) error {
 	if err := validate.Names(name, slug); err != nil {
+		return err
+	}
+	if err := validate.Time("startsAt", startsAt); err != nil {
+		return err
+	}
+	if err := validate.Time("expiresAt", expiresAt); err != nil {
 		return err
 	}
 	return validate.JSONObject("metadata", metadata)
@@ -56,7 +62,7 @@ func checkFields(name, slug *string, metadata map[string]any) error {
 // organization's default license; a TRIAL license without expiresAt gives
 // 30 days from startsAt.
 func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput) (*ent.Instance, error) {
-	if err := checkFields(&in.Name, &in.Slug, in.Metadata); err != nil {
+	if err := checkFields(&in.Name, &in.Slug, in.Metadata, in.StartsAt, in.ExpiresAt); err != nil {
 		return nil, err
 	}
 	var out *ent.Instance
@@ -102,7 +108,7 @@ func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput
 
 // UpdateInstance changes an instance.
 func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateInstanceInput) (*ent.Instance, error) {
-	if err := checkFields(in.Name, in.Slug, in.Metadata); err != nil {
+	if err := checkFields(in.Name, in.Slug, in.Metadata, in.StartsAt, in.ExpiresAt); err != nil {
 		return nil, err
 	}
 	in.StartsAt, in.ExpiresAt = storable(in.StartsAt), storable(in.ExpiresAt)
@@ -111,6 +117,9 @@ func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateIn
 		inst, err := tx.Instance.Get(ctx, id)
 		if err != nil {
 			return nil, store.Translate(err, "instance")
+		}
+		if err := validate.SameSlug(inst.Slug, in.Slug); err != nil {
+			return nil, err
 		}
 		var lic *ent.License
 		switch {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/usageevent"
-	"math"
 
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/policy"
@@ -39,8 +38,8 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 	if in.Amount != nil {
 		amount = *in.Amount
 	}
-	if math.IsNaN(amount) || math.IsInf(amount, 0) || amount <= 0 {
-		return nil, apperr.Invalid("amount", "must be a finite number > 0")
+	if err := policy.Quantity(amount); err != nil {
+		return nil, apperr.Invalid("amount", "%s", err)
 	}
 	if err := checkKey("idempotencyKey", in.IdempotencyKey); err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ var ensureCounter = schemaSQL(`INSERT INTO {uc}
 VALUES ($1, $2, $3, $4, $5, 0, 0, $6)
 ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO NOTHING`)
 
-var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at} FROM {uc}
+var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at} FROM {uc}
 WHERE {uc.organization_id} = $1 AND {uc.instance_id} = $2 AND {uc.entitlement_id} = $3 AND {uc.period_start} = $4`)
 
 var setCounter = schemaSQL(`UPDATE {uc} SET {uc.count} = $1, {uc.sum} = $2, {uc.min} = $3, {uc.max} = $4, {uc.latest} = $5, {uc.latest_at} = $6, {uc.updated_at} = $7
@@ -98,8 +98,8 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	var q exec = s.db.SQL
-	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
+	var q exec = s.db.Read
+	if st, ok := s.stmts.Load(readCounterKey); ok {
 		q = stmtExec{st.(*sql.Stmt)}
 	}
 	last, known := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})

@@ -28,6 +28,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -72,17 +73,31 @@ type lastUsage struct {
 }
 
 // remember keeps a counter just read or written, unless a newer one is
-// known (counters only grow within a period: more reports, never fewer).
+// known: between resets a counter only grows (more reports, never fewer),
+// and a later reset starts a newer one.
 func (s *Service) remember(instanceID, entitlementID string, start time.Time, c *Counter) {
 	k := usageKey{instanceID, entitlementID, start.UnixNano()}
 	v := lastUsage{at: s.now()}
 	if c != nil {
 		v.c = *c
 	}
-	if cur, ok := s.last.Peek(k); ok && cur.c.Count > v.c.Count {
+	if cur, ok := s.last.Peek(k); ok && newer(&cur.c, &v.c) {
 		v.c = cur.c
 	}
 	s.last.Add(k, v)
+}
+
+// newer reports whether counter a is strictly newer than b.
+func newer(a, b *Counter) bool {
+	switch {
+	case a.ResetAt == nil && b.ResetAt != nil:
+		return false
+	case a.ResetAt != nil && (b.ResetAt == nil || a.ResetAt.After(*b.ResetAt)):
+		return true
+	case a.ResetAt != nil && b.ResetAt.After(*a.ResetAt):
+		return false
+	}
+	return a.Count > b.Count
 }
 
 // prepared runs the fixed statements of a transaction as prepared
@@ -133,7 +148,15 @@ func (s *Service) prepareAll(ctx context.Context) {
 			s.stmts.Store(q, st)
 		}
 	}
+	// Decisions read counters through the read pool (on SQLite its own,
+	// so they never wait behind writers).
+	if st, err := s.db.Read.PrepareContext(ctx, s.rebind(selectCounter)); err == nil {
+		s.stmts.Store(readCounterKey, st)
+	}
 }
+
+// readCounterKey holds selectCounter prepared on the read pool.
+const readCounterKey = "read: selectCounter"
 
 // New returns the usage service.
 func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time) *Service {
@@ -260,7 +283,7 @@ func checkKey(field string, key *string) error {
 	if *key == "" || len(*key) > 255 {
 		return apperr.Invalid(field, "must be 1 to 255 characters")
 	}
-	return nil
+	return validate.Clean(field, *key)
 }
 
 var dollar = regexp.MustCompile(`\$(\d+)`)

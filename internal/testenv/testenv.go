@@ -117,7 +117,8 @@ func PolicyTimeout(d time.Duration) Option {
 }
 
 // DefaultMaxConns caps the PostgreSQL pool of every test server (the
-// production pool, store.Open's, is 32 connections), so that tests running
+// production pool, store.Open's, is ENTITLED_DB_MAX_CONNS-1: 9 by
+// default; this overrides it after the start), so that tests running
 // in parallel stay within a small share of one PostgreSQL that other work
 // on the machine uses too. It is above what any parallel test needs: a
 // request fans out to one connection per root field (gqlgen resolves them
