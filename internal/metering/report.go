@@ -1,13 +1,13 @@
 package metering
 
 import (
-	"strings"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/policy"
+	"strings"
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
