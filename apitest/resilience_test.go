@@ -208,7 +208,8 @@ func TestOutageFailsStaticAndRecovers(t *testing.T) {
 	check := a.NewKey(f.key, "CHECK")
 	other := a.NewOrg("other") // b never loads it
 	usage := func(env *testenv.Env, key, idem string) testenv.Response {
-		return env.Do(key, reportQ, map[string]any{"in": map[string]any{"instance": "eu-1", "entitlement": "api-calls", "value": 5, "idempotencyKey": idem}})
+		return env.Do(key, `mutation($in: ReportUsageInput!) { reportUsage(input: $in) { usage { value count } replayed } }`,
+			map[string]any{"in": map[string]any{"instance": "eu-1", "entitlement": "api-calls", "value": 5, "idempotencyKey": idem}})
 	}
 	if r := usage(b, check, "r1"); r.Status != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("report before the outage: %s", r.Raw)
