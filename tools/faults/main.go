@@ -131,8 +131,8 @@ func run(c config, out io.Writer) error {
 	var wg sync.WaitGroup
 	s.startLoad(load, &wg)
 
-	s.phase("steady state", func() {})
-	s.phase("connections terminated (pg_terminate_backend, 3 times 1 s apart)", func() {
+	s.phase("steady state", time.Now)
+	s.phase("connections terminated (pg_terminate_backend, 3 times 1 s apart)", func() time.Time {
 		for i := 0; i < 3; i++ {
 			n, err := s.terminate()
 			if err != nil {
@@ -144,15 +144,19 @@ func run(c config, out io.Writer) error {
 				time.Sleep(time.Second)
 			}
 		}
+		return time.Now()
 	})
-	s.phase(fmt.Sprintf("PostgreSQL unreachable for %s (proxy cut: connections reset, new ones refused), then back", c.outage), func() {
+	s.phase(fmt.Sprintf("PostgreSQL unreachable for %s (proxy cut: connections reset, new ones refused), then back", c.outage), func() time.Time {
 		px.Cut()
 		time.Sleep(c.outage)
 		if err := px.Restore(); err != nil {
 			s.note("restore: %v", err)
 		}
+		back := time.Now()
+		s.firstChange(ctx)
+		return back
 	})
-	s.phase("one replica SIGKILLed and restarted", func() {
+	s.phase("one replica SIGKILLed and restarted", func() time.Time {
 		s.down.Store(2)
 		killed := time.Now()
 		s.kill(1)
@@ -164,6 +168,7 @@ func run(c config, out io.Writer) error {
 			s.note("replica 2 killed; restarted after 500 ms, ready %s after its restart (%s after the kill)", time.Since(restart).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 		}
 		s.down.Store(0)
+		return time.Now()
 	})
 	stopLoad()
 	wg.Wait()
@@ -184,6 +189,7 @@ type suite struct {
 	check    string // CHECK key
 	licID    string
 	flagID   string
+	flag2ID  string // toggled once, by firstChange
 	eventsID string
 	flagOn   atomic.Bool
 
@@ -307,12 +313,15 @@ func (s *suite) seed() error {
 	if s.flagID, err = mk("flag", "BOOLEAN"); err != nil {
 		return err
 	}
+	if s.flag2ID, err = mk("flag2", "BOOLEAN"); err != nil {
+		return err
+	}
 	d, err := c.must(`mutation { createLicense(input: {name: "L", slug: "l", type: PAID, isDefault: true}) { id } }`, nil)
 	if err != nil {
 		return err
 	}
 	s.licID = str(d, "createLicense", "id")
-	for e, v := range map[string]any{s.eventsID: -1, probe: -1, s.flagID: false} {
+	for e, v := range map[string]any{s.eventsID: -1, probe: -1, s.flagID: false, s.flag2ID: false} {
 		typ := "number"
 		if _, ok := v.(bool); ok {
 			typ = "boolean"
@@ -431,6 +440,33 @@ func (s *suite) propagate(ctx context.Context, origin int) {
 	}
 }
 
+// firstChange makes the first change after an outage, through replica 1
+// as soon as it can write, and notes how long the two others take to
+// answer accordingly.
+func (s *suite) firstChange(ctx context.Context) {
+	back := time.Now()
+	for ctx.Err() == nil && time.Since(back) < 30*time.Second {
+		if s.do(0, s.admin, setLink, map[string]any{"l": s.licID, "e": s.flag2ID, "v": map[string]any{"type": "boolean", "value": true}}).ok() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	made := time.Now()
+	for i := 1; i < 3; i++ {
+		for ctx.Err() == nil && time.Since(made) < 30*time.Second {
+			if r := s.do(i, s.check, allowedQ, map[string]any{"e": "flag2"}); r.ok() && r.allowed() {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	d := time.Since(made)
+	s.note("first change after the outage: written %s after the database returned, answered by both other replicas %s after it was made", made.Sub(back).Round(time.Millisecond), d.Round(time.Millisecond))
+	if d > s.cfg.propagationLimit {
+		s.rec.failed(fmt.Errorf("the first change after the outage took %s to reach every replica", d.Round(time.Millisecond)))
+	}
+}
+
 // recover waits until every replica answers a fresh decision and a write
 // again, and returns how long that took from start.
 func (s *suite) recover(start time.Time) (time.Duration, error) {
@@ -452,14 +488,14 @@ func (s *suite) recover(start time.Time) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// phase runs fault under load, then waits out the phase and for recovery,
-// and prints what clients saw meanwhile.
-func (s *suite) phase(name string, fault func()) {
+// phase runs fault under load (it returns when the fault ended), then
+// waits out the phase and for recovery, and prints what clients saw
+// meanwhile.
+func (s *suite) phase(name string, fault func() time.Time) {
 	s.rec.begin()
 	s.notes = nil
 	start := time.Now()
-	fault()
-	faultEnd := time.Now()
+	faultEnd := fault()
 	rec, rerr := s.recover(faultEnd)
 	if rest := s.cfg.phase - time.Since(start); rest > 0 {
 		time.Sleep(rest)

@@ -445,6 +445,9 @@ func (f *Feed) Listen(ctx context.Context) error {
 		return err
 	}
 	f.connected.Store(true)
+	// Listening before anything is cached: nothing can have been missed,
+	// whatever failed attempts came first.
+	f.down.Store(0)
 	go f.loop(ctx, l)
 	go f.ping(ctx, l)
 	return nil
