@@ -148,39 +148,40 @@ func openStore(ctx context.Context) (*store.DB, error) {
 		store.WithLogger(newLogger(cfg.logLevel)))
 }
 
+// withStore runs a command against the configured database, interrupted
+// by SIGINT or SIGTERM.
+func withStore(fn func(cmd *cobra.Command, ctx context.Context, db *store.DB) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx, stop := interruptible(cmd)
+		defer stop()
+		db, err := openStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return fn(cmd, ctx, db)
+	}
+}
+
 func migrateCmd() *cobra.Command {
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "List the applied and the pending migrations of the database",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible(cmd)
-			defer stop()
-			db, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withStore(func(cmd *cobra.Command, ctx context.Context, db *store.DB) error {
 			st, err := db.MigrationStatus(ctx)
 			if err != nil {
 				return err
 			}
 			printStatus(cmd.OutOrStdout(), db, st)
 			return nil
-		},
+		}),
 	}
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Apply the pending migrations (under the same lock as the server's start)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := interruptible(cmd)
-			defer stop()
-			db, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withStore(func(cmd *cobra.Command, ctx context.Context, db *store.DB) error {
 			applied, err := db.Migrate(ctx, nil)
 			for _, f := range applied {
 				fmt.Fprintln(cmd.OutOrStdout(), "applied", f)
@@ -192,7 +193,7 @@ func migrateCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "nothing to apply: the schema is current")
 			}
 			return nil
-		},
+		}),
 	}
 	return group("migrate", "Show or apply the database's schema migrations", status, up)
 }
