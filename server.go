@@ -37,6 +37,8 @@ var envVars = []envVar{
 	{"ENTITLED_AUTO_MIGRATE", "true", "apply pending schema migrations at start, under a lock; false: leave the schema alone, and /readyz answers 503 while migrations are pending"},
 	{"ENTITLED_SHUTDOWN_TIMEOUT", "10s", "on SIGTERM or SIGINT, how long in-flight requests may take to finish before they are cut"},
 	{"ENTITLED_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns), "PostgreSQL connections of this process, the change feed's LISTEN included (pool: one fewer); at least 2"},
+	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
+	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
 }
 
 type config struct {
@@ -51,6 +53,8 @@ type config struct {
 	autoMigrate     bool
 	shutdownTimeout time.Duration
 	maxConns        int
+	staleLimit      time.Duration
+	resync          time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -85,6 +89,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	if c.shutdownTimeout, err = duration(getenv, "ENTITLED_SHUTDOWN_TIMEOUT", "10s", c.shutdownTimeout); err != nil {
+		return c, err
+	}
+	if c.staleLimit, err = duration(getenv, "ENTITLED_STALE_LIMIT", "5m", 0); err != nil {
+		return c, err
+	}
+	if c.resync, err = duration(getenv, "ENTITLED_RESYNC_INTERVAL", "30s", 0); err != nil {
 		return c, err
 	}
 	if v := getenv("ENTITLED_AUTO_MIGRATE"); v != "" {
@@ -153,6 +163,8 @@ func serve() error {
 		RequestTimeout:    cfg.reqTimeout,
 		SkipMigrations:    !cfg.autoMigrate,
 		MaxConns:          cfg.maxConns,
+		StaleLimit:        cfg.staleLimit,
+		ResyncInterval:    cfg.resync,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

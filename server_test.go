@@ -15,10 +15,12 @@ func TestLoadConfig(t *testing.T) {
 	}
 	env["ENTITLED_POLICY_TIMEOUT"] = "40ms"
 	env["ENTITLED_DECISION_LOG_SAMPLE"] = "0.25"
-	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 {
+	env["ENTITLED_STALE_LIMIT"] = "2m"
+	env["ENTITLED_RESYNC_INTERVAL"] = "5s"
+	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second {
 		t.Fatalf("overrides: %+v %v", c, err)
 	}
-	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD"} {
+	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often"} {
 		env2 := map[string]string{k: bad}
 		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
 			t.Errorf("%s=%s accepted", k, bad)

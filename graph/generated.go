@@ -93,6 +93,7 @@ type ComplexityRoot struct {
 		Reason         func(childComplexity int) int
 		Reasons        func(childComplexity int) int
 		Remaining      func(childComplexity int) int
+		Stale          func(childComplexity int) int
 		Usage          func(childComplexity int) int
 		Value          func(childComplexity int) int
 	}
@@ -677,6 +678,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Decision.Remaining(childComplexity), true
+	case "Decision.stale":
+		if e.ComplexityRoot.Decision.Stale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.Stale(childComplexity), true
 	case "Decision.usage":
 		if e.ComplexityRoot.Decision.Usage == nil {
 			break
@@ -2487,6 +2494,8 @@ func (ec *executionContext) childFields_Decision(ctx context.Context, field grap
 		return ec.fieldContext_Decision_policyVersion(ctx, field)
 	case "evaluatedAt":
 		return ec.fieldContext_Decision_evaluatedAt(ctx, field)
+	case "stale":
+		return ec.fieldContext_Decision_stale(ctx, field)
 	case "explanation":
 		return ec.fieldContext_Decision_explanation(ctx, field)
 	}
@@ -5081,6 +5090,29 @@ func (ec *executionContext) _Decision_evaluatedAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Decision_evaluatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Decision_stale(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_stale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decision", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Decision_explanation(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
@@ -18359,6 +18391,11 @@ func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "evaluatedAt":
 			out.Values[i] = ec._Decision_evaluatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stale":
+			out.Values[i] = ec._Decision_stale(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

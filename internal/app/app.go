@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +59,15 @@ type Config struct {
 	// MaxConns is the PostgreSQL connection budget (ENTITLED_DB_MAX_CONNS;
 	// 0: store.DefaultMaxConns), the change feed's connection included.
 	MaxConns int
+	// StaleLimit bounds how long decisions are answered from cached facts
+	// while the database does not answer (default 5 min); past it they
+	// fail closed with UNAVAILABLE.
+	StaleLimit time.Duration
+	// ResyncInterval is the change feed's backstop period (default 30 s).
+	ResyncInterval time.Duration
+	// SkipNotify is a test hook: changes it returns true for are committed
+	// without their notification, as if it were lost.
+	SkipNotify func(changefeed.Change) bool
 }
 
 // App is a running entitled.
@@ -102,14 +110,31 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
 	a.ready.migrated.Store(!cfg.SkipMigrations)
+	a.Feed = changefeed.New(feedConfig(db, cfg, changefeed.Config{
+		Resync:     cfg.ResyncInterval,
+		StaleLimit: cfg.StaleLimit,
+		Skip:       cfg.SkipNotify,
+		// Every cache that holds an organization's state hears its changes.
+		Apply: func(c changefeed.Change) {
+			a.Facts.Apply(c)
+			a.Auth.Apply(c)
+		},
+	}))
 	// Facts only read: on SQLite they get the read pool.
-	a.Facts = facts.New(db.ReadClient)
-	var pgDB *sql.DB
-	var pgDSN string
-	if db.Dialect == dialect.Postgres {
-		pgDB, pgDSN = db.SQL, db.DSN
+	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
+	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
+		db.Close()
+		return nil, err
 	}
-	a.Feed = changefeed.New(pgDB, pgDSN, cfg.Logger, a.Facts.Invalidate, a.Facts.InvalidateAll)
+	a.Catalog = catalog.New(db, a.Feed)
+	a.Instances = instance.New(db, cfg.Now, a.Feed)
+	var dlog *decision.Log
+	if cfg.DecisionLog != nil {
+		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
+	}
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	if err := a.Feed.Listen(listenCtx); err != nil {
@@ -117,20 +142,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
-	if a.Auth, err = auth.New(db, cfg.Now, cfg.OperatorToken); err != nil {
-		stop()
-		db.Close()
-		return nil, err
-	}
-	a.Catalog = catalog.New(db, a.Feed.Publish)
-	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
-	var dlog *decision.Log
-	if cfg.DecisionLog != nil {
-		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
-	}
-	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
-	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:          db.Client,
 		Auth:            a.Auth,
@@ -152,6 +163,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handler = mux
 	return a, nil
+}
+
+// feedConfig completes a change feed's configuration for the database:
+// on PostgreSQL the feed notifies and listens through it.
+func feedConfig(db *store.DB, cfg Config, fc changefeed.Config) changefeed.Config {
+	fc.Log = cfg.Logger
+	if db.Dialect == dialect.Postgres {
+		fc.DB, fc.DSN = db.SQL, db.DSN
+	}
+	return fc
 }
 
 // Bootstrap creates the default organization on an empty database and

@@ -9,6 +9,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/auth"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 )
@@ -32,7 +33,9 @@ func CreateKey(ctx context.Context, db *store.DB, log *slog.Logger, orgSlug stri
 	if err != nil {
 		return nil, "", fmt.Errorf("look up organization: %w", err)
 	}
-	svc, err := auth.New(db, time.Now, "")
+	// The new key is published like any other change (it runs no listener).
+	feed := changefeed.New(feedConfig(db, Config{Logger: log}, changefeed.Config{}))
+	svc, err := auth.New(db, feed, time.Now, "")
 	if err != nil {
 		return nil, "", err
 	}

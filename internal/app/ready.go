@@ -92,7 +92,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if err := a.DB.SQL.PingContext(r.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.DB.SQL.PingContext(ctx); err != nil {
 		notReady(map[string]any{"status": "database unavailable"})
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/validate"
 )
@@ -69,13 +70,13 @@ func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlemen
 	}
 	in.MeterType, in.AggregationMethod, in.ResetPeriod = m.meter, m.agg, m.period
 	var out *ent.Entitlement
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		e, err := tx.Entitlement.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "entitlement", &in.Slug)
+			return nil, store.TranslateSlug(err, "entitlement", &in.Slug)
 		}
 		out = e
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -86,38 +87,38 @@ func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.Updat
 		return nil, err
 	}
 	var out *ent.Entitlement
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		e, err := tx.Entitlement.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "entitlement")
+			return nil, store.Translate(err, "entitlement")
 		}
 		if err := validate.SameSlug(e.Slug, in.Slug); err != nil {
-			return err
+			return nil, err
 		}
 		before := e
 		if e.Type != entitlement.TypeNUMBER {
 			m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
 			if err := m.check(e.Type); err != nil {
-				return err
+				return nil, err
 			}
 		} else {
 			for field, cleared := range map[string]bool{"clearMeterType": in.ClearMeterType, "clearAggregationMethod": in.ClearAggregationMethod, "clearResetPeriod": in.ClearResetPeriod} {
 				if cleared {
-					return apperr.Invalid(field, "NUMBER entitlements always have a meter type, aggregation method and reset period; set another value instead")
+					return nil, apperr.Invalid(field, "NUMBER entitlements always have a meter type, aggregation method and reset period; set another value instead")
 				}
 			}
 		}
 		e, err = tx.Entitlement.UpdateOne(e).SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "entitlement", in.Slug)
+			return nil, store.TranslateSlug(err, "entitlement", in.Slug)
 		}
 		if change := meteringChange(before, e); change != "" {
 			if err := s.bumpLinking(ctx, tx, e.ID, change); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		out = e
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -177,22 +178,22 @@ func (s *Service) bumpLinking(ctx context.Context, tx *ent.Tx, entitlementID, ch
 
 // DeleteEntitlement deletes an entitlement no license links.
 func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, error) {
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		e, err := tx.Entitlement.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "entitlement")
+			return nil, store.Translate(err, "entitlement")
 		}
 		n, err := tx.LicenseEntitlement.Query().Where(licenseentitlement.EntitlementID(e.ID)).Count(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return apperr.Conflictf("entitlement %q is linked to %d license(s); remove the links first", e.Slug, n)
+			return nil, apperr.Conflictf("entitlement %q is linked to %d license(s); remove the links first", e.Slug, n)
 		}
 		if err := tx.Entitlement.DeleteOne(e).Exec(ctx); err != nil {
-			return store.Translate(err, "entitlement")
+			return nil, store.Translate(err, "entitlement")
 		}
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return id, err
 }

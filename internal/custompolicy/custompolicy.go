@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -39,7 +40,7 @@ const compileTimeout = 30 * time.Second
 // Service manages policies of the caller's organization.
 type Service struct {
 	db          *ent.Client
-	publish     func(orgID string)
+	feed        *changefeed.Feed
 	evalTimeout time.Duration
 	metrics     *metrics.Registry
 
@@ -119,15 +120,15 @@ func (s *Service) orgSlots(orgID string) chan struct{} {
 }
 
 // New returns the service. evalTimeout bounds each evaluation of custom
-// policies; publish tells every process that an organization's policies
-// changed.
-func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, publish func(orgID string)) *Service {
+// policies; feed tells every process that an organization's policies
+// changed (in the transaction that changes them).
+func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, feed *changefeed.Feed) *Service {
 	compiled, err := lru.New[string, *Set](MaxCompiled)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
 	return &Service{
-		db: db.Client, metrics: m, evalTimeout: evalTimeout, publish: publish,
+		db: db.Client, metrics: m, evalTimeout: evalTimeout, feed: feed,
 		slots:     make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		compiled:  compiled,
 		evalSlots: max(1, runtime.GOMAXPROCS(0)/2),
@@ -278,14 +279,14 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 	}
 	active := in.Active != nil && *in.Active
 	var out *ent.OrgPolicy
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		others, err := activeModules(ctx, tx.Client(), "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		result, err := s.check(ctx, in.Name, in.Module, tests, others, in.RequireTests != nil && *in.RequireTests)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err := tx.OrgPolicy.Create().
 			SetName(in.Name).SetModule(in.Module).SetTests(tests).SetActive(active).
@@ -294,7 +295,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 		out = p
 		return saved(ctx, tx, p, err, in.Name)
 	})
-	return s.done(ctx, out, err)
+	return done(out, err)
 }
 
 // Update changes a policy, keeping its previous source as a revision.
@@ -305,10 +306,10 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		}
 	}
 	var out *ent.OrgPolicy
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		p, err := tx.OrgPolicy.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "policy")
+			return nil, store.Translate(err, "policy")
 		}
 		name, src, tests, active := p.Name, p.Module, p.Tests, p.Active
 		if in.Name != nil {
@@ -325,11 +326,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		}
 		others, err := activeModules(ctx, tx.Client(), p.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		result, err := s.check(ctx, name, src, tests, others, in.RequireTests != nil && *in.RequireTests)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err = tx.OrgPolicy.UpdateOne(p).
 			SetName(name).SetModule(src).SetTests(tests).SetActive(active).
@@ -338,46 +339,57 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		out = p
 		return saved(ctx, tx, p, err, name)
 	})
-	return s.done(ctx, out, err)
+	return done(out, err)
 }
 
 // Delete removes a policy and its revisions.
 func (s *Service) Delete(ctx context.Context, id string) (string, error) {
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		if err := tx.OrgPolicy.DeleteOneID(id).Exec(ctx); err != nil {
-			return store.Translate(err, "policy")
+			return nil, store.Translate(err, "policy")
 		}
-		return bumpOrg(ctx, tx)
+		return changed(id), bumpOrg(ctx, tx)
 	})
 	if err != nil {
 		return "", err
 	}
-	s.publish(tenant.FromContext(ctx).OrgID)
 	return id, nil
+}
+
+// tx runs fn in a transaction of the caller's organization and publishes
+// the change fn returns inside it, so every process drops the
+// organization's facts (their policy version) when it commits.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) (*changefeed.Change, error)) error {
+	return changefeed.InTx(ctx, s.feed, tenant.FromContext(ctx).OrgID, func(ctx context.Context, fn func(*ent.Tx) error) error {
+		return store.WithTx(ctx, s.db, fn)
+	}, fn)
+}
+
+func changed(id string) *changefeed.Change {
+	return &changefeed.Change{Kind: changefeed.KindPolicy, IDs: []string{id}}
 }
 
 // saved finishes a create or update inside its transaction: it reports a
 // taken name, keeps the source as a revision, and bumps the organization's
 // policy version.
-func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) error {
+func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) (*changefeed.Change, error) {
 	if err != nil {
 		if store.IsUniqueViolation(err) {
-			return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
+			return nil, &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
 		}
-		return store.Translate(err, "policy")
+		return nil, store.Translate(err, "policy")
 	}
 	if err := revise(ctx, tx, p); err != nil {
-		return err
+		return nil, err
 	}
-	return bumpOrg(ctx, tx)
+	return changed(p.ID), bumpOrg(ctx, tx)
 }
 
-// done publishes a committed change so every process recompiles.
-func (s *Service) done(ctx context.Context, p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
+// done returns a committed policy, detached from its transaction.
+func done(p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.publish(tenant.FromContext(ctx).OrgID)
 	return p.Unwrap(), nil
 }
 

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -100,6 +101,15 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// unavailable reports whether err is a transient failure (UNAVAILABLE, or
+// the request's own deadline).
+func unavailable(err error) bool {
+	if ae, ok := apperr.As(err); ok {
+		return ae.Code == apperr.Unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
 // Authenticate puts the caller's viewer into the request context, or
 // answers 401 with a typed GraphQL error.
 func Authenticate(authn Authenticator, log *slog.Logger, next http.Handler) http.Handler {
@@ -131,8 +141,14 @@ func authenticate(authn Authenticator, log *slog.Logger, next http.Handler, fail
 				fail(w, http.StatusTooManyRequests, apperr.RateLimited, ae.Message)
 				return
 			}
+			if unavailable(err) {
+				log.WarnContext(r.Context(), "authenticate: the database does not answer", "err", err)
+				w.Header().Set("Retry-After", retryAfterSeconds)
+				fail(w, http.StatusServiceUnavailable, apperr.Unavailable, "the credential could not be checked: the database does not answer; try again shortly")
+				return
+			}
 			log.ErrorContext(r.Context(), "authenticate", "err", err)
-			fail(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+			fail(w, http.StatusInternalServerError, apperr.Internal, "internal error")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), v)))

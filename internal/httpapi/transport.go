@@ -137,7 +137,47 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		}
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, r, http.StatusOK, responses(ctx))
+	resp := responses(ctx)
+	status := http.StatusOK
+	if unanswered(resp) {
+		// Nothing could be answered and the server says why: tell HTTP
+		// clients and proxies to come back rather than treat it as data.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	writeResponse(w, r, status, resp)
+}
+
+// retryAfterSeconds is the Retry-After of an UNAVAILABLE answer.
+const retryAfterSeconds = "1"
+
+// unanswered reports whether a response answers nothing (its data is null,
+// or every root field is null) because of an UNAVAILABLE error.
+func unanswered(resp *graphql.Response) bool {
+	unavailable := false
+	for _, e := range resp.Errors {
+		if code, _ := e.Extensions["code"].(string); code == string(apperr.Unavailable) {
+			unavailable = true
+			break
+		}
+	}
+	if !unavailable {
+		return false
+	}
+	data := bytes.TrimSpace(resp.Data)
+	if len(data) == 0 || string(data) == "null" {
+		return true
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return false
+	}
+	for _, v := range fields {
+		if string(bytes.TrimSpace(v)) != "null" {
+			return false
+		}
+	}
+	return true
 }
 
 // graphQLResponseType is the media type of GraphQL over HTTP.

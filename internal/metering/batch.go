@@ -65,6 +65,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		items[i] = it
 	}
 	orgID := items[0].t.orgID
+	var counters map[groupKey]*Counter
 	err := tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		// Keys seen before, in the ledger or earlier in this batch.
@@ -74,6 +75,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		}
 		firstInBatch := map[string]int{}
 		groups := map[groupKey]*Counter{}
+		counters = groups
 		var order []groupKey
 		for i := range items {
 			it := &items[i]
@@ -126,6 +128,9 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 	})
 	if err != nil {
 		return nil, err
+	}
+	for g, c := range counters {
+		s.remember(g.instanceID, g.entitlementID, g.start, c)
 	}
 	out := make([]*ReportResult, len(items))
 	fresh := 0

@@ -73,6 +73,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		key = *in.IdempotencyKey
 	}
 	var out *policy.Decision
+	var stored *Counter
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.lockCounter(ctx, q, t, start)
@@ -94,6 +95,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		if err := s.storeCounter(ctx, q, t, start, c); err != nil {
 			return err
 		}
+		stored = c
 		setFigures(&res, t, after)
 		record, err := json.Marshal(&res)
 		if err != nil {
@@ -114,6 +116,9 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		return d, err
 	}
 	if err == nil {
+		if stored != nil {
+			s.remember(t.inst.Instance.ID, t.ent.ID, start, stored)
+		}
 		s.metrics.Consume(out.Allowed)
 	}
 	return out, err

@@ -15,6 +15,7 @@ import (
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/facts"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 )
 
@@ -187,7 +188,7 @@ func (s *Service) forInstances(ctx context.Context, refs []InstanceRef) (map[str
 		q.WriteByte(')')
 		rows, err := s.db.Read.QueryContext(ctx, q.String(), args...)
 		if err != nil {
-			return nil, fmt.Errorf("read usage counters: %w", err)
+			return nil, store.Translate(fmt.Errorf("read usage counters: %w", err), "usage counters")
 		}
 		for rows.Next() {
 			var (
@@ -203,7 +204,7 @@ func (s *Service) forInstances(ctx context.Context, refs []InstanceRef) (map[str
 			counters[k] = c
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read usage counters: %w", err)
+			return nil, store.Translate(fmt.Errorf("read usage counters: %w", err), "usage counters")
 		}
 	}
 	for _, w := range wants {

@@ -83,12 +83,14 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		key = *in.IdempotencyKey
 	}
 	var res *ReportResult
+	var after *Counter
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.addToCounter(ctx, q, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})
 		if err != nil {
 			return err
 		}
+		after = c
 		res = result(t, c, start, end)
 		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: string(usageevent.KindREPORT), value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
 		if err != nil {
@@ -105,6 +107,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 	if err != nil {
 		return nil, err
 	}
+	s.remember(t.inst.Instance.ID, t.ent.ID, start, after)
 	s.metrics.Reports(1)
 	return res, nil
 }

@@ -70,5 +70,6 @@ func (s *Service) Reset(ctx context.Context, in ResetInput) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.remember(t.inst.Instance.ID, t.ent.ID, start, &Counter{ResetAt: &now})
 	return &out, nil
 }

@@ -26,6 +26,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 )
 
@@ -129,6 +130,29 @@ const DefaultMaxConns = 12
 // keeps the production size. It does not apply to SQLite.
 func MaxConns(n int) Option {
 	return func(s *settings) { s.maxConns = n }
+}
+
+// StaleLimit sets how long decisions may be answered from cached facts
+// while the database does not answer.
+func StaleLimit(d time.Duration) Option {
+	return func(s *settings) { s.cfg.StaleLimit = d }
+}
+
+// ResyncInterval sets the change feed's backstop period.
+func ResyncInterval(d time.Duration) Option {
+	return func(s *settings) { s.cfg.ResyncInterval = d }
+}
+
+// SkipNotify makes the server commit the changes skip returns true for
+// without their notification, as if it were lost.
+func SkipNotify(skip func(changefeed.Change) bool) Option {
+	return func(s *settings) { s.cfg.SkipNotify = skip }
+}
+
+// DatabaseURL points a peer at the database through another URL (a proxy
+// the test controls); see Peer.
+func DatabaseURL(u string) Option {
+	return func(s *settings) { s.cfg.DatabaseURL = u }
 }
 
 // New starts a server on a fresh database of the given backend.
@@ -236,6 +260,7 @@ func freshPostgres(t testing.TB) string {
 // Response is a GraphQL response as a client sees it.
 type Response struct {
 	Status int
+	Header http.Header
 	Data   map[string]any
 	Errors []Error
 	Raw    string
@@ -288,7 +313,7 @@ func (e *Env) send(req *http.Request) Response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	out := Response{Status: res.StatusCode, Raw: string(b)}
+	out := Response{Status: res.StatusCode, Header: res.Header, Raw: string(b)}
 	var body struct {
 		Data   map[string]any `json:"data"`
 		Errors []Error        `json:"errors"`
@@ -400,11 +425,16 @@ func Len(v any, path string) int {
 }
 
 // Peer starts a second server on the same database, as a second process
-// sharing PostgreSQL would be.
-func (e *Env) Peer() *Env {
+// sharing PostgreSQL would be, with e's settings changed by opts.
+func (e *Env) Peer(opts ...Option) *Env {
 	e.T.Helper()
-	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL, maxConns: e.maxConns}
-	cfg := e.cfg
+	set := settings{cfg: e.cfg, maxConns: e.maxConns}
+	set.cfg.SkipNotify = nil
+	for _, o := range opts {
+		o(&set)
+	}
+	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: set.cfg.DatabaseURL, maxConns: set.maxConns}
+	cfg := set.cfg
 	cfg.Now, cfg.StoreOptions = peer.Now, nil
 	peer.cfg = cfg
 	a, err := startApp(context.Background(), cfg)

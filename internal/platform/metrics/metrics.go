@@ -26,6 +26,7 @@ type Registry struct {
 	reports, consumed, refused atomic.Int64
 	compiles                   atomic.Int64
 	logDropped                 atomic.Int64
+	stale                      atomic.Int64
 }
 
 // New returns an empty registry.
@@ -90,6 +91,14 @@ func (r *Registry) DecisionLogDropped() {
 	}
 }
 
+// StaleDecision counts a decision made from facts that may be out of date
+// (the database did not answer).
+func (r *Registry) StaleDecision() {
+	if r != nil {
+		r.stale.Add(1)
+	}
+}
+
 // PolicyCompiles is how many policy sets were compiled so far.
 func (r *Registry) PolicyCompiles() int64 { return r.compiles.Load() }
 
@@ -131,6 +140,8 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "entitled_policy_compiles_total %d\n", r.compiles.Load())
 	counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
 	fmt.Fprintf(w, "entitled_decision_log_dropped_total %d\n", r.logDropped.Load())
+	counter("entitled_decisions_stale_total", "Decisions answered from cached facts while the database did not answer (fail static).")
+	fmt.Fprintf(w, "entitled_decisions_stale_total %d\n", r.stale.Load())
 	fmt.Fprintf(w, "# HELP go_goroutines Goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -63,6 +63,8 @@ type DB struct {
 	Created bool
 	// migrations replaces the embedded migrations (WithMigrationDir).
 	migrations migrate.Dir
+	// Health is how the database's statements fare lately.
+	Health *Health
 }
 
 // Option changes how Open sets up the database.
@@ -125,7 +127,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{Dialect: u.driver, DSN: u.dsn, Location: u.location, migrations: o.migrations}
+	d := &DB{Dialect: u.driver, DSN: u.dsn, Location: u.location, migrations: o.migrations, Health: &Health{}}
 	switch u.driver {
 	case dialect.SQLite:
 		registerSQLite()
@@ -192,18 +194,19 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 			}
 		}
 	}
-	d.Client = ent.NewClient(ent.Driver(o.driver(u.driver, d.SQL)))
+	d.Client = ent.NewClient(ent.Driver(d.driver(d.SQL)))
 	d.ReadClient = d.Client
 	if d.Read != d.SQL {
-		d.ReadClient = ent.NewClient(ent.Driver(o.driver(u.driver, d.Read)))
+		d.ReadClient = ent.NewClient(ent.Driver(d.driver(d.Read)))
 	}
 	return d, nil
 }
 
 // driver is ent's driver over db (the query log, when set, sits below it,
-// at the database driver).
-func (o options) driver(name string, db *sql.DB) dialect.Driver {
-	return entsql.OpenDB(name, db)
+// at the database driver), with transient failures translated to
+// UNAVAILABLE and told to the database's Health.
+func (d *DB) driver(db *sql.DB) dialect.Driver {
+	return translating{entsql.OpenDB(d.Dialect, db), d.Health}
 }
 
 // logged reopens a pool through the query log, keeping its limits.
@@ -283,7 +286,16 @@ func parseURL(raw string) (dbURL, error) {
 		return dbURL{driver: dialect.SQLite, dsn: "file:" + path + "?" + q.Encode(),
 			readDSN: "file:" + path + "?" + r.Encode(), path: path, location: loc}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		return dbURL{driver: dialect.Postgres, dsn: raw, location: Redact(raw)}, nil
+		dsn := raw
+		// A database that does not answer fails a connect in seconds
+		// rather than at the kernel's timeout, so fallbacks get their turn.
+		if u, err := url.Parse(raw); err == nil && !u.Query().Has("connect_timeout") {
+			q := u.Query()
+			q.Set("connect_timeout", "5")
+			u.RawQuery = q.Encode()
+			dsn = u.String()
+		}
+		return dbURL{driver: dialect.Postgres, dsn: dsn, location: Redact(raw)}, nil
 	default:
 		return dbURL{}, fmt.Errorf("ENTITLED_DATABASE_URL %q: want sqlite://PATH or postgres://", raw)
 	}
@@ -302,27 +314,33 @@ func Redact(raw string) string {
 }
 
 // WithTx runs fn in one transaction, committing on success and rolling
-// back on error or panic.
+// back on error or panic. A transaction that lost its connection before
+// committing (so surely did not commit) is run once more, on another.
 func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) error {
-	tx, err := client.Tx(ctx)
-	return run(tx, err, fn)
+	return retryLost(ctx, func() error {
+		tx, err := client.Tx(ctx)
+		return run(tx, err, fn)
+	})
 }
 
 // WithSQLTx is WithTx for code that writes raw SQL (metering): fn gets a
 // database/sql transaction.
 func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	return run(tx, err, fn)
+	return retryLost(ctx, func() error {
+		tx, err := db.BeginTx(ctx, nil)
+		return run(tx, err, fn)
+	})
 }
 
 // run is the body of both: fn inside a begun transaction, committed on
-// success, rolled back on error or panic.
+// success, rolled back on error or panic. A transient database failure
+// anywhere in it is UNAVAILABLE.
 func run[T interface {
 	Commit() error
 	Rollback() error
 }](tx T, err error, fn func(T) error) error {
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return unavailable(fmt.Errorf("begin transaction: %w", err))
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -331,13 +349,13 @@ func run[T interface {
 		}
 	}()
 	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			return unavailable(errors.Join(err, fmt.Errorf("rollback: %w", rerr)))
 		}
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(commitError{fmt.Errorf("commit: %w", err)})
 	}
 	return nil
 }
