@@ -1,6 +1,8 @@
 // Command entitled serves the licensing and entitlements API, and holds
 // the operator's commands (cli.go): entitled --help lists them and every
-// ENTITLED_* variable (envVars below) with its default.
+// ENTITLED_* variable (envVars below) with its default. Tracing is on when
+// the standard OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (docs/operations.md, "Tracing").
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/entitled/entitled/internal/app"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/platform/tracing"
 )
 
 // envVar documents one setting the server reads.
@@ -55,6 +58,7 @@ type config struct {
 	maxConns        int
 	staleLimit      time.Duration
 	resync          time.Duration
+	tracing         tracing.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -106,6 +110,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if c.maxConns, err = strconv.Atoi(v); err != nil || c.maxConns < 2 {
 			return c, fmt.Errorf("ENTITLED_DB_MAX_CONNS must be a whole number of at least 2, got %q", v)
 		}
+	}
+	if c.tracing, err = tracing.FromEnv(getenv); err != nil {
+		return c, err
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -165,6 +172,7 @@ func serve() error {
 		MaxConns:          cfg.maxConns,
 		StaleLimit:        cfg.staleLimit,
 		ResyncInterval:    cfg.resync,
+		Tracing:           cfg.tracing,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

@@ -22,6 +22,7 @@ import (
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/policy"
 
 	"github.com/entitled/entitled/internal/metering"
@@ -68,6 +69,8 @@ type Config struct {
 	// SkipNotify is a test hook: changes it returns true for are committed
 	// without their notification, as if it were lost.
 	SkipNotify func(changefeed.Change) bool
+	// Tracing says where OpenTelemetry spans go; the zero value is off.
+	Tracing tracing.Config
 }
 
 // App is a running entitled.
@@ -82,6 +85,7 @@ type App struct {
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
 	Feed      *changefeed.Feed
+	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
 	log       *slog.Logger
 	stop      context.CancelFunc
@@ -142,6 +146,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
+	a.Metrics.CacheSizes(a.Facts.Sizes)
+	a.Metrics.DB(db.SQL)
+	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		stop()
+		db.Close()
+		return nil, err
+	}
+	if a.Tracing != nil {
+		cfg.Logger.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", cfg.Tracing.Endpoint())
+	}
 	schema := resolvers.NewSchema(&resolvers.Resolver{
 		Client:          db.Client,
 		Auth:            a.Auth,
@@ -153,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
-	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Allowed, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -161,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	a.Handler = mux
+	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux))
 	return a, nil
 }
 
@@ -191,8 +205,14 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close stops listening for changes and releases the database.
+// Close stops listening for changes, exports the spans not yet exported
+// (within 5 s) and releases the database.
 func (a *App) Close() error {
 	a.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Tracing.Shutdown(ctx); err != nil {
+		a.log.Warn("tracing: export spans at shutdown", "err", err)
+	}
 	return a.DB.Close()
 }

@@ -16,12 +16,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
 )
@@ -64,8 +67,30 @@ func New(cache *facts.Cache, policies *custompolicy.Service, usage *metering.Ser
 	return &Service{cache: cache, policies: policies, usage: usage, fresh: fresh, metrics: m, log: log, dlog: dlog, now: now}
 }
 
-// Allowed decides one question.
+// Allowed decides one question asked through GraphQL (allowed, and the
+// decision consumeUsage asks first).
 func (s *Service) Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	return s.allowed(ctx, metrics.DoorGraphQL, q)
+}
+
+// Door is the decision service as one door asks it: its decisions are
+// measured under that door (the door label of
+// entitled_decision_duration_seconds).
+type Door struct {
+	s    *Service
+	door metrics.Door
+}
+
+// Door returns the service as the given door asks it.
+func (s *Service) Door(door metrics.Door) Door { return Door{s, door} }
+
+// Allowed decides one question.
+func (d Door) Allowed(ctx context.Context, q policy.Question) (*policy.Decision, error) {
+	return d.s.allowed(ctx, d.door, q)
+}
+
+func (s *Service) allowed(ctx context.Context, door metrics.Door, q policy.Question) (*policy.Decision, error) {
+	start := time.Now()
 	if err := checkRequested(q.Requested); err != nil {
 		return nil, err
 	}
@@ -73,7 +98,7 @@ func (s *Service) Allowed(ctx context.Context, q policy.Question) (*policy.Decis
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.decide(ctx, v, q)
+	d, err := s.decide(ctx, door, start, v, q)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +173,7 @@ func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlemen
 	out := make([]*policy.Decision, len(entitlements))
 	ds := make([]policy.Decision, len(entitlements))
 	for i, e := range entitlements {
-		if ds[i], err = s.decide(ctx, v, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx}); err != nil {
+		if ds[i], err = s.decide(ctx, metrics.DoorGraphQL, time.Now(), v, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx}); err != nil {
 			return nil, err
 		}
 		out[i] = &ds[i]
@@ -191,7 +216,9 @@ func Facts(snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) *
 // decide decides one question. It fails (UNAVAILABLE) rather than decide
 // when a fact could not be read and nothing is known in its place, or
 // when the facts have been stale for longer than the stale limit.
-func (s *Service) decide(ctx context.Context, v view, q policy.Question) (policy.Decision, error) {
+func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time, v view, q policy.Question) (policy.Decision, error) {
+	ctx, span := tracing.Start(ctx, "decision")
+	defer span.End()
 	f, stale, err := s.facts(ctx, v, q)
 	if err != nil {
 		if store.IsUnavailable(err) {
@@ -219,7 +246,15 @@ func (s *Service) decide(ctx context.Context, v view, q policy.Question) (policy
 		d.Stale = true
 		s.staleDecision(ctx, v.snap.Org, stale)
 	}
-	s.metrics.Decision(d.Reason, d.Allowed)
+	s.metrics.Decision(door, d.Reason, d.Allowed, time.Since(start))
+	if span.IsRecording() {
+		// No tenant data but the organization's ID: no slugs, no context.
+		span.SetAttributes(
+			attribute.String("entitled.decision.reason", d.Reason),
+			attribute.Bool("entitled.decision.allowed", d.Allowed),
+			attribute.String("entitled.organization.id", v.snap.Org.ID),
+		)
+	}
 	if s.dlog != nil {
 		s.dlog.Log(ctx, v.snap.Org, f, d)
 	}
@@ -272,7 +307,13 @@ func (s *Service) facts(ctx context.Context, v view, q policy.Question) (*policy
 // evaluate decides gathered facts, failing closed. Explanations, drafts
 // and previews use it too, so it writes no decision log; decide does.
 func (s *Service) evaluate(ctx context.Context, snap *facts.Snapshot, f *policy.Facts, decide func(context.Context, *policy.Facts) (policy.Decision, error)) policy.Decision {
+	ctx, span := tracing.Start(ctx, "policy.evaluate")
 	d, err := decide(ctx, f)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("entitled.policy.version", d.PolicyVersion))
+		tracing.Fail(span, err)
+	}
+	span.End()
 	if err != nil {
 		// Fail closed: a policy that cannot decide grants nothing.
 		s.log.WarnContext(ctx, "policy evaluation failed", "organization", snap.Org.Slug, "instance", f.InstanceSlug, "entitlement", f.EntitlementSlug, "err", err)

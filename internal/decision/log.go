@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/entitled/entitled/internal/platform/metrics"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -14,12 +13,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/policy"
 )
 
 // Log writes each sampled decision as one JSON line in the shape of
 // OPA's decision log (decision_id, path, input, result, timestamp), plus
-// the organization.
+// the organization and, when the request is traced, its trace_id.
 type Log struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -44,6 +45,8 @@ type logEntry struct {
 	Timestamp    time.Time         `json:"timestamp"`
 	Organization string            `json:"organization"`
 	Labels       map[string]string `json:"labels,omitempty"`
+	// TraceID is the request's trace when tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Bounds of one decision-log line. Slugs, reasons and the request
@@ -87,6 +90,7 @@ func (l *Log) Log(ctx context.Context, org *policy.Org, f *policy.Facts, d polic
 		Result:       d,
 		Timestamp:    d.EvaluatedAt.UTC(),
 		Organization: org.Slug,
+		TraceID:      tracing.TraceID(ctx),
 	})
 	if err != nil {
 		l.dropped(ctx, "encode", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -47,10 +48,10 @@ func TestDecisionLogLinesAreBounded(t *testing.T) {
 	// A line that cannot be written is counted, not lost in silence.
 	l = NewLog(failingWriter{}, 1, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
 	l.Log(context.Background(), org, &policy.Facts{Now: time.Now(), Org: org}, d)
-	var out bytes.Buffer
-	m.Write(&out)
-	if !strings.Contains(out.String(), "entitled_decision_log_dropped_total 1") {
-		t.Fatalf("dropped line not counted:\n%s", out.String())
+	out := httptest.NewRecorder()
+	m.Handler().ServeHTTP(out, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(out.Body.String(), "entitled_decision_log_dropped_total 1") {
+		t.Fatalf("dropped line not counted:\n%s", out.Body.String())
 	}
 }
 

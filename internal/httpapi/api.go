@@ -39,6 +39,7 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	exec.SetParserTokenLimit(tokenLimit)
 	exec.Use(extension.Introspection{})
 	exec.Use(newGuard(schema.Schema()))
+	exec.AroundOperations(traceOperation)
 	exec.AroundOperations(capVariables)
 	if requestScope != nil {
 		exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

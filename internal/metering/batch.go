@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 )
 
 type batchItem struct {
@@ -66,6 +67,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 	}
 	orgID := items[0].t.orgID
 	var counters map[groupKey]*Counter
+	defer s.metrics.UsageWrite(metrics.UsageBatch, time.Now())
 	err := tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		// Keys seen before, in the ledger or earlier in this batch.

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/usageevent"
+	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -74,6 +76,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 	}
 	var out *policy.Decision
 	var stored *Counter
+	defer s.metrics.UsageWrite(metrics.UsageConsume, time.Now())
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.lockCounter(ctx, q, t, start)

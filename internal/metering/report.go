@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/metrics"
 )
 
 // ReportInput is one usage report: what already happened.
@@ -84,6 +85,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 	}
 	var res *ReportResult
 	var after *Counter
+	defer s.metrics.UsageWrite(metrics.UsageReport, time.Now())
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
 		c, err := s.addToCounter(ctx, q, t, start, delta{count: 1, sum: in.Value, min: in.Value, max: in.Value, latest: in.Value, latestAt: ts})

@@ -126,6 +126,12 @@ func PolicyTimeout(d time.Duration) Option {
 // fill the pool on purpose ask for MaxConns(0) and do not run in parallel.
 const DefaultMaxConns = 12
 
+// Configure changes the server's app.Config before it starts (tracing,
+// the decision log, ...).
+func Configure(fn func(cfg *app.Config)) Option {
+	return func(s *settings) { fn(&s.cfg) }
+}
+
 // MaxConns sets the size of the server's PostgreSQL connection pool; 0
 // keeps the production size. It does not apply to SQLite.
 func MaxConns(n int) Option {

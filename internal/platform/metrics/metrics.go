@@ -1,67 +1,246 @@
-// Package metrics counts what operators watch — decisions by reason, usage
-// recorded and refused — and serves the counts at /metrics in the
-// Prometheus text format. Counting is a lock-free atomic add on the hot
-// path.
+// Package metrics measures what operators watch — decision latency and
+// outcomes by door and reason, HTTP latency by route, usage writes — and
+// serves it at /metrics through prometheus/client_golang, from a registry
+// of its own (never the global default one), with the Go and process
+// collectors.
+//
+// Services receive a *Registry in their New and call its small typed
+// methods; nothing here is global. No label ever carries tenant data:
+// doors, reasons, routes, status classes and operations are fixed sets,
+// and an unexpected reason is counted as OTHER.
 package metrics
 
 import (
-	"fmt"
-	"io"
+	"database/sql"
 	"net/http"
-	"runtime"
-	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Registry holds the counters.
+// Door is how a decision was asked for: the value of the door label.
+type Door uint8
+
+// The doors. GraphQL is the zero value: allowed and decisions, and the
+// decision consumeUsage asks first.
+const (
+	DoorGraphQL Door = iota // GraphQL allowed, decisions, consumeUsage
+	DoorOPA                 // the OPA-compatible POST /v1/data/entitled/decision
+	DoorSDK                 // the Go SDK's server endpoints
+	numDoors
+)
+
+var doorNames = [numDoors]string{"graphql", "opa", "sdk"}
+
+func (d Door) String() string {
+	if d >= numDoors {
+		return "unknown"
+	}
+	return doorNames[d]
+}
+
+// UsageOp is a kind of usage write: the value of the operation label.
+type UsageOp uint8
+
+// The usage writes.
+const (
+	UsageReport  UsageOp = iota // reportUsage
+	UsageBatch                  // reportUsageBatch
+	UsageConsume                // consumeUsage
+	numUsageOps
+)
+
+var usageOpNames = [numUsageOps]string{"report", "batch", "consume"}
+
+// DecisionBuckets are the bounds of entitled_decision_duration_seconds:
+// 25 µs to 100 ms in steps of 2, 2.5, 2 (about ×2.15 each).
+var DecisionBuckets = []float64{
+	25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
+	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+}
+
+// HTTPBuckets are the bounds of entitled_http_request_duration_seconds
+// and entitled_usage_write_duration_seconds: 100 µs to 10 s, the same
+// steps.
+var HTTPBuckets = []float64{
+	100e-6, 250e-6, 500e-6,
+	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+	250e-3, 500e-3, 1, 2.5, 5, 10,
+}
+
+// Bounds of the label sets built from values the service computes.
+const (
+	// maxReasons bounds the reason label's distinct values per door.
+	maxReasons = 32
+	// maxRoutes bounds the route label's distinct values.
+	maxRoutes = 64
+	// OtherReason is the reason label of a reason past maxReasons or not
+	// shaped like a reason code (A–Z and _).
+	OtherReason = "OTHER"
+	// unmatchedRoute labels requests no mux pattern matched.
+	unmatchedRoute = "unmatched"
+)
+
+// Registry holds the series and the prometheus registry serving them.
 type Registry struct {
-	started time.Time
+	reg *prometheus.Registry
 
-	mu        sync.RWMutex
-	decisions map[string]*atomic.Int64 // by reason
+	decisionDuration *prometheus.HistogramVec // door, reason
+	decisions        *prometheus.CounterVec   // reason
+	allowed, denied  prometheus.Counter
+	// series by door: reason → the decision's histogram and counter,
+	// copied on write so that the decision path reads without a lock.
+	bySeries [numDoors]atomic.Pointer[map[string]decisionSeries]
 
-	allowed, denied            atomic.Int64
-	reports, consumed, refused atomic.Int64
-	compiles                   atomic.Int64
-	logDropped                 atomic.Int64
-	stale                      atomic.Int64
+	httpDuration *prometheus.HistogramVec // route, status
+	routes       atomic.Pointer[map[string]*routeSeries]
+
+	usageDuration     [numUsageOps]prometheus.Observer
+	reports           prometheus.Counter
+	consumed, refused prometheus.Counter
+	compiles          prometheus.Counter
+	compileCount      atomic.Int64
+	logDropped        prometheus.Counter
+	stale             prometheus.Counter
+
+	mu sync.Mutex // serialises adding decision and route series
 }
 
-// New returns an empty registry.
+type decisionSeries struct {
+	duration prometheus.Observer
+	total    prometheus.Counter
+}
+
+// routeSeries has one observer per status class, 1xx to 5xx.
+type routeSeries [5]prometheus.Observer
+
+// New returns a registry with every series registered.
 func New() *Registry {
-	return &Registry{started: time.Now(), decisions: map[string]*atomic.Int64{}}
+	r := &Registry{reg: prometheus.NewRegistry()}
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	f := factory{r.reg}
+	r.decisionDuration = f.histogramVec("entitled_decision_duration_seconds",
+		"Time to answer one decision in process, from the question to the mapped decision (facts, usage counter, policy evaluation), by door and reason.",
+		DecisionBuckets, "door", "reason")
+	r.decisions = f.counterVec("entitled_decisions_total", "Decisions answered, by reason.", "reason")
+	r.allowed = f.counter("entitled_decisions_allowed_total", "Decisions that allowed.")
+	r.denied = f.counter("entitled_decisions_denied_total", "Decisions that refused.")
+	r.httpDuration = f.histogramVec("entitled_http_request_duration_seconds",
+		"Time to serve one HTTP request, by route (the matched pattern) and status class (2xx, 4xx, ...).",
+		HTTPBuckets, "route", "status")
+	usage := f.histogramVec("entitled_usage_write_duration_seconds",
+		"Time of one usage write's database transaction (report, batch or consume), replays included.",
+		HTTPBuckets, "operation")
+	for op := range numUsageOps {
+		r.usageDuration[op] = usage.WithLabelValues(usageOpNames[op])
+	}
+	r.reports = f.counter("entitled_usage_reports_total", "Usage reports recorded (replays not counted).")
+	r.consumed = f.counter("entitled_usage_consumed_total", "consumeUsage calls that recorded.")
+	r.refused = f.counter("entitled_usage_consume_refused_total", "consumeUsage calls refused (nothing recorded).")
+	r.compiles = f.counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
+	r.logDropped = f.counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
+	r.stale = f.counter("entitled_decisions_stale_total", "Decisions answered from facts that may be out of date (the database did not answer).")
+	for d := range numDoors {
+		r.bySeries[d].Store(&map[string]decisionSeries{})
+	}
+	r.routes.Store(&map[string]*routeSeries{})
+	return r
 }
 
-// Decision counts one decision.
-func (r *Registry) Decision(reason string, allowed bool) {
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
+
+// Decision counts one decision and observes how long it took.
+func (r *Registry) Decision(door Door, reason string, allowed bool, took time.Duration) {
 	if r == nil {
 		return
 	}
+	if door >= numDoors {
+		door = DoorGraphQL
+	}
+	s, ok := (*r.bySeries[door].Load())[reason]
+	if !ok {
+		s = r.addDecisionSeries(door, reason)
+	}
+	s.duration.Observe(took.Seconds())
+	s.total.Inc()
 	if allowed {
-		r.allowed.Add(1)
+		r.allowed.Inc()
 	} else {
-		r.denied.Add(1)
+		r.denied.Inc()
 	}
-	r.mu.RLock()
-	c := r.decisions[reason]
-	r.mu.RUnlock()
-	if c == nil {
-		r.mu.Lock()
-		if c = r.decisions[reason]; c == nil {
-			c = new(atomic.Int64)
-			r.decisions[reason] = c
+}
+
+// addDecisionSeries adds a door's series for a reason not seen before.
+func (r *Registry) addDecisionSeries(door Door, reason string) decisionSeries {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := *r.bySeries[door].Load()
+	if s, ok := cur[reason]; ok {
+		return s
+	}
+	label := reason
+	if !isReasonCode(reason) || len(cur) >= maxReasons {
+		label = OtherReason
+	}
+	s := decisionSeries{
+		duration: r.decisionDuration.WithLabelValues(door.String(), label),
+		total:    r.decisions.WithLabelValues(label),
+	}
+	if len(cur) < maxReasons {
+		next := make(map[string]decisionSeries, len(cur)+1)
+		for k, v := range cur {
+			next[k] = v
 		}
-		r.mu.Unlock()
+		next[reason] = s
+		r.bySeries[door].Store(&next)
 	}
-	c.Add(1)
+	return s
+}
+
+// isReasonCode reports whether s looks like a reason code: 1–40
+// characters of A–Z and _. Slugs and messages never do.
+func isReasonCode(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // Reports counts accepted usage reports.
 func (r *Registry) Reports(n int) {
-	if r != nil {
-		r.reports.Add(int64(n))
+	if r != nil && n > 0 {
+		r.reports.Add(float64(n))
 	}
 }
 
@@ -71,23 +250,16 @@ func (r *Registry) Consume(recorded bool) {
 		return
 	}
 	if recorded {
-		r.consumed.Add(1)
+		r.consumed.Inc()
 	} else {
-		r.refused.Add(1)
+		r.refused.Inc()
 	}
 }
 
-// PolicyCompiled counts one compile of an organization's policy set.
-func (r *Registry) PolicyCompiled() {
-	if r != nil {
-		r.compiles.Add(1)
-	}
-}
-
-// DecisionLogDropped counts a decision-log line that could not be written.
-func (r *Registry) DecisionLogDropped() {
-	if r != nil {
-		r.logDropped.Add(1)
+// UsageWrite observes the duration of one usage write since start.
+func (r *Registry) UsageWrite(op UsageOp, start time.Time) {
+	if r != nil && op < numUsageOps {
+		r.usageDuration[op].Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -95,56 +267,145 @@ func (r *Registry) DecisionLogDropped() {
 // (the database did not answer).
 func (r *Registry) StaleDecision() {
 	if r != nil {
-		r.stale.Add(1)
+		r.stale.Inc()
+	}
+}
+
+// PolicyCompiled counts one compile of an organization's policy set.
+func (r *Registry) PolicyCompiled() {
+	if r != nil {
+		r.compiles.Inc()
+		r.compileCount.Add(1)
 	}
 }
 
 // PolicyCompiles is how many policy sets were compiled so far.
-func (r *Registry) PolicyCompiles() int64 { return r.compiles.Load() }
+func (r *Registry) PolicyCompiles() int64 { return r.compileCount.Load() }
 
-// Handler serves the counters.
-func (r *Registry) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		r.Write(w)
+// DecisionLogDropped counts a decision-log line that could not be written.
+func (r *Registry) DecisionLogDropped() {
+	if r != nil {
+		r.logDropped.Inc()
+	}
+}
+
+// CacheSizes serves the gauges of the facts cache from sizes, called once
+// per scrape: how many organizations' facts and how many instances it
+// holds.
+func (r *Registry) CacheSizes(sizes func() (orgs, instances int)) {
+	r.reg.MustRegister(&cacheCollector{
+		sizes:     sizes,
+		orgs:      prometheus.NewDesc("entitled_cached_organizations", "Organizations whose facts are in this process's cache.", nil, nil),
+		instances: prometheus.NewDesc("entitled_cached_instances", "Instances in this process's facts cache, all organizations together.", nil, nil),
 	})
 }
 
-// Write renders the Prometheus text format.
-func (r *Registry) Write(w io.Writer) {
-	counter := func(name, help string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	}
-	counter("entitled_decisions_total", "Decisions answered, by reason.")
-	r.mu.RLock()
-	reasons := make([]string, 0, len(r.decisions))
-	for k := range r.decisions {
-		reasons = append(reasons, k)
-	}
-	sort.Strings(reasons)
-	for _, k := range reasons {
-		fmt.Fprintf(w, "entitled_decisions_total{reason=%q} %d\n", k, r.decisions[k].Load())
-	}
-	r.mu.RUnlock()
-	counter("entitled_decisions_allowed_total", "Decisions that allowed.")
-	fmt.Fprintf(w, "entitled_decisions_allowed_total %d\n", r.allowed.Load())
-	counter("entitled_decisions_denied_total", "Decisions that refused.")
-	fmt.Fprintf(w, "entitled_decisions_denied_total %d\n", r.denied.Load())
-	counter("entitled_usage_reports_total", "Usage reports recorded (replays not counted).")
-	fmt.Fprintf(w, "entitled_usage_reports_total %d\n", r.reports.Load())
-	counter("entitled_usage_consumed_total", "consumeUsage calls that recorded.")
-	fmt.Fprintf(w, "entitled_usage_consumed_total %d\n", r.consumed.Load())
-	counter("entitled_usage_consume_refused_total", "consumeUsage calls refused (nothing recorded).")
-	fmt.Fprintf(w, "entitled_usage_consume_refused_total %d\n", r.refused.Load())
-	counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
-	fmt.Fprintf(w, "entitled_policy_compiles_total %d\n", r.compiles.Load())
-	counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
-	fmt.Fprintf(w, "entitled_decision_log_dropped_total %d\n", r.logDropped.Load())
-	counter("entitled_decisions_stale_total", "Decisions answered from cached facts while the database did not answer (fail static).")
-	fmt.Fprintf(w, "entitled_decisions_stale_total %d\n", r.stale.Load())
-	fmt.Fprintf(w, "# HELP go_goroutines Goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(w, "# HELP go_memstats_heap_inuse_bytes Heap bytes in use.\n# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes %d\n", ms.HeapInuse)
-	fmt.Fprintf(w, "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %d\n", r.started.Unix())
+type cacheCollector struct {
+	sizes           func() (int, int)
+	orgs, instances *prometheus.Desc
 }
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.orgs
+	ch <- c.instances
+}
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	orgs, instances := c.sizes()
+	ch <- prometheus.MustNewConstMetric(c.orgs, prometheus.GaugeValue, float64(orgs))
+	ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(instances))
+}
+
+// DB serves the connection pool's statistics (go_sql_* series, db_name
+// "entitled").
+func (r *Registry) DB(db *sql.DB) {
+	r.reg.MustRegister(collectors.NewDBStatsCollector(db, "entitled"))
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{})
+}
+
+// InstrumentHTTP observes every request next serves (a ServeMux) under
+// its route: the pattern that matched, without its method.
+func (r *Registry) InstrumentHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, req)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		class := status/100 - 1
+		if class < 0 || class > 4 {
+			class = 4
+		}
+		r.route(req.Pattern)[class].Observe(time.Since(start).Seconds())
+	})
+}
+
+// route returns the observers of a mux pattern's route.
+func (r *Registry) route(pattern string) *routeSeries {
+	if s, ok := (*r.routes.Load())[pattern]; ok {
+		return s
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := *r.routes.Load()
+	if s, ok := cur[pattern]; ok {
+		return s
+	}
+	label := pattern
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		label = path // "GET /metrics" → "/metrics"
+	}
+	if label == "" || len(cur) >= maxRoutes {
+		label = unmatchedRoute
+	}
+	s := new(routeSeries)
+	for i := range s {
+		s[i] = r.httpDuration.WithLabelValues(label, string(rune('1'+i))+"xx")
+	}
+	if len(cur) < maxRoutes {
+		next := make(map[string]*routeSeries, len(cur)+1)
+		for k, v := range cur {
+			next[k] = v
+		}
+		next[pattern] = s
+		r.routes.Store(&next)
+	}
+	return s
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming responses streaming.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -24,10 +24,13 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 
 	"github.com/entitled/entitled/ent"
 	_ "github.com/entitled/entitled/ent/runtime" // hooks, interceptors and defaults of the schema
+	"github.com/entitled/entitled/internal/platform/tracing"
 )
 
 var registerOnce sync.Once
@@ -317,20 +320,63 @@ func Redact(raw string) string {
 // back on error or panic. A transaction that lost its connection before
 // committing (so surely did not commit) is run once more, on another.
 func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) error {
-	return retryLost(ctx, func() error {
+	ctx, span := startTx(ctx)
+	defer span.End()
+	return endTx(span, retryLost(ctx, func() error {
 		tx, err := client.Tx(ctx)
 		return run(tx, err, fn)
-	})
+	}))
 }
 
 // WithSQLTx is WithTx for code that writes raw SQL (metering): fn gets a
 // database/sql transaction.
 func WithSQLTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	return retryLost(ctx, func() error {
+	ctx, span := startTx(ctx)
+	defer span.End()
+	return endTx(span, retryLost(ctx, func() error {
 		tx, err := db.BeginTx(ctx, nil)
 		return run(tx, err, fn)
-	})
+	}))
 }
+
+// startTx starts a transaction's span when the request is traced.
+func startTx(ctx context.Context) (context.Context, trace.Span) {
+	return tracing.Start(ctx, "db.transaction")
+}
+
+// endTx records how a transaction ended: committed, rolled back by fn, or
+// failed (begin or commit: the span's status is then an error).
+func endTx(span trace.Span, err error) error {
+	if !span.IsRecording() {
+		return err
+	}
+	var failed *txError
+	switch {
+	case err == nil:
+		span.SetAttributes(attribute.String("db.transaction.outcome", "commit"))
+	case errors.As(err, &failed):
+		span.SetAttributes(attribute.String("db.transaction.outcome", failed.stage+"_failed"))
+		tracing.Fail(span, err)
+	default:
+		span.SetAttributes(attribute.String("db.transaction.outcome", "rollback"))
+	}
+	return err
+}
+
+// txError is a failure of the transaction itself, not of fn.
+type txError struct {
+	stage string // "begin" or "commit"
+	err   error
+}
+
+func (e *txError) Error() string {
+	if e.stage == "begin" {
+		return "begin transaction: " + e.err.Error()
+	}
+	return "commit: " + e.err.Error()
+}
+
+func (e *txError) Unwrap() error { return e.err }
 
 // run is the body of both: fn inside a begun transaction, committed on
 // success, rolled back on error or panic. A transient database failure
@@ -340,7 +386,7 @@ func run[T interface {
 	Rollback() error
 }](tx T, err error, fn func(T) error) error {
 	if err != nil {
-		return unavailable(fmt.Errorf("begin transaction: %w", err))
+		return unavailable(&txError{"begin", err})
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -355,7 +401,7 @@ func run[T interface {
 		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return unavailable(commitError{fmt.Errorf("commit: %w", err)})
+		return unavailable(commitError{&txError{"commit", err}})
 	}
 	return nil
 }
