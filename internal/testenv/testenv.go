@@ -6,9 +6,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -235,32 +232,12 @@ func (e *Env) SetNow(t time.Time) { e.clock.Store(&t) }
 
 func freshPostgres(t testing.TB) string {
 	t.Helper()
-	base := PostgresURL()
-	admin, err := sql.Open("postgres", base)
-	if err == nil {
-		err = admin.Ping()
-	}
+	dbURL, drop, err := NewDatabase(PostgresURL(), "entitled_test_")
 	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required for storage tests (start it, or set ENTITLED_TEST_POSTGRES_URL): %v", base, err)
+		t.Fatalf("PostgreSQL at %s is required for storage tests (start it, or set ENTITLED_TEST_POSTGRES_URL): %v", PostgresURL(), err)
 	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("postgres", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
 
 // Response is a GraphQL response as a client sees it.

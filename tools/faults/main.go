@@ -26,13 +26,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/entitled/entitled/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -104,7 +103,7 @@ func run(c config, out io.Writer) error {
 			return fmt.Errorf("build: %w", err)
 		}
 	}
-	dbURL, drop, err := freshDatabase(c.pgURL)
+	dbURL, drop, err := testenv.NewDatabase(c.pgURL, "entitled_faults_")
 	if err != nil {
 		return err
 	}
@@ -808,26 +807,6 @@ func loopbackOnly(raw string) error {
 		}
 	}
 	return nil
-}
-
-func freshDatabase(base string) (string, func(), error) {
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		return "", nil, err
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_faults_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String(), func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}, nil
 }
 
 func redact(u string) string {
