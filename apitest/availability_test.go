@@ -332,6 +332,9 @@ func TestSlowTenantDoesNotStarveOthers(t *testing.T) {
 		busy := p99(sample(200))
 		close(stop)
 		wg.Wait()
+		// The idle figure is taken again once B stops: other work that
+		// came and went meanwhile raises both, B's load only the busy one.
+		idle = max(idle, p99(sample(200)))
 		line := fmt.Sprintf("round %d: organization A decision p99 idle %v, while B's slow policy ran with 16 callers %v (%.2f×); B: %d calls, %d POLICY_ERROR",
 			round+1, idle, busy, float64(busy)/float64(idle), bCalls.Load(), bErrors.Load())
 		t.Log(line)
