@@ -1,11 +1,8 @@
-// Command entitled serves the licensing and entitlements API.
-//
-// Configuration comes from the environment (see README.md):
-// ENTITLED_ADDR, ENTITLED_DATABASE_URL, ENTITLED_OPERATOR_TOKEN,
-// ENTITLED_LOG_LEVEL, ENTITLED_DECISION_LOG, ENTITLED_DECISION_LOG_SAMPLE,
-// ENTITLED_POLICY_TIMEOUT, ENTITLED_REQUEST_TIMEOUT; tracing is on when the
-// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
-// is set (docs/operations.md, "Tracing").
+// Command entitled serves the licensing and entitlements API, and holds
+// the operator's commands (cli.go): entitled --help lists them and every
+// ENTITLED_* variable (envVars below) with its default. Tracing is on when
+// the standard OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (docs/operations.md, "Tracing").
 package main
 
 import (
@@ -13,37 +10,65 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
-	"github.com/entitled/entitled/policy"
 )
 
+// envVar documents one setting the server reads.
+type envVar struct{ name, def, meaning string }
+
+// envVars is every ENTITLED_* variable loadConfig reads, for the help.
+var envVars = []envVar{
+	{"ENTITLED_ADDR", ":8080", "listen address"},
+	{"ENTITLED_DATABASE_URL", "sqlite://entitled.db", "sqlite://PATH (relative), sqlite:///abs/path.db, or postgres://user@host:5432/db?sslmode=disable"},
+	{"ENTITLED_OPERATOR_TOKEN", "unset", "an operator credential (32+ characters) that may call createOrganization, and nothing else"},
+	{"ENTITLED_LOG_LEVEL", "INFO", "DEBUG, INFO, WARN or ERROR; logs are JSON on stderr"},
+	{"ENTITLED_DECISION_LOG", "off", "stdout, stderr or a file path: one JSON line per decision (OPA's decision-log shape)"},
+	{"ENTITLED_DECISION_LOG_SAMPLE", "1", "fraction of decisions logged, in (0, 1]"},
+	{"ENTITLED_POLICY_TIMEOUT", "25ms", "deadline of one evaluation of an organization's custom policies (past it: POLICY_ERROR)"},
+	{"ENTITLED_REQUEST_TIMEOUT", "15s", "deadline of one API request; past it its database work and evaluations are cancelled"},
+	{"ENTITLED_AUTO_MIGRATE", "true", "apply pending schema migrations at start, under a lock; false: leave the schema alone, and /readyz answers 503 while migrations are pending"},
+	{"ENTITLED_SHUTDOWN_TIMEOUT", "10s", "on SIGTERM or SIGINT, how long in-flight requests may take to finish before they are cut"},
+	{"ENTITLED_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns), "PostgreSQL connections of this process, the change feed's LISTEN included (pool: one fewer); at least 2"},
+	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
+	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
+}
+
 type config struct {
-	addr          string
-	databaseURL   string
-	operatorToken string
-	logLevel      slog.Level
-	decisionLog   string
-	sample        float64
-	policyTimeout time.Duration
-	reqTimeout    time.Duration
-	tracing       tracing.Config
+	addr            string
+	databaseURL     string
+	operatorToken   string
+	logLevel        slog.Level
+	decisionLog     string
+	sample          float64
+	policyTimeout   time.Duration
+	reqTimeout      time.Duration
+	autoMigrate     bool
+	shutdownTimeout time.Duration
+	maxConns        int
+	staleLimit      time.Duration
+	resync          time.Duration
+	tracing         tracing.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		addr:          getenv("ENTITLED_ADDR"),
-		databaseURL:   getenv("ENTITLED_DATABASE_URL"),
-		operatorToken: getenv("ENTITLED_OPERATOR_TOKEN"),
+		addr:            getenv("ENTITLED_ADDR"),
+		databaseURL:     getenv("ENTITLED_DATABASE_URL"),
+		operatorToken:   getenv("ENTITLED_OPERATOR_TOKEN"),
+		autoMigrate:     true,
+		shutdownTimeout: 10 * time.Second,
+		maxConns:        store.DefaultMaxConns,
 	}
 	if c.addr == "" {
 		c.addr = ":8080"
@@ -60,25 +85,35 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.sample = f
 	}
-	if v := getenv("ENTITLED_POLICY_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("ENTITLED_POLICY_TIMEOUT must be a positive duration such as 25ms, got %q", v)
-		}
-		c.policyTimeout = d
-	}
-	if v := getenv("ENTITLED_REQUEST_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("ENTITLED_REQUEST_TIMEOUT must be a positive duration such as 15s, got %q", v)
-		}
-		c.reqTimeout = d
-	}
-	tc, err := tracing.FromEnv(getenv)
-	if err != nil {
+	var err error
+	if c.policyTimeout, err = duration(getenv, "ENTITLED_POLICY_TIMEOUT", "25ms", 0); err != nil {
 		return c, err
 	}
-	c.tracing = tc
+	if c.reqTimeout, err = duration(getenv, "ENTITLED_REQUEST_TIMEOUT", "15s", 0); err != nil {
+		return c, err
+	}
+	if c.shutdownTimeout, err = duration(getenv, "ENTITLED_SHUTDOWN_TIMEOUT", "10s", c.shutdownTimeout); err != nil {
+		return c, err
+	}
+	if c.staleLimit, err = duration(getenv, "ENTITLED_STALE_LIMIT", "5m", 0); err != nil {
+		return c, err
+	}
+	if c.resync, err = duration(getenv, "ENTITLED_RESYNC_INTERVAL", "30s", 0); err != nil {
+		return c, err
+	}
+	if v := getenv("ENTITLED_AUTO_MIGRATE"); v != "" {
+		if c.autoMigrate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("ENTITLED_AUTO_MIGRATE must be true or false, got %q", v)
+		}
+	}
+	if v := getenv("ENTITLED_DB_MAX_CONNS"); v != "" {
+		if c.maxConns, err = strconv.Atoi(v); err != nil || c.maxConns < 2 {
+			return c, fmt.Errorf("ENTITLED_DB_MAX_CONNS must be a whole number of at least 2, got %q", v)
+		}
+	}
+	if c.tracing, err = tracing.FromEnv(getenv); err != nil {
+		return c, err
+	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
 			return c, fmt.Errorf("ENTITLED_LOG_LEVEL: %w", err)
@@ -87,17 +122,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-func main() {
-	if len(os.Args) > 1 {
-		os.Exit(command(os.Args[1:]))
+// duration reads a positive duration; def when unset.
+func duration(getenv func(string) string, name, example string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
 	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "entitled:", err)
-		os.Exit(1)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration such as %s, got %q", name, example, v)
 	}
+	return d, nil
 }
 
-func run() error {
+func main() { os.Exit(execute(os.Args[1:])) }
+
+// serve runs the server until SIGTERM or SIGINT, then drains it.
+func serve() error {
 	if os.Getenv("GOGC") == "" {
 		// Decisions allocate short-lived garbage at a high rate; trading
 		// memory (plentiful here) for fewer collections shortens the tail.
@@ -107,11 +148,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	slog.SetDefault(log)
+	log := newLogger(cfg.logLevel)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// The address first: a busy port fails before anything is created
+	// or printed.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("ENTITLED_ADDR: %w", err)
+	}
+	defer ln.Close()
 
 	appCfg := app.Config{
 		DatabaseURL:       cfg.databaseURL,
@@ -120,6 +168,10 @@ func run() error {
 		DecisionLogSample: cfg.sample,
 		PolicyTimeout:     cfg.policyTimeout,
 		RequestTimeout:    cfg.reqTimeout,
+		SkipMigrations:    !cfg.autoMigrate,
+		MaxConns:          cfg.maxConns,
+		StaleLimit:        cfg.staleLimit,
+		ResyncInterval:    cfg.resync,
 		Tracing:           cfg.tracing,
 	}
 	switch cfg.decisionLog {
@@ -133,7 +185,8 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("ENTITLED_DECISION_LOG: %w", err)
 		}
-		defer f.Close()
+		// Runs last, after the drain: every decision logged is on disk.
+		defer func() { _ = f.Sync(); _ = f.Close() }()
 		appCfg.DecisionLog = f
 	}
 	a, err := app.New(ctx, appCfg)
@@ -151,7 +204,6 @@ func run() error {
 	}
 
 	srv := &http.Server{
-		Addr:              cfg.addr,
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -160,31 +212,31 @@ func run() error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("entitled listening", "addr", cfg.addr, "database", redact(cfg.databaseURL))
+	log.Info("entitled listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
+		return err
 	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
 	}
+	stop() // a second signal ends the process at once
+	log.Info("shutting down: not ready, no new connections, waiting for in-flight requests", "timeout", cfg.shutdownTimeout.String())
+	a.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("in-flight requests did not finish within ENTITLED_SHUTDOWN_TIMEOUT (%s); cut them", cfg.shutdownTimeout)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped: every in-flight request finished")
 	return nil
 }
 
-// command runs a subcommand instead of the server.
-func command(args []string) int {
-	switch strings.Join(args, " ") {
-	case "policy input-schema":
-		// The JSON Schema of the policy input document, for authors who
-		// develop with the stock opa CLI.
-		os.Stdout.Write(policy.InputSchema())
-		return 0
-	default:
-		fmt.Fprintf(os.Stderr, "usage: entitled                        serve (configured by ENTITLED_* variables)\n       entitled policy input-schema    print the JSON Schema of the policy input document\n")
-		return 2
-	}
+func newLogger(level slog.Level) *slog.Logger {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	return log
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,10 +15,12 @@ func TestLoadConfig(t *testing.T) {
 	}
 	env["ENTITLED_POLICY_TIMEOUT"] = "40ms"
 	env["ENTITLED_DECISION_LOG_SAMPLE"] = "0.25"
-	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 {
+	env["ENTITLED_STALE_LIMIT"] = "2m"
+	env["ENTITLED_RESYNC_INTERVAL"] = "5s"
+	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second {
 		t.Fatalf("overrides: %+v %v", c, err)
 	}
-	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD"} {
+	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often"} {
 		env2 := map[string]string{k: bad}
 		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
 			t.Errorf("%s=%s accepted", k, bad)
@@ -25,20 +28,19 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	if got := redact("postgres://u:secret@h/db"); got != "postgres://u:xxxxx@h/db" {
-		t.Fatalf("redact = %s", got)
-	}
-	if got := redact("sqlite://entitled.db"); got != "sqlite://entitled.db" {
-		t.Fatalf("redact = %s", got)
-	}
-}
-
 func TestPolicyInputSchemaCommand(t *testing.T) {
-	if code := command([]string{"policy", "input-schema"}); code != 0 {
-		t.Fatalf("exit %d", code)
+	var out, errb strings.Builder
+	if code := executeTo([]string{"policy", "input-schema"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"$schema"`) {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
 	}
-	if code := command([]string{"bogus"}); code != 2 {
-		t.Fatalf("unknown command exit %d, want 2", code)
+	for _, args := range [][]string{{"bogus"}, {"policy", "bogus"}, {"--bogus"}, {"migrate", "status", "--nope"}, {"keys", "create", "--org"}} {
+		out.Reset()
+		errb.Reset()
+		if code := executeTo(args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+		if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "entitled --help") {
+			t.Errorf("%v: want a one-line hint, got %q", args, msg)
+		}
 	}
 }

@@ -1,10 +1,14 @@
 package apitest
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,8 +269,13 @@ func p99(ds []time.Duration) time.Duration {
 }
 
 // While organization B runs its worst legal policy with many concurrent
-// callers, organization A's decisions keep their latency and never fail.
+// callers, organization A's decisions keep their latency and never fail,
+// and B's fail closed (POLICY_ERROR). Not parallel: it measures latency.
 func TestSlowTenantDoesNotStarveOthers(t *testing.T) {
+	// The server runs with GOGC=400 (server.go): B's policy allocates
+	// fast, and the collector's share of the machine is part of what A
+	// feels.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	env := testenv.New(t, "sqlite", testenv.PolicyTimeout(25*time.Millisecond))
 	now := time.Now().UTC()
 	a := policyOrg(t, env, "fast", now)
@@ -287,38 +296,158 @@ func TestSlowTenantDoesNotStarveOthers(t *testing.T) {
 		return out
 	}
 	sample(50) // warm up
-	idle := p99(sample(300))
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var bCalls, bErrors atomic.Int64
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
+	// A round compares A's p99 while B runs with A's p99 just before, so
+	// both see the same machine; the property holds when one of three
+	// rounds shows it (a loaded CI machine can spoil a round, starvation
+	// would spoil all three).
+	var report []string
+	// An idle p99 above busyMachine means other work shares the machine:
+	// such a round cannot tell starvation from a busy host.
+	const busyMachine = 3 * time.Millisecond
+	conclusive := 0
+	for round := range 3 {
+		idle := p99(sample(200))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var bCalls, bErrors atomic.Int64
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := env.Do(b, allowedCtxQ, map[string]any{"i": "eu-1", "e": "sso"})
+					bCalls.Add(1)
+					if testenv.Str(r.Data, "allowed.reason") == "POLICY_ERROR" {
+						bErrors.Add(1)
+					}
 				}
-				r := env.Do(b, allowedCtxQ, map[string]any{"i": "eu-1", "e": "sso"})
-				bCalls.Add(1)
-				if testenv.Str(r.Data, "allowed.reason") == "POLICY_ERROR" {
-					bErrors.Add(1)
-				}
-			}
-		}()
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+		busy := p99(sample(200))
+		close(stop)
+		wg.Wait()
+		// The idle figure is taken again once B stops: other work that
+		// came and went meanwhile raises both, B's load only the busy one.
+		idle = max(idle, p99(sample(200)))
+		line := fmt.Sprintf("round %d: organization A decision p99 idle %v, while B's slow policy ran with 16 callers %v (%.2f×); B: %d calls, %d POLICY_ERROR",
+			round+1, idle, busy, float64(busy)/float64(idle), bCalls.Load(), bErrors.Load())
+		t.Log(line)
+		report = append(report, line)
+		// A floor of 2 ms keeps a sub-millisecond idle figure from turning
+		// scheduler noise into a failure.
+		if busy <= max(3*idle, 2*time.Millisecond) {
+			return
+		}
+		if idle <= busyMachine {
+			conclusive++
+		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	busy := p99(sample(300))
-	close(stop)
-	wg.Wait()
-	t.Logf("organization A decision p99: idle %v, while B's slow policy ran with 16 callers %v (%.2f×); B: %d calls, %d POLICY_ERROR",
-		idle, busy, float64(busy)/float64(idle), bCalls.Load(), bErrors.Load())
-	// A floor of 2 ms keeps a sub-millisecond idle figure from turning
-	// scheduler noise into a failure.
-	if limit := max(3*idle, 2*time.Millisecond); busy > limit {
-		t.Fatalf("organization A's p99 went from %v to %v (more than %v) while B's policy ran", idle, busy, limit)
+	if conclusive == 0 {
+		t.Skipf("the machine was too busy to measure (A's idle p99 above %v in every round):\n%s", busyMachine, strings.Join(report, "\n"))
+	}
+	t.Fatalf("organization A's p99 stayed above 3× its idle figure while B's policy ran:\n%s", strings.Join(report, "\n"))
+}
+
+// processCPU is the CPU time this process (the test and its in-process
+// server) has used, from /proc/self/stat.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Skipf("no /proc/self/stat: %v", err)
+	}
+	// Fields after the command name in parentheses; utime and stime are
+	// the 14th and 15th fields of the line.
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+	f := strings.Fields(rest)
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// The sandbox's answers to the attacks of the review, through the API of a
+// real server: unbounded builtins are refused at save, bombs fail closed
+// with bounded memory, slow policies stop using CPU at their deadline, and
+// a test run has a total budget.
+func TestPolicyAttacksAreHarmless(t *testing.T) {
+	env := testenv.New(t, "sqlite", testenv.PolicyTimeout(25*time.Millisecond))
+	c := client{env, t}
+	now := time.Now().UTC()
+	key := policyOrg(t, env, "acme", now)
+
+	// graph.reachable_paths over a complete graph of 8 nodes: refused.
+	var nodes []string
+	for i := range 8 {
+		var edges []string
+		for j := range 8 {
+			if j != i {
+				edges = append(edges, fmt.Sprintf(`"n%d"`, j))
+			}
+		}
+		nodes = append(nodes, fmt.Sprintf(`"n%d": [%s]`, i, strings.Join(edges, ", ")))
+	}
+	paths := "package entitled.custom.g\n\ndeny contains \"x\" if {\n\tp := graph.reachable_paths({" + strings.Join(nodes, ", ") + "}, {\"n0\"})\n\tcount(p) > 0\n}\n"
+	start := time.Now()
+	e := c.MustFailField(key, "module", createPolicyQ, map[string]any{"in": map[string]any{"name": "g", "module": paths, "active": true}})
+	if !strings.Contains(e.Message, "reachable_paths") || time.Since(start) > 5*time.Second {
+		t.Fatalf("reachable_paths module: %s after %v", e.Message, time.Since(start))
+	}
+
+	// A sprintf bomb fails its test (fail closed), with bounded heap.
+	before := heapAfterGC()
+	bomb := "package entitled.custom.s\n\ntest_bomb if {\n\tx := sprintf(\"" + strings.Repeat("%0999999d", 256) + "\", [" +
+		strings.TrimSuffix(strings.Repeat("1, ", 256), ", ") + "])\n\tcount(x) > 0\n}\n"
+	d := c.MustDo(key, `query($m: String!) { testPolicy(module: $m) { name passed } }`, map[string]any{"m": bomb})
+	if r := d["testPolicy"].([]any); len(r) != 1 || testenv.Get(r[0], "passed") != false {
+		t.Fatalf("sprintf bomb test: %v", d)
+	}
+	if grew := int64(heapAfterGC()) - int64(before); grew > 64<<20 {
+		t.Fatalf("the sprintf bomb grew the heap by %d MB", grew>>20)
+	}
+
+	// 199 spinning tests return within the run's budget.
+	var spin strings.Builder
+	spin.WriteString("package entitled.custom.spin\n\n")
+	for i := range 199 {
+		fmt.Fprintf(&spin, "test_spin_%03d if count([x | some i in numbers.range(1, 100000); some j in numbers.range(1, 100000); x := i * j; x < 0]) > 0\n", i)
+	}
+	start = time.Now()
+	d = c.MustDo(key, `query($m: String!) { testPolicy(module: $m) { name passed } }`, map[string]any{"m": spin.String()})
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("199 spinning tests took %v (budget 2 s)", took)
+	}
+	if n := len(d["testPolicy"].([]any)); n != 199 {
+		t.Fatalf("%d results for 199 tests", n)
+	}
+
+	// A slow policy past its deadline fails closed quickly and stops
+	// using CPU.
+	for _, q := range []string{
+		`query($m: String!) { evaluatePolicy(instance: "eu-1", entitlement: "sso", module: $m) { reason } }`,
+	} {
+		start = time.Now()
+		d = c.MustDo(key, q, map[string]any{"m": expensive})
+		took := time.Since(start)
+		if testenv.Str(d, "evaluatePolicy.reason") != "POLICY_ERROR" {
+			t.Fatalf("slow policy: %v", d)
+		}
+		t.Logf("slow policy answered POLICY_ERROR after %v (deadline 25 ms)", took)
+		// Compile and request overhead come on top of the deadline; 2×
+		// of the deadline is the evaluation's share.
+		if took > 500*time.Millisecond {
+			t.Fatalf("slow policy took %v to fail closed", took)
+		}
+		time.Sleep(100 * time.Millisecond)
+		cpu := processCPU(t)
+		time.Sleep(time.Second)
+		if used := processCPU(t) - cpu; used > 300*time.Millisecond {
+			t.Fatalf("the process used %v of CPU in the second after the slow policy was refused", used)
+		}
 	}
 }

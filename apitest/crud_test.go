@@ -63,17 +63,19 @@ func TestEntitlementCRUD(t *testing.T) {
 			t.Fatalf("first by slug = %q, want boolean", s)
 		}
 
-		// Update names and metering.
-		d = c.MustDo(key, `mutation($id: ID!) { updateEntitlement(id: $id, input: {name: "Seats", slug: "seats", description: "d2", resetPeriod: DAY, aggregationMethod: MAX}) {
+		// The slug is fixed; names and metering change (the same slug
+		// given again is no change).
+		c.MustFailWith(key, "BAD_USER_INPUT", "slug", `mutation($id: ID!) { updateEntitlement(id: $id, input: {name: "Seats", slug: "seats"}) { id } }`, map[string]any{"id": ids["number-defaults"]})
+		d = c.MustDo(key, `mutation($id: ID!) { updateEntitlement(id: $id, input: {name: "Seats", slug: "number-defaults", description: "d2", resetPeriod: DAY, aggregationMethod: MAX}) {
 			name slug description type meterType aggregationMethod resetPeriod } }`, map[string]any{"id": ids["number-defaults"]})
 		u := testenv.Get(d, "updateEntitlement")
-		for field, want := range map[string]string{"name": "Seats", "slug": "seats", "description": "d2", "type": "NUMBER", "meterType": "RAW_EVENT", "aggregationMethod": "MAX", "resetPeriod": "DAY"} {
+		for field, want := range map[string]string{"name": "Seats", "slug": "number-defaults", "description": "d2", "type": "NUMBER", "meterType": "RAW_EVENT", "aggregationMethod": "MAX", "resetPeriod": "DAY"} {
 			if got := testenv.Str(u, field); got != want {
 				t.Errorf("after update %s = %q, want %q", field, got, want)
 			}
 		}
 		d = c.MustDo(key, `query($id: ID!) { node(id: $id) { ... on Entitlement { slug resetPeriod } } }`, map[string]any{"id": ids["number-defaults"]})
-		if testenv.Str(d, "node.slug") != "seats" || testenv.Str(d, "node.resetPeriod") != "DAY" {
+		if testenv.Str(d, "node.slug") != "number-defaults" || testenv.Str(d, "node.resetPeriod") != "DAY" {
 			t.Fatalf("update not persisted: %v", d)
 		}
 
@@ -125,9 +127,10 @@ func TestLicenseCRUD(t *testing.T) {
 			t.Fatalf("where isActive: %v", d)
 		}
 
-		d = c.MustDo(key, `mutation($id: ID!) { updateLicense(id: $id, input: {name: "Ent", slug: "ent", description: "", clearVersionName: true}) {
+		c.MustFailWith(key, "BAD_USER_INPUT", "slug", `mutation($id: ID!) { updateLicense(id: $id, input: {slug: "ent"}) { id } }`, map[string]any{"id": id})
+		d = c.MustDo(key, `mutation($id: ID!) { updateLicense(id: $id, input: {name: "Ent", description: "", clearVersionName: true}) {
 			name slug description versionName version } }`, map[string]any{"id": id})
-		if testenv.Str(d, "updateLicense.slug") != "ent" || testenv.Get(d, "updateLicense.versionName") != nil || testenv.Num(d, "updateLicense.version") != 1 {
+		if testenv.Str(d, "updateLicense.slug") != "enterprise" || testenv.Get(d, "updateLicense.versionName") != nil || testenv.Num(d, "updateLicense.version") != 1 {
 			t.Fatalf("updateLicense: %v", d)
 		}
 

@@ -39,9 +39,10 @@ func TestSlugsAreUniquePerOrganization(t *testing.T) {
 		}
 		c.MustFailWith(a, "CONFLICT", "slug", qCreateInstance, map[string]any{"in": map[string]any{"name": "Again", "slug": "box", "licenseID": licA}})
 
-		// Renaming into a taken slug conflicts too, and changes nothing.
+		// Slugs never change, not even into a taken one; the attempt changes
+		// nothing.
 		other := c.NewLicense(a, "basic", "COMMUNITY", nil)
-		c.MustFailWith(a, "CONFLICT", "slug", `mutation($id: ID!) { updateLicense(id: $id, input: {slug: "pro", name: "Renamed"}) { id } }`, map[string]any{"id": other})
+		c.MustFailWith(a, "BAD_USER_INPUT", "slug", `mutation($id: ID!) { updateLicense(id: $id, input: {slug: "pro", name: "Renamed"}) { id } }`, map[string]any{"id": other})
 		d := c.MustDo(a, `query($id: ID!) { node(id: $id) { ... on License { slug name } } }`, map[string]any{"id": other})
 		if testenv.Str(d, "node.slug") != "basic" || testenv.Str(d, "node.name") != "BASIC" {
 			t.Fatalf("failed rename changed the license: %v", d)

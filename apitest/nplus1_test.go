@@ -96,3 +96,61 @@ func checkWalk(t *testing.T, d map[string]any, n int) {
 		}
 	}
 }
+
+// Instance.usage reads the counters of a whole page in one statement: 5
+// instances and 50 cost the same. Serial: it counts SQL statements.
+func TestInstanceUsageIsBatched(t *testing.T) {
+	forEachStoreSerial(t, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		lic := c.NewLicense(key, "pro", "PAID", map[string]any{"isDefault": true})
+		calls := c.NewEntitlement(key, "calls", "NUMBER", map[string]any{"resetPeriod": "MONTH"})
+		seats := c.NewEntitlement(key, "seats", "NUMBER", map[string]any{"meterType": "CALCULATED_USAGE", "resetPeriod": "NONE"})
+		c.Link(key, lic, calls, num(100))
+		c.Link(key, lic, seats, num(10))
+		c.Link(key, lic, c.NewEntitlement(key, "sso", "BOOLEAN", nil), boolean(true))
+		made := 0
+		grow := func(to int) {
+			for ; made < to; made++ {
+				slug := fmt.Sprintf("ins-%02d", made)
+				c.NewInstance(key, slug, "")
+				c.MustDo(key, reportQ, map[string]any{"in": map[string]any{"instance": slug, "entitlement": "calls", "value": made + 1}})
+			}
+		}
+		const q = `{ instances(first: 100) { edges { node { slug usage { entitlement { slug } value limit } } } } }`
+		measure := func(n int) int64 {
+			c.MustDo(key, q, nil)
+			best := int64(-1)
+			for range 2 {
+				before := c.Queries.Load()
+				d := c.MustDo(key, q, nil)
+				delta := c.Queries.Load() - before
+				if best < 0 || delta < best {
+					best = delta
+				}
+				if got := testenv.Len(d, "instances.edges"); got != n {
+					t.Fatalf("%d instances, want %d", got, n)
+				}
+				for i := range n {
+					u := testenv.Get(d, fmt.Sprintf("instances.edges.%d.node.usage", i)).([]any)
+					if len(u) != 2 {
+						t.Fatalf("instance %d: usage of %d entitlements, want 2", i, len(u))
+					}
+					for _, x := range u {
+						if testenv.Str(x, "entitlement.slug") == "calls" && testenv.Num(x, "value") != float64(i+1) {
+							t.Fatalf("instance %d: calls usage %v, want %d", i, testenv.Get(x, "value"), i+1)
+						}
+					}
+				}
+			}
+			return best
+		}
+		grow(5)
+		small := measure(5)
+		grow(50)
+		large := measure(50)
+		t.Logf("%s: Instance.usage: %d statements for 5 instances, %d for 50", c.Store, small, large)
+		if large != small {
+			t.Fatalf("usage of 50 instances ran %d statements, of 5 ran %d: it is read per row", large, small)
+		}
+	})
+}

@@ -35,7 +35,7 @@ func observe(t *testing.T, env *testenv.Env, key string) {
 		env.MustDo(key, `query Allowed { allowed(instance: "i", entitlement: "m") { allowed } }`, nil)
 		env.MustDo(key, `{ decisions(instance: "i") { reason } }`, nil)
 		env.MustDo(key, `{ allowed(instance: "nowhere", entitlement: "m") { reason } }`, nil)
-		opaDoor(t, env, key, `{"input": {"instance": "i", "entitlement": "m", "requested": 2}}`, "")
+		postOPADoor(t, env, key, `{"input": {"instance": "i", "entitlement": "m", "requested": 2}}`, "")
 		report(t, env, key, 1, nil, "")
 		env.MustDo(key, consumeQ, map[string]any{"in": map[string]any{"instance": "i", "entitlement": "m", "amount": 1}})
 	}
@@ -46,7 +46,7 @@ func observe(t *testing.T, env *testenv.Env, key string) {
 		}})
 }
 
-func opaDoor(t *testing.T, env *testenv.Env, key, body, traceparent string) {
+func postOPADoor(t *testing.T, env *testenv.Env, key, body, traceparent string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, env.Server.URL+"/v1/data/entitled/decision", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
@@ -323,7 +323,7 @@ func traced(t *testing.T, store string) {
 			t.Fatalf("reportUsage: %s", r.Raw)
 		}
 		const doorTrace = "11111111111111111111111111111111"
-		opaDoor(t, env, key, `{"input": {"instance": "i", "entitlement": "m"}}`, "00-"+doorTrace+"-2222222222222222-01")
+		postOPADoor(t, env, key, `{"input": {"instance": "i", "entitlement": "m"}}`, "00-"+doorTrace+"-2222222222222222-01")
 
 		const probeTrace = "33333333333333333333333333333333"
 		probe, _ := http.NewRequest(http.MethodGet, env.Server.URL+"/healthz", nil)

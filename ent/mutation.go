@@ -9657,6 +9657,7 @@ type UsageCounterMutation struct {
 	latest              *float64
 	addlatest           *float64
 	latest_at           *time.Time
+	reset_at            *time.Time
 	updated_at          *time.Time
 	clearedFields       map[string]struct{}
 	organization        *string
@@ -10289,6 +10290,55 @@ func (m *UsageCounterMutation) ResetLatestAt() {
 	delete(m.clearedFields, usagecounter.FieldLatestAt)
 }
 
+// SetResetAt sets the "reset_at" field.
+func (m *UsageCounterMutation) SetResetAt(t time.Time) {
+	m.reset_at = &t
+}
+
+// ResetAt returns the value of the "reset_at" field in the mutation.
+func (m *UsageCounterMutation) ResetAt() (r time.Time, exists bool) {
+	v := m.reset_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResetAt returns the old "reset_at" field's value of the UsageCounter entity.
+// If the UsageCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageCounterMutation) OldResetAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResetAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResetAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResetAt: %w", err)
+	}
+	return oldValue.ResetAt, nil
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (m *UsageCounterMutation) ClearResetAt() {
+	m.reset_at = nil
+	m.clearedFields[usagecounter.FieldResetAt] = struct{}{}
+}
+
+// ResetAtCleared returns if the "reset_at" field was cleared in this mutation.
+func (m *UsageCounterMutation) ResetAtCleared() bool {
+	_, ok := m.clearedFields[usagecounter.FieldResetAt]
+	return ok
+}
+
+// ResetResetAt resets all changes to the "reset_at" field.
+func (m *UsageCounterMutation) ResetResetAt() {
+	m.reset_at = nil
+	delete(m.clearedFields, usagecounter.FieldResetAt)
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (m *UsageCounterMutation) SetUpdatedAt(t time.Time) {
 	m.updated_at = &t
@@ -10440,7 +10490,7 @@ func (m *UsageCounterMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UsageCounterMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.organization != nil {
 		fields = append(fields, usagecounter.FieldOrganizationID)
 	}
@@ -10470,6 +10520,9 @@ func (m *UsageCounterMutation) Fields() []string {
 	}
 	if m.latest_at != nil {
 		fields = append(fields, usagecounter.FieldLatestAt)
+	}
+	if m.reset_at != nil {
+		fields = append(fields, usagecounter.FieldResetAt)
 	}
 	if m.updated_at != nil {
 		fields = append(fields, usagecounter.FieldUpdatedAt)
@@ -10502,6 +10555,8 @@ func (m *UsageCounterMutation) Field(name string) (ent.Value, bool) {
 		return m.Latest()
 	case usagecounter.FieldLatestAt:
 		return m.LatestAt()
+	case usagecounter.FieldResetAt:
+		return m.ResetAt()
 	case usagecounter.FieldUpdatedAt:
 		return m.UpdatedAt()
 	}
@@ -10533,6 +10588,8 @@ func (m *UsageCounterMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldLatest(ctx)
 	case usagecounter.FieldLatestAt:
 		return m.OldLatestAt(ctx)
+	case usagecounter.FieldResetAt:
+		return m.OldResetAt(ctx)
 	case usagecounter.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
 	}
@@ -10613,6 +10670,13 @@ func (m *UsageCounterMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLatestAt(v)
+		return nil
+	case usagecounter.FieldResetAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResetAt(v)
 		return nil
 	case usagecounter.FieldUpdatedAt:
 		v, ok := value.(time.Time)
@@ -10726,6 +10790,9 @@ func (m *UsageCounterMutation) ClearedFields() []string {
 	if m.FieldCleared(usagecounter.FieldLatestAt) {
 		fields = append(fields, usagecounter.FieldLatestAt)
 	}
+	if m.FieldCleared(usagecounter.FieldResetAt) {
+		fields = append(fields, usagecounter.FieldResetAt)
+	}
 	return fields
 }
 
@@ -10751,6 +10818,9 @@ func (m *UsageCounterMutation) ClearField(name string) error {
 		return nil
 	case usagecounter.FieldLatestAt:
 		m.ClearLatestAt()
+		return nil
+	case usagecounter.FieldResetAt:
+		m.ClearResetAt()
 		return nil
 	}
 	return fmt.Errorf("unknown UsageCounter nullable field %s", name)
@@ -10789,6 +10859,9 @@ func (m *UsageCounterMutation) ResetField(name string) error {
 		return nil
 	case usagecounter.FieldLatestAt:
 		m.ResetLatestAt()
+		return nil
+	case usagecounter.FieldResetAt:
+		m.ResetResetAt()
 		return nil
 	case usagecounter.FieldUpdatedAt:
 		m.ResetUpdatedAt()

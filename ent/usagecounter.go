@@ -40,6 +40,8 @@ type UsageCounter struct {
 	Latest *float64 `json:"latest,omitempty"`
 	// LatestAt holds the value of the "latest_at" field.
 	LatestAt *time.Time `json:"latest_at,omitempty"`
+	// set by resetUsage: reports dated before it do not count in this period
+	ResetAt *time.Time `json:"reset_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -107,7 +109,7 @@ func (*UsageCounter) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case usagecounter.FieldID, usagecounter.FieldOrganizationID, usagecounter.FieldInstanceID, usagecounter.FieldEntitlementID:
 			values[i] = new(sql.NullString)
-		case usagecounter.FieldPeriodStart, usagecounter.FieldLatestAt, usagecounter.FieldUpdatedAt:
+		case usagecounter.FieldPeriodStart, usagecounter.FieldLatestAt, usagecounter.FieldResetAt, usagecounter.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -193,6 +195,13 @@ func (_m *UsageCounter) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LatestAt = new(time.Time)
 				*_m.LatestAt = value.Time
+			}
+		case usagecounter.FieldResetAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field reset_at", values[i])
+			} else if value.Valid {
+				_m.ResetAt = new(time.Time)
+				*_m.ResetAt = value.Time
 			}
 		case usagecounter.FieldUpdatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -286,6 +295,11 @@ func (_m *UsageCounter) String() string {
 	builder.WriteString(", ")
 	if v := _m.LatestAt; v != nil {
 		builder.WriteString("latest_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ResetAt; v != nil {
+		builder.WriteString("reset_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

@@ -134,6 +134,20 @@ func (_c *UsageCounterCreate) SetNillableLatestAt(v *time.Time) *UsageCounterCre
 	return _c
 }
 
+// SetResetAt sets the "reset_at" field.
+func (_c *UsageCounterCreate) SetResetAt(v time.Time) *UsageCounterCreate {
+	_c.mutation.SetResetAt(v)
+	return _c
+}
+
+// SetNillableResetAt sets the "reset_at" field if the given value is not nil.
+func (_c *UsageCounterCreate) SetNillableResetAt(v *time.Time) *UsageCounterCreate {
+	if v != nil {
+		_c.SetResetAt(*v)
+	}
+	return _c
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_c *UsageCounterCreate) SetUpdatedAt(v time.Time) *UsageCounterCreate {
 	_c.mutation.SetUpdatedAt(v)
@@ -344,6 +358,10 @@ func (_c *UsageCounterCreate) createSpec() (*UsageCounter, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.LatestAt(); ok {
 		_spec.SetField(usagecounter.FieldLatestAt, field.TypeTime, value)
 		_node.LatestAt = &value
+	}
+	if value, ok := _c.mutation.ResetAt(); ok {
+		_spec.SetField(usagecounter.FieldResetAt, field.TypeTime, value)
+		_node.ResetAt = &value
 	}
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(usagecounter.FieldUpdatedAt, field.TypeTime, value)
@@ -578,6 +596,24 @@ func (u *UsageCounterUpsert) ClearLatestAt() *UsageCounterUpsert {
 	return u
 }
 
+// SetResetAt sets the "reset_at" field.
+func (u *UsageCounterUpsert) SetResetAt(v time.Time) *UsageCounterUpsert {
+	u.Set(usagecounter.FieldResetAt, v)
+	return u
+}
+
+// UpdateResetAt sets the "reset_at" field to the value that was provided on create.
+func (u *UsageCounterUpsert) UpdateResetAt() *UsageCounterUpsert {
+	u.SetExcluded(usagecounter.FieldResetAt)
+	return u
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (u *UsageCounterUpsert) ClearResetAt() *UsageCounterUpsert {
+	u.SetNull(usagecounter.FieldResetAt)
+	return u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (u *UsageCounterUpsert) SetUpdatedAt(v time.Time) *UsageCounterUpsert {
 	u.Set(usagecounter.FieldUpdatedAt, v)
@@ -794,6 +830,27 @@ func (u *UsageCounterUpsertOne) UpdateLatestAt() *UsageCounterUpsertOne {
 func (u *UsageCounterUpsertOne) ClearLatestAt() *UsageCounterUpsertOne {
 	return u.Update(func(s *UsageCounterUpsert) {
 		s.ClearLatestAt()
+	})
+}
+
+// SetResetAt sets the "reset_at" field.
+func (u *UsageCounterUpsertOne) SetResetAt(v time.Time) *UsageCounterUpsertOne {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.SetResetAt(v)
+	})
+}
+
+// UpdateResetAt sets the "reset_at" field to the value that was provided on create.
+func (u *UsageCounterUpsertOne) UpdateResetAt() *UsageCounterUpsertOne {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.UpdateResetAt()
+	})
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (u *UsageCounterUpsertOne) ClearResetAt() *UsageCounterUpsertOne {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.ClearResetAt()
 	})
 }
 
@@ -1182,6 +1239,27 @@ func (u *UsageCounterUpsertBulk) UpdateLatestAt() *UsageCounterUpsertBulk {
 func (u *UsageCounterUpsertBulk) ClearLatestAt() *UsageCounterUpsertBulk {
 	return u.Update(func(s *UsageCounterUpsert) {
 		s.ClearLatestAt()
+	})
+}
+
+// SetResetAt sets the "reset_at" field.
+func (u *UsageCounterUpsertBulk) SetResetAt(v time.Time) *UsageCounterUpsertBulk {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.SetResetAt(v)
+	})
+}
+
+// UpdateResetAt sets the "reset_at" field to the value that was provided on create.
+func (u *UsageCounterUpsertBulk) UpdateResetAt() *UsageCounterUpsertBulk {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.UpdateResetAt()
+	})
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (u *UsageCounterUpsertBulk) ClearResetAt() *UsageCounterUpsertBulk {
+	return u.Update(func(s *UsageCounterUpsert) {
+		s.ClearResetAt()
 	})
 }
 

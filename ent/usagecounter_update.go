@@ -172,6 +172,26 @@ func (_u *UsageCounterUpdate) ClearLatestAt() *UsageCounterUpdate {
 	return _u
 }
 
+// SetResetAt sets the "reset_at" field.
+func (_u *UsageCounterUpdate) SetResetAt(v time.Time) *UsageCounterUpdate {
+	_u.mutation.SetResetAt(v)
+	return _u
+}
+
+// SetNillableResetAt sets the "reset_at" field if the given value is not nil.
+func (_u *UsageCounterUpdate) SetNillableResetAt(v *time.Time) *UsageCounterUpdate {
+	if v != nil {
+		_u.SetResetAt(*v)
+	}
+	return _u
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (_u *UsageCounterUpdate) ClearResetAt() *UsageCounterUpdate {
+	_u.mutation.ClearResetAt()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *UsageCounterUpdate) SetUpdatedAt(v time.Time) *UsageCounterUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -294,6 +314,12 @@ func (_u *UsageCounterUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if _u.mutation.LatestAtCleared() {
 		_spec.ClearField(usagecounter.FieldLatestAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ResetAt(); ok {
+		_spec.SetField(usagecounter.FieldResetAt, field.TypeTime, value)
+	}
+	if _u.mutation.ResetAtCleared() {
+		_spec.ClearField(usagecounter.FieldResetAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(usagecounter.FieldUpdatedAt, field.TypeTime, value)
@@ -463,6 +489,26 @@ func (_u *UsageCounterUpdateOne) ClearLatestAt() *UsageCounterUpdateOne {
 	return _u
 }
 
+// SetResetAt sets the "reset_at" field.
+func (_u *UsageCounterUpdateOne) SetResetAt(v time.Time) *UsageCounterUpdateOne {
+	_u.mutation.SetResetAt(v)
+	return _u
+}
+
+// SetNillableResetAt sets the "reset_at" field if the given value is not nil.
+func (_u *UsageCounterUpdateOne) SetNillableResetAt(v *time.Time) *UsageCounterUpdateOne {
+	if v != nil {
+		_u.SetResetAt(*v)
+	}
+	return _u
+}
+
+// ClearResetAt clears the value of the "reset_at" field.
+func (_u *UsageCounterUpdateOne) ClearResetAt() *UsageCounterUpdateOne {
+	_u.mutation.ClearResetAt()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *UsageCounterUpdateOne) SetUpdatedAt(v time.Time) *UsageCounterUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -615,6 +661,12 @@ func (_u *UsageCounterUpdateOne) sqlSave(ctx context.Context) (_node *UsageCount
 	}
 	if _u.mutation.LatestAtCleared() {
 		_spec.ClearField(usagecounter.FieldLatestAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ResetAt(); ok {
+		_spec.SetField(usagecounter.FieldResetAt, field.TypeTime, value)
+	}
+	if _u.mutation.ResetAtCleared() {
+		_spec.ClearField(usagecounter.FieldResetAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(usagecounter.FieldUpdatedAt, field.TypeTime, value)

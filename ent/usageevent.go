@@ -27,7 +27,7 @@ type UsageEvent struct {
 	InstanceID string `json:"instance_id,omitempty"`
 	// EntitlementID holds the value of the "entitlement_id" field.
 	EntitlementID string `json:"entitlement_id,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// RESET marks resetUsage: value 0, the reason and the usage before it in result
 	Kind usageevent.Kind `json:"kind,omitempty"`
 	// Value holds the value of the "value" field.
 	Value float64 `json:"value,omitempty"`

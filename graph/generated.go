@@ -93,6 +93,7 @@ type ComplexityRoot struct {
 		Reason         func(childComplexity int) int
 		Reasons        func(childComplexity int) int
 		Remaining      func(childComplexity int) int
+		Stale          func(childComplexity int) int
 		Usage          func(childComplexity int) int
 		Value          func(childComplexity int) int
 	}
@@ -196,11 +197,14 @@ type ComplexityRoot struct {
 	}
 
 	LicenseTerm struct {
-		EntitlementID   func(childComplexity int) int
-		EntitlementSlug func(childComplexity int) int
-		EntitlementType func(childComplexity int) int
-		OveragePercent  func(childComplexity int) int
-		Value           func(childComplexity int) int
+		AggregationMethod func(childComplexity int) int
+		EntitlementID     func(childComplexity int) int
+		EntitlementSlug   func(childComplexity int) int
+		EntitlementType   func(childComplexity int) int
+		MeterType         func(childComplexity int) int
+		OveragePercent    func(childComplexity int) int
+		ResetPeriod       func(childComplexity int) int
+		Value             func(childComplexity int) int
 	}
 
 	LicenseVersion struct {
@@ -240,6 +244,7 @@ type ComplexityRoot struct {
 		RemoveLicenseEntitlement func(childComplexity int, licenseID string, entitlementID string) int
 		ReportUsage              func(childComplexity int, input metering.ReportInput) int
 		ReportUsageBatch         func(childComplexity int, inputs []*metering.ReportInput) int
+		ResetUsage               func(childComplexity int, input metering.ResetInput) int
 		RevokeAPIKey             func(childComplexity int, id string) int
 		SetLicenseEntitlement    func(childComplexity int, input model.SetLicenseEntitlementInput) int
 		UpdateEntitlement        func(childComplexity int, id string, input ent.UpdateEntitlementInput) int
@@ -466,6 +471,7 @@ type MutationResolver interface {
 	ReportUsage(ctx context.Context, input metering.ReportInput) (*metering.ReportResult, error)
 	ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error)
 	ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error)
+	ResetUsage(ctx context.Context, input metering.ResetInput) (*metering.Usage, error)
 }
 type PolicyTestResultResolver interface {
 	DurationMs(ctx context.Context, obj *policy.TestResult) (float64, error)
@@ -672,6 +678,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Decision.Remaining(childComplexity), true
+	case "Decision.stale":
+		if e.ComplexityRoot.Decision.Stale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.Stale(childComplexity), true
 	case "Decision.usage":
 		if e.ComplexityRoot.Decision.Usage == nil {
 			break
@@ -1106,6 +1118,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LicenseEntitlement.Value(childComplexity), true
 
+	case "LicenseTerm.aggregationMethod":
+		if e.ComplexityRoot.LicenseTerm.AggregationMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.AggregationMethod(childComplexity), true
 	case "LicenseTerm.entitlementID":
 		if e.ComplexityRoot.LicenseTerm.EntitlementID == nil {
 			break
@@ -1124,12 +1142,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LicenseTerm.EntitlementType(childComplexity), true
+	case "LicenseTerm.meterType":
+		if e.ComplexityRoot.LicenseTerm.MeterType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.MeterType(childComplexity), true
 	case "LicenseTerm.overagePercent":
 		if e.ComplexityRoot.LicenseTerm.OveragePercent == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LicenseTerm.OveragePercent(childComplexity), true
+	case "LicenseTerm.resetPeriod":
+		if e.ComplexityRoot.LicenseTerm.ResetPeriod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseTerm.ResetPeriod(childComplexity), true
 	case "LicenseTerm.value":
 		if e.ComplexityRoot.LicenseTerm.Value == nil {
 			break
@@ -1372,6 +1402,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReportUsageBatch(childComplexity, args["inputs"].([]*metering.ReportInput)), true
+	case "Mutation.resetUsage":
+		if e.ComplexityRoot.Mutation.ResetUsage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetUsage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetUsage(childComplexity, args["input"].(metering.ResetInput)), true
 	case "Mutation.revokeAPIKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2270,6 +2311,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OrgPolicyWhereInput", ec.unmarshalInputOrgPolicyWhereInput),
 			graphql.NewInputUnmarshaler("PolicyRevisionWhereInput", ec.unmarshalInputPolicyRevisionWhereInput),
 			graphql.NewInputUnmarshaler("ReportUsageInput", ec.unmarshalInputReportUsageInput),
+			graphql.NewInputUnmarshaler("ResetUsageInput", ec.unmarshalInputResetUsageInput),
 			graphql.NewInputUnmarshaler("SetLicenseEntitlementInput", ec.unmarshalInputSetLicenseEntitlementInput),
 			graphql.NewInputUnmarshaler("ThresholdEventOrder", ec.unmarshalInputThresholdEventOrder),
 			graphql.NewInputUnmarshaler("ThresholdEventWhereInput", ec.unmarshalInputThresholdEventWhereInput),
@@ -2452,6 +2494,8 @@ func (ec *executionContext) childFields_Decision(ctx context.Context, field grap
 		return ec.fieldContext_Decision_policyVersion(ctx, field)
 	case "evaluatedAt":
 		return ec.fieldContext_Decision_evaluatedAt(ctx, field)
+	case "stale":
+		return ec.fieldContext_Decision_stale(ctx, field)
 	case "explanation":
 		return ec.fieldContext_Decision_explanation(ctx, field)
 	}
@@ -2666,6 +2710,12 @@ func (ec *executionContext) childFields_LicenseTerm(ctx context.Context, field g
 		return ec.fieldContext_LicenseTerm_value(ctx, field)
 	case "overagePercent":
 		return ec.fieldContext_LicenseTerm_overagePercent(ctx, field)
+	case "meterType":
+		return ec.fieldContext_LicenseTerm_meterType(ctx, field)
+	case "aggregationMethod":
+		return ec.fieldContext_LicenseTerm_aggregationMethod(ctx, field)
+	case "resetPeriod":
+		return ec.fieldContext_LicenseTerm_resetPeriod(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LicenseTerm", field.Name)
 }
@@ -3550,6 +3600,20 @@ func (ec *executionContext) field_Mutation_reportUsage_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (metering.ReportInput, error) {
 			return ec.unmarshalNReportUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐReportInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetUsage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (metering.ResetInput, error) {
+			return ec.unmarshalNResetUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐResetInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5026,6 +5090,29 @@ func (ec *executionContext) _Decision_evaluatedAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Decision_evaluatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Decision", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Decision_stale(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_stale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decision", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Decision_explanation(ctx context.Context, field graphql.CollectedField, obj *policy.Decision) (ret graphql.Marshaler) {
@@ -6889,6 +6976,75 @@ func (ec *executionContext) fieldContext_LicenseTerm_overagePercent(_ context.Co
 	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "Float")
 }
 
+func (ec *executionContext) _LicenseTerm_meterType(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_meterType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeterType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_meterType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseTerm_aggregationMethod(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_aggregationMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AggregationMethod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_aggregationMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseTerm_resetPeriod(ctx context.Context, field graphql.CollectedField, obj *terms.Term) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseTerm_resetPeriod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResetPeriod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseTerm_resetPeriod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseTerm", field, false, false, "String")
+}
+
 func (ec *executionContext) _LicenseVersion_id(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8107,6 +8263,50 @@ func (ec *executionContext) fieldContext_Mutation_consumeUsage(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_consumeUsage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetUsage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetUsage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetUsage(ctx, fc.Args["input"].(metering.ResetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *metering.Usage) graphql.Marshaler {
+			return ec.marshalNUsage2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetUsage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Usage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetUsage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16286,6 +16486,62 @@ func UnmarshalReportUsageInput(ctx context.Context, raw any) (metering.ReportInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResetUsageInput(ctx context.Context, obj any) (metering.ResetInput, error) {
+	var it metering.ResetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"instance", "entitlement", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "instance":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instance"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instance = data
+		case "entitlement":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlement"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Entitlement = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResetUsageInput unmarshals raw into the ResetUsageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResetUsageInput(ctx context.Context, raw any) (metering.ResetInput, error) {
+	var out metering.ResetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResetUsageInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetLicenseEntitlementInput(ctx context.Context, obj any) (model.SetLicenseEntitlementInput, error) {
 	var it model.SetLicenseEntitlementInput
 	if obj == nil {
@@ -18138,6 +18394,11 @@ func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stale":
+			out.Values[i] = ec._Decision_stale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "explanation":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -18840,6 +19101,21 @@ func (ec *executionContext) _LicenseTerm(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "meterType":
+			out.Values[i] = ec._LicenseTerm_meterType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "aggregationMethod":
+			out.Values[i] = ec._LicenseTerm_aggregationMethod(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resetPeriod":
+			out.Values[i] = ec._LicenseTerm_resetPeriod(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19163,6 +19439,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "consumeUsage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_consumeUsage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetUsage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetUsage(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -21506,6 +21789,11 @@ func (ec *executionContext) marshalNReportUsagePayload2ᚖgithubᚗcomᚋentitle
 		return graphql.Null
 	}
 	return ec._ReportUsagePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResetUsageInput2githubᚗcomᚋentitledᚋentitledᚋinternalᚋmeteringᚐResetInput(ctx context.Context, v any) (metering.ResetInput, error) {
+	res, err := ec.unmarshalInputResetUsageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSetLicenseEntitlementInput2githubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐSetLicenseEntitlementInput(ctx context.Context, v any) (model.SetLicenseEntitlementInput, error) {

@@ -36,6 +36,10 @@ type Decision struct {
 	// default policy only).
 	PolicyVersion int       `json:"policyVersion"`
 	EvaluatedAt   time.Time `json:"evaluatedAt"` // the input's "now"
+	// Stale is set when the decision was made from facts that may be out
+	// of date: cached while the database did not answer, or with the
+	// usage last known instead of a fresh read.
+	Stale bool `json:"stale"`
 	// Explanation lists the rules that fired; only explained evaluations
 	// fill it.
 	Explanation Explanation `json:"explanation,omitempty"`

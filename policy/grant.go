@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
@@ -35,6 +36,22 @@ const (
 	// MaxConfigBytes bounds the JSON size of a CONFIG value.
 	MaxConfigBytes = 64 << 10
 )
+
+// Quantity checks a number a client sends as an amount — a usage value, a
+// consumed amount, a decision's requested: finite, not negative, and at
+// most MaxMagnitude. It returns what is wrong, for the caller to name the
+// field.
+func Quantity(v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return errors.New("must be a finite number")
+	case v < 0:
+		return errors.New("must be >= 0")
+	case v > MaxMagnitude:
+		return fmt.Errorf("must be at most %g", float64(MaxMagnitude))
+	}
+	return nil
+}
 
 // grantType maps an entitlement type to the value type it takes.
 var grantType = map[string]string{

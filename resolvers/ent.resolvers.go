@@ -11,7 +11,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph"
-	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/platform/store"
 )
 
@@ -23,10 +22,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) 
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
-	if len(ids) > maxNodes {
-		return nil, apperr.Invalid("ids", "at most %d ids per call", maxNodes)
-	}
-	return r.Client.Noders(ctx, ids, ent.WithNodeType(nodeType))
+	return r.nodes(ctx, ids)
 }
 
 // Entitlements is the resolver for the entitlements field.

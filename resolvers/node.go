@@ -3,9 +3,12 @@ package resolvers
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph/model"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 )
 
@@ -42,4 +45,27 @@ func (r *Resolver) viewer(ctx context.Context) (*model.Viewer, error) {
 		out.APIKey = k
 	}
 	return out, nil
+}
+
+// nodes resolves ids in order: an id that names nothing the caller may see
+// answers null at its place, with a NOT_FOUND error at that index, as
+// node(id) does for one.
+func (r *Resolver) nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
+	if len(ids) > maxNodes {
+		return nil, apperr.Invalid("ids", "at most %d ids per call", maxNodes)
+	}
+	if len(ids) != 1 {
+		// entgql's Noders reports each missing id at its index.
+		return r.Client.Noders(ctx, ids, ent.WithNodeType(nodeType))
+	}
+	n, err := r.Client.Noder(ctx, ids[0], ent.WithNodeType(nodeType))
+	if err != nil {
+		err = store.Translate(err, "node")
+		if ae, ok := apperr.As(err); !ok || ae.Code != apperr.NotFound {
+			return nil, err
+		}
+		graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(0)), err)
+		return []ent.Noder{nil}, nil
+	}
+	return []ent.Noder{n}, nil
 }

@@ -79,11 +79,7 @@ func (r *queryResolver) PreviewPolicy(ctx context.Context, module string, name *
 	if err != nil {
 		return nil, err
 	}
-	afterSlug := ""
-	if after != nil {
-		afterSlug = *after
-	}
-	return r.Decider.Preview(ctx, draft, *first, afterSlug)
+	return r.Decider.Preview(ctx, draft, first, after)
 }
 
 // PolicyInputSchema is the resolver for the policyInputSchema field.

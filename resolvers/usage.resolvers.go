@@ -17,7 +17,7 @@ import (
 
 // Usage is the resolver for the usage field.
 func (r *instanceResolver) Usage(ctx context.Context, obj *ent.Instance) ([]*metering.Usage, error) {
-	return r.Metering.ForInstance(ctx, obj.Slug)
+	return r.Metering.ForInstance(ctx, instanceRef(obj), siblingInstances(ctx))
 }
 
 // ReportUsage is the resolver for the reportUsage field.
@@ -39,14 +39,19 @@ func (r *mutationResolver) ConsumeUsage(ctx context.Context, input metering.Cons
 	return r.Metering.Consume(ctx, r.Decider, input)
 }
 
+// ResetUsage is the resolver for the resetUsage field.
+func (r *mutationResolver) ResetUsage(ctx context.Context, input metering.ResetInput) (*metering.Usage, error) {
+	return r.Metering.Reset(ctx, input)
+}
+
 // UsageHistory is the resolver for the usageHistory field.
 func (r *queryResolver) UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error) {
-	return r.Metering.History(ctx, instance, entitlement, *periods)
+	return r.Metering.History(ctx, instance, entitlement, periods)
 }
 
 // Entitlement is the resolver for the entitlement field.
 func (r *usageResolver) Entitlement(ctx context.Context, obj *metering.Usage) (*ent.Entitlement, error) {
-	return r.Client.Entitlement.Get(ctx, obj.EntitlementID)
+	return r.Metering.EntitlementOf(ctx, obj)
 }
 
 // Usage returns graph.UsageResolver implementation.

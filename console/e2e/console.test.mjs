@@ -145,14 +145,16 @@ async function mainFlow(viewport, sfx) {
     // A GraphQL error that names a field is shown next to that field.
     await page.getByRole('button', { name: 'Edit', exact: true }).click();
     dialog = page.getByRole('dialog', { name: `Edit Enterprise${sfx}` });
-    await dialog.getByLabel('Slug').fill('Not A Slug');
+    // The slug is fixed once created: shown, not editable.
+    assert.equal(await dialog.getByLabel('Slug').isEditable(), false);
+    await dialog.getByLabel('Version name').fill('v'.repeat(150));
     await dialog.getByRole('button', { name: 'Save changes' }).click();
-    const slugError = dialog
+    const fieldError = dialog
       .locator('.field-invalid')
-      .filter({ has: page.getByLabel('Slug') })
+      .filter({ has: page.getByLabel('Version name') })
       .locator('.field-error');
-    await slugError.waitFor();
-    assert.match(await slugError.innerText(), /lower-case/i);
+    await fieldError.waitFor();
+    assert.match(await fieldError.innerText(), /at most 100/i);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
 
@@ -506,6 +508,32 @@ describe('console', () => {
       await confirm.getByRole('button', { name: 'Delete entitlement' }).click();
       await row.waitFor({ state: 'detached' });
 
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+  test('usage: an admin resets a meter with a reason, after a confirmation', async () => {
+    const { page, context, problems } = await newPage(DESKTOP);
+    try {
+      const q = (query, variables) => gql(server.base, server.adminKey, query, variables);
+      const ent = (await q(`mutation { createEntitlement(input: {name: "Builds", slug: "builds", type: NUMBER}) { id } }`)).createEntitlement.id;
+      const lic = (await q(`mutation { createLicense(input: {name: "Builder", slug: "builder", type: PAID}) { id } }`)).createLicense.id;
+      await q(`mutation($l: ID!, $e: ID!) { setLicenseEntitlement(input: {licenseID: $l, entitlementID: $e, value: {type: "number", value: 10}}) { id } }`, { l: lic, e: ent });
+      await q(`mutation($l: ID!) { createInstance(input: {name: "CI box", slug: "ci-box", licenseID: $l}) { id } }`, { l: lic });
+      await q(`mutation { reportUsage(input: {instance: "ci-box", entitlement: "builds", value: 8}) { replayed } }`);
+      await signIn(page, server.adminKey);
+      await page.getByRole('heading', { level: 1, name: 'Licenses' }).waitFor();
+      await page.goto(server.base + '/instances/ci-box');
+      await page.getByTestId('meter-builds-value').getByText('8').waitFor();
+      await page.getByRole('button', { name: 'Reset usage of Builds' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Reset usage of Builds?' });
+      await dialog.getByLabel('Reason').fill('test run counted twice');
+      await dialog.getByRole('button', { name: 'Reset usage' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByTestId('meter-builds-value').getByText('0', { exact: true }).waitFor();
+      const events = await q(`{ usageEvents(first: 10) { edges { node { kind } } } }`);
+      assert.ok(events.usageEvents.edges.some((e) => e.node.kind === 'RESET'), 'the ledger records the reset');
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

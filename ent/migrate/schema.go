@@ -390,6 +390,7 @@ var (
 		{Name: "max", Type: field.TypeFloat64, Nullable: true},
 		{Name: "latest", Type: field.TypeFloat64, Nullable: true},
 		{Name: "latest_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reset_at", Type: field.TypeTime, Nullable: true},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "entitlement_id", Type: field.TypeString, Size: 64},
 		{Name: "instance_id", Type: field.TypeString, Size: 64},
@@ -403,19 +404,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "usage_counters_entitlements_usage_counters",
-				Columns:    []*schema.Column{UsageCountersColumns[9]},
+				Columns:    []*schema.Column{UsageCountersColumns[10]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.Restrict,
 			},
 			{
 				Symbol:     "usage_counters_instances_usage_counters",
-				Columns:    []*schema.Column{UsageCountersColumns[10]},
+				Columns:    []*schema.Column{UsageCountersColumns[11]},
 				RefColumns: []*schema.Column{InstancesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "usage_counters_organizations_organization",
-				Columns:    []*schema.Column{UsageCountersColumns[11]},
+				Columns:    []*schema.Column{UsageCountersColumns[12]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -424,14 +425,14 @@ var (
 			{
 				Name:    "usagecounter_instance_id_entitlement_id_period_start",
 				Unique:  true,
-				Columns: []*schema.Column{UsageCountersColumns[10], UsageCountersColumns[9], UsageCountersColumns[1]},
+				Columns: []*schema.Column{UsageCountersColumns[11], UsageCountersColumns[10], UsageCountersColumns[1]},
 			},
 		},
 	}
 	// UsageEventsColumns holds the columns for the "usage_events" table.
 	UsageEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"REPORT", "CONSUME"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"REPORT", "CONSUME", "RESET"}},
 		{Name: "value", Type: field.TypeFloat64},
 		{Name: "timestamp", Type: field.TypeTime},
 		{Name: "period_start", Type: field.TypeTime},

@@ -749,7 +749,7 @@ func init() {
 	// usagecounter.DefaultSum holds the default value on creation for the sum field.
 	usagecounter.DefaultSum = usagecounterDescSum.Default.(float64)
 	// usagecounterDescUpdatedAt is the schema descriptor for updated_at field.
-	usagecounterDescUpdatedAt := usagecounterFields[9].Descriptor()
+	usagecounterDescUpdatedAt := usagecounterFields[10].Descriptor()
 	// usagecounter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	usagecounter.DefaultUpdatedAt = usagecounterDescUpdatedAt.Default.(func() time.Time)
 	// usagecounterDescID is the schema descriptor for id field.

@@ -27,7 +27,8 @@ func (UsageEvent) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("instance_id").Immutable().Annotations(entgql.Skip()),
 		field.String("entitlement_id").Immutable().Annotations(entgql.Skip()),
-		field.Enum("kind").Values("REPORT", "CONSUME").Immutable(),
+		field.Enum("kind").Values("REPORT", "CONSUME", "RESET").Immutable().
+			Comment("RESET marks resetUsage: value 0, the reason and the usage before it in result"),
 		field.Float("value").Immutable(),
 		field.Time("timestamp").Immutable().Annotations(entgql.OrderField("TIMESTAMP")),
 		field.Time("period_start").Immutable(),
@@ -86,6 +87,8 @@ func (UsageCounter) Fields() []ent.Field {
 		field.Float("max").Optional().Nillable(),
 		field.Float("latest").Optional().Nillable(),
 		field.Time("latest_at").Optional().Nillable(),
+		field.Time("reset_at").Optional().Nillable().
+			Comment("set by resetUsage: reports dated before it do not count in this period"),
 		field.Time("updated_at").Default(timeNow),
 	}
 }

@@ -35,6 +35,8 @@ const (
 	FieldLatest = "latest"
 	// FieldLatestAt holds the string denoting the latest_at field in the database.
 	FieldLatestAt = "latest_at"
+	// FieldResetAt holds the string denoting the reset_at field in the database.
+	FieldResetAt = "reset_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
@@ -81,6 +83,7 @@ var Columns = []string{
 	FieldMax,
 	FieldLatest,
 	FieldLatestAt,
+	FieldResetAt,
 	FieldUpdatedAt,
 }
 
@@ -172,6 +175,11 @@ func ByLatest(opts ...sql.OrderTermOption) OrderOption {
 // ByLatestAt orders the results by the latest_at field.
 func ByLatestAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLatestAt, opts...).ToFunc()
+}
+
+// ByResetAt orders the results by the reset_at field.
+func ByResetAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResetAt, opts...).ToFunc()
 }
 
 // ByUpdatedAt orders the results by the updated_at field.

@@ -115,6 +115,11 @@ func LatestAt(v time.Time) predicate.UsageCounter {
 	return predicate.UsageCounter(sql.FieldEQ(FieldLatestAt, v))
 }
 
+// ResetAt applies equality check predicate on the "reset_at" field. It's identical to ResetAtEQ.
+func ResetAt(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldEQ(FieldResetAt, v))
+}
+
 // UpdatedAt applies equality check predicate on the "updated_at" field. It's identical to UpdatedAtEQ.
 func UpdatedAt(v time.Time) predicate.UsageCounter {
 	return predicate.UsageCounter(sql.FieldEQ(FieldUpdatedAt, v))
@@ -633,6 +638,56 @@ func LatestAtIsNil() predicate.UsageCounter {
 // LatestAtNotNil applies the NotNil predicate on the "latest_at" field.
 func LatestAtNotNil() predicate.UsageCounter {
 	return predicate.UsageCounter(sql.FieldNotNull(FieldLatestAt))
+}
+
+// ResetAtEQ applies the EQ predicate on the "reset_at" field.
+func ResetAtEQ(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldEQ(FieldResetAt, v))
+}
+
+// ResetAtNEQ applies the NEQ predicate on the "reset_at" field.
+func ResetAtNEQ(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldNEQ(FieldResetAt, v))
+}
+
+// ResetAtIn applies the In predicate on the "reset_at" field.
+func ResetAtIn(vs ...time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldIn(FieldResetAt, vs...))
+}
+
+// ResetAtNotIn applies the NotIn predicate on the "reset_at" field.
+func ResetAtNotIn(vs ...time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldNotIn(FieldResetAt, vs...))
+}
+
+// ResetAtGT applies the GT predicate on the "reset_at" field.
+func ResetAtGT(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldGT(FieldResetAt, v))
+}
+
+// ResetAtGTE applies the GTE predicate on the "reset_at" field.
+func ResetAtGTE(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldGTE(FieldResetAt, v))
+}
+
+// ResetAtLT applies the LT predicate on the "reset_at" field.
+func ResetAtLT(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldLT(FieldResetAt, v))
+}
+
+// ResetAtLTE applies the LTE predicate on the "reset_at" field.
+func ResetAtLTE(v time.Time) predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldLTE(FieldResetAt, v))
+}
+
+// ResetAtIsNil applies the IsNil predicate on the "reset_at" field.
+func ResetAtIsNil() predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldIsNull(FieldResetAt))
+}
+
+// ResetAtNotNil applies the NotNil predicate on the "reset_at" field.
+func ResetAtNotNil() predicate.UsageCounter {
+	return predicate.UsageCounter(sql.FieldNotNull(FieldResetAt))
 }
 
 // UpdatedAtEQ applies the EQ predicate on the "updated_at" field.

@@ -127,6 +127,7 @@ type Kind string
 const (
 	KindREPORT  Kind = "REPORT"
 	KindCONSUME Kind = "CONSUME"
+	KindRESET   Kind = "RESET"
 )
 
 func (k Kind) String() string {
@@ -136,7 +137,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindREPORT, KindCONSUME:
+	case KindREPORT, KindCONSUME, KindRESET:
 		return nil
 	default:
 		return fmt.Errorf("usageevent: invalid enum value for kind field: %q", k)

@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,6 +54,21 @@ type Config struct {
 	// RequestTimeout bounds every API request (default 15 s): past it,
 	// its database work and evaluations are cancelled.
 	RequestTimeout time.Duration
+	// SkipMigrations leaves the schema as it is (ENTITLED_AUTO_MIGRATE=
+	// false): while migrations are pending, /readyz says so with 503.
+	SkipMigrations bool
+	// MaxConns is the PostgreSQL connection budget (ENTITLED_DB_MAX_CONNS;
+	// 0: store.DefaultMaxConns), the change feed's connection included.
+	MaxConns int
+	// StaleLimit bounds how long decisions are answered from cached facts
+	// while the database does not answer (default 5 min); past it they
+	// fail closed with UNAVAILABLE.
+	StaleLimit time.Duration
+	// ResyncInterval is the change feed's backstop period (default 30 s).
+	ResyncInterval time.Duration
+	// SkipNotify is a test hook: changes it returns true for are committed
+	// without their notification, as if it were lost.
+	SkipNotify func(changefeed.Change) bool
 	// Tracing says where OpenTelemetry spans go; the zero value is off.
 	Tracing tracing.Config
 }
@@ -75,6 +89,7 @@ type App struct {
 	Handler   http.Handler
 	log       *slog.Logger
 	stop      context.CancelFunc
+	ready     readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -93,18 +108,37 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.StoreOptions...)
+	db, err := store.Open(ctx, cfg.DatabaseURL, storeOptions(cfg)...)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{DB: db, log: cfg.Logger, Metrics: metrics.New()}
-	a.Facts = facts.New(db.Client)
-	var pgDB *sql.DB
-	var pgDSN string
-	if db.Dialect == dialect.Postgres {
-		pgDB, pgDSN = db.SQL, db.DSN
+	a.ready.migrated.Store(!cfg.SkipMigrations)
+	a.Feed = changefeed.New(feedConfig(db, cfg, changefeed.Config{
+		Resync:     cfg.ResyncInterval,
+		StaleLimit: cfg.StaleLimit,
+		Skip:       cfg.SkipNotify,
+		// Every cache that holds an organization's state hears its changes.
+		Apply: func(c changefeed.Change) {
+			a.Facts.Apply(c)
+			a.Auth.Apply(c)
+		},
+	}))
+	// Facts only read: on SQLite they get the read pool.
+	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
+	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
+		db.Close()
+		return nil, err
 	}
-	a.Feed = changefeed.New(pgDB, pgDSN, cfg.Logger, a.Facts.Invalidate, a.Facts.InvalidateAll)
+	a.Catalog = catalog.New(db, a.Feed)
+	a.Instances = instance.New(db, cfg.Now, a.Feed)
+	var dlog *decision.Log
+	if cfg.DecisionLog != nil {
+		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
+	}
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	if err := a.Feed.Listen(listenCtx); err != nil {
@@ -112,20 +146,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
-	if a.Auth, err = auth.New(db, cfg.Now, cfg.OperatorToken); err != nil {
-		stop()
-		db.Close()
-		return nil, err
-	}
-	a.Catalog = catalog.New(db, a.Feed.Publish)
-	a.Instances = instance.New(db, cfg.Now, a.Feed.Publish)
-	var dlog *decision.Log
-	if cfg.DecisionLog != nil {
-		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
-	}
-	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed.Publish)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
-	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	a.Metrics.CacheSizes(a.Facts.Sizes)
 	a.Metrics.DB(db.SQL)
 	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
@@ -146,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Custom:          a.Policies,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger)))
+	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
@@ -154,22 +174,30 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := db.SQL.PingContext(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"database unavailable"}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux))
 	return a, nil
+}
+
+// feedConfig completes a change feed's configuration for the database:
+// on PostgreSQL the feed notifies and listens through it.
+func feedConfig(db *store.DB, cfg Config, fc changefeed.Config) changefeed.Config {
+	fc.Log = cfg.Logger
+	if db.Dialect == dialect.Postgres {
+		fc.DB, fc.DSN = db.SQL, db.DSN
+	}
+	return fc
 }
 
 // Bootstrap creates the default organization on an empty database and
 // returns its first admin key ("" when the database was not empty).
 func (a *App) Bootstrap(ctx context.Context) (string, error) {
+	if pending, err := a.pending(ctx); err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	} else if len(pending) > 0 {
+		a.log.Warn("the database schema is behind this binary: not ready, and no default organization is created, until the migrations are applied (entitled migrate up)", "pending", pending)
+		return "", nil
+	}
 	secret, err := a.Auth.Bootstrap(ctx)
 	if err != nil {
 		return "", fmt.Errorf("bootstrap: %w", err)

@@ -18,9 +18,13 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/apikey"
+	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
@@ -30,8 +34,10 @@ import (
 const SecretPrefix = "etk_"
 
 // cacheTTL bounds how long a verified key is trusted without a database
-// read: revocations reach every process within it.
-const cacheTTL = time.Second
+// read. Revocations do not wait for it: they travel on the change feed
+// (tens of milliseconds); it is the last resort should a process miss one
+// and its backstop too.
+const cacheTTL = 5 * time.Minute
 
 // Bounds of the credential caches.
 const (
@@ -54,8 +60,9 @@ const (
 
 // Service issues and verifies credentials.
 type Service struct {
-	db  *ent.Client
-	now func() time.Time
+	db   *ent.Client
+	feed *changefeed.Feed
+	now  func() time.Time
 	// operatorHash is the SHA-256 of the operator token (nil: none), so
 	// comparing a credential with it takes the same time whatever either
 	// length.
@@ -63,22 +70,27 @@ type Service struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedKey
-	// gen counts revocations: a lookup that started before one does not
-	// cache what it read.
+	// gen counts invalidations of cached keys (this process's revocations
+	// and those the change feed brings): a lookup that started before one
+	// does not cache what it read.
 	gen     uint64
 	refused *lru.Cache[string, time.Time]
 	clients *lru.Cache[string, *rate.Limiter]
 }
 
 type cachedKey struct {
-	viewer  tenant.Viewer
-	expires time.Time
+	viewer tenant.Viewer
+	// fresh is until when the key is trusted without a read; expires is
+	// the key's own expiry (zero: none).
+	fresh, expires time.Time
 }
 
-// New returns the auth service. operatorToken may be empty (no operator);
-// otherwise it must be at least MinOperatorToken characters.
-func New(db *store.DB, now func() time.Time, operatorToken string) (*Service, error) {
-	s := &Service{db: db.Client, now: now, cache: map[string]cachedKey{}}
+// New returns the auth service. feed carries key changes between
+// processes and says how current this process is. operatorToken may be
+// empty (no operator); otherwise it must be at least MinOperatorToken
+// characters.
+func New(db *store.DB, feed *changefeed.Feed, now func() time.Time, operatorToken string) (*Service, error) {
+	s := &Service{db: db.Client, feed: feed, now: now, cache: map[string]cachedKey{}}
 	if operatorToken != "" {
 		if len(operatorToken) < MinOperatorToken {
 			return nil, fmt.Errorf("ENTITLED_OPERATOR_TOKEN is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(operatorToken), MinOperatorToken)
@@ -155,10 +167,13 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	h := hex.EncodeToString(sum[:])
 	now := s.now()
 	s.mu.RLock()
-	c, ok := s.cache[h]
+	c, cached := s.cache[h]
 	gen := s.gen
 	s.mu.RUnlock()
-	if ok && now.Before(c.expires) {
+	if cached && !c.expires.IsZero() && !now.Before(c.expires) {
+		cached = false // expired by its own date: say so below
+	}
+	if cached && now.Before(c.fresh) {
 		return c.viewer, nil
 	}
 	if wait, ok := s.throttled(client); ok {
@@ -168,16 +183,18 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	if until, ok := s.refused.Peek(h); ok && now.Before(until) {
 		return tenant.Viewer{}, apperr.Unauthenticatedf("invalid API key")
 	}
-	k, err := s.db.APIKey.Query().
-		Where(apikey.SecretHash(h)).
-		WithOrganization().
-		Only(tenant.SystemContext(ctx))
+	k, stamp, err := s.lookup(ctx, h)
 	if ent.IsNotFound(err) {
 		s.refused.Add(h, now.Add(refusedTTL))
 		return tenant.Viewer{}, apperr.Unauthenticatedf("invalid API key")
 	}
 	if err != nil {
-		return tenant.Viewer{}, fmt.Errorf("look up api key: %w", err)
+		if cached && store.IsUnavailable(err) && s.trusted(now) {
+			// Fail static: a key known valid stays valid while the
+			// database is away, within the stale limit.
+			return c.viewer, nil
+		}
+		return tenant.Viewer{}, store.Translate(fmt.Errorf("look up api key: %w", err), "API key")
 	}
 	if k.RevokedAt != nil {
 		return tenant.Viewer{}, apperr.Unauthenticatedf("API key %q has been revoked", k.Name)
@@ -186,19 +203,81 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 		return tenant.Viewer{}, apperr.Unauthenticatedf("API key %q expired at %s", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	v := tenant.Viewer{OrgID: k.OrganizationID, OrgSlug: k.Edges.Organization.Slug, KeyID: k.ID, Scopes: k.Scopes}
-	exp := now.Add(cacheTTL)
-	if k.ExpiresAt != nil && k.ExpiresAt.Before(exp) {
-		exp = *k.ExpiresAt
+	entry := cachedKey{viewer: v, fresh: now.Add(cacheTTL)}
+	if k.ExpiresAt != nil {
+		entry.expires = *k.ExpiresAt
 	}
 	s.mu.Lock()
-	if s.gen == gen { // no revocation since the lookup began
+	kept := s.gen == gen // no invalidation since the lookup began
+	if kept {
 		if len(s.cache) >= maxKeys {
-			clear(s.cache) // entries live a second: refilled at once
+			for h, k := range s.cache {
+				if !now.Before(k.fresh) {
+					delete(s.cache, h)
+				}
+			}
+			if len(s.cache) >= maxKeys {
+				clear(s.cache) // refilled by the next lookups
+			}
 		}
-		s.cache[h] = cachedKey{viewer: v, expires: exp}
+		s.cache[h] = entry
 	}
 	s.mu.Unlock()
+	if kept {
+		s.feed.Observe(k.OrganizationID, stamp)
+	}
 	return v, nil
+}
+
+// trusted reports whether keys verified earlier may still be trusted
+// without a read: while the change feed is live (a revocation would have
+// arrived), or for the stale limit after it was lost.
+func (s *Service) trusted(now time.Time) bool {
+	since := s.feed.StaleSince()
+	return since.IsZero() || now.Sub(since) <= s.feed.StaleLimit()
+}
+
+// lookup reads the key with a secret hash and its organization. The
+// organization's change counter is read first, so the key read is at
+// least as new as the counter the feed is told.
+func (s *Service) lookup(ctx context.Context, h string) (*ent.APIKey, time.Time, error) {
+	sys := tenant.SystemContext(ctx)
+	org, err := s.db.Organization.Query().
+		Where(func(sel *entsql.Selector) {
+			keys := entsql.Table(apikey.Table)
+			sel.Where(entsql.In(sel.C(organization.FieldID),
+				entsql.Select(keys.C(apikey.FieldOrganizationID)).From(keys).Where(entsql.EQ(keys.C(apikey.FieldSecretHash), h))))
+		}).
+		Only(sys)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	k, err := s.db.APIKey.Query().Where(apikey.SecretHash(h), apikey.OrganizationID(org.ID)).Only(sys)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	k.Edges.Organization = org
+	return k, org.UpdatedAt, nil
+}
+
+// Apply drops cached keys a change made stale: the keys it names, or all
+// of an organization's when anything of it may have changed.
+func (s *Service) Apply(c changefeed.Change) {
+	if c.Kind != changefeed.KindAPIKey && c.Kind != changefeed.KindAll {
+		return
+	}
+	ids := map[string]bool{}
+	for _, id := range c.IDs {
+		ids[id] = true
+	}
+	s.mu.Lock()
+	s.gen++
+	for h, k := range s.cache {
+		if k.viewer.OrgID == c.Org && (len(ids) == 0 || ids[k.viewer.KeyID]) {
+			delete(s.cache, h)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // CreateKeyInput describes a new API key.
@@ -235,15 +314,25 @@ func (s *Service) CreateAPIKey(ctx context.Context, in CreateKeyInput) (*ent.API
 	}
 	var key *ent.APIKey
 	var secret string
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		var err error
-		key, secret, err = createKey(ctx, tx, "", in)
-		return err
+		if key, secret, err = createKey(ctx, tx, "", in); err != nil {
+			return nil, err
+		}
+		return &changefeed.Change{Kind: changefeed.KindAPIKey, IDs: []string{key.ID}}, nil
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return key.Unwrap(), secret, nil
+}
+
+// tx runs fn in a transaction of the caller's organization and publishes
+// the change it returns, so every process hears of it.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) (*changefeed.Change, error)) error {
+	return changefeed.InTx(ctx, s.feed, tenant.FromContext(ctx).OrgID, func(ctx context.Context, fn func(*ent.Tx) error) error {
+		return store.WithTx(ctx, s.db, fn)
+	}, fn)
 }
 
 func createKey(ctx context.Context, tx *ent.Tx, orgID string, in CreateKeyInput) (*ent.APIKey, string, error) {
@@ -277,30 +366,28 @@ func dedupe(in []tenant.Scope) []tenant.Scope {
 }
 
 // RevokeAPIKey revokes a key of the caller's organization. It takes effect
-// at once in this process and within cacheTTL elsewhere.
+// at once in this process, and in the others when the change feed brings
+// it (at commit).
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error) {
 	var out *ent.APIKey
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		k, err := tx.APIKey.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "API key")
-		}
-		if k.RevokedAt == nil {
-			if k, err = tx.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx); err != nil {
-				return store.Translate(err, "API key")
-			}
+			return nil, store.Translate(err, "API key")
 		}
 		out = k
-		return nil
+		if k.RevokedAt != nil {
+			return nil, nil
+		}
+		if out, err = tx.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx); err != nil {
+			return nil, store.Translate(err, "API key")
+		}
+		return &changefeed.Change{Kind: changefeed.KindAPIKey, IDs: []string{k.ID}}, nil
 	})
-	if err == nil {
-		out = out.Unwrap()
-		s.mu.Lock()
-		clear(s.cache)
-		s.gen++
-		s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return out.Unwrap(), nil
 }
 
 // CreateOrganization creates an organization with its first admin key.

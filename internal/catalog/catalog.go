@@ -11,6 +11,7 @@ import (
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 )
@@ -19,25 +20,27 @@ import (
 type Service struct {
 	db      *ent.Client
 	dialect string
-	// changed is called after a commit that changed what an organization
-	// grants, so caches can drop what they hold.
-	changed func(orgID string)
+	// feed carries each change to every process's caches, published in
+	// the transaction that makes it.
+	feed *changefeed.Feed
 }
 
-// New returns a catalog service. changed may be nil.
-func New(db *store.DB, changed func(orgID string)) *Service {
-	if changed == nil {
-		changed = func(string) {}
-	}
-	return &Service{db: db.Client, dialect: db.Dialect, changed: changed}
+// New returns a catalog service.
+func New(db *store.DB, feed *changefeed.Feed) *Service {
+	return &Service{db: db.Client, dialect: db.Dialect, feed: feed}
 }
 
-func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	if err := store.WithTx(ctx, s.db, fn); err != nil {
-		return err
-	}
-	s.changed(tenant.FromContext(ctx).OrgID)
-	return nil
+// tx runs fn in a transaction of the caller's organization and publishes
+// the change fn returns (nil: nothing changed) inside it.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) (*changefeed.Change, error)) error {
+	return changefeed.InTx(ctx, s.feed, tenant.FromContext(ctx).OrgID, func(ctx context.Context, fn func(*ent.Tx) error) error {
+		return store.WithTx(ctx, s.db, fn)
+	}, fn)
+}
+
+// changed names what a transaction changed.
+func changed(kind changefeed.Kind, ids ...string) *changefeed.Change {
+	return &changefeed.Change{Kind: kind, IDs: ids}
 }
 
 // lockLicense reads a license inside tx, holding its row lock on PostgreSQL

@@ -2,11 +2,15 @@ package catalog
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/validate"
 )
@@ -66,13 +70,13 @@ func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlemen
 	}
 	in.MeterType, in.AggregationMethod, in.ResetPeriod = m.meter, m.agg, m.period
 	var out *ent.Entitlement
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		e, err := tx.Entitlement.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "entitlement", &in.Slug)
+			return nil, store.TranslateSlug(err, "entitlement", &in.Slug)
 		}
 		out = e
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -83,51 +87,113 @@ func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.Updat
 		return nil, err
 	}
 	var out *ent.Entitlement
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		e, err := tx.Entitlement.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "entitlement")
+			return nil, store.Translate(err, "entitlement")
 		}
+		if err := validate.SameSlug(e.Slug, in.Slug); err != nil {
+			return nil, err
+		}
+		before := e
 		if e.Type != entitlement.TypeNUMBER {
 			m := metering{in.MeterType, in.AggregationMethod, in.ResetPeriod}
 			if err := m.check(e.Type); err != nil {
-				return err
+				return nil, err
 			}
 		} else {
 			for field, cleared := range map[string]bool{"clearMeterType": in.ClearMeterType, "clearAggregationMethod": in.ClearAggregationMethod, "clearResetPeriod": in.ClearResetPeriod} {
 				if cleared {
-					return apperr.Invalid(field, "NUMBER entitlements always have a meter type, aggregation method and reset period; set another value instead")
+					return nil, apperr.Invalid(field, "NUMBER entitlements always have a meter type, aggregation method and reset period; set another value instead")
 				}
 			}
 		}
 		e, err = tx.Entitlement.UpdateOne(e).SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "entitlement", in.Slug)
+			return nil, store.TranslateSlug(err, "entitlement", in.Slug)
+		}
+		if change := meteringChange(before, e); change != "" {
+			if err := s.bumpLinking(ctx, tx, e.ID, change); err != nil {
+				return nil, err
+			}
 		}
 		out = e
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return unwrap(out, err)
 }
 
-// DeleteEntitlement deletes an entitlement no license links.
-func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, error) {
-	err := s.tx(ctx, func(tx *ent.Tx) error {
-		e, err := tx.Entitlement.Get(ctx, id)
-		if err != nil {
-			return store.Translate(err, "entitlement")
+// meteringChange describes how a NUMBER entitlement's metering changed
+// ("" when it did not): a change of what every linking license grants.
+func meteringChange(before, after *ent.Entitlement) string {
+	var parts []string
+	for _, f := range []struct {
+		name string
+		a, b string
+	}{
+		{"meter type", enumString(before.MeterType), enumString(after.MeterType)},
+		{"aggregation", enumString(before.AggregationMethod), enumString(after.AggregationMethod)},
+		{"reset period", enumString(before.ResetPeriod), enumString(after.ResetPeriod)},
+	} {
+		if f.a != f.b {
+			parts = append(parts, fmt.Sprintf("%s %s → %s", f.name, f.a, f.b))
 		}
-		n, err := tx.LicenseEntitlement.Query().Where(licenseentitlement.EntitlementID(e.ID)).Count(ctx)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return after.Slug + " metering: " + strings.Join(parts, ", ")
+}
+
+func enumString[T ~string](v *T) string {
+	if v == nil {
+		return "none"
+	}
+	return string(*v)
+}
+
+// bumpLinking bumps, with a snapshot, the version of every license that
+// links the entitlement, each under its row lock, in the caller's
+// transaction.
+func (s *Service) bumpLinking(ctx context.Context, tx *ent.Tx, entitlementID, change string) error {
+	ids, err := tx.LicenseEntitlement.Query().
+		Where(licenseentitlement.EntitlementID(entitlementID)).
+		Select(licenseentitlement.FieldLicenseID).
+		Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("find licenses linking %s: %w", entitlementID, err)
+	}
+	sort.Strings(ids) // one lock order for every writer
+	for _, id := range ids {
+		l, err := s.lockLicense(ctx, tx, id)
 		if err != nil {
 			return err
 		}
+		if err := bump(ctx, tx, l, change); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteEntitlement deletes an entitlement no license links.
+func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, error) {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
+		e, err := tx.Entitlement.Get(ctx, id)
+		if err != nil {
+			return nil, store.Translate(err, "entitlement")
+		}
+		n, err := tx.LicenseEntitlement.Query().Where(licenseentitlement.EntitlementID(e.ID)).Count(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if n > 0 {
-			return apperr.Conflictf("entitlement %q is linked to %d license(s); remove the links first", e.Slug, n)
+			return nil, apperr.Conflictf("entitlement %q is linked to %d license(s); remove the links first", e.Slug, n)
 		}
 		if err := tx.Entitlement.DeleteOne(e).Exec(ctx); err != nil {
-			return store.Translate(err, "entitlement")
+			return nil, store.Translate(err, "entitlement")
 		}
-		return nil
+		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return id, err
 }

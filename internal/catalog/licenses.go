@@ -12,6 +12,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
@@ -33,21 +34,21 @@ func (s *Service) CreateLicense(ctx context.Context, in ent.CreateLicenseInput) 
 		return nil, err
 	}
 	var out *ent.License
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		if in.IsDefault != nil && *in.IsDefault {
 			if err := s.clearDefault(ctx, tx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		l, err := tx.License.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "license", &in.Slug)
+			return nil, store.TranslateSlug(err, "license", &in.Slug)
 		}
 		if err := snapshot(ctx, tx, l, "created"); err != nil {
-			return err
+			return nil, err
 		}
 		out = l
-		return nil
+		return changed(changefeed.KindLicense, l.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -59,10 +60,13 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 		return nil, err
 	}
 	var out *ent.License
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		l, err := s.lockLicense(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if err := validate.SameSlug(l.Slug, in.Slug); err != nil {
+			return nil, err
 		}
 		var changes []string
 		if in.Type != nil && *in.Type != l.Type {
@@ -77,7 +81,7 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 		}
 		if in.IsDefault != nil && *in.IsDefault && !l.IsDefault {
 			if err := s.clearDefault(ctx, tx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		upd := tx.License.UpdateOne(l).SetInput(in)
@@ -86,15 +90,15 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 		}
 		l, err = upd.Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "license", in.Slug)
+			return nil, store.TranslateSlug(err, "license", in.Slug)
 		}
 		if len(changes) > 0 {
 			if err := snapshot(ctx, tx, l, strings.Join(changes, "; ")); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		out = l
-		return nil
+		return changed(changefeed.KindLicense, l.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -102,22 +106,22 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 // DeleteLicense deletes a license no instance uses, with its links and
 // snapshots.
 func (s *Service) DeleteLicense(ctx context.Context, id string) (string, error) {
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		l, err := s.lockLicense(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := tx.Instance.Query().Where(instance.LicenseID(l.ID)).Count(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return apperr.Conflictf("license %q is used by %d instance(s); move them to another license first", l.Slug, n)
+			return nil, apperr.Conflictf("license %q is used by %d instance(s); move them to another license first", l.Slug, n)
 		}
 		if err := tx.License.DeleteOne(l).Exec(ctx); err != nil {
-			return store.Translate(err, "license")
+			return nil, store.Translate(err, "license")
 		}
-		return nil
+		return changed(changefeed.KindLicense, l.ID), nil
 	})
 	return id, err
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -27,22 +29,27 @@ type SetLinkInput struct {
 // overage do not change is returned as it is, without a new version.
 func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*ent.LicenseEntitlement, error) {
 	var out *ent.LicenseEntitlement
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		l, err := s.lockLicense(ctx, tx, in.LicenseID)
 		if err != nil {
-			return withField(err, "licenseID")
+			return nil, withField(err, "licenseID")
 		}
 		e, err := tx.Entitlement.Get(ctx, in.EntitlementID)
 		if err != nil {
-			return withField(store.Translate(err, "entitlement"), "entitlementID")
+			return nil, withField(store.Translate(err, "entitlement"), "entitlementID")
+		}
+		if obj, ok := in.Value["value"].(map[string]any); ok {
+			if err := validate.JSONObject("value.value", obj); err != nil {
+				return nil, err
+			}
 		}
 		value, err := policy.NormalizeGrant(string(e.Type), in.Value, in.OveragePercent)
 		if err != nil {
 			var fe *policy.FieldError
 			if errors.As(err, &fe) {
-				return apperr.Invalid(fe.Field, "%s", fe.Message)
+				return nil, apperr.Invalid(fe.Field, "%s", fe.Message)
 			}
-			return err
+			return nil, err
 		}
 		existing, err := tx.LicenseEntitlement.Query().
 			Where(licenseentitlement.LicenseID(l.ID), licenseentitlement.EntitlementID(e.ID)).
@@ -55,14 +62,14 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 				SetValue(value).SetNillableOveragePercent(in.OveragePercent).
 				Save(ctx)
 			if err != nil {
-				return store.Translate(err, "license entitlement")
+				return nil, store.Translate(err, "license entitlement")
 			}
 			change = fmt.Sprintf("added %s = %s", e.Slug, describeValue(value, in.OveragePercent))
 		case err != nil:
-			return err
+			return nil, err
 		case reflect.DeepEqual(existing.Value, value) && equalPtr(existing.OveragePercent, in.OveragePercent):
 			out = existing
-			return nil
+			return nil, nil
 		default:
 			before := describeValue(existing.Value, existing.OveragePercent)
 			upd := tx.LicenseEntitlement.UpdateOne(existing).SetValue(value)
@@ -73,15 +80,15 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 			}
 			existing, err = upd.Save(ctx)
 			if err != nil {
-				return store.Translate(err, "license entitlement")
+				return nil, store.Translate(err, "license entitlement")
 			}
 			change = fmt.Sprintf("changed %s: %s → %s", e.Slug, before, describeValue(value, in.OveragePercent))
 		}
 		if err := bump(ctx, tx, l, change); err != nil {
-			return err
+			return nil, err
 		}
 		out = existing
-		return nil
+		return changed(changefeed.KindLink, existing.ID), nil
 	})
 	return unwrap(out, err)
 }
@@ -89,26 +96,28 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 // RemoveLicenseEntitlement removes a link and bumps the license version.
 func (s *Service) RemoveLicenseEntitlement(ctx context.Context, licenseID, entitlementID string) (*ent.License, error) {
 	var out *ent.License
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		l, err := s.lockLicense(ctx, tx, licenseID)
 		if err != nil {
-			return withField(err, "licenseID")
+			return nil, withField(err, "licenseID")
 		}
 		link, err := tx.LicenseEntitlement.Query().
 			Where(licenseentitlement.LicenseID(l.ID), licenseentitlement.EntitlementID(entitlementID)).
 			WithEntitlement().
 			Only(ctx)
 		if err != nil {
-			return withField(store.Translate(err, "license entitlement"), "entitlementID")
+			return nil, withField(store.Translate(err, "license entitlement"), "entitlementID")
 		}
 		if err := tx.LicenseEntitlement.DeleteOne(link).Exec(ctx); err != nil {
-			return store.Translate(err, "license entitlement")
+			return nil, store.Translate(err, "license entitlement")
 		}
 		if err := bump(ctx, tx, l, "removed "+link.Edges.Entitlement.Slug); err != nil {
-			return err
+			return nil, err
 		}
-		out, err = tx.License.Get(ctx, l.ID)
-		return err
+		if out, err = tx.License.Get(ctx, l.ID); err != nil {
+			return nil, err
+		}
+		return changed(changefeed.KindLink, link.ID), nil
 	})
 	return unwrap(out, err)
 }

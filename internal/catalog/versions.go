@@ -24,11 +24,14 @@ func snapshot(ctx context.Context, tx *ent.Tx, l *ent.License, change string) er
 	for _, le := range links {
 		e := le.Edges.Entitlement
 		ts = append(ts, terms.Term{
-			EntitlementID:   e.ID,
-			EntitlementSlug: e.Slug,
-			EntitlementType: string(e.Type),
-			Value:           le.Value,
-			OveragePercent:  le.OveragePercent,
+			EntitlementID:     e.ID,
+			EntitlementSlug:   e.Slug,
+			EntitlementType:   string(e.Type),
+			Value:             le.Value,
+			OveragePercent:    le.OveragePercent,
+			MeterType:         optString(e.MeterType),
+			AggregationMethod: optString(e.AggregationMethod),
+			ResetPeriod:       optString(e.ResetPeriod),
 		})
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].EntitlementSlug < ts[j].EntitlementSlug })
@@ -41,4 +44,12 @@ func snapshot(ctx context.Context, tx *ent.Tx, l *ent.License, change string) er
 		SetTerms(ts).
 		SetChange(change).
 		Exec(ctx)
+}
+
+func optString[T ~string](v *T) *string {
+	if v == nil {
+		return nil
+	}
+	s := string(*v)
+	return &s
 }

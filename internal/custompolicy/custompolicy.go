@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -39,7 +40,7 @@ const compileTimeout = 30 * time.Second
 // Service manages policies of the caller's organization.
 type Service struct {
 	db          *ent.Client
-	publish     func(orgID string)
+	feed        *changefeed.Feed
 	evalTimeout time.Duration
 	metrics     *metrics.Registry
 
@@ -119,15 +120,15 @@ func (s *Service) orgSlots(orgID string) chan struct{} {
 }
 
 // New returns the service. evalTimeout bounds each evaluation of custom
-// policies; publish tells every process that an organization's policies
-// changed.
-func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, publish func(orgID string)) *Service {
+// policies; feed tells every process that an organization's policies
+// changed (in the transaction that changes them).
+func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, feed *changefeed.Feed) *Service {
 	compiled, err := lru.New[string, *Set](MaxCompiled)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
 	return &Service{
-		db: db.Client, metrics: m, evalTimeout: evalTimeout, publish: publish,
+		db: db.Client, metrics: m, evalTimeout: evalTimeout, feed: feed,
 		slots:     make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		compiled:  compiled,
 		evalSlots: max(1, runtime.GOMAXPROCS(0)/2),
@@ -165,22 +166,18 @@ func (s *Service) For(ctx context.Context, orgID string, version int) (*Set, err
 }
 
 // compile reads and compiles an organization's active modules, tagged
-// with the policy version read before them (so a tag is never newer than
-// the modules), and keeps the result unless a newer one is already kept.
+// with their policy version, and keeps the result unless a newer one is
+// already kept.
 func (s *Service) compile(orgID string) (*Set, error) {
 	ctx, cancel := context.WithTimeout(tenant.OrgContext(context.Background(), orgID), compileTimeout)
 	defer cancel()
 	s.slots <- struct{}{}
 	defer func() { <-s.slots }()
-	org, err := s.db.Organization.Get(tenant.SystemContext(ctx), orgID)
-	if err != nil {
-		return nil, fmt.Errorf("read policy version of %s: %w", orgID, err)
-	}
-	mods, err := activeModules(ctx, s.db, "")
+	version, mods, err := s.consistentModules(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Compile(mods, s.options(org.PolicyVersion)...)
+	p, err := policy.Compile(mods, s.options(version)...)
 	s.metrics.PolicyCompiled()
 	if err != nil {
 		return nil, fmt.Errorf("compile policies of %s: %w", orgID, err)
@@ -192,6 +189,39 @@ func (s *Service) compile(orgID string) (*Set, error) {
 	}
 	s.mu.Unlock()
 	return set, nil
+}
+
+// consistentModules reads an organization's active modules together with
+// the policy version they are: every change to the modules raises the
+// version in its own transaction, so modules read between two equal
+// readings of the version are that version's.
+func (s *Service) consistentModules(ctx context.Context, orgID string) (int, []policy.Module, error) {
+	readVersion := func() (int, error) {
+		org, err := s.db.Organization.Get(tenant.SystemContext(ctx), orgID)
+		if err != nil {
+			return 0, fmt.Errorf("read policy version of %s: %w", orgID, err)
+		}
+		return org.PolicyVersion, nil
+	}
+	before, err := readVersion()
+	if err != nil {
+		return 0, nil, err
+	}
+	for range 5 {
+		mods, err := activeModules(ctx, s.db, "")
+		if err != nil {
+			return 0, nil, err
+		}
+		after, err := readVersion()
+		if err != nil {
+			return 0, nil, err
+		}
+		if after == before {
+			return before, mods, nil
+		}
+		before = after
+	}
+	return 0, nil, fmt.Errorf("the policies of %s kept changing while they were read", orgID)
 }
 
 func (s *Service) options(version int) []policy.Option {
@@ -249,14 +279,14 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 	}
 	active := in.Active != nil && *in.Active
 	var out *ent.OrgPolicy
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		others, err := activeModules(ctx, tx.Client(), "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		result, err := s.check(ctx, in.Name, in.Module, tests, others, in.RequireTests != nil && *in.RequireTests)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err := tx.OrgPolicy.Create().
 			SetName(in.Name).SetModule(in.Module).SetTests(tests).SetActive(active).
@@ -265,7 +295,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 		out = p
 		return saved(ctx, tx, p, err, in.Name)
 	})
-	return s.done(ctx, out, err)
+	return done(out, err)
 }
 
 // Update changes a policy, keeping its previous source as a revision.
@@ -276,10 +306,10 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		}
 	}
 	var out *ent.OrgPolicy
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		p, err := tx.OrgPolicy.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "policy")
+			return nil, store.Translate(err, "policy")
 		}
 		name, src, tests, active := p.Name, p.Module, p.Tests, p.Active
 		if in.Name != nil {
@@ -296,11 +326,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		}
 		others, err := activeModules(ctx, tx.Client(), p.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		result, err := s.check(ctx, name, src, tests, others, in.RequireTests != nil && *in.RequireTests)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err = tx.OrgPolicy.UpdateOne(p).
 			SetName(name).SetModule(src).SetTests(tests).SetActive(active).
@@ -309,52 +339,69 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		out = p
 		return saved(ctx, tx, p, err, name)
 	})
-	return s.done(ctx, out, err)
+	return done(out, err)
 }
 
 // Delete removes a policy and its revisions.
 func (s *Service) Delete(ctx context.Context, id string) (string, error) {
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		if err := tx.OrgPolicy.DeleteOneID(id).Exec(ctx); err != nil {
-			return store.Translate(err, "policy")
+			return nil, store.Translate(err, "policy")
 		}
-		return bumpOrg(ctx, tx)
+		return changed(id), bumpOrg(ctx, tx)
 	})
 	if err != nil {
 		return "", err
 	}
-	s.publish(tenant.FromContext(ctx).OrgID)
 	return id, nil
+}
+
+// tx runs fn in a transaction of the caller's organization and publishes
+// the change fn returns inside it, so every process drops the
+// organization's facts (their policy version) when it commits.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) (*changefeed.Change, error)) error {
+	return changefeed.InTx(ctx, s.feed, tenant.FromContext(ctx).OrgID, func(ctx context.Context, fn func(*ent.Tx) error) error {
+		return store.WithTx(ctx, s.db, fn)
+	}, fn)
+}
+
+func changed(id string) *changefeed.Change {
+	return &changefeed.Change{Kind: changefeed.KindPolicy, IDs: []string{id}}
 }
 
 // saved finishes a create or update inside its transaction: it reports a
 // taken name, keeps the source as a revision, and bumps the organization's
 // policy version.
-func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) error {
+func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name string) (*changefeed.Change, error) {
 	if err != nil {
 		if store.IsUniqueViolation(err) {
-			return &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
+			return nil, &apperr.Error{Code: apperr.Conflict, Field: "name", Message: fmt.Sprintf("a policy named %q already exists", name), Err: err}
 		}
-		return store.Translate(err, "policy")
+		return nil, store.Translate(err, "policy")
 	}
 	if err := revise(ctx, tx, p); err != nil {
-		return err
+		return nil, err
 	}
-	return bumpOrg(ctx, tx)
+	return changed(p.ID), bumpOrg(ctx, tx)
 }
 
-// done publishes a committed change so every process recompiles.
-func (s *Service) done(ctx context.Context, p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
+// done returns a committed policy, detached from its transaction.
+func done(p *ent.OrgPolicy, err error) (*ent.OrgPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.publish(tenant.FromContext(ctx).OrgID)
 	return p.Unwrap(), nil
 }
 
 // check validates a module against the organization's other active
 // modules and runs its tests; it returns the test result to store.
 func (s *Service) check(ctx context.Context, name, src, tests string, others []policy.Module, requireTests bool) (map[string]any, error) {
+	if err := validate.Clean("module", src); err != nil {
+		return nil, err
+	}
+	if err := validate.Clean("tests", tests); err != nil {
+		return nil, err
+	}
 	if errs := policy.Validate(module(name, src), others); len(errs) > 0 {
 		return nil, compileError("module", errs)
 	}

@@ -11,7 +11,9 @@ package decision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -21,6 +23,7 @@ import (
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/platform/metrics"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
@@ -33,20 +36,35 @@ const ReasonPolicyError = "POLICY_ERROR"
 // MaxDecisions bounds one decisions() call.
 const MaxDecisions = 500
 
+// Freshness says since when this process may be missing changes (zero:
+// it misses none) and how long cached facts may be used past that.
+type Freshness interface {
+	StaleSince() time.Time
+	StaleLimit() time.Duration
+}
+
 // Service answers decision questions for the caller's organization.
 type Service struct {
 	cache    *facts.Cache
 	policies *custompolicy.Service
 	usage    *metering.Service
+	fresh    Freshness
 	metrics  *metrics.Registry
 	log      *slog.Logger
 	dlog     *Log
 	now      func() time.Time
+
+	// staleLogged is when a stale decision was last logged (unix nanos):
+	// at most one line per staleLogEvery, with the count since.
+	staleLogged atomic.Int64
+	staleCount  atomic.Int64
 }
 
+const staleLogEvery = 10 * time.Second
+
 // New returns the service. dlog may be nil (no decision log).
-func New(cache *facts.Cache, policies *custompolicy.Service, usage *metering.Service, m *metrics.Registry, now func() time.Time, log *slog.Logger, dlog *Log) *Service {
-	return &Service{cache: cache, policies: policies, usage: usage, metrics: m, log: log, dlog: dlog, now: now}
+func New(cache *facts.Cache, policies *custompolicy.Service, usage *metering.Service, fresh Freshness, m *metrics.Registry, now func() time.Time, log *slog.Logger, dlog *Log) *Service {
+	return &Service{cache: cache, policies: policies, usage: usage, fresh: fresh, metrics: m, log: log, dlog: dlog, now: now}
 }
 
 // Allowed decides one question asked through GraphQL (allowed, and the
@@ -73,26 +91,54 @@ func (d Door) Allowed(ctx context.Context, q policy.Question) (*policy.Decision,
 
 func (s *Service) allowed(ctx context.Context, door metrics.Door, q policy.Question) (*policy.Decision, error) {
 	start := time.Now()
-	snap, inst, err := s.lookup(ctx, q.Instance)
+	if err := checkRequested(q.Requested); err != nil {
+		return nil, err
+	}
+	v, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
 	}
-	d := s.decide(ctx, door, start, snap, inst, q)
+	d, err := s.decide(ctx, door, start, v, q)
+	if err != nil {
+		return nil, err
+	}
 	return &d, nil
 }
 
-// lookup finds the caller's snapshot and the instance asked about (nil
-// when the organization has none of that slug).
-func (s *Service) lookup(ctx context.Context, instanceSlug string) (*facts.Snapshot, *facts.InstanceFacts, error) {
-	snap, err := s.snapshot(ctx)
+// view is what a question is decided from: the organization's snapshot,
+// the instance asked about (nil when the organization has none of that
+// slug), and since when they may be out of date (zero: current).
+type view struct {
+	snap  *facts.Snapshot
+	inst  *facts.InstanceFacts
+	stale time.Time
+}
+
+// lookup finds the caller's facts and the instance asked about. While the
+// database does not answer, cached facts are used (fail static) and
+// marked stale; an organization this process never loaded is UNAVAILABLE.
+func (s *Service) lookup(ctx context.Context, instanceSlug string) (view, error) {
+	orgID := tenant.FromContext(ctx).OrgID
+	if orgID == "" {
+		return view{}, apperr.Forbiddenf("decisions need an organization's API key")
+	}
+	snap, stale, err := s.cache.Lookup(ctx, orgID)
 	if err != nil {
-		return nil, nil, err
+		return view{}, err
 	}
 	inst, err := s.cache.Instance(ctx, snap, instanceSlug)
 	if err != nil {
-		return nil, nil, err
+		return view{}, err
 	}
-	return snap, inst, nil
+	return view{snap: snap, inst: inst, stale: older(stale, s.fresh.StaleSince())}, nil
+}
+
+// older is the earlier of two stale-since moments (zero: not stale).
+func older(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func (s *Service) snapshot(ctx context.Context) (*facts.Snapshot, error) {
@@ -109,22 +155,41 @@ func (s *Service) Decisions(ctx context.Context, instanceSlug string, entitlemen
 	if len(entitlements) > MaxDecisions {
 		return nil, apperr.Invalid("entitlements", "at most %d per call", MaxDecisions)
 	}
-	snap, inst, err := s.lookup(ctx, instanceSlug)
+	if err := checkRequested(requested); err != nil {
+		return nil, err
+	}
+	v, err := s.lookup(ctx, instanceSlug)
 	if err != nil {
 		return nil, err
 	}
-	if entitlements == nil && inst != nil {
-		if lf := snap.Licenses[inst.LicenseID]; lf != nil {
+	if v.inst == nil && entitlements == nil {
+		return nil, &apperr.Error{Code: apperr.NotFound, Field: "instance", Message: "instance not found; name the entitlements to get INSTANCE_NOT_FOUND decisions"}
+	}
+	if entitlements == nil && v.inst != nil {
+		if lf := v.snap.Licenses[v.inst.LicenseID]; lf != nil {
 			entitlements = lf.Granted
 		}
 	}
 	out := make([]*policy.Decision, len(entitlements))
 	ds := make([]policy.Decision, len(entitlements))
 	for i, e := range entitlements {
-		ds[i] = s.decide(ctx, metrics.DoorGraphQL, time.Now(), snap, inst, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx})
+		if ds[i], err = s.decide(ctx, metrics.DoorGraphQL, time.Now(), v, policy.Question{Instance: instanceSlug, Entitlement: e, Requested: requested, Context: reqCtx}); err != nil {
+			return nil, err
+		}
 		out[i] = &ds[i]
 	}
 	return out, nil
+}
+
+// checkRequested applies the rule for client amounts to requested.
+func checkRequested(requested *float64) error {
+	if requested == nil {
+		return nil
+	}
+	if err := policy.Quantity(*requested); err != nil {
+		return apperr.Invalid("requested", "%s", err)
+	}
+	return nil
 }
 
 // Facts assembles the facts of a question from a snapshot, without usage.
@@ -148,57 +213,95 @@ func Facts(snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) *
 	return f
 }
 
-// decide answers one question asked at start through a door, and
-// measures, traces and logs the answer.
-func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) policy.Decision {
+// decide decides one question. It fails (UNAVAILABLE) rather than decide
+// when a fact could not be read and nothing is known in its place, or
+// when the facts have been stale for longer than the stale limit.
+func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time, v view, q policy.Question) (policy.Decision, error) {
 	ctx, span := tracing.Start(ctx, "decision")
-	f, d, evaluated := s.answer(ctx, snap, inst, q)
+	defer span.End()
+	f, stale, err := s.facts(ctx, v, q)
+	if err != nil {
+		if store.IsUnavailable(err) {
+			return policy.Decision{}, err
+		}
+		// Without the usage fact the policy cannot decide a quota.
+		s.log.ErrorContext(ctx, "read usage for decision", "organization", v.snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
+		return failed(f, err), nil
+	}
+	if !stale.IsZero() {
+		if err := s.checkStale(f.Now, stale); err != nil {
+			return policy.Decision{}, err
+		}
+	}
+	p, err := s.policies.For(ctx, v.snap.Org.ID, v.snap.PolicyVersion)
+	if err != nil {
+		if store.IsUnavailable(err) {
+			return policy.Decision{}, err
+		}
+		s.log.ErrorContext(ctx, "load policies", "organization", v.snap.Org.Slug, "err", err)
+		return failed(f, err), nil
+	}
+	d := s.evaluate(ctx, v.snap, f, p.Decide)
+	if !stale.IsZero() {
+		d.Stale = true
+		s.staleDecision(ctx, v.snap.Org, stale)
+	}
 	s.metrics.Decision(door, d.Reason, d.Allowed, time.Since(start))
 	if span.IsRecording() {
 		// No tenant data but the organization's ID: no slugs, no context.
 		span.SetAttributes(
 			attribute.String("entitled.decision.reason", d.Reason),
 			attribute.Bool("entitled.decision.allowed", d.Allowed),
-			attribute.String("entitled.organization.id", snap.Org.ID),
+			attribute.String("entitled.organization.id", v.snap.Org.ID),
 		)
 	}
-	if evaluated && s.dlog != nil {
-		s.dlog.Log(ctx, snap.Org, f, d)
+	if s.dlog != nil {
+		s.dlog.Log(ctx, v.snap.Org, f, d)
 	}
-	span.End()
-	return d
+	return d, nil
 }
 
-// answer is the decision of a question; evaluated is false when it failed
-// closed before the policy ran.
-func (s *Service) answer(ctx context.Context, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) (*policy.Facts, policy.Decision, bool) {
-	f, d, ok := s.facts(ctx, snap, inst, q)
-	if !ok {
-		return nil, d, false
+// checkStale fails closed once facts have been stale for longer than the
+// stale limit.
+func (s *Service) checkStale(now, since time.Time) error {
+	if limit := s.fresh.StaleLimit(); now.Sub(since) > limit {
+		return &apperr.Error{Code: apperr.Unavailable, RetryAfter: store.RetryAfter,
+			Message: fmt.Sprintf("the database has not answered for %s, longer than the stale limit (%s): decisions fail closed until it does", now.Sub(since).Round(time.Second), limit)}
 	}
-	p, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
-	if err != nil {
-		s.log.ErrorContext(ctx, "load policies", "organization", snap.Org.Slug, "err", err)
-		return f, failed(f, err), false
-	}
-	return f, s.evaluate(ctx, snap, f, p.Decide), true
+	return nil
 }
 
-// facts gathers a question's facts, the usage counter included. When a
-// fact cannot be read it returns the fail-closed decision and ok false.
-func (s *Service) facts(ctx context.Context, snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) (*policy.Facts, policy.Decision, bool) {
-	f := Facts(snap, inst, q)
+// staleDecision counts a decision made from stale facts and says so in the
+// log, at most once every staleLogEvery.
+func (s *Service) staleDecision(ctx context.Context, org *policy.Org, since time.Time) {
+	s.metrics.StaleDecision()
+	n := s.staleCount.Add(1)
+	now := s.now().UnixNano()
+	last := s.staleLogged.Load()
+	if now-last < int64(staleLogEvery) || !s.staleLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.staleCount.Add(-n)
+	s.log.WarnContext(ctx, "deciding from cached facts: the database does not answer", "organization", org.Slug,
+		"stale_since", since.UTC().Format(time.RFC3339Nano), "stale_decisions", n)
+}
+
+// facts gathers a question's facts, the usage counter included, and since
+// when they may be out of date (zero: current). On an error f still holds
+// what was gathered, for the fail-closed decision.
+func (s *Service) facts(ctx context.Context, v view, q policy.Question) (*policy.Facts, time.Time, error) {
+	f := Facts(v.snap, v.inst, q)
 	f.Now = s.now()
+	stale := v.stale
 	if f.Grant != nil && f.Entitlement.Type == policy.EntitlementNumber {
-		u, err := s.usage.Current(ctx, snap.Org.ID, f.Instance.ID, f.Entitlement, f.Now)
+		u, usageStale, err := s.usage.Current(ctx, v.snap.Org.ID, f.Instance.ID, f.Entitlement, f.Now)
 		if err != nil {
-			// Without the usage fact the policy cannot decide a quota.
-			s.log.ErrorContext(ctx, "read usage for decision", "organization", snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
-			return nil, failed(f, err), false
+			return f, time.Time{}, err
 		}
 		f.Usage = u
+		stale = older(stale, usageStale)
 	}
-	return f, policy.Decision{}, true
+	return f, stale, nil
 }
 
 // evaluate decides gathered facts, failing closed. Explanations, drafts

@@ -2,10 +2,11 @@ package decision
 
 import (
 	"context"
-	"github.com/entitled/entitled/internal/custompolicy"
 	"sort"
 
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/custompolicy"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -24,7 +25,7 @@ func (s *Service) EvaluateWith(ctx context.Context, q policy.Question, draft *cu
 // with decides one question with the draft, or explained with the active
 // policies when draft is nil.
 func (s *Service) with(ctx context.Context, q policy.Question, draft *custompolicy.Set) (*policy.Decision, error) {
-	snap, inst, err := s.lookup(ctx, q.Instance)
+	v, err := s.lookup(ctx, q.Instance)
 	if err != nil {
 		return nil, err
 	}
@@ -32,16 +33,22 @@ func (s *Service) with(ctx context.Context, q policy.Question, draft *custompoli
 	if draft != nil {
 		decide = draft.Decide
 	} else {
-		cur, err := s.policies.For(ctx, snap.Org.ID, snap.PolicyVersion)
+		cur, err := s.policies.For(ctx, v.snap.Org.ID, v.snap.PolicyVersion)
 		if err != nil {
 			return nil, err
 		}
 		decide = cur.DecideExplained
 	}
-	f, d, ok := s.facts(ctx, snap, inst, q)
-	if ok {
-		d = s.evaluate(ctx, snap, f, decide)
+	f, stale, err := s.facts(ctx, v, q)
+	if err != nil {
+		if store.IsUnavailable(err) {
+			return nil, err
+		}
+		d := failed(f, err)
+		return &d, nil
 	}
+	d := s.evaluate(ctx, v.snap, f, decide)
+	d.Stale = !stale.IsZero()
 	return &d, nil
 }
 
@@ -61,13 +68,24 @@ type PreviewPage struct {
 	HasNextPage bool
 }
 
-// MaxPreviewInstances bounds one preview page.
-const MaxPreviewInstances = 200
+// MaxPreviewInstances bounds one preview page; DefaultPreviewInstances is
+// its size when first is not given (or given as null).
+const (
+	MaxPreviewInstances     = 200
+	DefaultPreviewInstances = 50
+)
 
 // Preview evaluates a draft against a page of the organization's instances
 // × all its entitlements, next to the active policies, and returns the
 // decisions whose verdict differs (allowed, reason or reasons).
-func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, first int, after string) (*PreviewPage, error) {
+func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, firstArg *int, afterArg *string) (*PreviewPage, error) {
+	first, after := DefaultPreviewInstances, ""
+	if firstArg != nil {
+		first = *firstArg
+	}
+	if afterArg != nil {
+		after = *afterArg
+	}
 	if first <= 0 || first > MaxPreviewInstances {
 		return nil, apperr.Invalid("first", "must be between 1 and %d", MaxPreviewInstances)
 	}
@@ -93,9 +111,15 @@ func (s *Service) Preview(ctx context.Context, draft *custompolicy.Set, first in
 		for _, e := range ents {
 			q := policy.Question{Instance: inst.Instance.Slug, Entitlement: e}
 			// One gathering of facts (one usage read), two evaluations.
-			f, failed, ok := s.facts(ctx, snap, inst, q)
-			before, afterD := failed, failed
-			if ok {
+			f, _, err := s.facts(ctx, view{snap: snap, inst: inst}, q)
+			var before, afterD policy.Decision
+			switch {
+			case store.IsUnavailable(err):
+				return nil, err
+			case err != nil:
+				before = failed(f, err)
+				afterD = before
+			default:
 				before = s.evaluate(ctx, snap, f, cur.Decide)
 				afterD = s.evaluate(ctx, snap, f, draft.Decide)
 			}

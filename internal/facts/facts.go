@@ -1,9 +1,14 @@
 // Package facts keeps, per organization, what decisions and metering read
 // on every call — the organization, its entitlements, its licenses with
 // their grants, and its instances — in memory, loaded lazily from the
-// store and dropped whole whenever anything of that organization changes
-// (in this process, or in another one sharing the PostgreSQL database). A
-// question about a cached instance reads no SQL.
+// store. The change feed says what changed (in this process, or in another
+// one sharing the PostgreSQL database): a changed instance is dropped
+// alone, a change to the catalog or the policies replaces the
+// organization's snapshot. A question about a cached instance reads no SQL.
+//
+// Fail static: a replaced snapshot is kept as a fallback, and while the
+// database does not answer, a decision whose reload fails falls back to it
+// (Lookup says since when it is stale).
 //
 // It is a room of its own, not part of package decision, because metering
 // resolves every report through the same facts and must not depend on the
@@ -16,11 +21,14 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/internal/platform/changefeed"
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
@@ -64,11 +72,29 @@ type Snapshot struct {
 	EntitlementIDs map[string]*policy.Entitlement // by ID
 	Licenses       map[string]*LicenseFacts       // by ID
 
-	gen    uint64 // distinguishes this snapshot's misses from older ones'
+	// stamp is the organization's change counter, read before the rest.
+	stamp time.Time
+	// replaced is when a change replaced this snapshot (unix nanos; 0
+	// while it is current).
+	replaced atomic.Int64
+
+	gen    atomic.Uint64 // distinguishes this snapshot's misses from older ones'
 	misses atomic.Int64
 
 	mu        sync.RWMutex
 	instances map[string]*InstanceFacts // by slug
+	// instGen counts instance invalidations: a lookup that began before
+	// one does not cache what it read.
+	instGen uint64
+}
+
+// Replaced is when a change replaced this snapshot; zero while it is the
+// organization's current one.
+func (s *Snapshot) Replaced() time.Time {
+	if n := s.replaced.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Grant returns what the instance's license grants for the entitlement,
@@ -91,9 +117,17 @@ type missKey struct {
 	slug string
 }
 
+// fallbackWait bounds a reload when a fallback could answer instead: a
+// database that does not answer is not waited on for long.
+const fallbackWait = 2 * time.Second
+
 // Cache holds the snapshots.
 type Cache struct {
-	db *ent.Client
+	db     *ent.Client
+	health *store.Health
+	// observe tells the change feed which change counter a load read.
+	observe func(orgID string, stamp time.Time)
+	now     func() time.Time
 
 	gens   atomic.Uint64
 	misses *lru.Cache[missKey, struct{}]
@@ -101,33 +135,73 @@ type Cache struct {
 	mu    sync.RWMutex
 	orgs  map[string]*orgSlot
 	loads sync.Map // orgID → *sync.Mutex serialising snapshot loads
+	// fallback holds each organization's last replaced snapshot, used
+	// only while reloading fails because the database does not answer.
+	fallback map[string]*Snapshot
 }
 
 type orgSlot struct {
 	snap *Snapshot
 }
 
-// New returns an empty cache reading from db.
-func New(db *ent.Client) *Cache {
+// New returns an empty cache reading from db. observe (may be nil) is
+// told the change counter each snapshot was loaded at.
+func New(db *store.DB, now func() time.Time, observe func(orgID string, stamp time.Time)) *Cache {
 	misses, err := lru.New[missKey, struct{}](MaxMisses)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
-	return &Cache{db: db, orgs: map[string]*orgSlot{}, misses: misses}
+	if observe == nil {
+		observe = func(string, time.Time) {}
+	}
+	return &Cache{db: db.ReadClient, health: db.Health, now: now, observe: observe, orgs: map[string]*orgSlot{}, misses: misses, fallback: map[string]*Snapshot{}}
 }
 
-// Invalidate drops an organization's facts.
+// Apply drops what a change made stale: the named instances, or the
+// organization's snapshot for anything else that facts hold.
+func (c *Cache) Apply(ch changefeed.Change) {
+	switch ch.Kind {
+	case changefeed.KindAPIKey:
+		return // keys are not facts
+	case changefeed.KindInstance:
+		if snap := c.current(ch.Org); snap != nil {
+			snap.dropInstances(c, ch.Slugs)
+			return
+		}
+	}
+	c.Invalidate(ch.Org)
+}
+
+// Invalidate replaces an organization's facts: the next question loads
+// them again (the old snapshot stays as the fallback).
 func (c *Cache) Invalidate(orgID string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	slot := c.orgs[orgID]
+	if slot == nil {
+		return
+	}
+	if slot.snap != nil {
+		slot.snap.replaced.CompareAndSwap(0, c.now().UnixNano())
+		c.fallback[orgID] = slot.snap
+	}
 	delete(c.orgs, orgID)
-	c.mu.Unlock()
 }
 
-// InvalidateAll drops every organization's facts (after a lost change feed).
-func (c *Cache) InvalidateAll() {
-	c.mu.Lock()
-	clear(c.orgs)
-	c.mu.Unlock()
+// dropInstances forgets instances by slug (all of them when slugs is
+// empty) and the unknown slugs remembered, so created ones are found.
+func (s *Snapshot) dropInstances(c *Cache, slugs []string) {
+	s.mu.Lock()
+	s.instGen++
+	if len(slugs) == 0 {
+		clear(s.instances)
+	}
+	for _, slug := range slugs {
+		delete(s.instances, slug)
+	}
+	s.gen.Store(c.gens.Add(1))
+	s.misses.Store(0)
+	s.mu.Unlock()
 }
 
 // Sizes returns how many organizations' snapshots the cache holds and how
@@ -148,11 +222,44 @@ func (c *Cache) Sizes() (orgs, instances int) {
 }
 
 // Snapshot returns the organization's current snapshot, loading it when
-// missing.
+// missing. Writes resolve their targets with it: it never falls back.
 func (c *Cache) Snapshot(ctx context.Context, orgID string) (*Snapshot, error) {
 	if snap := c.current(orgID); snap != nil {
 		return snap, nil
 	}
+	return c.load(ctx, orgID)
+}
+
+// Lookup is Snapshot for decisions: while the database does not answer it
+// returns the last replaced snapshot, if there is one, and says since when
+// it is stale (zero for the current one).
+func (c *Cache) Lookup(ctx context.Context, orgID string) (*Snapshot, time.Time, error) {
+	if snap := c.current(orgID); snap != nil {
+		return snap, time.Time{}, nil
+	}
+	c.mu.RLock()
+	fb := c.fallback[orgID]
+	c.mu.RUnlock()
+	if fb != nil {
+		if c.health.Failing() {
+			return fb, fb.Replaced(), nil // the database just failed: do not wait on it again
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fallbackWait)
+		defer cancel()
+	}
+	snap, err := c.load(ctx, orgID)
+	if err != nil {
+		if fb != nil && store.IsUnavailable(err) {
+			return fb, fb.Replaced(), nil
+		}
+		return nil, time.Time{}, err
+	}
+	return snap, time.Time{}, nil
+}
+
+// load loads the organization's snapshot, once for concurrent callers.
+func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 	// One load per organization at a time; others wait and reuse it.
 	lk, _ := c.loads.LoadOrStore(orgID, &sync.Mutex{})
 	mu := lk.(*sync.Mutex)
@@ -167,16 +274,24 @@ func (c *Cache) Snapshot(ctx context.Context, orgID string) (*Snapshot, error) {
 	c.mu.Lock()
 	c.orgs[orgID] = slot
 	c.mu.Unlock()
-	snap, err := c.load(ctx, orgID)
+	snap, err := c.read(ctx, orgID)
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	kept := c.orgs[orgID] == slot
 	if err != nil {
-		if c.orgs[orgID] == slot {
+		if kept {
 			delete(c.orgs, orgID)
 		}
+		c.mu.Unlock()
 		return nil, err
 	}
-	slot.snap = snap
+	if kept {
+		slot.snap = snap
+		delete(c.fallback, orgID)
+	}
+	c.mu.Unlock()
+	if kept {
+		c.observe(orgID, snap.stamp)
+	}
 	return snap, nil
 }
 
@@ -189,7 +304,10 @@ func (c *Cache) current(orgID string) *Snapshot {
 	return nil
 }
 
-func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
+// read reads an organization's snapshot: the organization (with its change
+// counter) first, then what it holds, so the data is at least as new as
+// the counter.
+func (c *Cache) read(ctx context.Context, orgID string) (*Snapshot, error) {
 	ctx = tenant.OrgContext(ctx, orgID)
 	org, err := c.db.Organization.Get(ctx, orgID)
 	if err != nil {
@@ -201,9 +319,10 @@ func (c *Cache) load(ctx context.Context, orgID string) (*Snapshot, error) {
 		Entitlements:   map[string]*policy.Entitlement{},
 		EntitlementIDs: map[string]*policy.Entitlement{},
 		Licenses:       map[string]*LicenseFacts{},
-		gen:            c.gens.Add(1),
+		stamp:          org.UpdatedAt,
 		instances:      map[string]*InstanceFacts{},
 	}
+	s.gen.Store(c.gens.Add(1))
 	ents, err := c.db.Entitlement.Query().All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load entitlements: %w", err)
@@ -268,11 +387,12 @@ func (c *Cache) Instance(ctx context.Context, s *Snapshot, slug string) (*Instan
 	}
 	s.mu.RLock()
 	f, ok := s.instances[slug]
+	gen := s.instGen
 	s.mu.RUnlock()
 	if ok {
 		return f, nil
 	}
-	miss := missKey{s.gen, slug}
+	miss := missKey{s.gen.Load(), slug}
 	if c.misses.Contains(miss) {
 		return nil, nil
 	}
@@ -288,12 +408,13 @@ func (c *Cache) Instance(ctx context.Context, s *Snapshot, slug string) (*Instan
 	case err != nil:
 		return nil, fmt.Errorf("load instance %q: %w", slug, err)
 	}
-	return s.keep(inst), nil
+	return s.keep(inst, gen), nil
 }
 
 // keep caches a loaded instance (the first one kept wins, so every caller
-// shares one term).
-func (s *Snapshot) keep(inst *ent.Instance) *InstanceFacts {
+// shares one term), unless an invalidation came after the lookup began
+// (gen): then it is used once and not kept.
+func (s *Snapshot) keep(inst *ent.Instance, gen uint64) *InstanceFacts {
 	di := &policy.Instance{ID: inst.ID, Slug: inst.Slug, Name: inst.Name, Metadata: inst.Metadata, StartsAt: inst.StartsAt, ExpiresAt: inst.ExpiresAt}
 	f := &InstanceFacts{Instance: di}
 	if inst.LicenseID != nil {
@@ -305,13 +426,18 @@ func (s *Snapshot) keep(inst *ent.Instance) *InstanceFacts {
 		return cur
 	}
 	di.Term()
-	s.instances[inst.Slug] = f
+	if s.instGen == gen {
+		s.instances[inst.Slug] = f
+	}
 	return f
 }
 
 // Instances lists the organization's instances in slug order, after the
 // given slug, at most limit of them; more reports whether others follow.
 func (c *Cache) Instances(ctx context.Context, s *Snapshot, after string, limit int) (_ []*InstanceFacts, more bool, _ error) {
+	s.mu.RLock()
+	gen := s.instGen
+	s.mu.RUnlock()
 	q := c.db.Instance.Query().Order(ent.Asc(instance.FieldSlug)).Limit(limit + 1)
 	if after != "" {
 		q = q.Where(instance.SlugGT(after))
@@ -325,7 +451,7 @@ func (c *Cache) Instances(ctx context.Context, s *Snapshot, after string, limit 
 	}
 	out := make([]*InstanceFacts, len(rows))
 	for i, inst := range rows {
-		out[i] = s.keep(inst)
+		out[i] = s.keep(inst, gen)
 	}
 	return out, more, nil
 }

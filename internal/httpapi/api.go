@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -30,8 +31,9 @@ type Authenticator interface {
 }
 
 // GraphQL returns the /graphql handler for the schema. Requests must carry
-// a credential the authenticator accepts.
-func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger) http.Handler {
+// a credential the authenticator accepts. requestScope, when set, gives
+// each operation its own context values (e.g. batched reads).
+func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Logger, requestScope func(context.Context) context.Context) http.Handler {
 	exec := executor.New(schema)
 	exec.SetQueryCache(newPageCache())
 	exec.SetParserTokenLimit(tokenLimit)
@@ -39,8 +41,13 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	exec.Use(newGuard(schema.Schema()))
 	exec.AroundOperations(traceOperation)
 	exec.AroundOperations(capVariables)
+	if requestScope != nil {
+		exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+			return next(requestScope(ctx))
+		})
+	}
 	exec.AroundRootFields(authorizeRootField)
-	exec.AroundFields(markInternal)
+	exec.AroundFields(authorizeField)
 	exec.SetErrorPresenter(presenter(log))
 	exec.SetRecoverFunc(recoverFunc(log))
 	t := transport{}
@@ -95,6 +102,15 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// unavailable reports whether err is a transient failure (UNAVAILABLE, or
+// the request's own deadline).
+func unavailable(err error) bool {
+	if ae, ok := apperr.As(err); ok {
+		return ae.Code == apperr.Unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
 // Authenticate puts the caller's viewer into the request context, or
 // answers 401 with a typed GraphQL error.
 func Authenticate(authn Authenticator, log *slog.Logger, next http.Handler) http.Handler {
@@ -126,8 +142,14 @@ func authenticate(authn Authenticator, log *slog.Logger, next http.Handler, fail
 				fail(w, http.StatusTooManyRequests, apperr.RateLimited, ae.Message)
 				return
 			}
+			if unavailable(err) {
+				log.WarnContext(r.Context(), "authenticate: the database does not answer", "err", err)
+				w.Header().Set("Retry-After", retryAfterSeconds)
+				fail(w, http.StatusServiceUnavailable, apperr.Unavailable, "the credential could not be checked: the database does not answer; try again shortly")
+				return
+			}
 			log.ErrorContext(r.Context(), "authenticate", "err", err)
-			fail(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+			fail(w, http.StatusInternalServerError, apperr.Internal, "internal error")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), v)))

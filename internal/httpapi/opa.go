@@ -27,7 +27,8 @@ type opaError struct {
 func writeOPAError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(opaError{Code: code, Message: msg})
+	b, _ := marshalJSON(opaError{Code: code, Message: msg})
+	_, _ = w.Write(b)
 }
 
 type opaRequest struct {
@@ -85,6 +86,15 @@ func OPADecision(allowed func(context.Context, policy.Question) (*policy.Decisio
 			Context:     req.Input.Context,
 		})
 		if err != nil {
+			if unavailable(err) {
+				w.Header().Set("Retry-After", retryAfterSeconds)
+				msg := "the database does not answer and nothing cached could answer; try again shortly"
+				if ae, ok := apperr.As(err); ok {
+					msg = ae.Error()
+				}
+				writeOPAError(w, http.StatusServiceUnavailable, "unavailable", msg)
+				return
+			}
 			if ae, ok := apperr.As(err); ok && ae.Code != apperr.Internal {
 				writeOPAError(w, http.StatusBadRequest, "invalid_parameter", ae.Error())
 				return
@@ -93,7 +103,7 @@ func OPADecision(allowed func(context.Context, policy.Question) (*policy.Decisio
 			writeOPAError(w, http.StatusInternalServerError, "internal_error", "internal error")
 			return
 		}
-		b, err := json.Marshal(struct {
+		b, err := marshalJSON(struct {
 			Result *policy.Decision `json:"result"`
 		}{d})
 		if err != nil {
@@ -104,6 +114,13 @@ func OPADecision(allowed func(context.Context, policy.Question) (*policy.Decisio
 		_, _ = w.Write(b)
 	})
 	return Recover(log, authenticate(authn, log, h, func(w http.ResponseWriter, status int, code apperr.Code, msg string) {
-		writeOPAError(w, status, "unauthorized", msg)
+		switch code {
+		case apperr.Unavailable:
+			writeOPAError(w, status, "unavailable", msg)
+		case apperr.Internal:
+			writeOPAError(w, status, "internal_error", msg)
+		default:
+			writeOPAError(w, status, "unauthorized", msg)
+		}
 	}))
 }

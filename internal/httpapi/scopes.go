@@ -6,6 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/tenant"
 )
@@ -35,6 +36,115 @@ var rootFieldScopes = map[string][]tenant.Scope{
 	"Query.testPolicy":     adminScope,
 	"Query.evaluatePolicy": adminScope,
 	"Query.previewPolicy":  adminScope,
+}
+
+// typeScopes says which scopes may see an object type, through every path
+// the schema offers: a root field, node and nodes, or an edge of another
+// object (a payload's, a connection's). CHECK keys see decisions and usage
+// figures only; catalog objects, metadata, events and versions need READ;
+// API keys need ADMIN (but a key may always see itself). Every object type
+// of the schema has a rule (TestEveryTypeHasAScopeRule).
+var typeScopes = map[string][]tenant.Scope{
+	"Viewer":                  anyScope,
+	"Organization":            anyScope,
+	"Decision":                anyScope,
+	"ExplainStep":             anyScope,
+	"Usage":                   anyScope,
+	"ReportUsagePayload":      anyScope,
+	"ReportUsageBatchPayload": anyScope,
+	"PageInfo":                anyScope,
+	"Node":                    anyScope, // the concrete type's rule applies to its fields
+
+	"License":                  readScopes,
+	"LicenseConnection":        readScopes,
+	"LicenseEdge":              readScopes,
+	"LicenseEntitlement":       readScopes,
+	"LicenseTerm":              readScopes,
+	"LicenseVersion":           readScopes,
+	"LicenseVersionConnection": readScopes,
+	"LicenseVersionEdge":       readScopes,
+	"Entitlement":              readScopes,
+	"EntitlementConnection":    readScopes,
+	"EntitlementEdge":          readScopes,
+	"Instance":                 readScopes,
+	"InstanceConnection":       readScopes,
+	"InstanceEdge":             readScopes,
+	"OrgPolicy":                readScopes,
+	"OrgPolicyConnection":      readScopes,
+	"OrgPolicyEdge":            readScopes,
+	"PolicyRevision":           readScopes,
+	"PolicyTestResult":         readScopes,
+	"PolicyProblem":            readScopes,
+	"PolicyPreview":            readScopes,
+	"PolicyChange":             readScopes,
+	"UsageEvent":               readScopes,
+	"UsageEventConnection":     readScopes,
+	"UsageEventEdge":           readScopes,
+	"ThresholdEvent":           readScopes,
+	"ThresholdEventConnection": readScopes,
+	"ThresholdEventEdge":       readScopes,
+
+	"APIKey":              adminScope,
+	"CreateAPIKeyPayload": adminScope,
+	// Only the operator token creates organizations; it passes every
+	// type rule (it may call nothing else).
+	"CreateOrganizationPayload": adminScope,
+}
+
+// authorizeField is field middleware: a field resolves only when the
+// caller may see both the object it belongs to and the type it returns.
+// It also marks what a resolver returns that is not a domain error as
+// internal (see markInternal).
+func authorizeField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc != nil {
+		v := tenant.FromContext(ctx)
+		if !v.Operator {
+			if err := fieldAllowed(v, fc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return markInternal(ctx, next)
+}
+
+func fieldAllowed(v tenant.Viewer, fc *graphql.FieldContext) error {
+	if scopes, ok := typeScopes[fc.Object]; ok && !v.Has(scopes...) && !(fc.Object == "APIKey" && ownKey(v, fc)) {
+		return apperr.Forbiddenf("this API key (scopes %v) may not read %s objects; it needs one of %v", v.Scopes, fc.Object, scopes)
+	}
+	if fc.Field.Definition == nil {
+		return nil
+	}
+	ret := fc.Field.Definition.Type.Name()
+	if scopes, ok := typeScopes[ret]; ok && !v.Has(scopes...) && !(ret == "APIKey" && fc.Object == "Viewer") {
+		return apperr.Forbiddenf("this API key (scopes %v) may not read %s.%s (%s); it needs one of %v", v.Scopes, fc.Object, fc.Field.Name, ret, scopes)
+	}
+	return nil
+}
+
+// ownKey reports whether the APIKey whose field is asked is the caller's
+// own.
+func ownKey(v tenant.Viewer, fc *graphql.FieldContext) bool {
+	if fc.Parent == nil {
+		return false
+	}
+	switch k := fc.Parent.Result.(type) {
+	case *ent.APIKey:
+		return k != nil && k.ID == v.KeyID
+	case **ent.APIKey:
+		return k != nil && *k != nil && (*k).ID == v.KeyID
+	case *ent.Noder:
+		if k != nil {
+			if key, ok := (*k).(*ent.APIKey); ok {
+				return key.ID == v.KeyID
+			}
+		}
+	case ent.Noder:
+		if key, ok := k.(*ent.APIKey); ok {
+			return key.ID == v.KeyID
+		}
+	}
+	return false
 }
 
 // operatorFields are all the operator token may call.

@@ -40,7 +40,7 @@ func (transport) Supports(r *http.Request) bool {
 func writeErrors(w http.ResponseWriter, status int, errs ...*gqlerror.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(&graphql.Response{Errors: errs})
+	b, _ := marshalJSON(&graphql.Response{Errors: errs})
 	_, _ = w.Write(b)
 }
 
@@ -119,8 +119,15 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 	ctx := graphql.StartOperationTrace(r.Context())
 	rc, opErr := exec.CreateOperationContext(ctx, params)
 	if opErr != nil {
+		// The document did not parse, validate or coerce: no execution.
+		// GraphQL over HTTP: 200 for application/json clients, 400 and no
+		// data entry for application/graphql-response+json ones.
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
-		writeResponse(w, http.StatusUnprocessableEntity, resp)
+		if wantsGraphQLResponse(r) {
+			writeRequestError(w, http.StatusBadRequest, resp)
+			return
+		}
+		writeResponse(w, r, http.StatusOK, resp)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -130,11 +137,86 @@ func (transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		}
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, http.StatusOK, responses(ctx))
+	resp := responses(ctx)
+	status := http.StatusOK
+	if unanswered(resp) {
+		// Nothing could be answered and the server says why: tell HTTP
+		// clients and proxies to come back rather than treat it as data.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	writeResponse(w, r, status, resp)
 }
 
-func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
-	b, err := json.Marshal(resp)
+// retryAfterSeconds is the Retry-After of an UNAVAILABLE answer.
+const retryAfterSeconds = "1"
+
+// unanswered reports whether a response answers nothing (its data is null,
+// or every root field is null) because of an UNAVAILABLE error.
+func unanswered(resp *graphql.Response) bool {
+	unavailable := false
+	for _, e := range resp.Errors {
+		if code, _ := e.Extensions["code"].(string); code == string(apperr.Unavailable) {
+			unavailable = true
+			break
+		}
+	}
+	if !unavailable {
+		return false
+	}
+	data := bytes.TrimSpace(resp.Data)
+	if len(data) == 0 || string(data) == "null" {
+		return true
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return false
+	}
+	for _, v := range fields {
+		if string(bytes.TrimSpace(v)) != "null" {
+			return false
+		}
+	}
+	return true
+}
+
+// graphQLResponseType is the media type of GraphQL over HTTP.
+const graphQLResponseType = "application/graphql-response+json"
+
+// wantsGraphQLResponse reports whether the client asks for
+// application/graphql-response+json before (or instead of)
+// application/json.
+func wantsGraphQLResponse(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		switch mt {
+		case graphQLResponseType:
+			return true
+		case "application/json", "*/*", "application/*":
+			return false
+		}
+	}
+	return false
+}
+
+// writeRequestError answers a request that was not executed, in the
+// graphql-response+json form: errors only, no data entry.
+func writeRequestError(w http.ResponseWriter, status int, resp *graphql.Response) {
+	b, err := marshalJSON(struct {
+		Errors     any            `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
+	if err != nil {
+		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", graphQLResponseType)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeResponse(w http.ResponseWriter, r *http.Request, status int, resp *graphql.Response) {
+	b, err := marshalJSON(resp)
 	if err != nil {
 		writeErrors(w, http.StatusInternalServerError, requestError(apperr.Internal, "", "internal error"))
 		return
@@ -144,9 +226,26 @@ func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
 			fmt.Sprintf("the answer is %d bytes, more than the limit of %d; ask for fewer objects or smaller pages", len(b), MaxResponseBytes)))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	if wantsGraphQLResponse(r) {
+		w.Header().Set("Content-Type", graphQLResponseType)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// marshalJSON encodes a response as it is: messages such as "usage + 1 >=
+// cap" reach the client with their < > & unescaped (encoding/json would
+// write \u003e, which every JSON parser reads back but people do not).
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decodeStrict decodes one JSON value with numbers kept exact.

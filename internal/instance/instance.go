@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/catalog"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
@@ -20,30 +21,38 @@ const TrialPeriod = 30 * 24 * time.Hour
 
 // Service creates, changes and deletes instances of the caller's organization.
 type Service struct {
-	db      *ent.Client
-	now     func() time.Time
-	changed func(orgID string)
+	db   *ent.Client
+	now  func() time.Time
+	feed *changefeed.Feed
 }
 
-// New returns a fleet service; now is the clock, changed (may be nil) is
-// called after each committed change.
-func New(db *store.DB, now func() time.Time, changed func(orgID string)) *Service {
-	if changed == nil {
-		changed = func(string) {}
-	}
-	return &Service{db: db.Client, now: now, changed: changed}
+// New returns a fleet service; now is the clock, feed carries each change
+// to every process's caches.
+func New(db *store.DB, now func() time.Time, feed *changefeed.Feed) *Service {
+	return &Service{db: db.Client, now: now, feed: feed}
 }
 
-func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	if err := store.WithTx(ctx, s.db, fn); err != nil {
+// tx runs fn in a transaction of the caller's organization and publishes
+// the instance change fn returns inside it.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) (*changefeed.Change, error)) error {
+	return changefeed.InTx(ctx, s.feed, tenant.FromContext(ctx).OrgID, func(ctx context.Context, fn func(*ent.Tx) error) error {
+		return store.WithTx(ctx, s.db, fn)
+	}, fn)
+}
+
+// changed is the change of one instance (cached by slug elsewhere).
+func changed(inst *ent.Instance) *changefeed.Change {
+	return &changefeed.Change{Kind: changefeed.KindInstance, IDs: []string{inst.ID}, Slugs: []string{inst.Slug}}
+}
+
+func checkFields(name, slug *string, metadata map[string]any, startsAt, expiresAt *time.Time) error {
+	if err := validate.Names(name, slug); err != nil {
 		return err
 	}
-	s.changed(tenant.FromContext(ctx).OrgID)
-	return nil
-}
-
-func checkFields(name, slug *string, metadata map[string]any) error {
-	if err := validate.Names(name, slug); err != nil {
+	if err := validate.Time("startsAt", startsAt); err != nil {
+		return err
+	}
+	if err := validate.Time("expiresAt", expiresAt); err != nil {
 		return err
 	}
 	return validate.JSONObject("metadata", metadata)
@@ -53,24 +62,24 @@ func checkFields(name, slug *string, metadata map[string]any) error {
 // organization's default license; a TRIAL license without expiresAt gives
 // 30 days from startsAt.
 func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput) (*ent.Instance, error) {
-	if err := checkFields(&in.Name, &in.Slug, in.Metadata); err != nil {
+	if err := checkFields(&in.Name, &in.Slug, in.Metadata, in.StartsAt, in.ExpiresAt); err != nil {
 		return nil, err
 	}
 	var out *ent.Instance
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		var lic *ent.License
 		var err error
 		if in.LicenseID == nil {
 			lic, err = catalog.DefaultLicense(ctx, tx.Client())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if lic == nil {
-				return apperr.Invalid("licenseID", "is required: the organization has no default license")
+				return nil, apperr.Invalid("licenseID", "is required: the organization has no default license")
 			}
 			in.LicenseID = &lic.ID
 		} else if lic, err = s.license(ctx, tx, *in.LicenseID); err != nil {
-			return err
+			return nil, err
 		}
 		if in.StartsAt == nil {
 			t := s.now().UTC()
@@ -82,42 +91,45 @@ func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput
 			in.ExpiresAt = &t
 		}
 		if in.ExpiresAt != nil && !in.ExpiresAt.After(*in.StartsAt) {
-			return apperr.Invalid("expiresAt", "must be after startsAt")
+			return nil, apperr.Invalid("expiresAt", "must be after startsAt")
 		}
 		if in.Metadata == nil {
 			in.Metadata = map[string]any{}
 		}
 		inst, err := tx.Instance.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "instance", &in.Slug)
+			return nil, store.TranslateSlug(err, "instance", &in.Slug)
 		}
 		out = inst
-		return nil
+		return changed(inst), nil
 	})
 	return store.Unwrap(out, err)
 }
 
 // UpdateInstance changes an instance.
 func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateInstanceInput) (*ent.Instance, error) {
-	if err := checkFields(in.Name, in.Slug, in.Metadata); err != nil {
+	if err := checkFields(in.Name, in.Slug, in.Metadata, in.StartsAt, in.ExpiresAt); err != nil {
 		return nil, err
 	}
 	in.StartsAt, in.ExpiresAt = storable(in.StartsAt), storable(in.ExpiresAt)
 	var out *ent.Instance
-	err := s.tx(ctx, func(tx *ent.Tx) error {
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
 		inst, err := tx.Instance.Get(ctx, id)
 		if err != nil {
-			return store.Translate(err, "instance")
+			return nil, store.Translate(err, "instance")
+		}
+		if err := validate.SameSlug(inst.Slug, in.Slug); err != nil {
+			return nil, err
 		}
 		var lic *ent.License
 		switch {
 		case in.LicenseID != nil:
 			if lic, err = s.license(ctx, tx, *in.LicenseID); err != nil {
-				return err
+				return nil, err
 			}
 		case !in.ClearLicense && inst.LicenseID != nil:
 			if lic, err = tx.License.Get(ctx, *inst.LicenseID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		startsAt := inst.StartsAt
@@ -136,22 +148,34 @@ func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateIn
 			in.ExpiresAt, in.ClearExpiresAt, expiresAt = &t, false, &t
 		}
 		if expiresAt != nil && !expiresAt.After(startsAt) {
-			return apperr.Invalid("expiresAt", "must be after startsAt")
+			return nil, apperr.Invalid("expiresAt", "must be after startsAt")
 		}
+		before := inst
 		inst, err = tx.Instance.UpdateOne(inst).SetInput(in).Save(ctx)
 		if err != nil {
-			return store.TranslateSlug(err, "instance", in.Slug)
+			return nil, store.TranslateSlug(err, "instance", in.Slug)
 		}
 		out = inst
-		return nil
+		c := changed(inst)
+		if before.Slug != inst.Slug {
+			c.Slugs = append(c.Slugs, before.Slug)
+		}
+		return c, nil
 	})
 	return store.Unwrap(out, err)
 }
 
 // DeleteInstance deletes an instance.
 func (s *Service) DeleteInstance(ctx context.Context, id string) (string, error) {
-	err := s.tx(ctx, func(tx *ent.Tx) error {
-		return store.Translate(tx.Instance.DeleteOneID(id).Exec(ctx), "instance")
+	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
+		inst, err := tx.Instance.Get(ctx, id)
+		if err != nil {
+			return nil, store.Translate(err, "instance")
+		}
+		if err := tx.Instance.DeleteOne(inst).Exec(ctx); err != nil {
+			return nil, store.Translate(err, "instance")
+		}
+		return changed(inst), nil
 	})
 	return id, err
 }

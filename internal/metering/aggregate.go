@@ -13,12 +13,18 @@ type Counter struct {
 	Max      *float64
 	Latest   *float64
 	LatestAt *time.Time
+	// ResetAt, when set, is when resetUsage started the period afresh:
+	// reports dated before it do not count.
+	ResetAt *time.Time
 }
 
 // Add folds one report into the counter. LATEST keeps the report with the
 // latest timestamp: a late-arriving older report does not override it (a
 // report with an equal timestamp, arriving later, does).
 func (c *Counter) Add(value float64, at time.Time) {
+	if c.ResetAt != nil && at.Before(*c.ResetAt) {
+		return // before a reset: in the ledger, not in the period's usage
+	}
 	c.Count++
 	c.Sum += value
 	if c.Min == nil || value < *c.Min {

@@ -66,6 +66,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		items[i] = it
 	}
 	orgID := items[0].t.orgID
+	var counters map[groupKey]*Counter
 	defer s.metrics.UsageWrite(metrics.UsageBatch, time.Now())
 	err := tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
@@ -76,6 +77,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		}
 		firstInBatch := map[string]int{}
 		groups := map[groupKey]*Counter{}
+		counters = groups
 		var order []groupKey
 		for i := range items {
 			it := &items[i]
@@ -128,6 +130,9 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 	})
 	if err != nil {
 		return nil, err
+	}
+	for g, c := range counters {
+		s.remember(g.instanceID, g.entitlementID, g.start, c)
 	}
 	out := make([]*ReportResult, len(items))
 	fresh := 0

@@ -6,10 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/entitled/entitled/ent/usageevent"
 	"time"
 
-	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/policy"
@@ -41,8 +40,8 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 	if in.Amount != nil {
 		amount = *in.Amount
 	}
-	if math.IsNaN(amount) || math.IsInf(amount, 0) || amount <= 0 {
-		return nil, apperr.Invalid("amount", "must be a finite number > 0")
+	if err := policy.Quantity(amount); err != nil {
+		return nil, apperr.Invalid("amount", "%s", err)
 	}
 	if err := checkKey("idempotencyKey", in.IdempotencyKey); err != nil {
 		return nil, err
@@ -76,6 +75,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		key = *in.IdempotencyKey
 	}
 	var out *policy.Decision
+	var stored *Counter
 	defer s.metrics.UsageWrite(metrics.UsageConsume, time.Now())
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
@@ -98,6 +98,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		if err := s.storeCounter(ctx, q, t, start, c); err != nil {
 			return err
 		}
+		stored = c
 		setFigures(&res, t, after)
 		record, err := json.Marshal(&res)
 		if err != nil {
@@ -118,6 +119,9 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		return d, err
 	}
 	if err == nil {
+		if stored != nil {
+			s.remember(t.inst.Instance.ID, t.ent.ID, start, stored)
+		}
 		s.metrics.Consume(out.Allowed)
 	}
 	return out, err

@@ -3,11 +3,13 @@ package metering
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect"
 
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -16,7 +18,7 @@ var ensureCounter = schemaSQL(`INSERT INTO {uc}
 VALUES ($1, $2, $3, $4, $5, 0, 0, $6)
 ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO NOTHING`)
 
-var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at} FROM {uc}
+var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at} FROM {uc}
 WHERE {uc.organization_id} = $1 AND {uc.instance_id} = $2 AND {uc.entitlement_id} = $3 AND {uc.period_start} = $4`)
 
 var setCounter = schemaSQL(`UPDATE {uc} SET {uc.count} = $1, {uc.sum} = $2, {uc.min} = $3, {uc.max} = $4, {uc.latest} = $5, {uc.latest_at} = $6, {uc.updated_at} = $7
@@ -73,7 +75,7 @@ func nullable(f *float64) any {
 func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, entitlementID string, start time.Time) (*Counter, error) {
 	rows, err := q.QueryContext(ctx, s.rebind(selectCounter), orgID, instanceID, entitlementID, start.UTC())
 	if err != nil {
-		return nil, fmt.Errorf("read usage counter: %w", err)
+		return nil, store.Translate(fmt.Errorf("read usage counter: %w", err), "usage counter")
 	}
 	defer rows.Close()
 	if !rows.Next() {
@@ -87,30 +89,62 @@ func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, en
 }
 
 // Current is the usage fact of a decision: the current period's counter of
-// one instance and entitlement. It reads one row.
-func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (*policy.Usage, error) {
+// one instance and entitlement. It reads one row. While the database does
+// not answer it returns the usage last known to this process (read, or
+// written by it) with the time it was known: stale is zero for a fresh
+// read. Without one it fails with UNAVAILABLE.
+func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (u *policy.Usage, stale time.Time, err error) {
 	start, end, err := Period(e.ResetPeriod, now)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	var q exec = s.db.SQL
-	if st, ok := s.stmts.Load(s.rebind(selectCounter)); ok {
+	var q exec = s.db.Read
+	if st, ok := s.stmts.Load(readCounterKey); ok {
 		q = stmtExec{st.(*sql.Stmt)}
 	}
-	c, err := s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
-	if err != nil {
-		return nil, err
+	last, known := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})
+	var c *Counter
+	switch {
+	case known && s.db.Health.Failing():
+		// The database just failed: do not wait on it again.
+		err = store.Translate(errDatabaseFailing, "usage counter")
+	case known:
+		// Something to fall back on: a database that does not answer is
+		// not waited on for long.
+		rctx, cancel := context.WithTimeout(ctx, fallbackWait)
+		c, err = s.readCounter(rctx, q, orgID, instanceID, e.ID, start)
+		cancel()
+		s.db.Health.Observe(err)
+	default:
+		c, err = s.readCounter(ctx, q, orgID, instanceID, e.ID, start)
+		s.db.Health.Observe(err)
+	}
+	switch {
+	case err == nil:
+		s.remember(instanceID, e.ID, start, c)
+	case store.IsUnavailable(err) && known:
+		c, stale = &last.c, last.at
+	default:
+		return nil, time.Time{}, err
 	}
 	method := e.AggregationMethod
-	u := &policy.Usage{Current: c.Value(method)}
+	u = &policy.Usage{Current: c.Value(method)}
 	if c != nil {
 		u.Count = c.Count
 	}
 	if !end.IsZero() {
 		u.PeriodStart, u.PeriodEnd = start, end
 	}
-	return u, nil
+	return u, stale, nil
 }
+
+// fallbackWait bounds a usage read when the last known usage could answer
+// instead.
+const fallbackWait = 2 * time.Second
+
+// errDatabaseFailing stands for a read skipped because the database just
+// failed.
+var errDatabaseFailing = fmt.Errorf("the database just failed: %w", driver.ErrBadConn)
 
 var _ exec = (*sql.DB)(nil)
 

@@ -85,7 +85,7 @@ func (s *Service) placeholder(n int) string {
 func (s *Service) ledgerRow(ctx context.Context, orgID, key string) (*ledgerRow, error) {
 	rows, err := s.ledgerRows(ctx, s.db.SQL, orgID, []string{key})
 	if err != nil {
-		return nil, err
+		return nil, store.Translate(err, "usage event")
 	}
 	return rows[key], nil
 }

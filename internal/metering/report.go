@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/usageevent"
-	"math"
+	"github.com/entitled/entitled/policy"
+	"strings"
 	"time"
 
 	"github.com/entitled/entitled/internal/apperr"
@@ -35,11 +35,8 @@ type ReportResult struct {
 // validate checks a report against its target and the clock. prefix names
 // the item in a batch ("inputs[3].").
 func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Time, error) {
-	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) {
-		return time.Time{}, apperr.Invalid(prefix+"value", "must be a finite number")
-	}
-	if in.Value < 0 && (t.method() == string(entitlement.AggregationMethodSUM) || t.method() == string(entitlement.AggregationMethodCOUNT)) {
-		return time.Time{}, apperr.Invalid(prefix+"value", "must be >= 0 for %s meters (entitlement %q)", t.method(), t.ent.Slug)
+	if err := policy.Quantity(in.Value); err != nil {
+		return time.Time{}, apperr.Invalid(prefix+"value", "%s", err)
 	}
 	if err := checkKey(prefix+"idempotencyKey", in.IdempotencyKey); err != nil {
 		return time.Time{}, err
@@ -49,6 +46,9 @@ func (in *ReportInput) validate(t target, now time.Time, prefix string) (time.Ti
 		ts = *in.Timestamp
 		if ts.After(now.Add(FutureTolerance)) {
 			return time.Time{}, apperr.Invalid(prefix+"timestamp", "is more than %s in the future", FutureTolerance)
+		}
+		if ts.Before(t.inst.Instance.StartsAt) {
+			return time.Time{}, apperr.Invalid(prefix+"timestamp", "is before the instance's startsAt (%s)", t.inst.Instance.StartsAt.UTC().Format(time.RFC3339))
 		}
 	}
 	return ts.UTC(), nil
@@ -84,6 +84,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		key = *in.IdempotencyKey
 	}
 	var res *ReportResult
+	var after *Counter
 	defer s.metrics.UsageWrite(metrics.UsageReport, time.Now())
 	err = tx(ctx, s, func(tx *sql.Tx) error {
 		q := s.prepared(tx)
@@ -91,6 +92,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		if err != nil {
 			return err
 		}
+		after = c
 		res = result(t, c, start, end)
 		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: string(usageevent.KindREPORT), value: in.Value, ts: ts, start: start, key: key, hash: hash, aggregate: res.Usage.Value, result: res.recordJSON()})
 		if err != nil {
@@ -107,6 +109,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 	if err != nil {
 		return nil, err
 	}
+	s.remember(t.inst.Instance.ID, t.ent.ID, start, after)
 	s.metrics.Reports(1)
 	return res, nil
 }
@@ -162,18 +165,18 @@ type delta struct {
 	latestAt      time.Time
 }
 
-var upsertCounter = schemaSQL(`INSERT INTO {uc}
+var upsertCounter = schemaSQL(strings.NewReplacer("{before reset}", "{uc}.{uc.reset_at} IS NOT NULL AND excluded.{uc.latest_at} < {uc}.{uc.reset_at}").Replace(`INSERT INTO {uc}
 	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO UPDATE SET
-	{uc.count} = {uc}.{uc.count} + excluded.{uc.count},
-	{uc.sum} = {uc}.{uc.sum} + excluded.{uc.sum},
-	{uc.min} = CASE WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,
-	{uc.max} = CASE WHEN {uc}.{uc.max} IS NULL OR excluded.{uc.max} > {uc}.{uc.max} THEN excluded.{uc.max} ELSE {uc}.{uc.max} END,
-	{uc.latest} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest} ELSE {uc}.{uc.latest} END,
-	{uc.latest_at} = CASE WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest_at} ELSE {uc}.{uc.latest_at} END,
+	{uc.count} = CASE WHEN {before reset} THEN {uc}.{uc.count} ELSE {uc}.{uc.count} + excluded.{uc.count} END,
+	{uc.sum} = CASE WHEN {before reset} THEN {uc}.{uc.sum} ELSE {uc}.{uc.sum} + excluded.{uc.sum} END,
+	{uc.min} = CASE WHEN {before reset} THEN {uc}.{uc.min} WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,
+	{uc.max} = CASE WHEN {before reset} THEN {uc}.{uc.max} WHEN {uc}.{uc.max} IS NULL OR excluded.{uc.max} > {uc}.{uc.max} THEN excluded.{uc.max} ELSE {uc}.{uc.max} END,
+	{uc.latest} = CASE WHEN {before reset} THEN {uc}.{uc.latest} WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest} ELSE {uc}.{uc.latest} END,
+	{uc.latest_at} = CASE WHEN {before reset} THEN {uc}.{uc.latest_at} WHEN {uc}.{uc.latest_at} IS NULL OR excluded.{uc.latest_at} >= {uc}.{uc.latest_at} THEN excluded.{uc.latest_at} ELSE {uc}.{uc.latest_at} END,
 	{uc.updated_at} = excluded.{uc.updated_at}
-RETURNING {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}`)
+RETURNING {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at}`))
 
 // addToCounter folds d into the period's counter in one statement and
 // returns the counter after it; the row stays locked until commit.
@@ -198,13 +201,15 @@ func (s *Service) addToCounter(ctx context.Context, q exec, t target, start time
 	return c, rows.Close()
 }
 
-func scanCounter(rows interface{ Scan(...any) error }) (*Counter, error) {
+// scanCounter reads a counter's columns, after the columns of before (a
+// batch read names the row's instance and entitlement first).
+func scanCounter(rows interface{ Scan(...any) error }, before ...any) (*Counter, error) {
 	var (
-		c              Counter
-		mn, mx, latest sql.NullFloat64
-		latestAt       sql.NullTime
+		c                 Counter
+		mn, mx, latest    sql.NullFloat64
+		latestAt, resetAt sql.NullTime
 	)
-	if err := rows.Scan(&c.Count, &c.Sum, &mn, &mx, &latest, &latestAt); err != nil {
+	if err := rows.Scan(append(before, &c.Count, &c.Sum, &mn, &mx, &latest, &latestAt, &resetAt)...); err != nil {
 		return nil, fmt.Errorf("read usage counter: %w", err)
 	}
 	if mn.Valid {
@@ -218,6 +223,9 @@ func scanCounter(rows interface{ Scan(...any) error }) (*Counter, error) {
 	}
 	if latestAt.Valid {
 		c.LatestAt = &latestAt.Time
+	}
+	if resetAt.Valid {
+		c.ResetAt = &resetAt.Time
 	}
 	return &c, nil
 }

@@ -26,6 +26,7 @@ var schemaNames = strings.NewReplacer(
 	"{uc.max}", usagecounter.FieldMax,
 	"{uc.latest}", usagecounter.FieldLatest,
 	"{uc.latest_at}", usagecounter.FieldLatestAt,
+	"{uc.reset_at}", usagecounter.FieldResetAt,
 	"{uc.updated_at}", usagecounter.FieldUpdatedAt,
 
 	"{ue}", usageevent.Table,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/internal/apperr"
@@ -27,6 +28,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/validate"
 	"github.com/entitled/entitled/policy"
 )
 
@@ -49,6 +51,53 @@ type Service struct {
 	stmts sync.Map
 
 	metrics *metrics.Registry
+
+	// last holds the usage last known of each (instance, entitlement,
+	// period): what a decision falls back to while the database does not
+	// answer.
+	last *lru.Cache[usageKey, lastUsage]
+}
+
+// MaxLastKnown bounds the usage figures remembered for fail-static
+// decisions.
+const MaxLastKnown = 100_000
+
+type usageKey struct {
+	instanceID, entitlementID string
+	start                     int64 // unix nanos of the period start
+}
+
+type lastUsage struct {
+	c  Counter
+	at time.Time // when it was read or written
+}
+
+// remember keeps a counter just read or written, unless a newer one is
+// known: between resets a counter only grows (more reports, never fewer),
+// and a later reset starts a newer one.
+func (s *Service) remember(instanceID, entitlementID string, start time.Time, c *Counter) {
+	k := usageKey{instanceID, entitlementID, start.UnixNano()}
+	v := lastUsage{at: s.now()}
+	if c != nil {
+		v.c = *c
+	}
+	if cur, ok := s.last.Peek(k); ok && newer(&cur.c, &v.c) {
+		v.c = cur.c
+	}
+	s.last.Add(k, v)
+}
+
+// newer reports whether counter a is strictly newer than b.
+func newer(a, b *Counter) bool {
+	switch {
+	case a.ResetAt == nil && b.ResetAt != nil:
+		return false
+	case a.ResetAt != nil && (b.ResetAt == nil || a.ResetAt.After(*b.ResetAt)):
+		return true
+	case a.ResetAt != nil && b.ResetAt.After(*a.ResetAt):
+		return false
+	}
+	return a.Count > b.Count
 }
 
 // prepared runs the fixed statements of a transaction as prepared
@@ -99,11 +148,23 @@ func (s *Service) prepareAll(ctx context.Context) {
 			s.stmts.Store(q, st)
 		}
 	}
+	// Decisions read counters through the read pool (on SQLite its own,
+	// so they never wait behind writers).
+	if st, err := s.db.Read.PrepareContext(ctx, s.rebind(selectCounter)); err == nil {
+		s.stmts.Store(readCounterKey, st)
+	}
 }
+
+// readCounterKey holds selectCounter prepared on the read pool.
+const readCounterKey = "read: selectCounter"
 
 // New returns the usage service.
 func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time) *Service {
-	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect}
+	last, err := lru.New[usageKey, lastUsage](MaxLastKnown)
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect, last: last}
 	s.prepareAll(context.Background())
 	return s
 }
@@ -222,7 +283,7 @@ func checkKey(field string, key *string) error {
 	if *key == "" || len(*key) > 255 {
 		return apperr.Invalid(field, "must be 1 to 255 characters")
 	}
-	return nil
+	return validate.Clean(field, *key)
 }
 
 var dollar = regexp.MustCompile(`\$(\d+)`)

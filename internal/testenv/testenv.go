@@ -6,9 +6,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +23,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 )
 
@@ -116,7 +114,8 @@ func PolicyTimeout(d time.Duration) Option {
 }
 
 // DefaultMaxConns caps the PostgreSQL pool of every test server (the
-// production pool, store.Open's, is 32 connections), so that tests running
+// production pool, store.Open's, is ENTITLED_DB_MAX_CONNS-1: 9 by
+// default; this overrides it after the start), so that tests running
 // in parallel stay within a small share of one PostgreSQL that other work
 // on the machine uses too. It is above what any parallel test needs: a
 // request fans out to one connection per root field (gqlgen resolves them
@@ -134,6 +133,29 @@ func Configure(fn func(cfg *app.Config)) Option {
 // keeps the production size. It does not apply to SQLite.
 func MaxConns(n int) Option {
 	return func(s *settings) { s.maxConns = n }
+}
+
+// StaleLimit sets how long decisions may be answered from cached facts
+// while the database does not answer.
+func StaleLimit(d time.Duration) Option {
+	return func(s *settings) { s.cfg.StaleLimit = d }
+}
+
+// ResyncInterval sets the change feed's backstop period.
+func ResyncInterval(d time.Duration) Option {
+	return func(s *settings) { s.cfg.ResyncInterval = d }
+}
+
+// SkipNotify makes the server commit the changes skip returns true for
+// without their notification, as if it were lost.
+func SkipNotify(skip func(changefeed.Change) bool) Option {
+	return func(s *settings) { s.cfg.SkipNotify = skip }
+}
+
+// DatabaseURL points a peer at the database through another URL (a proxy
+// the test controls); see Peer.
+func DatabaseURL(u string) Option {
+	return func(s *settings) { s.cfg.DatabaseURL = u }
 }
 
 // New starts a server on a fresh database of the given backend.
@@ -210,37 +232,18 @@ func (e *Env) SetNow(t time.Time) { e.clock.Store(&t) }
 
 func freshPostgres(t testing.TB) string {
 	t.Helper()
-	base := PostgresURL()
-	admin, err := sql.Open("postgres", base)
-	if err == nil {
-		err = admin.Ping()
-	}
+	dbURL, drop, err := NewDatabase(PostgresURL(), "entitled_test_")
 	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required for storage tests (start it, or set ENTITLED_TEST_POSTGRES_URL): %v", base, err)
+		t.Fatalf("PostgreSQL at %s is required for storage tests (start it, or set ENTITLED_TEST_POSTGRES_URL): %v", PostgresURL(), err)
 	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("postgres", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
 
 // Response is a GraphQL response as a client sees it.
 type Response struct {
 	Status int
+	Header http.Header
 	Data   map[string]any
 	Errors []Error
 	Raw    string
@@ -293,7 +296,7 @@ func (e *Env) send(req *http.Request) Response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	out := Response{Status: res.StatusCode, Raw: string(b)}
+	out := Response{Status: res.StatusCode, Header: res.Header, Raw: string(b)}
 	var body struct {
 		Data   map[string]any `json:"data"`
 		Errors []Error        `json:"errors"`
@@ -405,11 +408,16 @@ func Len(v any, path string) int {
 }
 
 // Peer starts a second server on the same database, as a second process
-// sharing PostgreSQL would be.
-func (e *Env) Peer() *Env {
+// sharing PostgreSQL would be, with e's settings changed by opts.
+func (e *Env) Peer(opts ...Option) *Env {
 	e.T.Helper()
-	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: e.DatabaseURL, maxConns: e.maxConns}
-	cfg := e.cfg
+	set := settings{cfg: e.cfg, maxConns: e.maxConns}
+	set.cfg.SkipNotify = nil
+	for _, o := range opts {
+		o(&set)
+	}
+	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: set.cfg.DatabaseURL, maxConns: set.maxConns}
+	cfg := set.cfg
 	cfg.Now, cfg.StoreOptions = peer.Now, nil
 	peer.cfg = cfg
 	a, err := startApp(context.Background(), cfg)

@@ -10,15 +10,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/entitled/entitled/internal/testenv"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +53,7 @@ func run(pgURL string, total, workers int, killAfter time.Duration, addr string)
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	dbURL, drop, err := freshDatabase(pgURL)
+	dbURL, drop, err := testenv.NewDatabase(pgURL, "entitled_crash_")
 	if err != nil {
 		return err
 	}
@@ -255,24 +252,4 @@ func start(bin, dbURL, addr string) (*exec.Cmd, string, error) {
 	}
 	cmd.Process.Kill()
 	return nil, "", fmt.Errorf("server did not start")
-}
-
-func freshDatabase(base string) (string, func(), error) {
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		return "", nil, err
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_crash_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String(), func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}, nil
 }

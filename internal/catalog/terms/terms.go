@@ -12,4 +12,9 @@ type Term struct {
 	EntitlementType string         `json:"entitlementType"`
 	Value           map[string]any `json:"value"`
 	OveragePercent  *float64       `json:"overagePercent,omitempty"`
+	// The metering of a NUMBER entitlement at that version (changing it
+	// changes what the license grants).
+	MeterType         *string `json:"meterType,omitempty"`
+	AggregationMethod *string `json:"aggregationMethod,omitempty"`
+	ResetPeriod       *string `json:"resetPeriod,omitempty"`
 }

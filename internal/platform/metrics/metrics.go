@@ -106,6 +106,7 @@ type Registry struct {
 	compiles          prometheus.Counter
 	compileCount      atomic.Int64
 	logDropped        prometheus.Counter
+	stale             prometheus.Counter
 
 	mu sync.Mutex // serialises adding decision and route series
 }
@@ -146,6 +147,7 @@ func New() *Registry {
 	r.refused = f.counter("entitled_usage_consume_refused_total", "consumeUsage calls refused (nothing recorded).")
 	r.compiles = f.counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
 	r.logDropped = f.counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
+	r.stale = f.counter("entitled_decisions_stale_total", "Decisions answered from facts that may be out of date (the database did not answer).")
 	for d := range numDoors {
 		r.bySeries[d].Store(&map[string]decisionSeries{})
 	}
@@ -258,6 +260,14 @@ func (r *Registry) Consume(recorded bool) {
 func (r *Registry) UsageWrite(op UsageOp, start time.Time) {
 	if r != nil && op < numUsageOps {
 		r.usageDuration[op].Observe(time.Since(start).Seconds())
+	}
+}
+
+// StaleDecision counts a decision made from facts that may be out of date
+// (the database did not answer).
+func (r *Registry) StaleDecision() {
+	if r != nil {
+		r.stale.Inc()
 	}
 }
 

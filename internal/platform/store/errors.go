@@ -10,8 +10,9 @@ import (
 )
 
 // Translate turns an ent or driver error into a domain error. what names
-// the object in user terms ("license"). Unknown errors pass through and are
-// reported as INTERNAL by the API without their text.
+// the object in user terms ("license"). A transient failure of the
+// database (IsUnavailable) is UNAVAILABLE. Unknown errors pass through and
+// are reported as INTERNAL by the API without their text.
 func Translate(err error, what string) error {
 	if err == nil {
 		return nil
@@ -32,7 +33,7 @@ func Translate(err error, what string) error {
 	case errors.Is(err, tenant.ErrNoTenant):
 		return &apperr.Error{Code: apperr.Forbidden, Message: "no organization for this request", Err: err}
 	}
-	return err
+	return unavailable(err)
 }
 
 // camel turns ent's snake_case field names into the API's camelCase.

@@ -28,6 +28,7 @@ export const PoliciesDocument = "query Policies($first: Int, $after: Cursor) {\n
 export const PolicyDetailDocument = "query PolicyDetail($id: ID!) {\n  policies(where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...PolicyFields\n        revisions {\n          id\n          version\n          active\n          createdAt\n        }\n      }\n    }\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<PolicyDetailQuery, PolicyDetailQueryVariables>;
 export const PreviewPolicyDocument = "query PreviewPolicy($module: String!, $name: String, $first: Int, $after: String) {\n  previewPolicy(module: $module, name: $name, first: $first, after: $after) {\n    evaluated\n    hasNextPage\n    endCursor\n    changes {\n      instance\n      entitlement\n      before {\n        allowed\n        reason\n        reasons\n      }\n      after {\n        allowed\n        reason\n        reasons\n      }\n    }\n  }\n}" as TypedDocumentString<PreviewPolicyQuery, PreviewPolicyQueryVariables>;
 export const RemoveLicenseEntitlementDocument = "mutation RemoveLicenseEntitlement($licenseID: ID!, $entitlementID: ID!) {\n  removeLicenseEntitlement(licenseID: $licenseID, entitlementID: $entitlementID) {\n    id\n    version\n  }\n}" as TypedDocumentString<RemoveLicenseEntitlementMutation, RemoveLicenseEntitlementMutationVariables>;
+export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
 export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
 export const SetLicenseEntitlementDocument = "mutation SetLicenseEntitlement($input: SetLicenseEntitlementInput!) {\n  setLicenseEntitlement(input: $input) {\n    id\n    value\n    overagePercent\n    license {\n      id\n      version\n    }\n  }\n}" as TypedDocumentString<SetLicenseEntitlementMutation, SetLicenseEntitlementMutationVariables>;
 export const TestPolicyDocument = "query TestPolicy($module: String!, $tests: String) {\n  testPolicy(module: $module, tests: $tests) {\n    name\n    file\n    row\n    col\n    passed\n    durationMs\n    output\n    error\n  }\n}" as TypedDocumentString<TestPolicyQuery, TestPolicyQueryVariables>;
@@ -537,6 +538,14 @@ export type OrderDirection =
   /** Specifies a descending order for a given `orderBy` argument. */
   | 'DESC';
 
+/** Start an instance's usage of an entitlement afresh (ADMIN). */
+export type ResetUsageInput = {
+  entitlement: string;
+  instance: string;
+  /** Why: kept in the ledger's RESET entry. */
+  reason: string;
+};
+
 /** Create or replace the link between a license and an entitlement. */
 export type SetLicenseEntitlementInput = {
   entitlementID: string;
@@ -688,7 +697,8 @@ export type UpdatePolicyInput = {
 /** UsageEventKind is enum for the field kind */
 export type UsageEventKind =
   | 'CONSUME'
-  | 'REPORT';
+  | 'REPORT'
+  | 'RESET';
 
 /**
  * UsageEventWhereInput is used for filtering UsageEvent objects.
@@ -867,6 +877,13 @@ export type DeleteInstanceMutationVariables = Exact<{
 
 
 export type DeleteInstanceMutation = { deleteInstance: string };
+
+export type ResetUsageMutationVariables = Exact<{
+  input: ResetUsageInput;
+}>;
+
+
+export type ResetUsageMutation = { resetUsage: { value: number, count: number } };
 
 export type LicenseSummaryFragment = { id: string, name: string, slug: string, type: LicenseType, version: number, versionName: string | null, isActive: boolean, isDefault: boolean, description: string, updatedAt: string };
 

@@ -297,13 +297,14 @@ function EntitlementForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint="What services ask decisions for.">
+        <Field label="Slug" error={errors.fields.slug} hint={entitlement ? "Fixed once created: clients ask for it by this slug." : "What services ask decisions for."}>
           {(p) => (
             <TextInput
               {...p}
               className="input mono"
               spellCheck={false}
               value={slug}
+              readOnly={Boolean(entitlement)}
               onChange={(e) => {
                 setSlug(e.target.value);
                 setSlugTouched(true);

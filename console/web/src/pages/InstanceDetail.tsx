@@ -1,9 +1,9 @@
 import { useState } from 'react';
 import { request } from '../api';
-import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Loading, PageHeader, Section } from '../components/ui';
+import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
-import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, type InstanceDetailQuery } from '../gql/generated';
+import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, ResetUsageDocument, type InstanceDetailQuery } from '../gql/generated';
 import { useQuery } from '../hooks';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
@@ -39,6 +39,7 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
   const session = useSession();
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
+  const [resetting, setResetting] = useState<Usage | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const decisions = useQuery(InstanceDecisionsDocument, { instance: instance.slug }, { skip: !session.canCheck });
   const ex = expiry(instance.expiresAt);
@@ -110,7 +111,11 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
             ) : (
               <div className="meters">
                 {instance.usage.map((u) => (
-                  <UsageMeter key={u.entitlement.id} usage={u} />
+                  <UsageMeter
+                    key={u.entitlement.id}
+                    usage={u}
+                    onReset={session.canWrite ? () => setResetting(u) : undefined}
+                  />
                 ))}
               </div>
             )}
@@ -214,6 +219,18 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
           }}
         />
       ) : null}
+      {resetting ? (
+        <ResetUsageDialog
+          instance={instance.slug}
+          usage={resetting}
+          onClose={() => setResetting(null)}
+          onDone={async () => {
+            setResetting(null);
+            setNotice(`Usage of ${resetting.entitlement.name} reset.`);
+            await refresh();
+          }}
+        />
+      ) : null}
       {deleting ? (
         <ConfirmDialog
           title={`Delete ${instance.name}?`}
@@ -242,7 +259,7 @@ function eventLabel(kind: string) {
         : humanize(kind);
 }
 
-function UsageMeter({ usage: u }: { usage: Usage }) {
+function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void }) {
   const unlimited = u.limit === -1 || u.limit == null;
   const cap = u.hardCap ?? u.limit ?? 0;
   const max = unlimited ? 0 : Math.max(cap, u.limit ?? 0);
@@ -303,6 +320,40 @@ function UsageMeter({ usage: u }: { usage: Usage }) {
           <dd>{u.periodEnd ? fmtDateTime(u.periodEnd) : 'Never'}</dd>
         </div>
       </dl>
+      {onReset ? (
+        <Button onClick={onReset} aria-label={`Reset usage of ${u.entitlement.name}`}>
+          Reset usage
+        </Button>
+      ) : null}
     </div>
+  );
+}
+
+/** Asks for the reason of a usage reset and confirms it. */
+function ResetUsageDialog({ instance, usage: u, onClose, onDone }: { instance: string; usage: Usage; onClose: () => void; onDone: () => Promise<void> }) {
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <ConfirmDialog
+      title={`Reset usage of ${u.entitlement.name}?`}
+      confirmLabel="Reset usage"
+      onClose={onClose}
+      onConfirm={async () => {
+        if (!reason.trim()) {
+          setError('Say why: the reason is kept with the reset.');
+          throw new Error('Say why: the reason is kept with the reset.');
+        }
+        await request(ResetUsageDocument, { input: { instance, entitlement: u.entitlement.slug, reason: reason.trim() } });
+        await onDone();
+      }}
+    >
+      <p>
+        The current period starts afresh from now: usage goes to 0 and reports dated before now no longer count. The reports stay in the
+        ledger.
+      </p>
+      <Field label="Reason" error={error}>
+        {(p) => <TextInput {...p} value={reason} onChange={(e) => setReason(e.target.value)} />}
+      </Field>
+    </ConfirmDialog>
   );
 }

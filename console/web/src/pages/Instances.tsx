@@ -304,13 +304,14 @@ export function InstanceForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint="What services send when they ask for decisions.">
+        <Field label="Slug" error={errors.fields.slug} hint={instance ? "Fixed once created: clients ask for it by this slug." : "What services send when they ask for decisions."}>
           {(p) => (
             <TextInput
               {...p}
               className="input mono"
               spellCheck={false}
               value={slug}
+              readOnly={Boolean(instance)}
               onChange={(e) => {
                 setSlug(e.target.value);
                 setSlugTouched(true);

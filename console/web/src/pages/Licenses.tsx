@@ -364,12 +364,13 @@ export function LicenseForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint="Used by the API and in URLs: lower-case words joined by hyphens.">
+        <Field label="Slug" error={errors.fields.slug} hint={license ? "Fixed once created: clients ask for it by this slug." : "Used by the API and in URLs: lower-case words joined by hyphens."}>
           {(p) => (
             <TextInput
               {...p}
               className="input mono"
               value={slug}
+              readOnly={Boolean(license)}
               spellCheck={false}
               onChange={(e) => {
                 setSlug(e.target.value);
