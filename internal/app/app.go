@@ -147,7 +147,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
 	a.Metrics.CacheSizes(a.Facts.Sizes)
-	a.Metrics.DB(db.SQL)
+	a.Metrics.DB("entitled", db.SQL)
+	if db.Read != db.SQL {
+		a.Metrics.DB("entitled_read", db.Read) // SQLite's pool of readers
+	}
 	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
 		stop()
 		db.Close()

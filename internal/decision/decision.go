@@ -213,38 +213,18 @@ func Facts(snap *facts.Snapshot, inst *facts.InstanceFacts, q policy.Question) *
 	return f
 }
 
-// decide decides one question. It fails (UNAVAILABLE) rather than decide
-// when a fact could not be read and nothing is known in its place, or
-// when the facts have been stale for longer than the stale limit.
+// decide decides one question asked at start through a door, and
+// measures, traces and logs the answer. It fails (UNAVAILABLE) rather
+// than decide when a fact could not be read and nothing is known in its
+// place, or when the facts have been stale for longer than the stale
+// limit.
 func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time, v view, q policy.Question) (policy.Decision, error) {
 	ctx, span := tracing.Start(ctx, "decision")
 	defer span.End()
-	f, stale, err := s.facts(ctx, v, q)
+	d, f, evaluated, err := s.answer(ctx, v, q)
 	if err != nil {
-		if store.IsUnavailable(err) {
-			return policy.Decision{}, err
-		}
-		// Without the usage fact the policy cannot decide a quota.
-		s.log.ErrorContext(ctx, "read usage for decision", "organization", v.snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
-		return failed(f, err), nil
-	}
-	if !stale.IsZero() {
-		if err := s.checkStale(f.Now, stale); err != nil {
-			return policy.Decision{}, err
-		}
-	}
-	p, err := s.policies.For(ctx, v.snap.Org.ID, v.snap.PolicyVersion)
-	if err != nil {
-		if store.IsUnavailable(err) {
-			return policy.Decision{}, err
-		}
-		s.log.ErrorContext(ctx, "load policies", "organization", v.snap.Org.Slug, "err", err)
-		return failed(f, err), nil
-	}
-	d := s.evaluate(ctx, v.snap, f, p.Decide)
-	if !stale.IsZero() {
-		d.Stale = true
-		s.staleDecision(ctx, v.snap.Org, stale)
+		tracing.Fail(span, err)
+		return policy.Decision{}, err
 	}
 	s.metrics.Decision(door, d.Reason, d.Allowed, time.Since(start))
 	if span.IsRecording() {
@@ -255,10 +235,43 @@ func (s *Service) decide(ctx context.Context, door metrics.Door, start time.Time
 			attribute.String("entitled.organization.id", v.snap.Org.ID),
 		)
 	}
-	if s.dlog != nil {
+	if evaluated && s.dlog != nil {
 		s.dlog.Log(ctx, v.snap.Org, f, d)
 	}
 	return d, nil
+}
+
+// answer is the decision of a question and its facts; evaluated is false
+// when it failed closed (POLICY_ERROR) before the policy ran.
+func (s *Service) answer(ctx context.Context, v view, q policy.Question) (_ policy.Decision, _ *policy.Facts, evaluated bool, _ error) {
+	f, stale, err := s.facts(ctx, v, q)
+	if err != nil {
+		if store.IsUnavailable(err) {
+			return policy.Decision{}, nil, false, err
+		}
+		// Without the usage fact the policy cannot decide a quota.
+		s.log.ErrorContext(ctx, "read usage for decision", "organization", v.snap.Org.Slug, "instance", q.Instance, "entitlement", q.Entitlement, "err", err)
+		return failed(f, err), f, false, nil
+	}
+	if !stale.IsZero() {
+		if err := s.checkStale(f.Now, stale); err != nil {
+			return policy.Decision{}, nil, false, err
+		}
+	}
+	p, err := s.policies.For(ctx, v.snap.Org.ID, v.snap.PolicyVersion)
+	if err != nil {
+		if store.IsUnavailable(err) {
+			return policy.Decision{}, nil, false, err
+		}
+		s.log.ErrorContext(ctx, "load policies", "organization", v.snap.Org.Slug, "err", err)
+		return failed(f, err), f, false, nil
+	}
+	d := s.evaluate(ctx, v.snap, f, p.Decide)
+	if !stale.IsZero() {
+		d.Stale = true
+		s.staleDecision(ctx, v.snap.Org, stale)
+	}
+	return d, f, true, nil
 }
 
 // checkStale fails closed once facts have been stale for longer than the

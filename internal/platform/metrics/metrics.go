@@ -316,10 +316,10 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(instances))
 }
 
-// DB serves the connection pool's statistics (go_sql_* series, db_name
-// "entitled").
-func (r *Registry) DB(db *sql.DB) {
-	r.reg.MustRegister(collectors.NewDBStatsCollector(db, "entitled"))
+// DB serves a connection pool's statistics: the go_sql_* series, with
+// the pool's name as db_name.
+func (r *Registry) DB(name string, db *sql.DB) {
+	r.reg.MustRegister(collectors.NewDBStatsCollector(db, name))
 }
 
 // Handler serves the registry in the Prometheus exposition format.
