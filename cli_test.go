@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -266,27 +264,12 @@ func sqliteURL(t *testing.T) (string, string) {
 // freshPostgres creates an empty database and returns its URL.
 func freshPostgres(t *testing.T) string {
 	t.Helper()
-	admin, err := sql.Open("postgres", testenv.PostgresURL())
+	dbURL, drop, err := testenv.NewDatabase(testenv.PostgresURL(), "entitled_test_")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
 		t.Fatalf("PostgreSQL at %s is needed: %v", testenv.PostgresURL(), err)
 	}
-	t.Cleanup(func() {
-		a, err := sql.Open("postgres", testenv.PostgresURL())
-		if err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			a.Close()
-		}
-	})
-	u, _ := url.Parse(testenv.PostgresURL())
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
 
 // `entitled --help` exits 0 and documents every ENTITLED_* variable the

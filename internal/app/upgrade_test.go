@@ -2,15 +2,12 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,24 +92,10 @@ func TestALegacyDatabaseServesItsDataAfterTheUpgrade(t *testing.T) {
 
 func emptyPostgres(t *testing.T) string {
 	t.Helper()
-	admin, err := sql.Open("postgres", testenv.PostgresURL())
+	dbURL, drop, err := testenv.NewDatabase(testenv.PostgresURL(), "entitled_test_")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "entitled_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
 		t.Fatalf("PostgreSQL at %s is needed: %v", testenv.PostgresURL(), err)
 	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("postgres", testenv.PostgresURL()); err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			a.Close()
-		}
-	})
-	u, _ := url.Parse(testenv.PostgresURL())
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
