@@ -88,28 +88,41 @@ func (e commitError) Unwrap() error { return e.error }
 // it committed: running it again is safe.
 var lostStates = map[string]bool{"57P01": true, "57P02": true, "40001": true, "40P01": true}
 
-// retryLost runs a transaction, and once more when the first attempt lost
-// its connection (or was chosen as a deadlock or serialization victim)
-// before committing: a connection terminated under it, or a pooled one
-// that died while idle, costs the caller nothing.
+// lostAttempts bounds how often one transaction is run when each attempt
+// lost its connection: after pg_terminate_backend or a failover every idle
+// connection in the pool is dead, and each fails at once on first use, so
+// the bound covers the default pool's worth of them (DefaultMaxConns)
+// without looping on a database that is really away, where opening a new
+// connection fails with something that is not "lost".
+const lostAttempts = DefaultMaxConns + 2
+
+// retryLost runs a transaction, and again while each attempt lost its
+// connection (or was chosen as a deadlock or serialization victim) before
+// committing: connections terminated under it, or pooled ones that died
+// while idle, cost the caller nothing.
 func retryLost(ctx context.Context, attempt func() error) error {
-	err := attempt()
-	if err == nil || ctx.Err() != nil {
-		return err
+	var err error
+	for range lostAttempts {
+		err = attempt()
+		if err == nil || ctx.Err() != nil || !lost(err) {
+			return err
+		}
 	}
+	return err
+}
+
+// lost reports whether a transaction surely did not commit because the
+// server ended it or its connection: running it again is safe.
+func lost(err error) bool {
 	var ce commitError
 	if errors.As(err, &ce) {
-		return err
+		return false
 	}
 	var pqErr *pq.Error
-	lost := errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		(errors.As(err, &pqErr) && (lostStates[string(pqErr.Code)] || string(pqErr.Code.Class()) == "08"))
-	if !lost {
-		return err
-	}
-	return attempt()
 }
 
 // unavailable turns a transient database failure into UNAVAILABLE (the

@@ -64,9 +64,9 @@ func TestLostTransactionsRunOnceMore(t *testing.T) {
 		err   error
 		tries int
 	}{
-		"terminated under it":  {&pq.Error{Code: "57P01"}, 2},
-		"dead pooled conn":     {driver.ErrBadConn, 2},
-		"deadlock victim":      {&pq.Error{Code: "40P01"}, 2},
+		"terminated under it":  {&pq.Error{Code: "57P01"}, lostAttempts},
+		"dead pooled conn":     {driver.ErrBadConn, lostAttempts},
+		"deadlock victim":      {&pq.Error{Code: "40P01"}, lostAttempts},
 		"commit outcome known": {commitError{driver.ErrBadConn}, 1},
 		"a bug":                {errors.New("bug"), 1},
 		"refused":              {apperr.Invalid("x", "y"), 1},
@@ -80,11 +80,11 @@ func TestLostTransactionsRunOnceMore(t *testing.T) {
 	n := 0
 	if err := retryLost(context.Background(), func() error {
 		n++
-		if n == 1 {
+		if n <= 3 {
 			return driver.ErrBadConn
 		}
 		return nil
-	}); err != nil || n != 2 {
+	}); err != nil || n != 4 {
 		t.Fatalf("second attempt: %v after %d", err, n)
 	}
 }
