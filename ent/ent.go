@@ -13,7 +13,10 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/entitled/entitled/ent/apikey"
+	"github.com/entitled/entitled/ent/auditevent"
+	"github.com/entitled/entitled/ent/audithead"
 	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
@@ -24,6 +27,8 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
+	"github.com/entitled/entitled/ent/webhookdelivery"
+	"github.com/entitled/entitled/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -85,7 +90,10 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:             apikey.ValidColumn,
+			auditevent.Table:         auditevent.ValidColumn,
+			audithead.Table:          audithead.ValidColumn,
 			entitlement.Table:        entitlement.ValidColumn,
+			expirynotice.Table:       expirynotice.ValidColumn,
 			instance.Table:           instance.ValidColumn,
 			license.Table:            license.ValidColumn,
 			licenseentitlement.Table: licenseentitlement.ValidColumn,
@@ -96,6 +104,8 @@ func checkColumn(t, c string) error {
 			thresholdevent.Table:     thresholdevent.ValidColumn,
 			usagecounter.Table:       usagecounter.ValidColumn,
 			usageevent.Table:         usageevent.ValidColumn,
+			webhookdelivery.Table:    webhookdelivery.ValidColumn,
+			webhookendpoint.Table:    webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -198,3 +198,11 @@ func (_m *UsageEvent) Entitlement(ctx context.Context) (*Entitlement, error) {
 	}
 	return result, err
 }
+
+func (_m *WebhookDelivery) Endpoint(ctx context.Context) (*WebhookEndpoint, error) {
+	result, err := _m.Edges.EndpointOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEndpoint().Only(ctx)
+	}
+	return result, err
+}

@@ -278,3 +278,79 @@ func (c *LicenseUpdateOne) SetInput(i UpdateLicenseInput) *LicenseUpdateOne {
 	i.Mutate(c.Mutation())
 	return c
 }
+
+// CreateWebhookEndpointInput represents a mutation input for creating webhookendpoints.
+type CreateWebhookEndpointInput struct {
+	URL         string
+	Description *string
+	EventTypes  []string
+	Enabled     *bool
+}
+
+// Mutate applies the CreateWebhookEndpointInput on the WebhookEndpointMutation builder.
+func (i *CreateWebhookEndpointInput) Mutate(m *WebhookEndpointMutation) {
+	m.SetURL(i.URL)
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if v := i.EventTypes; v != nil {
+		m.SetEventTypes(v)
+	}
+	if v := i.Enabled; v != nil {
+		m.SetEnabled(*v)
+	}
+}
+
+// SetInput applies the change-set in the CreateWebhookEndpointInput on the WebhookEndpointCreate builder.
+func (c *WebhookEndpointCreate) SetInput(i CreateWebhookEndpointInput) *WebhookEndpointCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateWebhookEndpointInput represents a mutation input for updating webhookendpoints.
+type UpdateWebhookEndpointInput struct {
+	URL              *string
+	ClearDescription bool
+	Description      *string
+	ClearEventTypes  bool
+	EventTypes       []string
+	AppendEventTypes []string
+	Enabled          *bool
+}
+
+// Mutate applies the UpdateWebhookEndpointInput on the WebhookEndpointMutation builder.
+func (i *UpdateWebhookEndpointInput) Mutate(m *WebhookEndpointMutation) {
+	if v := i.URL; v != nil {
+		m.SetURL(*v)
+	}
+	if i.ClearDescription {
+		m.ClearDescription()
+	}
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if i.ClearEventTypes {
+		m.ClearEventTypes()
+	}
+	if v := i.EventTypes; v != nil {
+		m.SetEventTypes(v)
+	}
+	if i.AppendEventTypes != nil {
+		m.AppendEventTypes(i.EventTypes)
+	}
+	if v := i.Enabled; v != nil {
+		m.SetEnabled(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateWebhookEndpointInput on the WebhookEndpointUpdate builder.
+func (c *WebhookEndpointUpdate) SetInput(i UpdateWebhookEndpointInput) *WebhookEndpointUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateWebhookEndpointInput on the WebhookEndpointUpdateOne builder.
+func (c *WebhookEndpointUpdateOne) SetInput(i UpdateWebhookEndpointInput) *WebhookEndpointUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}

@@ -50,6 +50,8 @@ type InstanceEdges struct {
 	Organization *Organization `json:"organization,omitempty"`
 	// License holds the value of the license edge.
 	License *License `json:"license,omitempty"`
+	// ExpiryNotices holds the value of the expiry_notices edge.
+	ExpiryNotices []*ExpiryNotice `json:"expiry_notices,omitempty"`
 	// UsageEvents holds the value of the usage_events edge.
 	UsageEvents []*UsageEvent `json:"usage_events,omitempty"`
 	// UsageCounters holds the value of the usage_counters edge.
@@ -58,10 +60,11 @@ type InstanceEdges struct {
 	ThresholdEvents []*ThresholdEvent `json:"threshold_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
 	totalCount [3]map[string]int
 
+	namedExpiryNotices   map[string][]*ExpiryNotice
 	namedUsageEvents     map[string][]*UsageEvent
 	namedUsageCounters   map[string][]*UsageCounter
 	namedThresholdEvents map[string][]*ThresholdEvent
@@ -89,10 +92,19 @@ func (e InstanceEdges) LicenseOrErr() (*License, error) {
 	return nil, &NotLoadedError{edge: "license"}
 }
 
+// ExpiryNoticesOrErr returns the ExpiryNotices value or an error if the edge
+// was not loaded in eager-loading.
+func (e InstanceEdges) ExpiryNoticesOrErr() ([]*ExpiryNotice, error) {
+	if e.loadedTypes[2] {
+		return e.ExpiryNotices, nil
+	}
+	return nil, &NotLoadedError{edge: "expiry_notices"}
+}
+
 // UsageEventsOrErr returns the UsageEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[3] {
 		return e.UsageEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "usage_events"}
@@ -101,7 +113,7 @@ func (e InstanceEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
 // UsageCountersOrErr returns the UsageCounters value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) UsageCountersOrErr() ([]*UsageCounter, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.UsageCounters, nil
 	}
 	return nil, &NotLoadedError{edge: "usage_counters"}
@@ -110,7 +122,7 @@ func (e InstanceEdges) UsageCountersOrErr() ([]*UsageCounter, error) {
 // ThresholdEventsOrErr returns the ThresholdEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) ThresholdEventsOrErr() ([]*ThresholdEvent, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.ThresholdEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "threshold_events"}
@@ -229,6 +241,11 @@ func (_m *Instance) QueryLicense() *LicenseQuery {
 	return NewInstanceClient(_m.config).QueryLicense(_m)
 }
 
+// QueryExpiryNotices queries the "expiry_notices" edge of the Instance entity.
+func (_m *Instance) QueryExpiryNotices() *ExpiryNoticeQuery {
+	return NewInstanceClient(_m.config).QueryExpiryNotices(_m)
+}
+
 // QueryUsageEvents queries the "usage_events" edge of the Instance entity.
 func (_m *Instance) QueryUsageEvents() *UsageEventQuery {
 	return NewInstanceClient(_m.config).QueryUsageEvents(_m)
@@ -299,6 +316,30 @@ func (_m *Instance) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.Metadata))
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedExpiryNotices returns the ExpiryNotices named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Instance) NamedExpiryNotices(name string) ([]*ExpiryNotice, error) {
+	if _m.Edges.namedExpiryNotices == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedExpiryNotices[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Instance) appendNamedExpiryNotices(name string, edges ...*ExpiryNotice) {
+	if _m.Edges.namedExpiryNotices == nil {
+		_m.Edges.namedExpiryNotices = make(map[string][]*ExpiryNotice)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedExpiryNotices[name] = []*ExpiryNotice{}
+	} else {
+		_m.Edges.namedExpiryNotices[name] = append(_m.Edges.namedExpiryNotices[name], edges...)
+	}
 }
 
 // NamedUsageEvents returns the UsageEvents named value or an error if the edge was not

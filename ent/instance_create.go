@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
@@ -144,6 +145,21 @@ func (_c *InstanceCreate) SetOrganization(v *Organization) *InstanceCreate {
 // SetLicense sets the "license" edge to the License entity.
 func (_c *InstanceCreate) SetLicense(v *License) *InstanceCreate {
 	return _c.SetLicenseID(v.ID)
+}
+
+// AddExpiryNoticeIDs adds the "expiry_notices" edge to the ExpiryNotice entity by IDs.
+func (_c *InstanceCreate) AddExpiryNoticeIDs(ids ...string) *InstanceCreate {
+	_c.mutation.AddExpiryNoticeIDs(ids...)
+	return _c
+}
+
+// AddExpiryNotices adds the "expiry_notices" edges to the ExpiryNotice entity.
+func (_c *InstanceCreate) AddExpiryNotices(v ...*ExpiryNotice) *InstanceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddExpiryNoticeIDs(ids...)
 }
 
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
@@ -398,6 +414,22 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.LicenseID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ExpiryNoticesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.UsageEventsIDs(); len(nodes) > 0 {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
@@ -31,11 +32,13 @@ type InstanceQuery struct {
 	predicates               []predicate.Instance
 	withOrganization         *OrganizationQuery
 	withLicense              *LicenseQuery
+	withExpiryNotices        *ExpiryNoticeQuery
 	withUsageEvents          *UsageEventQuery
 	withUsageCounters        *UsageCounterQuery
 	withThresholdEvents      *ThresholdEventQuery
 	loadTotal                []func(context.Context, []*Instance) error
 	modifiers                []func(*sql.Selector)
+	withNamedExpiryNotices   map[string]*ExpiryNoticeQuery
 	withNamedUsageEvents     map[string]*UsageEventQuery
 	withNamedUsageCounters   map[string]*UsageCounterQuery
 	withNamedThresholdEvents map[string]*ThresholdEventQuery
@@ -112,6 +115,28 @@ func (_q *InstanceQuery) QueryLicense() *LicenseQuery {
 			sqlgraph.From(instance.Table, instance.FieldID, selector),
 			sqlgraph.To(license.Table, license.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, instance.LicenseTable, instance.LicenseColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryExpiryNotices chains the current query on the "expiry_notices" edge.
+func (_q *InstanceQuery) QueryExpiryNotices() *ExpiryNoticeQuery {
+	query := (&ExpiryNoticeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, selector),
+			sqlgraph.To(expirynotice.Table, expirynotice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.ExpiryNoticesTable, instance.ExpiryNoticesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -379,6 +404,7 @@ func (_q *InstanceQuery) Clone() *InstanceQuery {
 		predicates:          append([]predicate.Instance{}, _q.predicates...),
 		withOrganization:    _q.withOrganization.Clone(),
 		withLicense:         _q.withLicense.Clone(),
+		withExpiryNotices:   _q.withExpiryNotices.Clone(),
 		withUsageEvents:     _q.withUsageEvents.Clone(),
 		withUsageCounters:   _q.withUsageCounters.Clone(),
 		withThresholdEvents: _q.withThresholdEvents.Clone(),
@@ -408,6 +434,17 @@ func (_q *InstanceQuery) WithLicense(opts ...func(*LicenseQuery)) *InstanceQuery
 		opt(query)
 	}
 	_q.withLicense = query
+	return _q
+}
+
+// WithExpiryNotices tells the query-builder to eager-load the nodes that are connected to
+// the "expiry_notices" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithExpiryNotices(opts ...func(*ExpiryNoticeQuery)) *InstanceQuery {
+	query := (&ExpiryNoticeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withExpiryNotices = query
 	return _q
 }
 
@@ -522,9 +559,10 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 	var (
 		nodes       = []*Instance{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withOrganization != nil,
 			_q.withLicense != nil,
+			_q.withExpiryNotices != nil,
 			_q.withUsageEvents != nil,
 			_q.withUsageCounters != nil,
 			_q.withThresholdEvents != nil,
@@ -563,6 +601,13 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 			return nil, err
 		}
 	}
+	if query := _q.withExpiryNotices; query != nil {
+		if err := _q.loadExpiryNotices(ctx, query, nodes,
+			func(n *Instance) { n.Edges.ExpiryNotices = []*ExpiryNotice{} },
+			func(n *Instance, e *ExpiryNotice) { n.Edges.ExpiryNotices = append(n.Edges.ExpiryNotices, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withUsageEvents; query != nil {
 		if err := _q.loadUsageEvents(ctx, query, nodes,
 			func(n *Instance) { n.Edges.UsageEvents = []*UsageEvent{} },
@@ -581,6 +626,13 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 		if err := _q.loadThresholdEvents(ctx, query, nodes,
 			func(n *Instance) { n.Edges.ThresholdEvents = []*ThresholdEvent{} },
 			func(n *Instance, e *ThresholdEvent) { n.Edges.ThresholdEvents = append(n.Edges.ThresholdEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedExpiryNotices {
+		if err := _q.loadExpiryNotices(ctx, query, nodes,
+			func(n *Instance) { n.appendNamedExpiryNotices(name) },
+			func(n *Instance, e *ExpiryNotice) { n.appendNamedExpiryNotices(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -671,6 +723,36 @@ func (_q *InstanceQuery) loadLicense(ctx context.Context, query *LicenseQuery, n
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *InstanceQuery) loadExpiryNotices(ctx context.Context, query *ExpiryNoticeQuery, nodes []*Instance, init func(*Instance), assign func(*Instance, *ExpiryNotice)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Instance)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(expirynotice.FieldInstanceID)
+	}
+	query.Where(predicate.ExpiryNotice(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(instance.ExpiryNoticesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InstanceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "instance_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -888,6 +970,20 @@ func (_q *InstanceQuery) ForShare(opts ...sql.LockOption) *InstanceQuery {
 func (_q *InstanceQuery) Modify(modifiers ...func(s *sql.Selector)) *InstanceSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedExpiryNotices tells the query-builder to eager-load the nodes that are connected to the "expiry_notices"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithNamedExpiryNotices(name string, opts ...func(*ExpiryNoticeQuery)) *InstanceQuery {
+	query := (&ExpiryNoticeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedExpiryNotices == nil {
+		_q.withNamedExpiryNotices = make(map[string]*ExpiryNoticeQuery)
+	}
+	_q.withNamedExpiryNotices[name] = query
+	return _q
 }
 
 // WithNamedUsageEvents tells the query-builder to eager-load the nodes that are connected to the "usage_events"

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/predicate"
@@ -138,6 +139,21 @@ func (_u *InstanceUpdate) SetLicense(v *License) *InstanceUpdate {
 	return _u.SetLicenseID(v.ID)
 }
 
+// AddExpiryNoticeIDs adds the "expiry_notices" edge to the ExpiryNotice entity by IDs.
+func (_u *InstanceUpdate) AddExpiryNoticeIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.AddExpiryNoticeIDs(ids...)
+	return _u
+}
+
+// AddExpiryNotices adds the "expiry_notices" edges to the ExpiryNotice entity.
+func (_u *InstanceUpdate) AddExpiryNotices(v ...*ExpiryNotice) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExpiryNoticeIDs(ids...)
+}
+
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
 func (_u *InstanceUpdate) AddUsageEventIDs(ids ...string) *InstanceUpdate {
 	_u.mutation.AddUsageEventIDs(ids...)
@@ -192,6 +208,27 @@ func (_u *InstanceUpdate) Mutation() *InstanceMutation {
 func (_u *InstanceUpdate) ClearLicense() *InstanceUpdate {
 	_u.mutation.ClearLicense()
 	return _u
+}
+
+// ClearExpiryNotices clears all "expiry_notices" edges to the ExpiryNotice entity.
+func (_u *InstanceUpdate) ClearExpiryNotices() *InstanceUpdate {
+	_u.mutation.ClearExpiryNotices()
+	return _u
+}
+
+// RemoveExpiryNoticeIDs removes the "expiry_notices" edge to ExpiryNotice entities by IDs.
+func (_u *InstanceUpdate) RemoveExpiryNoticeIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.RemoveExpiryNoticeIDs(ids...)
+	return _u
+}
+
+// RemoveExpiryNotices removes "expiry_notices" edges to ExpiryNotice entities.
+func (_u *InstanceUpdate) RemoveExpiryNotices(v ...*ExpiryNotice) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExpiryNoticeIDs(ids...)
 }
 
 // ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
@@ -381,6 +418,51 @@ func (_u *InstanceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(license.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExpiryNoticesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExpiryNoticesIDs(); len(nodes) > 0 && !_u.mutation.ExpiryNoticesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExpiryNoticesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -650,6 +732,21 @@ func (_u *InstanceUpdateOne) SetLicense(v *License) *InstanceUpdateOne {
 	return _u.SetLicenseID(v.ID)
 }
 
+// AddExpiryNoticeIDs adds the "expiry_notices" edge to the ExpiryNotice entity by IDs.
+func (_u *InstanceUpdateOne) AddExpiryNoticeIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.AddExpiryNoticeIDs(ids...)
+	return _u
+}
+
+// AddExpiryNotices adds the "expiry_notices" edges to the ExpiryNotice entity.
+func (_u *InstanceUpdateOne) AddExpiryNotices(v ...*ExpiryNotice) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExpiryNoticeIDs(ids...)
+}
+
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
 func (_u *InstanceUpdateOne) AddUsageEventIDs(ids ...string) *InstanceUpdateOne {
 	_u.mutation.AddUsageEventIDs(ids...)
@@ -704,6 +801,27 @@ func (_u *InstanceUpdateOne) Mutation() *InstanceMutation {
 func (_u *InstanceUpdateOne) ClearLicense() *InstanceUpdateOne {
 	_u.mutation.ClearLicense()
 	return _u
+}
+
+// ClearExpiryNotices clears all "expiry_notices" edges to the ExpiryNotice entity.
+func (_u *InstanceUpdateOne) ClearExpiryNotices() *InstanceUpdateOne {
+	_u.mutation.ClearExpiryNotices()
+	return _u
+}
+
+// RemoveExpiryNoticeIDs removes the "expiry_notices" edge to ExpiryNotice entities by IDs.
+func (_u *InstanceUpdateOne) RemoveExpiryNoticeIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.RemoveExpiryNoticeIDs(ids...)
+	return _u
+}
+
+// RemoveExpiryNotices removes "expiry_notices" edges to ExpiryNotice entities.
+func (_u *InstanceUpdateOne) RemoveExpiryNotices(v ...*ExpiryNotice) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExpiryNoticeIDs(ids...)
 }
 
 // ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
@@ -923,6 +1041,51 @@ func (_u *InstanceUpdateOne) sqlSave(ctx context.Context) (_node *Instance, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(license.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExpiryNoticesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExpiryNoticesIDs(); len(nodes) > 0 && !_u.mutation.ExpiryNoticesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExpiryNoticesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.ExpiryNoticesTable,
+			Columns: []string{instance.ExpiryNoticesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

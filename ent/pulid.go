@@ -6,7 +6,9 @@ import (
 	"maps"
 
 	"github.com/entitled/entitled/ent/apikey"
+	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
@@ -18,13 +20,17 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
+	"github.com/entitled/entitled/ent/webhookdelivery"
+	"github.com/entitled/entitled/ent/webhookendpoint"
 )
 
 // prefixTables maps the ID prefix of every type with the pulid mixin to the
 // table holding that type. A prefix used twice does not compile.
 var prefixTables = map[string]string{
 	"key": apikey.Table,             // APIKey
+	"evt": auditevent.Table,         // AuditEvent
 	"ent": entitlement.Table,        // Entitlement
+	"exn": expirynotice.Table,       // ExpiryNotice
 	"ins": instance.Table,           // Instance
 	"lic": license.Table,            // License
 	"le":  licenseentitlement.Table, // LicenseEntitlement
@@ -35,6 +41,8 @@ var prefixTables = map[string]string{
 	"te":  thresholdevent.Table,     // ThresholdEvent
 	"uc":  usagecounter.Table,       // UsageCounter
 	"ue":  usageevent.Table,         // UsageEvent
+	"whd": webhookdelivery.Table,    // WebhookDelivery
+	"whe": webhookendpoint.Table,    // WebhookEndpoint
 }
 
 // IDToTable returns the table of the type an ID names, from its prefix, and

@@ -16,8 +16,14 @@ type Tx struct {
 	config
 	// APIKey is the client for interacting with the APIKey builders.
 	APIKey *APIKeyClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
+	// AuditHead is the client for interacting with the AuditHead builders.
+	AuditHead *AuditHeadClient
 	// Entitlement is the client for interacting with the Entitlement builders.
 	Entitlement *EntitlementClient
+	// ExpiryNotice is the client for interacting with the ExpiryNotice builders.
+	ExpiryNotice *ExpiryNoticeClient
 	// Instance is the client for interacting with the Instance builders.
 	Instance *InstanceClient
 	// License is the client for interacting with the License builders.
@@ -38,6 +44,10 @@ type Tx struct {
 	UsageCounter *UsageCounterClient
 	// UsageEvent is the client for interacting with the UsageEvent builders.
 	UsageEvent *UsageEventClient
+	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
+	WebhookDelivery *WebhookDeliveryClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 
 	// lazily loaded.
 	client     *Client
@@ -170,7 +180,10 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.AuditHead = NewAuditHeadClient(tx.config)
 	tx.Entitlement = NewEntitlementClient(tx.config)
+	tx.ExpiryNotice = NewExpiryNoticeClient(tx.config)
 	tx.Instance = NewInstanceClient(tx.config)
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseEntitlement = NewLicenseEntitlementClient(tx.config)
@@ -181,6 +194,8 @@ func (tx *Tx) init() {
 	tx.ThresholdEvent = NewThresholdEventClient(tx.config)
 	tx.UsageCounter = NewUsageCounterClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)
+	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
+	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -7,12 +7,19 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/graph"
 	"github.com/entitled/entitled/internal/platform/store"
 )
+
+// OccurredAt is the resolver for the occurredAt field.
+func (r *auditEventResolver) OccurredAt(ctx context.Context, obj *ent.AuditEvent) (*time.Time, error) {
+	t := obj.OccurredAt.UTC()
+	return &t, nil
+}
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
@@ -67,8 +74,17 @@ func (r *queryResolver) UsageEvents(ctx context.Context, after *entgql.Cursor[st
 		ent.WithUsageEventOrder(orderBy), ent.WithUsageEventFilter(where.Filter))
 }
 
+// WebhookEndpoints is the resolver for the webhookEndpoints field.
+func (r *queryResolver) WebhookEndpoints(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error) {
+	return r.Client.WebhookEndpoint.Query().Paginate(ctx, after, first, before, last,
+		ent.WithWebhookEndpointOrder(orderBy), ent.WithWebhookEndpointFilter(where.Filter))
+}
+
 // APIKey returns graph.APIKeyResolver implementation.
 func (r *Resolver) APIKey() graph.APIKeyResolver { return &aPIKeyResolver{r} }
+
+// AuditEvent returns graph.AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
 
 // Instance returns graph.InstanceResolver implementation.
 func (r *Resolver) Instance() graph.InstanceResolver { return &instanceResolver{r} }
@@ -81,6 +97,7 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 type (
 	aPIKeyResolver         struct{ *Resolver }
+	auditEventResolver     struct{ *Resolver }
 	instanceResolver       struct{ *Resolver }
 	licenseVersionResolver struct{ *Resolver }
 	queryResolver          struct{ *Resolver }

@@ -37,6 +37,8 @@ const (
 	EdgeOrganization = "organization"
 	// EdgeLicense holds the string denoting the license edge name in mutations.
 	EdgeLicense = "license"
+	// EdgeExpiryNotices holds the string denoting the expiry_notices edge name in mutations.
+	EdgeExpiryNotices = "expiry_notices"
 	// EdgeUsageEvents holds the string denoting the usage_events edge name in mutations.
 	EdgeUsageEvents = "usage_events"
 	// EdgeUsageCounters holds the string denoting the usage_counters edge name in mutations.
@@ -59,6 +61,13 @@ const (
 	LicenseInverseTable = "licenses"
 	// LicenseColumn is the table column denoting the license relation/edge.
 	LicenseColumn = "license_id"
+	// ExpiryNoticesTable is the table that holds the expiry_notices relation/edge.
+	ExpiryNoticesTable = "expiry_notices"
+	// ExpiryNoticesInverseTable is the table name for the ExpiryNotice entity.
+	// It exists in this package in order to avoid circular dependency with the "expirynotice" package.
+	ExpiryNoticesInverseTable = "expiry_notices"
+	// ExpiryNoticesColumn is the table column denoting the expiry_notices relation/edge.
+	ExpiryNoticesColumn = "instance_id"
 	// UsageEventsTable is the table that holds the usage_events relation/edge.
 	UsageEventsTable = "usage_events"
 	// UsageEventsInverseTable is the table name for the UsageEvent entity.
@@ -196,6 +205,20 @@ func ByLicenseField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByExpiryNoticesCount orders the results by expiry_notices count.
+func ByExpiryNoticesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newExpiryNoticesStep(), opts...)
+	}
+}
+
+// ByExpiryNotices orders the results by expiry_notices terms.
+func ByExpiryNotices(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newExpiryNoticesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByUsageEventsCount orders the results by usage_events count.
 func ByUsageEventsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -249,6 +272,13 @@ func newLicenseStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LicenseInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, LicenseTable, LicenseColumn),
+	)
+}
+func newExpiryNoticesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ExpiryNoticesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ExpiryNoticesTable, ExpiryNoticesColumn),
 	)
 }
 func newUsageEventsStep() *sqlgraph.Step {

@@ -601,6 +601,29 @@ func HasLicenseWith(preds ...predicate.License) predicate.Instance {
 	})
 }
 
+// HasExpiryNotices applies the HasEdge predicate on the "expiry_notices" edge.
+func HasExpiryNotices() predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ExpiryNoticesTable, ExpiryNoticesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasExpiryNoticesWith applies the HasEdge predicate on the "expiry_notices" edge with a given conditions (other predicates).
+func HasExpiryNoticesWith(preds ...predicate.ExpiryNotice) predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := newExpiryNoticesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasUsageEvents applies the HasEdge predicate on the "usage_events" edge.
 func HasUsageEvents() predicate.Instance {
 	return predicate.Instance(func(s *sql.Selector) {

@@ -36,6 +36,76 @@ var (
 			},
 		},
 	}
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "seq", Type: field.TypeInt64},
+		{Name: "action", Type: field.TypeString, Size: 64},
+		{Name: "resource_type", Type: field.TypeString, Size: 64},
+		{Name: "resource_id", Type: field.TypeString, Size: 64},
+		{Name: "resource_slug", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "actor_type", Type: field.TypeEnum, Enums: []string{"API_KEY", "OPERATOR", "SYSTEM"}},
+		{Name: "actor_id", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "actor_name", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "before", Type: field.TypeJSON, Nullable: true},
+		{Name: "after", Type: field.TypeJSON, Nullable: true},
+		{Name: "license_version", Type: field.TypeInt, Nullable: true},
+		{Name: "request_id", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "prev_hash", Type: field.TypeString},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "audit_events_organizations_organization",
+				Columns:    []*schema.Column{AuditEventsColumns[16]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_organization_id_seq",
+				Unique:  true,
+				Columns: []*schema.Column{AuditEventsColumns[16], AuditEventsColumns[1]},
+			},
+			{
+				Name:    "auditevent_organization_id_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[16], AuditEventsColumns[13]},
+			},
+			{
+				Name:    "auditevent_organization_id_resource_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[16], AuditEventsColumns[4]},
+			},
+			{
+				Name:    "auditevent_organization_id_action",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[16], AuditEventsColumns[2]},
+			},
+		},
+	}
+	// AuditHeadsColumns holds the columns for the "audit_heads" table.
+	AuditHeadsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "seq", Type: field.TypeInt64, Default: 0},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "pruned_seq", Type: field.TypeInt64, Default: 0},
+		{Name: "pruned_hash", Type: field.TypeString},
+	}
+	// AuditHeadsTable holds the schema information for the "audit_heads" table.
+	AuditHeadsTable = &schema.Table{
+		Name:       "audit_heads",
+		Columns:    AuditHeadsColumns,
+		PrimaryKey: []*schema.Column{AuditHeadsColumns[0]},
+	}
 	// EntitlementsColumns holds the columns for the "entitlements" table.
 	EntitlementsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -68,6 +138,42 @@ var (
 				Name:    "entitlement_organization_id_slug",
 				Unique:  true,
 				Columns: []*schema.Column{EntitlementsColumns[10], EntitlementsColumns[4]},
+			},
+		},
+	}
+	// ExpiryNoticesColumns holds the columns for the "expiry_notices" table.
+	ExpiryNoticesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "days", Type: field.TypeInt},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+		{Name: "instance_id", Type: field.TypeString, Size: 64},
+	}
+	// ExpiryNoticesTable holds the schema information for the "expiry_notices" table.
+	ExpiryNoticesTable = &schema.Table{
+		Name:       "expiry_notices",
+		Columns:    ExpiryNoticesColumns,
+		PrimaryKey: []*schema.Column{ExpiryNoticesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "expiry_notices_organizations_organization",
+				Columns:    []*schema.Column{ExpiryNoticesColumns[4]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "expiry_notices_instances_expiry_notices",
+				Columns:    []*schema.Column{ExpiryNoticesColumns[5]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "expirynotice_instance_id_expires_at_days",
+				Unique:  true,
+				Columns: []*schema.Column{ExpiryNoticesColumns[5], ExpiryNoticesColumns[1], ExpiryNoticesColumns[2]},
 			},
 		},
 	}
@@ -483,10 +589,104 @@ var (
 			},
 		},
 	}
+	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
+	WebhookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "event_id", Type: field.TypeString},
+		{Name: "event_type", Type: field.TypeString},
+		{Name: "payload", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "GAVE_UP"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "response_status", Type: field.TypeInt, Nullable: true},
+		{Name: "response_body", Type: field.TypeString, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Nullable: true},
+		{Name: "error_kind", Type: field.TypeString, Nullable: true},
+		{Name: "duration_ms", Type: field.TypeInt, Nullable: true},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
+		{Name: "lease_until", Type: field.TypeTime, Nullable: true},
+		{Name: "lease_owner", Type: field.TypeString, Nullable: true},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+		{Name: "endpoint_id", Type: field.TypeString, Size: 64},
+	}
+	// WebhookDeliveriesTable holds the schema information for the "webhook_deliveries" table.
+	WebhookDeliveriesTable = &schema.Table{
+		Name:       "webhook_deliveries",
+		Columns:    WebhookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{WebhookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_deliveries_organizations_organization",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[17]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "webhook_deliveries_webhook_endpoints_deliveries",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[18]},
+				RefColumns: []*schema.Column{WebhookEndpointsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookdelivery_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[6], WebhookDeliveriesColumns[13]},
+			},
+			{
+				Name:    "webhookdelivery_endpoint_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[18], WebhookDeliveriesColumns[1]},
+			},
+			{
+				Name:    "webhookdelivery_organization_id_event_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[17], WebhookDeliveriesColumns[3]},
+			},
+		},
+	}
+	// WebhookEndpointsColumns holds the columns for the "webhook_endpoints" table.
+	WebhookEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "event_types", Type: field.TypeJSON, Nullable: true},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "disabled_reason", Type: field.TypeString, Nullable: true},
+		{Name: "secret", Type: field.TypeString},
+		{Name: "previous_secret", Type: field.TypeString, Nullable: true},
+		{Name: "previous_secret_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_success_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_failure_at", Type: field.TypeTime, Nullable: true},
+		{Name: "consecutive_failures", Type: field.TypeInt, Default: 0},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
+	WebhookEndpointsTable = &schema.Table{
+		Name:       "webhook_endpoints",
+		Columns:    WebhookEndpointsColumns,
+		PrimaryKey: []*schema.Column{WebhookEndpointsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_endpoints_organizations_organization",
+				Columns:    []*schema.Column{WebhookEndpointsColumns[14]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
+		AuditEventsTable,
+		AuditHeadsTable,
 		EntitlementsTable,
+		ExpiryNoticesTable,
 		InstancesTable,
 		LicensesTable,
 		LicenseEntitlementsTable,
@@ -497,12 +697,17 @@ var (
 		ThresholdEventsTable,
 		UsageCountersTable,
 		UsageEventsTable,
+		WebhookDeliveriesTable,
+		WebhookEndpointsTable,
 	}
 )
 
 func init() {
 	APIKeysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	AuditEventsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	EntitlementsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	ExpiryNoticesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	ExpiryNoticesTable.ForeignKeys[1].RefTable = InstancesTable
 	InstancesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	InstancesTable.ForeignKeys[1].RefTable = LicensesTable
 	LicensesTable.ForeignKeys[0].RefTable = OrganizationsTable
@@ -523,4 +728,7 @@ func init() {
 	UsageEventsTable.ForeignKeys[0].RefTable = EntitlementsTable
 	UsageEventsTable.ForeignKeys[1].RefTable = InstancesTable
 	UsageEventsTable.ForeignKeys[2].RefTable = OrganizationsTable
+	WebhookDeliveriesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	WebhookDeliveriesTable.ForeignKeys[1].RefTable = WebhookEndpointsTable
+	WebhookEndpointsTable.ForeignKeys[0].RefTable = OrganizationsTable
 }

@@ -9,8 +9,17 @@ import (
 // APIKey is the predicate function for apikey builders.
 type APIKey func(*sql.Selector)
 
+// AuditEvent is the predicate function for auditevent builders.
+type AuditEvent func(*sql.Selector)
+
+// AuditHead is the predicate function for audithead builders.
+type AuditHead func(*sql.Selector)
+
 // Entitlement is the predicate function for entitlement builders.
 type Entitlement func(*sql.Selector)
+
+// ExpiryNotice is the predicate function for expirynotice builders.
+type ExpiryNotice func(*sql.Selector)
 
 // Instance is the predicate function for instance builders.
 type Instance func(*sql.Selector)
@@ -41,3 +50,9 @@ type UsageCounter func(*sql.Selector)
 
 // UsageEvent is the predicate function for usageevent builders.
 type UsageEvent func(*sql.Selector)
+
+// WebhookDelivery is the predicate function for webhookdelivery builders.
+type WebhookDelivery func(*sql.Selector)
+
+// WebhookEndpoint is the predicate function for webhookendpoint builders.
+type WebhookEndpoint func(*sql.Selector)

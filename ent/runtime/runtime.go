@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/ent/apikey"
+	"github.com/entitled/entitled/ent/auditevent"
+	"github.com/entitled/entitled/ent/audithead"
 	"github.com/entitled/entitled/ent/entitlement"
+	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
@@ -18,6 +21,8 @@ import (
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
+	"github.com/entitled/entitled/ent/webhookdelivery"
+	"github.com/entitled/entitled/ent/webhookendpoint"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -97,6 +102,137 @@ func init() {
 			return nil
 		}
 	}()
+	auditeventMixin := schema.AuditEvent{}.Mixin()
+	auditeventMixinHooks1 := auditeventMixin[1].Hooks()
+	auditevent.Hooks[0] = auditeventMixinHooks1[0]
+	auditeventMixinInters1 := auditeventMixin[1].Interceptors()
+	auditevent.Interceptors[0] = auditeventMixinInters1[0]
+	auditeventMixinFields0 := auditeventMixin[0].Fields()
+	_ = auditeventMixinFields0
+	auditeventMixinFields1 := auditeventMixin[1].Fields()
+	_ = auditeventMixinFields1
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescOrganizationID is the schema descriptor for organization_id field.
+	auditeventDescOrganizationID := auditeventMixinFields1[0].Descriptor()
+	// auditevent.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	auditevent.OrganizationIDValidator = auditeventDescOrganizationID.Validators[0].(func(string) error)
+	// auditeventDescSeq is the schema descriptor for seq field.
+	auditeventDescSeq := auditeventFields[0].Descriptor()
+	// auditevent.SeqValidator is a validator for the "seq" field. It is called by the builders before save.
+	auditevent.SeqValidator = auditeventDescSeq.Validators[0].(func(int64) error)
+	// auditeventDescAction is the schema descriptor for action field.
+	auditeventDescAction := auditeventFields[1].Descriptor()
+	// auditevent.ActionValidator is a validator for the "action" field. It is called by the builders before save.
+	auditevent.ActionValidator = func() func(string) error {
+		validators := auditeventDescAction.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(action string) error {
+			for _, fn := range fns {
+				if err := fn(action); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescResourceType is the schema descriptor for resource_type field.
+	auditeventDescResourceType := auditeventFields[2].Descriptor()
+	// auditevent.ResourceTypeValidator is a validator for the "resource_type" field. It is called by the builders before save.
+	auditevent.ResourceTypeValidator = func() func(string) error {
+		validators := auditeventDescResourceType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(resource_type string) error {
+			for _, fn := range fns {
+				if err := fn(resource_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescResourceID is the schema descriptor for resource_id field.
+	auditeventDescResourceID := auditeventFields[3].Descriptor()
+	// auditevent.ResourceIDValidator is a validator for the "resource_id" field. It is called by the builders before save.
+	auditevent.ResourceIDValidator = func() func(string) error {
+		validators := auditeventDescResourceID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(resource_id string) error {
+			for _, fn := range fns {
+				if err := fn(resource_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescResourceSlug is the schema descriptor for resource_slug field.
+	auditeventDescResourceSlug := auditeventFields[4].Descriptor()
+	// auditevent.ResourceSlugValidator is a validator for the "resource_slug" field. It is called by the builders before save.
+	auditevent.ResourceSlugValidator = auditeventDescResourceSlug.Validators[0].(func(string) error)
+	// auditeventDescActorID is the schema descriptor for actor_id field.
+	auditeventDescActorID := auditeventFields[6].Descriptor()
+	// auditevent.ActorIDValidator is a validator for the "actor_id" field. It is called by the builders before save.
+	auditevent.ActorIDValidator = auditeventDescActorID.Validators[0].(func(string) error)
+	// auditeventDescActorName is the schema descriptor for actor_name field.
+	auditeventDescActorName := auditeventFields[7].Descriptor()
+	// auditevent.ActorNameValidator is a validator for the "actor_name" field. It is called by the builders before save.
+	auditevent.ActorNameValidator = auditeventDescActorName.Validators[0].(func(string) error)
+	// auditeventDescRequestID is the schema descriptor for request_id field.
+	auditeventDescRequestID := auditeventFields[11].Descriptor()
+	// auditevent.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
+	auditevent.RequestIDValidator = auditeventDescRequestID.Validators[0].(func(string) error)
+	// auditeventDescPrevHash is the schema descriptor for prev_hash field.
+	auditeventDescPrevHash := auditeventFields[13].Descriptor()
+	// auditevent.PrevHashValidator is a validator for the "prev_hash" field. It is called by the builders before save.
+	auditevent.PrevHashValidator = auditeventDescPrevHash.Validators[0].(func(string) error)
+	// auditeventDescHash is the schema descriptor for hash field.
+	auditeventDescHash := auditeventFields[14].Descriptor()
+	// auditevent.HashValidator is a validator for the "hash" field. It is called by the builders before save.
+	auditevent.HashValidator = auditeventDescHash.Validators[0].(func(string) error)
+	// auditeventDescID is the schema descriptor for id field.
+	auditeventDescID := auditeventMixinFields0[0].Descriptor()
+	// auditevent.DefaultID holds the default value on creation for the id field.
+	auditevent.DefaultID = auditeventDescID.Default.(func() string)
+	// auditevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	auditevent.IDValidator = func() func(string) error {
+		validators := auditeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	auditheadFields := schema.AuditHead{}.Fields()
+	_ = auditheadFields
+	// auditheadDescSeq is the schema descriptor for seq field.
+	auditheadDescSeq := auditheadFields[1].Descriptor()
+	// audithead.DefaultSeq holds the default value on creation for the seq field.
+	audithead.DefaultSeq = auditheadDescSeq.Default.(int64)
+	// auditheadDescPrunedSeq is the schema descriptor for pruned_seq field.
+	auditheadDescPrunedSeq := auditheadFields[3].Descriptor()
+	// audithead.DefaultPrunedSeq holds the default value on creation for the pruned_seq field.
+	audithead.DefaultPrunedSeq = auditheadDescPrunedSeq.Default.(int64)
+	// auditheadDescID is the schema descriptor for id field.
+	auditheadDescID := auditheadFields[0].Descriptor()
+	// audithead.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	audithead.IDValidator = auditheadDescID.Validators[0].(func(string) error)
 	entitlementMixin := schema.Entitlement{}.Mixin()
 	entitlementMixinHooks1 := entitlementMixin[1].Hooks()
 	entitlement.Hooks[0] = entitlementMixinHooks1[0]
@@ -174,6 +310,45 @@ func init() {
 	// entitlement.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	entitlement.IDValidator = func() func(string) error {
 		validators := entitlementDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	expirynoticeMixin := schema.ExpiryNotice{}.Mixin()
+	expirynoticeMixinHooks1 := expirynoticeMixin[1].Hooks()
+	expirynotice.Hooks[0] = expirynoticeMixinHooks1[0]
+	expirynoticeMixinInters1 := expirynoticeMixin[1].Interceptors()
+	expirynotice.Interceptors[0] = expirynoticeMixinInters1[0]
+	expirynoticeMixinFields0 := expirynoticeMixin[0].Fields()
+	_ = expirynoticeMixinFields0
+	expirynoticeMixinFields1 := expirynoticeMixin[1].Fields()
+	_ = expirynoticeMixinFields1
+	expirynoticeFields := schema.ExpiryNotice{}.Fields()
+	_ = expirynoticeFields
+	// expirynoticeDescOrganizationID is the schema descriptor for organization_id field.
+	expirynoticeDescOrganizationID := expirynoticeMixinFields1[0].Descriptor()
+	// expirynotice.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	expirynotice.OrganizationIDValidator = expirynoticeDescOrganizationID.Validators[0].(func(string) error)
+	// expirynoticeDescCreatedAt is the schema descriptor for created_at field.
+	expirynoticeDescCreatedAt := expirynoticeFields[3].Descriptor()
+	// expirynotice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	expirynotice.DefaultCreatedAt = expirynoticeDescCreatedAt.Default.(func() time.Time)
+	// expirynoticeDescID is the schema descriptor for id field.
+	expirynoticeDescID := expirynoticeMixinFields0[0].Descriptor()
+	// expirynotice.DefaultID holds the default value on creation for the id field.
+	expirynotice.DefaultID = expirynoticeDescID.Default.(func() string)
+	// expirynotice.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	expirynotice.IDValidator = func() func(string) error {
+		validators := expirynoticeDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -816,6 +991,146 @@ func init() {
 	// usageevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	usageevent.IDValidator = func() func(string) error {
 		validators := usageeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	webhookdeliveryMixin := schema.WebhookDelivery{}.Mixin()
+	webhookdeliveryMixinHooks1 := webhookdeliveryMixin[1].Hooks()
+	webhookdelivery.Hooks[0] = webhookdeliveryMixinHooks1[0]
+	webhookdeliveryMixinInters1 := webhookdeliveryMixin[1].Interceptors()
+	webhookdelivery.Interceptors[0] = webhookdeliveryMixinInters1[0]
+	webhookdeliveryMixinFields0 := webhookdeliveryMixin[0].Fields()
+	_ = webhookdeliveryMixinFields0
+	webhookdeliveryMixinFields1 := webhookdeliveryMixin[1].Fields()
+	_ = webhookdeliveryMixinFields1
+	webhookdeliveryMixinFields2 := webhookdeliveryMixin[2].Fields()
+	_ = webhookdeliveryMixinFields2
+	webhookdeliveryFields := schema.WebhookDelivery{}.Fields()
+	_ = webhookdeliveryFields
+	// webhookdeliveryDescOrganizationID is the schema descriptor for organization_id field.
+	webhookdeliveryDescOrganizationID := webhookdeliveryMixinFields1[0].Descriptor()
+	// webhookdelivery.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	webhookdelivery.OrganizationIDValidator = webhookdeliveryDescOrganizationID.Validators[0].(func(string) error)
+	// webhookdeliveryDescCreatedAt is the schema descriptor for created_at field.
+	webhookdeliveryDescCreatedAt := webhookdeliveryMixinFields2[0].Descriptor()
+	// webhookdelivery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookdelivery.DefaultCreatedAt = webhookdeliveryDescCreatedAt.Default.(func() time.Time)
+	// webhookdeliveryDescUpdatedAt is the schema descriptor for updated_at field.
+	webhookdeliveryDescUpdatedAt := webhookdeliveryMixinFields2[1].Descriptor()
+	// webhookdelivery.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webhookdelivery.DefaultUpdatedAt = webhookdeliveryDescUpdatedAt.Default.(func() time.Time)
+	// webhookdelivery.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webhookdelivery.UpdateDefaultUpdatedAt = webhookdeliveryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// webhookdeliveryDescEventID is the schema descriptor for event_id field.
+	webhookdeliveryDescEventID := webhookdeliveryFields[1].Descriptor()
+	// webhookdelivery.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	webhookdelivery.EventIDValidator = webhookdeliveryDescEventID.Validators[0].(func(string) error)
+	// webhookdeliveryDescEventType is the schema descriptor for event_type field.
+	webhookdeliveryDescEventType := webhookdeliveryFields[2].Descriptor()
+	// webhookdelivery.EventTypeValidator is a validator for the "event_type" field. It is called by the builders before save.
+	webhookdelivery.EventTypeValidator = webhookdeliveryDescEventType.Validators[0].(func(string) error)
+	// webhookdeliveryDescAttempts is the schema descriptor for attempts field.
+	webhookdeliveryDescAttempts := webhookdeliveryFields[5].Descriptor()
+	// webhookdelivery.DefaultAttempts holds the default value on creation for the attempts field.
+	webhookdelivery.DefaultAttempts = webhookdeliveryDescAttempts.Default.(int)
+	// webhookdeliveryDescID is the schema descriptor for id field.
+	webhookdeliveryDescID := webhookdeliveryMixinFields0[0].Descriptor()
+	// webhookdelivery.DefaultID holds the default value on creation for the id field.
+	webhookdelivery.DefaultID = webhookdeliveryDescID.Default.(func() string)
+	// webhookdelivery.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	webhookdelivery.IDValidator = func() func(string) error {
+		validators := webhookdeliveryDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	webhookendpointMixin := schema.WebhookEndpoint{}.Mixin()
+	webhookendpointMixinHooks1 := webhookendpointMixin[1].Hooks()
+	webhookendpoint.Hooks[0] = webhookendpointMixinHooks1[0]
+	webhookendpointMixinInters1 := webhookendpointMixin[1].Interceptors()
+	webhookendpoint.Interceptors[0] = webhookendpointMixinInters1[0]
+	webhookendpointMixinFields0 := webhookendpointMixin[0].Fields()
+	_ = webhookendpointMixinFields0
+	webhookendpointMixinFields1 := webhookendpointMixin[1].Fields()
+	_ = webhookendpointMixinFields1
+	webhookendpointMixinFields2 := webhookendpointMixin[2].Fields()
+	_ = webhookendpointMixinFields2
+	webhookendpointFields := schema.WebhookEndpoint{}.Fields()
+	_ = webhookendpointFields
+	// webhookendpointDescOrganizationID is the schema descriptor for organization_id field.
+	webhookendpointDescOrganizationID := webhookendpointMixinFields1[0].Descriptor()
+	// webhookendpoint.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	webhookendpoint.OrganizationIDValidator = webhookendpointDescOrganizationID.Validators[0].(func(string) error)
+	// webhookendpointDescCreatedAt is the schema descriptor for created_at field.
+	webhookendpointDescCreatedAt := webhookendpointMixinFields2[0].Descriptor()
+	// webhookendpoint.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookendpoint.DefaultCreatedAt = webhookendpointDescCreatedAt.Default.(func() time.Time)
+	// webhookendpointDescUpdatedAt is the schema descriptor for updated_at field.
+	webhookendpointDescUpdatedAt := webhookendpointMixinFields2[1].Descriptor()
+	// webhookendpoint.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webhookendpoint.DefaultUpdatedAt = webhookendpointDescUpdatedAt.Default.(func() time.Time)
+	// webhookendpoint.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webhookendpoint.UpdateDefaultUpdatedAt = webhookendpointDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// webhookendpointDescURL is the schema descriptor for url field.
+	webhookendpointDescURL := webhookendpointFields[0].Descriptor()
+	// webhookendpoint.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	webhookendpoint.URLValidator = func() func(string) error {
+		validators := webhookendpointDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescDescription is the schema descriptor for description field.
+	webhookendpointDescDescription := webhookendpointFields[1].Descriptor()
+	// webhookendpoint.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	webhookendpoint.DescriptionValidator = webhookendpointDescDescription.Validators[0].(func(string) error)
+	// webhookendpointDescEnabled is the schema descriptor for enabled field.
+	webhookendpointDescEnabled := webhookendpointFields[3].Descriptor()
+	// webhookendpoint.DefaultEnabled holds the default value on creation for the enabled field.
+	webhookendpoint.DefaultEnabled = webhookendpointDescEnabled.Default.(bool)
+	// webhookendpointDescSecret is the schema descriptor for secret field.
+	webhookendpointDescSecret := webhookendpointFields[5].Descriptor()
+	// webhookendpoint.SecretValidator is a validator for the "secret" field. It is called by the builders before save.
+	webhookendpoint.SecretValidator = webhookendpointDescSecret.Validators[0].(func(string) error)
+	// webhookendpointDescConsecutiveFailures is the schema descriptor for consecutive_failures field.
+	webhookendpointDescConsecutiveFailures := webhookendpointFields[10].Descriptor()
+	// webhookendpoint.DefaultConsecutiveFailures holds the default value on creation for the consecutive_failures field.
+	webhookendpoint.DefaultConsecutiveFailures = webhookendpointDescConsecutiveFailures.Default.(int)
+	// webhookendpointDescID is the schema descriptor for id field.
+	webhookendpointDescID := webhookendpointMixinFields0[0].Descriptor()
+	// webhookendpoint.DefaultID holds the default value on creation for the id field.
+	webhookendpoint.DefaultID = webhookendpointDescID.Default.(func() string)
+	// webhookendpoint.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	webhookendpoint.IDValidator = func() func(string) error {
+		validators := webhookendpointDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -36,6 +37,8 @@ func (Instance) Fields() []ent.Field {
 func (Instance) Edges() []ent.Edge {
 	return append([]ent.Edge{
 		edge.From("license", License.Type).Ref("instances").Field("license_id").Unique(),
+		edge.To("expiry_notices", ExpiryNotice.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
 	}, usageEdges(true)...)
 }
 

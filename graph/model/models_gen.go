@@ -10,6 +10,19 @@ import (
 	"github.com/entitled/entitled/internal/tenant"
 )
 
+type AuditChainVerification struct {
+	// Whether every event's hash and seq follow from the one before.
+	Valid bool `json:"valid"`
+	// How many events were checked.
+	Checked int `json:"checked"`
+	// The last event's seq (0: no events).
+	HeadSeq int `json:"headSeq"`
+	// The last event's hash (64 zeros: no events).
+	HeadHash string `json:"headHash"`
+	// The first seq whose event was changed, removed or reordered; null when valid.
+	FirstBrokenSeq *int `json:"firstBrokenSeq,omitempty"`
+}
+
 type CreateAPIKeyInput struct {
 	Name      string         `json:"name"`
 	Scopes    []tenant.Scope `json:"scopes"`
@@ -32,6 +45,12 @@ type CreateOrganizationPayload struct {
 	// The organization's first admin key.
 	APIKey *ent.APIKey `json:"apiKey"`
 	// The bearer credential of apiKey. It is shown only here.
+	Secret string `json:"secret"`
+}
+
+type CreateWebhookEndpointPayload struct {
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// The signing secret (whsec_...), shown only here.
 	Secret string `json:"secret"`
 }
 

@@ -202,7 +202,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return tenant.Viewer{}, apperr.Unauthenticatedf("API key %q expired at %s", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	v := tenant.Viewer{OrgID: k.OrganizationID, OrgSlug: k.Edges.Organization.Slug, KeyID: k.ID, Scopes: k.Scopes}
+	v := tenant.Viewer{OrgID: k.OrganizationID, OrgSlug: k.Edges.Organization.Slug, KeyID: k.ID, KeyName: k.Name, Scopes: k.Scopes}
 	entry := cachedKey{viewer: v, fresh: now.Add(cacheTTL)}
 	if k.ExpiresAt != nil {
 		entry.expires = *k.ExpiresAt

@@ -53,8 +53,10 @@ type Viewer struct {
 	OrgID string
 	// OrgSlug is the slug of that organization.
 	OrgSlug string
-	// KeyID is the API key used, if any.
-	KeyID string
+	// KeyID is the API key used, if any, and KeyName its name (the
+	// audit trail names the actor with both).
+	KeyID   string
+	KeyName string
 	// Scopes granted to the key.
 	Scopes []Scope
 	// Operator is the deployment's operator token: it may create
@@ -98,6 +100,20 @@ func SystemContext(ctx context.Context) context.Context {
 // rights, for internal work on behalf of that organization.
 func OrgContext(ctx context.Context, orgID string) context.Context {
 	return NewContext(ctx, Viewer{OrgID: orgID, Scopes: []Scope{ScopeAdmin}})
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the request's id (the X-Request-ID
+// of its log line, and of the events it records).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // ErrNoTenant is returned when data is touched without an organization.
