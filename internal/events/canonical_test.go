@@ -14,7 +14,7 @@ func TestCanonicalMatchesRFC8785(t *testing.T) {
 		// §3.2.3: sorted by UTF-16 code units.
 		`{"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh", "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control", "\u00f6": "Latin Small Letter O With Diaeresis"}`: "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u0080\":\"Control\",\"\u00f6\":\"Latin Small Letter O With Diaeresis\",\"\u20ac\":\"Euro Sign\",\"\U0001F600\":\"Emoji: Grinning Face\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\"}",
 		`[-0, 1e21, 1e-7, 123456789012345680000, 0.1]`: `[0,1e+21,1e-7,123456789012345680000,0.1]`,
-		`{"b": {"z": 1, "a": [{}]}, "a": "<&>"}`:      `{"a":"<&>","b":{"a":[{}],"z":1}}`,
+		`{"b": {"z": 1, "a": [{}]}, "a": "<&>"}`:       `{"a":"<&>","b":{"a":[{}],"z":1}}`,
 	} {
 		var v any
 		if err := json.Unmarshal([]byte(in), &v); err != nil {
