@@ -2,6 +2,7 @@ package licensefile
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"crypto/rand"
 	"errors"
 	"os"
@@ -133,3 +134,5 @@ func wantCode(t testing.TB, what string, err error, codes ...Code) {
 }
 
 func ed25519Sign(k testKey, enc string) []byte { return ed25519.Sign(k.priv, SignedBytes(enc)) }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
