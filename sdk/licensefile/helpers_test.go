@@ -2,8 +2,8 @@ package licensefile
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"os"
 	"testing"
