@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -513,5 +514,42 @@ func TestDependencies(t *testing.T) {
 	}
 	if n < 3 {
 		t.Fatalf("go list found only %d packages: %s", n, out)
+	}
+}
+
+// A verified file decides from many goroutines at once (run with -race).
+func TestConcurrentDecide(t *testing.T) {
+	k := newKey(t, "k1")
+	facts := sampleFacts(t, "eu-prod-1")
+	facts.Policies = &Policies{Version: 2, Modules: map[string]string{"eu.rego": "package entitled.custom\n\ndeny contains \"no beta in DE\" if input.request.context.country == \"DE\"\n"}}
+	f := verifiedFile(t, issue(t, k, facts), jwksOf(k))
+	want := map[string]bool{"api-calls": true, "sso": true, "beta": false, "theme": true, "seats": false}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 50 {
+				for e, allowed := range want {
+					ctx := map[string]any{"country": "FR"}
+					if (g+i)%3 == 0 {
+						ctx["country"] = "DE"
+					}
+					d, err := f.Decide(e, nil, ctx, testNow)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if d.Allowed != (allowed && ctx["country"] != "DE") {
+						errs <- fmt.Errorf("%s %v: %+v", e, ctx, d)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
