@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/policy"
+	"github.com/entitled/entitled/sdk/licensefile"
 )
 
 // usageError is a command line the commands do not understand: exit 2.
@@ -88,6 +91,7 @@ func newRoot() *cobra.Command {
 		migrateCmd(),
 		keysCmd(),
 		policyCmd(),
+		licenseCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version, commit and date of this binary",
@@ -288,6 +292,169 @@ func policyCmd() *cobra.Command {
 		},
 	}
 	return group("policy", "Policy authors' tools", schema)
+}
+
+// licenseCmd verifies signed license files and decides from them offline,
+// as vendors' software does with sdk/licensefile: exit 0 valid / allowed,
+// 1 invalid / denied, 2 a usage error.
+func licenseCmd() *cobra.Command {
+	var (
+		jwksFrom, entitlement, reqContext string
+		requested                         float64
+	)
+	verify := &cobra.Command{
+		Use:   "verify --jwks FILE|URL LICENSE_FILE",
+		Short: "Verify a signed license file against trusted keys and print its dataset",
+		Long: "Verify a signed license file (\"-\": standard input) against the public keys of a JWKS, a file or an\n" +
+			"http(s) URL such as https://entitled.example.com/v1/orgs/acme/jwks.json, and print the signed\n" +
+			"dataset as JSON. Exit 0 when the file is valid now; 1, saying why, when it is not (a bad signature,\n" +
+			"a key the JWKS does not hold, expired, the clock before its issue); 2 for a usage error.",
+		Args: licenseFileArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := verifiedLicense(cmd, jwksFrom, args[0])
+			if err != nil {
+				return err
+			}
+			ds := f.Dataset()
+			if now := time.Now(); !now.Before(ds.Exp) {
+				return fmt.Errorf("license file: the signature is valid (key %s) but the file expired at %s", f.Kid(), ds.Exp.Format(time.RFC3339))
+			}
+			return printJSON(cmd.OutOrStdout(), ds)
+		},
+	}
+	check := &cobra.Command{
+		Use:   "check --jwks FILE|URL --entitlement SLUG [--requested N] [--context JSON] LICENSE_FILE",
+		Short: "Decide from a signed license file, offline, and print the decision",
+		Long: "Verify a signed license file as license verify does, then decide whether its instance may use the\n" +
+			"entitlement now, with the same Rego and the same answer as the server's allowed, and print the\n" +
+			"decision as JSON. Exit 0 when allowed; 1 when denied (LICENSE_FILE_EXPIRED past the file's expiry)\n" +
+			"or the file is invalid; 2 for a usage error.",
+		Args: licenseFileArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if entitlement == "" {
+				return usageError{errors.New("license check needs --entitlement SLUG")}
+			}
+			var req *float64
+			if cmd.Flags().Changed("requested") {
+				req = &requested
+			}
+			var ctxDoc map[string]any
+			if reqContext != "" {
+				if err := json.Unmarshal([]byte(reqContext), &ctxDoc); err != nil || ctxDoc == nil {
+					return usageError{fmt.Errorf("--context %q: want a JSON object, such as '{\"country\": \"DE\"}'", reqContext)}
+				}
+			}
+			f, err := verifiedLicense(cmd, jwksFrom, args[0])
+			if err != nil {
+				return err
+			}
+			d, err := f.Decide(entitlement, req, ctxDoc, time.Now())
+			if errors.Is(err, licensefile.ErrRequest) {
+				return usageError{err}
+			}
+			if err != nil {
+				return err
+			}
+			if err := printJSON(cmd.OutOrStdout(), d); err != nil {
+				return err
+			}
+			if !d.Allowed {
+				return fmt.Errorf("denied: %s: %s", d.Reason, strings.Join(d.Reasons, "; "))
+			}
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{verify, check} {
+		c.Flags().StringVar(&jwksFrom, "jwks", "", "the trusted public keys: a JWKS file, or an http(s) URL serving one")
+	}
+	cf := check.Flags()
+	cf.StringVar(&entitlement, "entitlement", "", "slug of the entitlement to decide")
+	cf.Float64Var(&requested, "requested", 1, "the amount asked for (NUMBER entitlements)")
+	cf.StringVar(&reqContext, "context", "", "the request context, a JSON object (input.request.context)")
+	return group("license", "Verify signed license files and decide from them offline", verify, check)
+}
+
+// licenseFileArg takes exactly one license file.
+func licenseFileArg(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError{fmt.Errorf("%s takes one LICENSE_FILE, got %d arguments", cmd.CommandPath(), len(args))}
+	}
+	return nil
+}
+
+// maxLicenseInput bounds what the license commands read (a JWKS or a
+// license file), so a wrong URL cannot feed them without end.
+const maxLicenseInput = 16 << 20
+
+// verifiedLicense reads the trusted JWKS and the license file and verifies
+// the file now.
+func verifiedLicense(cmd *cobra.Command, jwksFrom, path string) (*licensefile.File, error) {
+	if jwksFrom == "" {
+		return nil, usageError{fmt.Errorf("%s needs --jwks FILE|URL (the keys you trust)", cmd.CommandPath())}
+	}
+	raw, err := readJWKS(cmd.Context(), jwksFrom)
+	if err != nil {
+		return nil, err
+	}
+	jwks, err := licensefile.ParseJWKS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", jwksFrom, err)
+	}
+	var text []byte
+	if path == "-" {
+		text, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxLicenseInput))
+	} else {
+		text, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read license file: %w", err)
+	}
+	f, err := licensefile.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Verify(jwks); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// readJWKS reads a JWKS from a file or an http(s) URL.
+func readJWKS(ctx context.Context, from string) ([]byte, error) {
+	if !strings.HasPrefix(from, "http://") && !strings.HasPrefix(from, "https://") {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return nil, fmt.Errorf("read JWKS: %w", err)
+		}
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from, nil)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--jwks %q: %w", from, err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch JWKS %s: %s", from, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxLicenseInput))
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS %s: %w", from, err)
+	}
+	return b, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 func scopeNames(s []tenant.Scope) []string {

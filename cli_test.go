@@ -301,13 +301,15 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 	for _, args := range [][]string{{"-h"}, {"help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate"},
 		{"migrate", "status", "--help"}, {"migrate", "up", "--help"}, {"keys", "--help"}, {"keys", "create", "--help"},
-		{"policy", "--help"}, {"policy", "input-schema", "--help"}, {"version", "--help"}} {
+		{"policy", "--help"}, {"policy", "input-schema", "--help"}, {"version", "--help"},
+		{"license", "--help"}, {"license"}, {"license", "verify", "--help"}, {"license", "check", "--help"}} {
 		if code, out, errOut := run(t, nil, args...); code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
 	for _, args := range [][]string{{"bogus"}, {"--bogus"}, {"migrate", "sideways"}, {"keys", "create", "--org"},
-		{"keys", "create", "--org", "x"}, {"version", "extra"}, {"serve", "--port", "1"}} {
+		{"keys", "create", "--org", "x"}, {"version", "extra"}, {"serve", "--port", "1"},
+		{"license", "verify", "x.lic"}, {"license", "check", "--jwks", "j.json", "x.lic"}, {"license", "sideways"}} {
 		code, out, errOut := run(t, nil, args...)
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "entitled --help") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and a one-line hint", args, code, out, errOut)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,11 @@ func InputJSON(f *Facts) ([]byte, error) {
 	}
 	return json.Marshal(v)
 }
+
+// ErrRequestContext is returned (wrapped) by Prepared.Decide when the
+// request context cannot be converted to a Rego value (it is not
+// JSON-like): the question is malformed, nothing was evaluated.
+var ErrRequestContext = errors.New("request context is not a JSON-like object")
 
 func input(f *Facts, now time.Time) (ast.Object, error) {
 	items := make([][2]*ast.Term, 0, 8)
@@ -80,7 +86,7 @@ func requestTerm(f *Facts) (*ast.Term, error) {
 		if cerr == nil {
 			ctx = ast.NewTerm(v)
 		} else {
-			err = fmt.Errorf("request context: %w", cerr)
+			err = fmt.Errorf("%w: %w", ErrRequestContext, cerr)
 		}
 	}
 	return ast.ObjectTerm(ast.Item(kRequested, requested), ast.Item(kContext, ctx)), err

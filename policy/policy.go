@@ -585,9 +585,25 @@ const (
 	ReasonGrantedByPolicy     = "GRANTED_BY_POLICY"
 )
 
+// Reason codes a Decision may carry that the Rego policy never gives:
+// they are given around it, by whoever evaluates.
+const (
+	// ReasonPolicyError: the policy could not decide (it failed, passed its
+	// deadline, or its facts could not be read); the decision fails closed.
+	ReasonPolicyError = "POLICY_ERROR"
+	// ReasonLicenseFileExpired: the decision was asked of a signed license
+	// file (or SDK snapshot) past its exp; it is refused without
+	// evaluating (sdk/licensefile).
+	ReasonLicenseFileExpired = "LICENSE_FILE_EXPIRED"
+)
+
 // Reasons lists every reason code the policy can give.
 var Reasons = []string{
 	ReasonAllowed, ReasonInstanceNotFound, ReasonEntitlementNotFound, ReasonNoLicense,
 	ReasonLicenseInactive, ReasonLicenseNotStarted, ReasonLicenseExpired, ReasonNotEntitled,
 	ReasonFeatureDisabled, ReasonLimitExceeded, ReasonDeniedByPolicy, ReasonGrantedByPolicy,
 }
+
+// DecisionReasons lists every reason a Decision may carry: Reasons and
+// the two given outside the policy.
+var DecisionReasons = append(append([]string(nil), Reasons...), ReasonPolicyError, ReasonLicenseFileExpired)

@@ -31,7 +31,7 @@ import (
 
 // ReasonPolicyError is the reason when the policy could not decide; the
 // decision fails closed.
-const ReasonPolicyError = "POLICY_ERROR"
+const ReasonPolicyError = policy.ReasonPolicyError
 
 // MaxDecisions bounds one decisions() call.
 const MaxDecisions = 500
