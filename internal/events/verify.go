@@ -116,7 +116,8 @@ FROM audit_events WHERE organization_id = $1 AND seq > $2 AND seq <= $3 ORDER BY
 }
 
 // scanTime reads a timestamp column: a time.Time from PostgreSQL, and
-// from SQLite a time.Time or the text ent writes.
+// from SQLite a time.Time (the driver parses DATETIME columns) or the text
+// the driver writes (Go's time.Time.String form).
 func scanTime(v any) (time.Time, error) {
 	switch t := v.(type) {
 	case time.Time:
@@ -130,7 +131,7 @@ func scanTime(v any) (time.Time, error) {
 }
 
 func parseSQLiteTime(s string) (time.Time, error) {
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999 -0700 MST", "2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}
