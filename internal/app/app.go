@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux))
+	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(httpapi.RequestID(cfg.Logger, mux)))
 	return a, nil
 }
 
