@@ -17,6 +17,7 @@ import (
 	"github.com/entitled/entitled/internal/catalog"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/httpapi"
 	"github.com/entitled/entitled/internal/instance"
@@ -84,12 +85,14 @@ type App struct {
 	Metering  *metering.Service
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
-	Feed      *changefeed.Feed
-	Tracing   *tracing.Provider // nil: tracing off
-	Handler   http.Handler
-	log       *slog.Logger
-	stop      context.CancelFunc
-	ready     readiness
+	// Events is the organizations' event log every service records in.
+	Events  *events.Log
+	Feed    *changefeed.Feed
+	Tracing *tracing.Provider // nil: tracing off
+	Handler http.Handler
+	log     *slog.Logger
+	stop    context.CancelFunc
+	ready   readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -126,18 +129,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}))
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
-	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
+	a.Events = events.New(db.Dialect, cfg.Now, nil)
+	if a.Auth, err = auth.New(db, a.Feed, a.Events, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
 		return nil, err
 	}
-	a.Catalog = catalog.New(db, a.Feed)
-	a.Instances = instance.New(db, cfg.Now, a.Feed)
+	a.Catalog = catalog.New(db, a.Feed, a.Events)
+	a.Instances = instance.New(db, cfg.Now, a.Feed, a.Events)
 	var dlog *decision.Log
 	if cfg.DecisionLog != nil {
 		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
 	}
-	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed, a.Events)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events)
 	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
@@ -167,6 +171,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Decider:         a.Decisions,
 		Metering:        a.Metering,
 		Custom:          a.Policies,
+		Audit:           events.NewAuditor(a.Events, db.Read),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -33,7 +34,7 @@ func TestLookupInFlightDuringRevocationDoesNotCache(t *testing.T) {
 	defer db.Close()
 	var s *Service
 	feed := changefeed.New(changefeed.Config{Apply: func(c changefeed.Change) { s.Apply(c) }})
-	s, err = New(db, feed, time.Now, "")
+	s, err = New(db, feed, events.New(db.Dialect, time.Now, nil), time.Now, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // Verification is the outcome of recomputing an organization's chain.
@@ -137,4 +139,23 @@ func parseSQLiteTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("read events: occurred_at %q", s)
+}
+
+// Auditor verifies the caller's chain (verifyAuditChain).
+type Auditor struct {
+	log *Log
+	db  *sql.DB
+}
+
+// NewAuditor returns an auditor reading through db (on SQLite the read
+// pool: verification only reads).
+func NewAuditor(log *Log, db *sql.DB) *Auditor { return &Auditor{log: log, db: db} }
+
+// Verify recomputes the chain of the caller's organization.
+func (a *Auditor) Verify(ctx context.Context) (*Verification, error) {
+	org := tenant.FromContext(ctx).OrgID
+	if org == "" {
+		return nil, tenant.ErrNoTenant
+	}
+	return a.log.Verify(ctx, a.db, org)
 }

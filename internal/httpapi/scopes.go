@@ -93,6 +93,16 @@ var typeScopes = map[string][]tenant.Scope{
 	"AuditEventEdge":         readScopes,
 	"AuditChainVerification": readScopes,
 
+	// Webhook endpoints and their deliveries (provisional: the webhooks
+	// work owns these rules).
+	"WebhookEndpoint":              adminScope,
+	"WebhookEndpointConnection":    adminScope,
+	"WebhookEndpointEdge":          adminScope,
+	"WebhookDelivery":              adminScope,
+	"WebhookDeliveryConnection":    adminScope,
+	"WebhookDeliveryEdge":          adminScope,
+	"CreateWebhookEndpointPayload": adminScope,
+
 	"APIKey":              adminScope,
 	"CreateAPIKeyPayload": adminScope,
 	// Only the operator token creates organizations; it passes every
