@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -254,14 +255,17 @@ type ComplexityRoot struct {
 	}
 
 	LicenseVersion struct {
-		Change    func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		IsActive  func(childComplexity int) int
-		License   func(childComplexity int) int
-		Terms     func(childComplexity int) int
-		Type      func(childComplexity int) int
-		Version   func(childComplexity int) int
+		Change        func(childComplexity int) int
+		ChangedByID   func(childComplexity int) int
+		ChangedByName func(childComplexity int) int
+		ChangedByType func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IsActive      func(childComplexity int) int
+		License       func(childComplexity int) int
+		Terms         func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Version       func(childComplexity int) int
 	}
 
 	LicenseVersionConnection struct {
@@ -1472,6 +1476,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LicenseVersion.Change(childComplexity), true
+	case "LicenseVersion.changedByID":
+		if e.ComplexityRoot.LicenseVersion.ChangedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByID(childComplexity), true
+	case "LicenseVersion.changedByName":
+		if e.ComplexityRoot.LicenseVersion.ChangedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByName(childComplexity), true
+	case "LicenseVersion.changedByType":
+		if e.ComplexityRoot.LicenseVersion.ChangedByType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByType(childComplexity), true
 	case "LicenseVersion.createdAt":
 		if e.ComplexityRoot.LicenseVersion.CreatedAt == nil {
 			break
@@ -3471,6 +3493,12 @@ func (ec *executionContext) childFields_LicenseVersion(ctx context.Context, fiel
 		return ec.fieldContext_LicenseVersion_change(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_LicenseVersion_createdAt(ctx, field)
+	case "changedByType":
+		return ec.fieldContext_LicenseVersion_changedByType(ctx, field)
+	case "changedByID":
+		return ec.fieldContext_LicenseVersion_changedByID(ctx, field)
+	case "changedByName":
+		return ec.fieldContext_LicenseVersion_changedByName(ctx, field)
 	case "license":
 		return ec.fieldContext_LicenseVersion_license(ctx, field)
 	case "type":
@@ -8971,6 +8999,75 @@ func (ec *executionContext) _LicenseVersion_createdAt(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_LicenseVersion_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByType(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenseversion.ChangedByType) graphql.Marshaler {
+			return ec.marshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "LicenseVersionChangedByType")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByName(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "String")
 }
 
 func (ec *executionContext) _LicenseVersion_license(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
@@ -24720,6 +24817,21 @@ func (ec *executionContext) _LicenseVersion(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "changedByType":
+			out.Values[i] = ec._LicenseVersion_changedByType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedByID":
+			out.Values[i] = ec._LicenseVersion_changedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedByName":
+			out.Values[i] = ec._LicenseVersion_changedByName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "license":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -29137,6 +29249,22 @@ func (ec *executionContext) marshalOLicenseVersion2ᚖgithubᚗcomᚋentitledᚋ
 		return graphql.Null
 	}
 	return ec._LicenseVersion(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx context.Context, v any) (*licenseversion.ChangedByType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(licenseversion.ChangedByType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx context.Context, sel ast.SelectionSet, v *licenseversion.ChangedByType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOLicenseVersionEdge2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐLicenseVersionEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LicenseVersionEdge) graphql.Marshaler {
