@@ -78,6 +78,8 @@ type ComplexityRoot struct {
 		FirstBrokenSeq func(childComplexity int) int
 		HeadHash       func(childComplexity int) int
 		HeadSeq        func(childComplexity int) int
+		PrunedHash     func(childComplexity int) int
+		PrunedSeq      func(childComplexity int) int
 		Valid          func(childComplexity int) int
 	}
 
@@ -728,6 +730,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditChainVerification.HeadSeq(childComplexity), true
+	case "AuditChainVerification.prunedHash":
+		if e.ComplexityRoot.AuditChainVerification.PrunedHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainVerification.PrunedHash(childComplexity), true
+	case "AuditChainVerification.prunedSeq":
+		if e.ComplexityRoot.AuditChainVerification.PrunedSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainVerification.PrunedSeq(childComplexity), true
 	case "AuditChainVerification.valid":
 		if e.ComplexityRoot.AuditChainVerification.Valid == nil {
 			break
@@ -3131,6 +3145,10 @@ func (ec *executionContext) childFields_AuditChainVerification(ctx context.Conte
 		return ec.fieldContext_AuditChainVerification_headHash(ctx, field)
 	case "firstBrokenSeq":
 		return ec.fieldContext_AuditChainVerification_firstBrokenSeq(ctx, field)
+	case "prunedSeq":
+		return ec.fieldContext_AuditChainVerification_prunedSeq(ctx, field)
+	case "prunedHash":
+		return ec.fieldContext_AuditChainVerification_prunedHash(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditChainVerification", field.Name)
 }
@@ -5925,6 +5943,52 @@ func (ec *executionContext) _AuditChainVerification_firstBrokenSeq(ctx context.C
 }
 func (ec *executionContext) fieldContext_AuditChainVerification_firstBrokenSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChainVerification_prunedSeq(ctx context.Context, field graphql.CollectedField, obj *model.AuditChainVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainVerification_prunedSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrunedSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainVerification_prunedSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChainVerification_prunedHash(ctx context.Context, field graphql.CollectedField, obj *model.AuditChainVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainVerification_prunedHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrunedHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainVerification_prunedHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
@@ -23638,6 +23702,16 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 		case "firstBrokenSeq":
 			out.Values[i] = ec._AuditChainVerification_firstBrokenSeq(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "prunedSeq":
+			out.Values[i] = ec._AuditChainVerification_prunedSeq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prunedHash":
+			out.Values[i] = ec._AuditChainVerification_prunedHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

@@ -7,7 +7,8 @@ import (
 
 // verification is an events.Verification as the API shows it.
 func verification(v *events.Verification) *model.AuditChainVerification {
-	out := &model.AuditChainVerification{Valid: v.Valid, Checked: v.Checked, HeadSeq: int(v.HeadSeq), HeadHash: v.HeadHash}
+	out := &model.AuditChainVerification{Valid: v.Valid, Checked: v.Checked, HeadSeq: int(v.HeadSeq), HeadHash: v.HeadHash,
+		PrunedSeq: int(v.PrunedSeq), PrunedHash: v.PrunedHash}
 	if v.FirstBrokenSeq != nil {
 		n := int(*v.FirstBrokenSeq)
 		out.FirstBrokenSeq = &n

@@ -72,6 +72,12 @@ type Config struct {
 	SkipNotify func(changefeed.Change) bool
 	// Tracing says where OpenTelemetry spans go; the zero value is off.
 	Tracing tracing.Config
+	// AuditRetention is how long audit events are kept
+	// (ENTITLED_AUDIT_RETENTION; 0: forever).
+	AuditRetention time.Duration
+	// ScheduleInterval is how often the event scheduler runs (expiry
+	// notices, retention; 0: events.DefaultScheduleInterval).
+	ScheduleInterval time.Duration
 }
 
 // App is a running entitled.
@@ -86,13 +92,15 @@ type App struct {
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
 	// Events is the organizations' event log every service records in.
-	Events  *events.Log
-	Feed    *changefeed.Feed
-	Tracing *tracing.Provider // nil: tracing off
-	Handler http.Handler
-	log     *slog.Logger
-	stop    context.CancelFunc
-	ready   readiness
+	Events *events.Log
+	// Scheduler writes expiry notices and applies retention.
+	Scheduler *events.Scheduler
+	Feed      *changefeed.Feed
+	Tracing   *tracing.Provider // nil: tracing off
+	Handler   http.Handler
+	log       *slog.Logger
+	stop      context.CancelFunc
+	ready     readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -184,6 +192,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(httpapi.RequestID(cfg.Logger, mux)))
+	// Last: nothing after it can fail, and Close stops it.
+	a.Scheduler = events.NewScheduler(db.SQL, db.Dialect, a.Events, cfg.Now, events.ScheduleConfig{
+		Interval: cfg.ScheduleInterval, Retention: cfg.AuditRetention, Logger: cfg.Logger,
+	})
+	a.Scheduler.Start()
 	return a, nil
 }
 
@@ -216,6 +229,7 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 // Close stops listening for changes, exports the spans not yet exported
 // (within 5 s) and releases the database.
 func (a *App) Close() error {
+	a.Scheduler.Stop()
 	a.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

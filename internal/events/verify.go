@@ -20,6 +20,10 @@ type Verification struct {
 	// FirstBrokenSeq is the first seq whose event was changed, removed
 	// or moved; nil when valid.
 	FirstBrokenSeq *int64
+	// PrunedSeq and PrunedHash are the last event retention removed (0
+	// and Genesis: none); checking starts after it.
+	PrunedSeq  int64
+	PrunedHash string
 }
 
 // verifyBatch is how many events one query of Verify reads.
@@ -35,7 +39,7 @@ func (l *Log) Verify(ctx context.Context, db *sql.DB, org string) (*Verification
 	if err != nil {
 		return nil, err
 	}
-	v := &Verification{Valid: true, HeadSeq: headSeq, HeadHash: headHash}
+	v := &Verification{Valid: true, HeadSeq: headSeq, HeadHash: headHash, PrunedSeq: prunedSeq, PrunedHash: prunedHash}
 	seq, hash := prunedSeq, prunedHash
 	broken := func(at int64) (*Verification, error) {
 		v.Valid, v.FirstBrokenSeq = false, &at
