@@ -191,7 +191,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(httpapi.RequestID(cfg.Logger, mux)))
+	// The request id outermost: the instrumentation below reads the route
+	// from the request the mux is handed, which must be its own.
+	a.Handler = httpapi.RequestID(cfg.Logger, a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux)))
 	// Last: nothing after it can fail, and Close stops it.
 	a.Scheduler = events.NewScheduler(db.SQL, db.Dialect, a.Events, cfg.Now, events.ScheduleConfig{
 		Interval: cfg.ScheduleInterval, Retention: cfg.AuditRetention, Logger: cfg.Logger,
