@@ -161,28 +161,50 @@ type expiring struct {
 
 // expiries records the instance.expiring events due at now.
 func (s *Scheduler) expiries(ctx context.Context, now time.Time) error {
-	for _, days := range ExpiryLeads {
-		due, err := s.dueExpiries(ctx, now, days)
-		if err != nil {
+	due, err := s.dueExpiries(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, inst := range due {
+		if err := s.unit(ctx, func(tx *sql.Tx) error { return s.notify(ctx, tx, inst, now) }); err != nil {
 			return err
-		}
-		for _, inst := range due {
-			if err := s.unit(ctx, func(tx *sql.Tx) error { return s.notify(ctx, tx, inst, days, now) }); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-// dueExpiries lists the instances that expire within days of now and have
-// had no notice this close (or closer) to their expiry date. Every
-// organization's: the scheduler works for all of them.
-func (s *Scheduler) dueExpiries(ctx context.Context, now time.Time, days int) ([]expiring, error) {
+// lead is the tightest lead time an expiry at is within, from now (0:
+// none).
+func lead(at, now time.Time) int {
+	for _, days := range ExpiryLeads {
+		if !at.After(now.Add(time.Duration(days) * 24 * time.Hour)) {
+			return days
+		}
+	}
+	return 0
+}
+
+// dueExpiries lists the instances that expire within the widest lead time
+// of now and have had no notice this close (or closer) to their expiry
+// date: one query, so that an expiry changed during a pass is seen once,
+// as it is or as it was. Every organization's: the scheduler works for all
+// of them.
+func (s *Scheduler) dueExpiries(ctx context.Context, now time.Time) ([]expiring, error) {
+	// The tightest lead each row is within, as SQL: CASE WHEN
+	// i.expires_at <= $3 THEN 1 WHEN i.expires_at <= $4 THEN 7 ELSE 30 END.
+	args := []any{now, now.Add(time.Duration(ExpiryLeads[len(ExpiryLeads)-1]) * 24 * time.Hour)}
+	var within strings.Builder
+	within.WriteString("CASE")
+	for i, days := range ExpiryLeads[:len(ExpiryLeads)-1] {
+		fmt.Fprintf(&within, " WHEN i.expires_at <= $%d THEN %d", i+3, days)
+		args = append(args, now.Add(time.Duration(days)*24*time.Hour))
+	}
+	fmt.Fprintf(&within, " ELSE %d END", ExpiryLeads[len(ExpiryLeads)-1])
+	args = append(args, scheduleBatch)
 	rows, err := s.db.QueryContext(ctx, s.log.rebind(`SELECT i.id, i.organization_id, i.slug, i.name, i.expires_at FROM instances i
 WHERE i.expires_at IS NOT NULL AND i.expires_at > $1 AND i.expires_at <= $2
-AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.instance_id = i.id AND n.expires_at = i.expires_at AND n.days <= $3)
-ORDER BY i.expires_at LIMIT $4`), now, now.Add(time.Duration(days)*24*time.Hour), days, scheduleBatch)
+AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.instance_id = i.id AND n.expires_at = i.expires_at AND n.days <= `+within.String()+`)
+ORDER BY i.expires_at LIMIT $`+strconv.Itoa(len(args))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("find expiring instances: %w", err)
 	}
@@ -202,9 +224,38 @@ ORDER BY i.expires_at LIMIT $4`), now, now.Add(time.Duration(days)*24*time.Hour)
 	return out, rows.Err()
 }
 
-// notify records one notice and its event, unless another replica or an
-// earlier pass did.
-func (s *Scheduler) notify(ctx context.Context, tx *sql.Tx, inst expiring, days int, now time.Time) error {
+// notify records the notice due for one instance and its event, unless
+// another replica or an earlier pass did, or the instance's expiry changed
+// since it was listed. The instance row is read first (shared lock on
+// PostgreSQL, so its expiry holds until the event commits), then the
+// chain head: rows, then head, as every writer does.
+func (s *Scheduler) notify(ctx context.Context, tx *sql.Tx, inst expiring, now time.Time) error {
+	q := `SELECT expires_at FROM instances WHERE id = $1`
+	if s.dialect == dialect.Postgres {
+		q += " FOR SHARE"
+	}
+	var at any
+	switch err := tx.QueryRowContext(ctx, s.log.rebind(q), inst.id).Scan(&at); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // deleted since
+	case err != nil:
+		return fmt.Errorf("read expiring instance: %w", err)
+	}
+	if t, err := scanTime(at); err != nil || !t.Equal(inst.expiresAt) {
+		return err // a new expiry: the next pass sees it
+	}
+	days := lead(inst.expiresAt, now)
+	if days == 0 {
+		return nil
+	}
+	var sent int
+	if err := tx.QueryRowContext(ctx, s.log.rebind(`SELECT COUNT(*) FROM expiry_notices WHERE instance_id = $1 AND expires_at = $2 AND days <= $3`),
+		inst.id, inst.expiresAt, days).Scan(&sent); err != nil {
+		return fmt.Errorf("read expiry notices: %w", err)
+	}
+	if sent > 0 {
+		return nil
+	}
 	r, err := tx.ExecContext(ctx, s.log.rebind(`INSERT INTO expiry_notices (id, organization_id, instance_id, expires_at, days, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, expires_at, days) DO NOTHING`),
 		pulid.New("exn"), inst.org, inst.id, inst.expiresAt, days, now)

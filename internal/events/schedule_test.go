@@ -17,7 +17,7 @@ import (
 // clock is a settable clock.
 type clock struct{ t atomic.Pointer[time.Time] }
 
-func (c *clock) now() time.Time { return *c.t.Load() }
+func (c *clock) now() time.Time  { return *c.t.Load() }
 func (c *clock) set(t time.Time) { c.t.Store(&t) }
 
 func newInstance(t *testing.T, db *store.DB, org, slug string, expires time.Time) string {
