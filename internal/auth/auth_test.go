@@ -42,6 +42,11 @@ func TestLookupInFlightDuringRevocationDoesNotCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nobody asked (as at bootstrap): the first key's event is the system's.
+	evts, err := db.Client.AuditEvent.Query().All(tenant.OrgContext(ctx, org.ID))
+	if err != nil || len(evts) != 1 || evts[0].Action != "api_key.created" || evts[0].ActorType != "SYSTEM" || evts[0].ResourceID != key.ID {
+		t.Fatalf("the first key's event: %v %v", evts, err)
+	}
 
 	done := make(chan error)
 	go func() {
