@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/entitled/entitled/internal/app"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
 )
@@ -42,6 +43,7 @@ var envVars = []envVar{
 	{"ENTITLED_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns), "PostgreSQL connections of this process, the change feed's LISTEN included (pool: one fewer); at least 2"},
 	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
 	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
+	{"ENTITLED_AUDIT_RETENTION", "forever", "how long audit events are kept: a duration (2160h) or days (90d); older ones are pruned and the chain stays verifiable from the first kept event"},
 }
 
 type config struct {
@@ -58,6 +60,7 @@ type config struct {
 	maxConns        int
 	staleLimit      time.Duration
 	resync          time.Duration
+	auditRetention  time.Duration
 	tracing         tracing.Config
 }
 
@@ -99,6 +102,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	if c.resync, err = duration(getenv, "ENTITLED_RESYNC_INTERVAL", "30s", 0); err != nil {
+		return c, err
+	}
+	if c.auditRetention, err = events.ParseRetention(getenv("ENTITLED_AUDIT_RETENTION")); err != nil {
 		return c, err
 	}
 	if v := getenv("ENTITLED_AUTO_MIGRATE"); v != "" {
@@ -172,6 +178,7 @@ func serve() error {
 		MaxConns:          cfg.maxConns,
 		StaleLimit:        cfg.staleLimit,
 		ResyncInterval:    cfg.resync,
+		AuditRetention:    cfg.auditRetention,
 		Tracing:           cfg.tracing,
 	}
 	switch cfg.decisionLog {

@@ -10,17 +10,18 @@ func TestLoadConfig(t *testing.T) {
 	env := map[string]string{}
 	get := func(k string) string { return env[k] }
 	c, err := loadConfig(get)
-	if err != nil || c.addr != ":8080" || c.databaseURL != "sqlite://entitled.db" || c.sample != 1 {
+	if err != nil || c.addr != ":8080" || c.databaseURL != "sqlite://entitled.db" || c.sample != 1 || c.auditRetention != 0 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	env["ENTITLED_POLICY_TIMEOUT"] = "40ms"
 	env["ENTITLED_DECISION_LOG_SAMPLE"] = "0.25"
 	env["ENTITLED_STALE_LIMIT"] = "2m"
 	env["ENTITLED_RESYNC_INTERVAL"] = "5s"
-	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second {
+	env["ENTITLED_AUDIT_RETENTION"] = "90d"
+	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second || c.auditRetention != 90*24*time.Hour {
 		t.Fatalf("overrides: %+v %v", c, err)
 	}
-	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often"} {
+	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often", "ENTITLED_AUDIT_RETENTION": "-3d"} {
 		env2 := map[string]string{k: bad}
 		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
 			t.Errorf("%s=%s accepted", k, bad)

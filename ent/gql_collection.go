@@ -1291,6 +1291,21 @@ func (_q *LicenseVersionQuery) collectField(ctx context.Context, oneNode bool, o
 				selectedFields = append(selectedFields, licenseversion.FieldCreatedAt)
 				fieldSeen[licenseversion.FieldCreatedAt] = struct{}{}
 			}
+		case "changedByType":
+			if _, ok := fieldSeen[licenseversion.FieldChangedByType]; !ok {
+				selectedFields = append(selectedFields, licenseversion.FieldChangedByType)
+				fieldSeen[licenseversion.FieldChangedByType] = struct{}{}
+			}
+		case "changedByID":
+			if _, ok := fieldSeen[licenseversion.FieldChangedByID]; !ok {
+				selectedFields = append(selectedFields, licenseversion.FieldChangedByID)
+				fieldSeen[licenseversion.FieldChangedByID] = struct{}{}
+			}
+		case "changedByName":
+			if _, ok := fieldSeen[licenseversion.FieldChangedByName]; !ok {
+				selectedFields = append(selectedFields, licenseversion.FieldChangedByName)
+				fieldSeen[licenseversion.FieldChangedByName] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -37,6 +37,12 @@ type LicenseVersion struct {
 	Change string `json:"change,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
+	// who made this version: an API key, the operator, or the system; null before authors were recorded
+	ChangedByType *licenseversion.ChangedByType `json:"changed_by_type,omitempty"`
+	// the API key that made this version, if one did
+	ChangedByID *string `json:"changed_by_id,omitempty"`
+	// that API key's name when it made this version
+	ChangedByName *string `json:"changed_by_name,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LicenseVersionQuery when eager-loading is set.
 	Edges        LicenseVersionEdges `json:"edges"`
@@ -89,7 +95,7 @@ func (*LicenseVersion) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case licenseversion.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case licenseversion.FieldID, licenseversion.FieldOrganizationID, licenseversion.FieldLicenseID, licenseversion.FieldLicenseType, licenseversion.FieldChange:
+		case licenseversion.FieldID, licenseversion.FieldOrganizationID, licenseversion.FieldLicenseID, licenseversion.FieldLicenseType, licenseversion.FieldChange, licenseversion.FieldChangedByType, licenseversion.FieldChangedByID, licenseversion.FieldChangedByName:
 			values[i] = new(sql.NullString)
 		case licenseversion.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -164,6 +170,27 @@ func (_m *LicenseVersion) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedAt = value.Time
 			}
+		case licenseversion.FieldChangedByType:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field changed_by_type", values[i])
+			} else if value.Valid {
+				_m.ChangedByType = new(licenseversion.ChangedByType)
+				*_m.ChangedByType = licenseversion.ChangedByType(value.String)
+			}
+		case licenseversion.FieldChangedByID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field changed_by_id", values[i])
+			} else if value.Valid {
+				_m.ChangedByID = new(string)
+				*_m.ChangedByID = value.String
+			}
+		case licenseversion.FieldChangedByName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field changed_by_name", values[i])
+			} else if value.Valid {
+				_m.ChangedByName = new(string)
+				*_m.ChangedByName = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -233,6 +260,21 @@ func (_m *LicenseVersion) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.ChangedByType; v != nil {
+		builder.WriteString("changed_by_type=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ChangedByID; v != nil {
+		builder.WriteString("changed_by_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ChangedByName; v != nil {
+		builder.WriteString("changed_by_name=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -90,6 +90,48 @@ func (_c *LicenseVersionCreate) SetNillableCreatedAt(v *time.Time) *LicenseVersi
 	return _c
 }
 
+// SetChangedByType sets the "changed_by_type" field.
+func (_c *LicenseVersionCreate) SetChangedByType(v licenseversion.ChangedByType) *LicenseVersionCreate {
+	_c.mutation.SetChangedByType(v)
+	return _c
+}
+
+// SetNillableChangedByType sets the "changed_by_type" field if the given value is not nil.
+func (_c *LicenseVersionCreate) SetNillableChangedByType(v *licenseversion.ChangedByType) *LicenseVersionCreate {
+	if v != nil {
+		_c.SetChangedByType(*v)
+	}
+	return _c
+}
+
+// SetChangedByID sets the "changed_by_id" field.
+func (_c *LicenseVersionCreate) SetChangedByID(v string) *LicenseVersionCreate {
+	_c.mutation.SetChangedByID(v)
+	return _c
+}
+
+// SetNillableChangedByID sets the "changed_by_id" field if the given value is not nil.
+func (_c *LicenseVersionCreate) SetNillableChangedByID(v *string) *LicenseVersionCreate {
+	if v != nil {
+		_c.SetChangedByID(*v)
+	}
+	return _c
+}
+
+// SetChangedByName sets the "changed_by_name" field.
+func (_c *LicenseVersionCreate) SetChangedByName(v string) *LicenseVersionCreate {
+	_c.mutation.SetChangedByName(v)
+	return _c
+}
+
+// SetNillableChangedByName sets the "changed_by_name" field if the given value is not nil.
+func (_c *LicenseVersionCreate) SetNillableChangedByName(v *string) *LicenseVersionCreate {
+	if v != nil {
+		_c.SetChangedByName(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *LicenseVersionCreate) SetID(v string) *LicenseVersionCreate {
 	_c.mutation.SetID(v)
@@ -208,6 +250,11 @@ func (_c *LicenseVersionCreate) check() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "LicenseVersion.created_at"`)}
 	}
+	if v, ok := _c.mutation.ChangedByType(); ok {
+		if err := licenseversion.ChangedByTypeValidator(v); err != nil {
+			return &ValidationError{Name: "changed_by_type", err: fmt.Errorf(`ent: validator failed for field "LicenseVersion.changed_by_type": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := licenseversion.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "LicenseVersion.id": %w`, err)}
@@ -278,6 +325,18 @@ func (_c *LicenseVersionCreate) createSpec() (*LicenseVersion, *sqlgraph.CreateS
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(licenseversion.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
+	}
+	if value, ok := _c.mutation.ChangedByType(); ok {
+		_spec.SetField(licenseversion.FieldChangedByType, field.TypeEnum, value)
+		_node.ChangedByType = &value
+	}
+	if value, ok := _c.mutation.ChangedByID(); ok {
+		_spec.SetField(licenseversion.FieldChangedByID, field.TypeString, value)
+		_node.ChangedByID = &value
+	}
+	if value, ok := _c.mutation.ChangedByName(); ok {
+		_spec.SetField(licenseversion.FieldChangedByName, field.TypeString, value)
+		_node.ChangedByName = &value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -405,6 +464,15 @@ func (u *LicenseVersionUpsertOne) UpdateNewValues() *LicenseVersionUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(licenseversion.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.ChangedByType(); exists {
+			s.SetIgnore(licenseversion.FieldChangedByType)
+		}
+		if _, exists := u.create.mutation.ChangedByID(); exists {
+			s.SetIgnore(licenseversion.FieldChangedByID)
+		}
+		if _, exists := u.create.mutation.ChangedByName(); exists {
+			s.SetIgnore(licenseversion.FieldChangedByName)
 		}
 	}))
 	return u
@@ -643,6 +711,15 @@ func (u *LicenseVersionUpsertBulk) UpdateNewValues() *LicenseVersionUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(licenseversion.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.ChangedByType(); exists {
+				s.SetIgnore(licenseversion.FieldChangedByType)
+			}
+			if _, exists := b.mutation.ChangedByID(); exists {
+				s.SetIgnore(licenseversion.FieldChangedByID)
+			}
+			if _, exists := b.mutation.ChangedByName(); exists {
+				s.SetIgnore(licenseversion.FieldChangedByName)
 			}
 		}
 	}))

@@ -89,6 +89,15 @@ func (_u *LicenseVersionUpdate) sqlSave(ctx context.Context) (_node int, err err
 			}
 		}
 	}
+	if _u.mutation.ChangedByTypeCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByType, field.TypeEnum)
+	}
+	if _u.mutation.ChangedByIDCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByID, field.TypeString)
+	}
+	if _u.mutation.ChangedByNameCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByName, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -201,6 +210,15 @@ func (_u *LicenseVersionUpdateOne) sqlSave(ctx context.Context) (_node *LicenseV
 				ps[i](selector)
 			}
 		}
+	}
+	if _u.mutation.ChangedByTypeCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByType, field.TypeEnum)
+	}
+	if _u.mutation.ChangedByIDCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByID, field.TypeString)
+	}
+	if _u.mutation.ChangedByNameCleared() {
+		_spec.ClearField(licenseversion.FieldChangedByName, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &LicenseVersion{config: _u.config}

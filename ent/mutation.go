@@ -8219,6 +8219,9 @@ type LicenseVersionMutation struct {
 	appendterms         []terms.Term
 	change              *string
 	created_at          *time.Time
+	changed_by_type     *licenseversion.ChangedByType
+	changed_by_id       *string
+	changed_by_name     *string
 	clearedFields       map[string]struct{}
 	organization        *string
 	clearedorganization bool
@@ -8656,6 +8659,153 @@ func (m *LicenseVersionMutation) ResetCreatedAt() {
 	m.created_at = nil
 }
 
+// SetChangedByType sets the "changed_by_type" field.
+func (m *LicenseVersionMutation) SetChangedByType(lbt licenseversion.ChangedByType) {
+	m.changed_by_type = &lbt
+}
+
+// ChangedByType returns the value of the "changed_by_type" field in the mutation.
+func (m *LicenseVersionMutation) ChangedByType() (r licenseversion.ChangedByType, exists bool) {
+	v := m.changed_by_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedByType returns the old "changed_by_type" field's value of the LicenseVersion entity.
+// If the LicenseVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseVersionMutation) OldChangedByType(ctx context.Context) (v *licenseversion.ChangedByType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedByType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedByType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedByType: %w", err)
+	}
+	return oldValue.ChangedByType, nil
+}
+
+// ClearChangedByType clears the value of the "changed_by_type" field.
+func (m *LicenseVersionMutation) ClearChangedByType() {
+	m.changed_by_type = nil
+	m.clearedFields[licenseversion.FieldChangedByType] = struct{}{}
+}
+
+// ChangedByTypeCleared returns if the "changed_by_type" field was cleared in this mutation.
+func (m *LicenseVersionMutation) ChangedByTypeCleared() bool {
+	_, ok := m.clearedFields[licenseversion.FieldChangedByType]
+	return ok
+}
+
+// ResetChangedByType resets all changes to the "changed_by_type" field.
+func (m *LicenseVersionMutation) ResetChangedByType() {
+	m.changed_by_type = nil
+	delete(m.clearedFields, licenseversion.FieldChangedByType)
+}
+
+// SetChangedByID sets the "changed_by_id" field.
+func (m *LicenseVersionMutation) SetChangedByID(s string) {
+	m.changed_by_id = &s
+}
+
+// ChangedByID returns the value of the "changed_by_id" field in the mutation.
+func (m *LicenseVersionMutation) ChangedByID() (r string, exists bool) {
+	v := m.changed_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedByID returns the old "changed_by_id" field's value of the LicenseVersion entity.
+// If the LicenseVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseVersionMutation) OldChangedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedByID: %w", err)
+	}
+	return oldValue.ChangedByID, nil
+}
+
+// ClearChangedByID clears the value of the "changed_by_id" field.
+func (m *LicenseVersionMutation) ClearChangedByID() {
+	m.changed_by_id = nil
+	m.clearedFields[licenseversion.FieldChangedByID] = struct{}{}
+}
+
+// ChangedByIDCleared returns if the "changed_by_id" field was cleared in this mutation.
+func (m *LicenseVersionMutation) ChangedByIDCleared() bool {
+	_, ok := m.clearedFields[licenseversion.FieldChangedByID]
+	return ok
+}
+
+// ResetChangedByID resets all changes to the "changed_by_id" field.
+func (m *LicenseVersionMutation) ResetChangedByID() {
+	m.changed_by_id = nil
+	delete(m.clearedFields, licenseversion.FieldChangedByID)
+}
+
+// SetChangedByName sets the "changed_by_name" field.
+func (m *LicenseVersionMutation) SetChangedByName(s string) {
+	m.changed_by_name = &s
+}
+
+// ChangedByName returns the value of the "changed_by_name" field in the mutation.
+func (m *LicenseVersionMutation) ChangedByName() (r string, exists bool) {
+	v := m.changed_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedByName returns the old "changed_by_name" field's value of the LicenseVersion entity.
+// If the LicenseVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LicenseVersionMutation) OldChangedByName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedByName: %w", err)
+	}
+	return oldValue.ChangedByName, nil
+}
+
+// ClearChangedByName clears the value of the "changed_by_name" field.
+func (m *LicenseVersionMutation) ClearChangedByName() {
+	m.changed_by_name = nil
+	m.clearedFields[licenseversion.FieldChangedByName] = struct{}{}
+}
+
+// ChangedByNameCleared returns if the "changed_by_name" field was cleared in this mutation.
+func (m *LicenseVersionMutation) ChangedByNameCleared() bool {
+	_, ok := m.clearedFields[licenseversion.FieldChangedByName]
+	return ok
+}
+
+// ResetChangedByName resets all changes to the "changed_by_name" field.
+func (m *LicenseVersionMutation) ResetChangedByName() {
+	m.changed_by_name = nil
+	delete(m.clearedFields, licenseversion.FieldChangedByName)
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *LicenseVersionMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -8744,7 +8894,7 @@ func (m *LicenseVersionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LicenseVersionMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 11)
 	if m.organization != nil {
 		fields = append(fields, licenseversion.FieldOrganizationID)
 	}
@@ -8768,6 +8918,15 @@ func (m *LicenseVersionMutation) Fields() []string {
 	}
 	if m.created_at != nil {
 		fields = append(fields, licenseversion.FieldCreatedAt)
+	}
+	if m.changed_by_type != nil {
+		fields = append(fields, licenseversion.FieldChangedByType)
+	}
+	if m.changed_by_id != nil {
+		fields = append(fields, licenseversion.FieldChangedByID)
+	}
+	if m.changed_by_name != nil {
+		fields = append(fields, licenseversion.FieldChangedByName)
 	}
 	return fields
 }
@@ -8793,6 +8952,12 @@ func (m *LicenseVersionMutation) Field(name string) (ent.Value, bool) {
 		return m.Change()
 	case licenseversion.FieldCreatedAt:
 		return m.CreatedAt()
+	case licenseversion.FieldChangedByType:
+		return m.ChangedByType()
+	case licenseversion.FieldChangedByID:
+		return m.ChangedByID()
+	case licenseversion.FieldChangedByName:
+		return m.ChangedByName()
 	}
 	return nil, false
 }
@@ -8818,6 +8983,12 @@ func (m *LicenseVersionMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldChange(ctx)
 	case licenseversion.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
+	case licenseversion.FieldChangedByType:
+		return m.OldChangedByType(ctx)
+	case licenseversion.FieldChangedByID:
+		return m.OldChangedByID(ctx)
+	case licenseversion.FieldChangedByName:
+		return m.OldChangedByName(ctx)
 	}
 	return nil, fmt.Errorf("unknown LicenseVersion field %s", name)
 }
@@ -8883,6 +9054,27 @@ func (m *LicenseVersionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedAt(v)
 		return nil
+	case licenseversion.FieldChangedByType:
+		v, ok := value.(licenseversion.ChangedByType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedByType(v)
+		return nil
+	case licenseversion.FieldChangedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedByID(v)
+		return nil
+	case licenseversion.FieldChangedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedByName(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LicenseVersion field %s", name)
 }
@@ -8927,7 +9119,17 @@ func (m *LicenseVersionMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *LicenseVersionMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(licenseversion.FieldChangedByType) {
+		fields = append(fields, licenseversion.FieldChangedByType)
+	}
+	if m.FieldCleared(licenseversion.FieldChangedByID) {
+		fields = append(fields, licenseversion.FieldChangedByID)
+	}
+	if m.FieldCleared(licenseversion.FieldChangedByName) {
+		fields = append(fields, licenseversion.FieldChangedByName)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -8940,6 +9142,17 @@ func (m *LicenseVersionMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *LicenseVersionMutation) ClearField(name string) error {
+	switch name {
+	case licenseversion.FieldChangedByType:
+		m.ClearChangedByType()
+		return nil
+	case licenseversion.FieldChangedByID:
+		m.ClearChangedByID()
+		return nil
+	case licenseversion.FieldChangedByName:
+		m.ClearChangedByName()
+		return nil
+	}
 	return fmt.Errorf("unknown LicenseVersion nullable field %s", name)
 }
 
@@ -8970,6 +9183,15 @@ func (m *LicenseVersionMutation) ResetField(name string) error {
 		return nil
 	case licenseversion.FieldCreatedAt:
 		m.ResetCreatedAt()
+		return nil
+	case licenseversion.FieldChangedByType:
+		m.ResetChangedByType()
+		return nil
+	case licenseversion.FieldChangedByID:
+		m.ResetChangedByID()
+		return nil
+	case licenseversion.FieldChangedByName:
+		m.ResetChangedByName()
 		return nil
 	}
 	return fmt.Errorf("unknown LicenseVersion field %s", name)

@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -77,6 +78,8 @@ type ComplexityRoot struct {
 		FirstBrokenSeq func(childComplexity int) int
 		HeadHash       func(childComplexity int) int
 		HeadSeq        func(childComplexity int) int
+		PrunedHash     func(childComplexity int) int
+		PrunedSeq      func(childComplexity int) int
 		Valid          func(childComplexity int) int
 	}
 
@@ -254,14 +257,17 @@ type ComplexityRoot struct {
 	}
 
 	LicenseVersion struct {
-		Change    func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		IsActive  func(childComplexity int) int
-		License   func(childComplexity int) int
-		Terms     func(childComplexity int) int
-		Type      func(childComplexity int) int
-		Version   func(childComplexity int) int
+		Change        func(childComplexity int) int
+		ChangedByID   func(childComplexity int) int
+		ChangedByName func(childComplexity int) int
+		ChangedByType func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IsActive      func(childComplexity int) int
+		License       func(childComplexity int) int
+		Terms         func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Version       func(childComplexity int) int
 	}
 
 	LicenseVersionConnection struct {
@@ -724,6 +730,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditChainVerification.HeadSeq(childComplexity), true
+	case "AuditChainVerification.prunedHash":
+		if e.ComplexityRoot.AuditChainVerification.PrunedHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainVerification.PrunedHash(childComplexity), true
+	case "AuditChainVerification.prunedSeq":
+		if e.ComplexityRoot.AuditChainVerification.PrunedSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChainVerification.PrunedSeq(childComplexity), true
 	case "AuditChainVerification.valid":
 		if e.ComplexityRoot.AuditChainVerification.Valid == nil {
 			break
@@ -1472,6 +1490,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LicenseVersion.Change(childComplexity), true
+	case "LicenseVersion.changedByID":
+		if e.ComplexityRoot.LicenseVersion.ChangedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByID(childComplexity), true
+	case "LicenseVersion.changedByName":
+		if e.ComplexityRoot.LicenseVersion.ChangedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByName(childComplexity), true
+	case "LicenseVersion.changedByType":
+		if e.ComplexityRoot.LicenseVersion.ChangedByType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LicenseVersion.ChangedByType(childComplexity), true
 	case "LicenseVersion.createdAt":
 		if e.ComplexityRoot.LicenseVersion.CreatedAt == nil {
 			break
@@ -3109,6 +3145,10 @@ func (ec *executionContext) childFields_AuditChainVerification(ctx context.Conte
 		return ec.fieldContext_AuditChainVerification_headHash(ctx, field)
 	case "firstBrokenSeq":
 		return ec.fieldContext_AuditChainVerification_firstBrokenSeq(ctx, field)
+	case "prunedSeq":
+		return ec.fieldContext_AuditChainVerification_prunedSeq(ctx, field)
+	case "prunedHash":
+		return ec.fieldContext_AuditChainVerification_prunedHash(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditChainVerification", field.Name)
 }
@@ -3471,6 +3511,12 @@ func (ec *executionContext) childFields_LicenseVersion(ctx context.Context, fiel
 		return ec.fieldContext_LicenseVersion_change(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_LicenseVersion_createdAt(ctx, field)
+	case "changedByType":
+		return ec.fieldContext_LicenseVersion_changedByType(ctx, field)
+	case "changedByID":
+		return ec.fieldContext_LicenseVersion_changedByID(ctx, field)
+	case "changedByName":
+		return ec.fieldContext_LicenseVersion_changedByName(ctx, field)
 	case "license":
 		return ec.fieldContext_LicenseVersion_license(ctx, field)
 	case "type":
@@ -5897,6 +5943,52 @@ func (ec *executionContext) _AuditChainVerification_firstBrokenSeq(ctx context.C
 }
 func (ec *executionContext) fieldContext_AuditChainVerification_firstBrokenSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChainVerification_prunedSeq(ctx context.Context, field graphql.CollectedField, obj *model.AuditChainVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainVerification_prunedSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrunedSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainVerification_prunedSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditChainVerification_prunedHash(ctx context.Context, field graphql.CollectedField, obj *model.AuditChainVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChainVerification_prunedHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrunedHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChainVerification_prunedHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChainVerification", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
@@ -8971,6 +9063,75 @@ func (ec *executionContext) _LicenseVersion_createdAt(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_LicenseVersion_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByType(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *licenseversion.ChangedByType) graphql.Marshaler {
+			return ec.marshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "LicenseVersionChangedByType")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _LicenseVersion_changedByName(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LicenseVersion_changedByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LicenseVersion_changedByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LicenseVersion", field, false, false, "String")
 }
 
 func (ec *executionContext) _LicenseVersion_license(ctx context.Context, field graphql.CollectedField, obj *ent.LicenseVersion) (ret graphql.Marshaler) {
@@ -23543,6 +23704,16 @@ func (ec *executionContext) _AuditChainVerification(ctx context.Context, sel ast
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "prunedSeq":
+			out.Values[i] = ec._AuditChainVerification_prunedSeq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prunedHash":
+			out.Values[i] = ec._AuditChainVerification_prunedHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24718,6 +24889,21 @@ func (ec *executionContext) _LicenseVersion(ctx context.Context, sel ast.Selecti
 		case "createdAt":
 			out.Values[i] = ec._LicenseVersion_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedByType":
+			out.Values[i] = ec._LicenseVersion_changedByType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedByID":
+			out.Values[i] = ec._LicenseVersion_changedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedByName":
+			out.Values[i] = ec._LicenseVersion_changedByName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "license":
@@ -29137,6 +29323,22 @@ func (ec *executionContext) marshalOLicenseVersion2ᚖgithubᚗcomᚋentitledᚋ
 		return graphql.Null
 	}
 	return ec._LicenseVersion(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx context.Context, v any) (*licenseversion.ChangedByType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(licenseversion.ChangedByType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLicenseVersionChangedByType2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚋlicenseversionᚐChangedByType(ctx context.Context, sel ast.SelectionSet, v *licenseversion.ChangedByType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOLicenseVersionEdge2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐLicenseVersionEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LicenseVersionEdge) graphql.Marshaler {

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/entitled/entitled/ent"
@@ -16,10 +15,18 @@ import (
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.AuditEventOrder, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
-	panic(fmt.Errorf("not implemented: AuditEvents - auditEvents"))
+	if len(orderBy) == 0 {
+		orderBy = []*ent.AuditEventOrder{{Field: ent.AuditEventOrderFieldSeq, Direction: entgql.OrderDirectionDesc}}
+	}
+	return r.Client.AuditEvent.Query().Paginate(ctx, after, first, before, last,
+		ent.WithAuditEventOrder(orderBy), ent.WithAuditEventFilter(where.Filter))
 }
 
 // VerifyAuditChain is the resolver for the verifyAuditChain field.
 func (r *queryResolver) VerifyAuditChain(ctx context.Context) (*model.AuditChainVerification, error) {
-	panic(fmt.Errorf("not implemented: VerifyAuditChain - verifyAuditChain"))
+	v, err := r.Audit.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return verification(v), nil
 }

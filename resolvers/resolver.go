@@ -11,6 +11,7 @@ import (
 	"github.com/entitled/entitled/internal/catalog"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/metering"
 )
@@ -24,6 +25,7 @@ type Resolver struct {
 	Decider         *decision.Service
 	Metering        *metering.Service
 	Custom          *custompolicy.Service
+	Audit           *events.Auditor
 }
 
 // NewSchema returns the executable schema.

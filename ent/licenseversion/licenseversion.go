@@ -3,6 +3,9 @@
 package licenseversion
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -31,6 +34,12 @@ const (
 	FieldChange = "change"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
+	// FieldChangedByType holds the string denoting the changed_by_type field in the database.
+	FieldChangedByType = "changed_by_type"
+	// FieldChangedByID holds the string denoting the changed_by_id field in the database.
+	FieldChangedByID = "changed_by_id"
+	// FieldChangedByName holds the string denoting the changed_by_name field in the database.
+	FieldChangedByName = "changed_by_name"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeLicense holds the string denoting the license edge name in mutations.
@@ -64,6 +73,9 @@ var Columns = []string{
 	FieldTerms,
 	FieldChange,
 	FieldCreatedAt,
+	FieldChangedByType,
+	FieldChangedByID,
+	FieldChangedByName,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -97,6 +109,30 @@ var (
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
+
+// ChangedByType defines the type for the "changed_by_type" enum field.
+type ChangedByType string
+
+// ChangedByType values.
+const (
+	ChangedByTypeAPI_KEY  ChangedByType = "API_KEY"
+	ChangedByTypeOPERATOR ChangedByType = "OPERATOR"
+	ChangedByTypeSYSTEM   ChangedByType = "SYSTEM"
+)
+
+func (cbt ChangedByType) String() string {
+	return string(cbt)
+}
+
+// ChangedByTypeValidator is a validator for the "changed_by_type" field enum values. It is called by the builders before save.
+func ChangedByTypeValidator(cbt ChangedByType) error {
+	switch cbt {
+	case ChangedByTypeAPI_KEY, ChangedByTypeOPERATOR, ChangedByTypeSYSTEM:
+		return nil
+	default:
+		return fmt.Errorf("licenseversion: invalid enum value for changed_by_type field: %q", cbt)
+	}
+}
 
 // OrderOption defines the ordering options for the LicenseVersion queries.
 type OrderOption func(*sql.Selector)
@@ -141,6 +177,21 @@ func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
 }
 
+// ByChangedByType orders the results by the changed_by_type field.
+func ByChangedByType(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChangedByType, opts...).ToFunc()
+}
+
+// ByChangedByID orders the results by the changed_by_id field.
+func ByChangedByID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChangedByID, opts...).ToFunc()
+}
+
+// ByChangedByName orders the results by the changed_by_name field.
+func ByChangedByName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChangedByName, opts...).ToFunc()
+}
+
 // ByOrganizationField orders the results by organization field.
 func ByOrganizationField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -167,4 +218,22 @@ func newLicenseStep() *sqlgraph.Step {
 		sqlgraph.To(LicenseInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, LicenseTable, LicenseColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e ChangedByType) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *ChangedByType) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = ChangedByType(str)
+	if err := ChangedByTypeValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid ChangedByType", str)
+	}
+	return nil
 }

@@ -100,6 +100,16 @@ func CreatedAt(v time.Time) predicate.LicenseVersion {
 	return predicate.LicenseVersion(sql.FieldEQ(FieldCreatedAt, v))
 }
 
+// ChangedByID applies equality check predicate on the "changed_by_id" field. It's identical to ChangedByIDEQ.
+func ChangedByID(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEQ(FieldChangedByID, v))
+}
+
+// ChangedByName applies equality check predicate on the "changed_by_name" field. It's identical to ChangedByNameEQ.
+func ChangedByName(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEQ(FieldChangedByName, v))
+}
+
 // OrganizationIDEQ applies the EQ predicate on the "organization_id" field.
 func OrganizationIDEQ(v string) predicate.LicenseVersion {
 	return predicate.LicenseVersion(sql.FieldEQ(FieldOrganizationID, v))
@@ -448,6 +458,186 @@ func CreatedAtLT(v time.Time) predicate.LicenseVersion {
 // CreatedAtLTE applies the LTE predicate on the "created_at" field.
 func CreatedAtLTE(v time.Time) predicate.LicenseVersion {
 	return predicate.LicenseVersion(sql.FieldLTE(FieldCreatedAt, v))
+}
+
+// ChangedByTypeEQ applies the EQ predicate on the "changed_by_type" field.
+func ChangedByTypeEQ(v ChangedByType) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEQ(FieldChangedByType, v))
+}
+
+// ChangedByTypeNEQ applies the NEQ predicate on the "changed_by_type" field.
+func ChangedByTypeNEQ(v ChangedByType) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNEQ(FieldChangedByType, v))
+}
+
+// ChangedByTypeIn applies the In predicate on the "changed_by_type" field.
+func ChangedByTypeIn(vs ...ChangedByType) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIn(FieldChangedByType, vs...))
+}
+
+// ChangedByTypeNotIn applies the NotIn predicate on the "changed_by_type" field.
+func ChangedByTypeNotIn(vs ...ChangedByType) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotIn(FieldChangedByType, vs...))
+}
+
+// ChangedByTypeIsNil applies the IsNil predicate on the "changed_by_type" field.
+func ChangedByTypeIsNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIsNull(FieldChangedByType))
+}
+
+// ChangedByTypeNotNil applies the NotNil predicate on the "changed_by_type" field.
+func ChangedByTypeNotNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotNull(FieldChangedByType))
+}
+
+// ChangedByIDEQ applies the EQ predicate on the "changed_by_id" field.
+func ChangedByIDEQ(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEQ(FieldChangedByID, v))
+}
+
+// ChangedByIDNEQ applies the NEQ predicate on the "changed_by_id" field.
+func ChangedByIDNEQ(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNEQ(FieldChangedByID, v))
+}
+
+// ChangedByIDIn applies the In predicate on the "changed_by_id" field.
+func ChangedByIDIn(vs ...string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIn(FieldChangedByID, vs...))
+}
+
+// ChangedByIDNotIn applies the NotIn predicate on the "changed_by_id" field.
+func ChangedByIDNotIn(vs ...string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotIn(FieldChangedByID, vs...))
+}
+
+// ChangedByIDGT applies the GT predicate on the "changed_by_id" field.
+func ChangedByIDGT(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldGT(FieldChangedByID, v))
+}
+
+// ChangedByIDGTE applies the GTE predicate on the "changed_by_id" field.
+func ChangedByIDGTE(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldGTE(FieldChangedByID, v))
+}
+
+// ChangedByIDLT applies the LT predicate on the "changed_by_id" field.
+func ChangedByIDLT(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldLT(FieldChangedByID, v))
+}
+
+// ChangedByIDLTE applies the LTE predicate on the "changed_by_id" field.
+func ChangedByIDLTE(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldLTE(FieldChangedByID, v))
+}
+
+// ChangedByIDContains applies the Contains predicate on the "changed_by_id" field.
+func ChangedByIDContains(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldContains(FieldChangedByID, v))
+}
+
+// ChangedByIDHasPrefix applies the HasPrefix predicate on the "changed_by_id" field.
+func ChangedByIDHasPrefix(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldHasPrefix(FieldChangedByID, v))
+}
+
+// ChangedByIDHasSuffix applies the HasSuffix predicate on the "changed_by_id" field.
+func ChangedByIDHasSuffix(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldHasSuffix(FieldChangedByID, v))
+}
+
+// ChangedByIDIsNil applies the IsNil predicate on the "changed_by_id" field.
+func ChangedByIDIsNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIsNull(FieldChangedByID))
+}
+
+// ChangedByIDNotNil applies the NotNil predicate on the "changed_by_id" field.
+func ChangedByIDNotNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotNull(FieldChangedByID))
+}
+
+// ChangedByIDEqualFold applies the EqualFold predicate on the "changed_by_id" field.
+func ChangedByIDEqualFold(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEqualFold(FieldChangedByID, v))
+}
+
+// ChangedByIDContainsFold applies the ContainsFold predicate on the "changed_by_id" field.
+func ChangedByIDContainsFold(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldContainsFold(FieldChangedByID, v))
+}
+
+// ChangedByNameEQ applies the EQ predicate on the "changed_by_name" field.
+func ChangedByNameEQ(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEQ(FieldChangedByName, v))
+}
+
+// ChangedByNameNEQ applies the NEQ predicate on the "changed_by_name" field.
+func ChangedByNameNEQ(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNEQ(FieldChangedByName, v))
+}
+
+// ChangedByNameIn applies the In predicate on the "changed_by_name" field.
+func ChangedByNameIn(vs ...string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIn(FieldChangedByName, vs...))
+}
+
+// ChangedByNameNotIn applies the NotIn predicate on the "changed_by_name" field.
+func ChangedByNameNotIn(vs ...string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotIn(FieldChangedByName, vs...))
+}
+
+// ChangedByNameGT applies the GT predicate on the "changed_by_name" field.
+func ChangedByNameGT(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldGT(FieldChangedByName, v))
+}
+
+// ChangedByNameGTE applies the GTE predicate on the "changed_by_name" field.
+func ChangedByNameGTE(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldGTE(FieldChangedByName, v))
+}
+
+// ChangedByNameLT applies the LT predicate on the "changed_by_name" field.
+func ChangedByNameLT(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldLT(FieldChangedByName, v))
+}
+
+// ChangedByNameLTE applies the LTE predicate on the "changed_by_name" field.
+func ChangedByNameLTE(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldLTE(FieldChangedByName, v))
+}
+
+// ChangedByNameContains applies the Contains predicate on the "changed_by_name" field.
+func ChangedByNameContains(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldContains(FieldChangedByName, v))
+}
+
+// ChangedByNameHasPrefix applies the HasPrefix predicate on the "changed_by_name" field.
+func ChangedByNameHasPrefix(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldHasPrefix(FieldChangedByName, v))
+}
+
+// ChangedByNameHasSuffix applies the HasSuffix predicate on the "changed_by_name" field.
+func ChangedByNameHasSuffix(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldHasSuffix(FieldChangedByName, v))
+}
+
+// ChangedByNameIsNil applies the IsNil predicate on the "changed_by_name" field.
+func ChangedByNameIsNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldIsNull(FieldChangedByName))
+}
+
+// ChangedByNameNotNil applies the NotNil predicate on the "changed_by_name" field.
+func ChangedByNameNotNil() predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldNotNull(FieldChangedByName))
+}
+
+// ChangedByNameEqualFold applies the EqualFold predicate on the "changed_by_name" field.
+func ChangedByNameEqualFold(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldEqualFold(FieldChangedByName, v))
+}
+
+// ChangedByNameContainsFold applies the ContainsFold predicate on the "changed_by_name" field.
+func ChangedByNameContainsFold(v string) predicate.LicenseVersion {
+	return predicate.LicenseVersion(sql.FieldContainsFold(FieldChangedByName, v))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

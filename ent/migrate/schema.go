@@ -319,6 +319,9 @@ var (
 		{Name: "terms", Type: field.TypeJSON},
 		{Name: "change", Type: field.TypeString, Default: ""},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "changed_by_type", Type: field.TypeEnum, Nullable: true, Enums: []string{"API_KEY", "OPERATOR", "SYSTEM"}},
+		{Name: "changed_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "changed_by_name", Type: field.TypeString, Nullable: true},
 		{Name: "license_id", Type: field.TypeString, Size: 64},
 		{Name: "organization_id", Type: field.TypeString, Size: 64},
 	}
@@ -330,13 +333,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "license_versions_licenses_versions",
-				Columns:    []*schema.Column{LicenseVersionsColumns[7]},
+				Columns:    []*schema.Column{LicenseVersionsColumns[10]},
 				RefColumns: []*schema.Column{LicensesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "license_versions_organizations_organization",
-				Columns:    []*schema.Column{LicenseVersionsColumns[8]},
+				Columns:    []*schema.Column{LicenseVersionsColumns[11]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -345,7 +348,7 @@ var (
 			{
 				Name:    "licenseversion_license_id_version",
 				Unique:  true,
-				Columns: []*schema.Column{LicenseVersionsColumns[7], LicenseVersionsColumns[1]},
+				Columns: []*schema.Column{LicenseVersionsColumns[10], LicenseVersionsColumns[1]},
 			},
 		},
 	}

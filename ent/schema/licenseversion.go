@@ -32,6 +32,14 @@ func (LicenseVersion) Fields() []ent.Field {
 		field.String("change").Immutable().Default("").
 			Comment("what changed from the previous version, for people"),
 		field.Time("created_at").Immutable().Default(timeNow).Annotations(entgql.OrderField("CREATED_AT")),
+		// Who made the version (the actor of its event in the trail);
+		// null on versions made before authors were recorded.
+		field.Enum("changed_by_type").Values("API_KEY", "OPERATOR", "SYSTEM").Immutable().Optional().Nillable().
+			Comment("who made this version: an API key, the operator, or the system; null before authors were recorded"),
+		field.String("changed_by_id").Immutable().Optional().Nillable().
+			Comment("the API key that made this version, if one did"),
+		field.String("changed_by_name").Immutable().Optional().Nillable().
+			Comment("that API key's name when it made this version"),
 	}
 }
 

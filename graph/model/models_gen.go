@@ -21,6 +21,10 @@ type AuditChainVerification struct {
 	HeadHash string `json:"headHash"`
 	// The first seq whose event was changed, removed or reordered; null when valid.
 	FirstBrokenSeq *int `json:"firstBrokenSeq,omitempty"`
+	// The last event retention removed (0: none); checking starts after it.
+	PrunedSeq int `json:"prunedSeq"`
+	// That event's hash, which the first kept event's prevHash must be (64 zeros: none removed).
+	PrunedHash string `json:"prunedHash"`
 }
 
 type CreateAPIKeyInput struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/entitled/entitled/internal/catalog"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/httpapi"
 	"github.com/entitled/entitled/internal/instance"
@@ -71,6 +72,12 @@ type Config struct {
 	SkipNotify func(changefeed.Change) bool
 	// Tracing says where OpenTelemetry spans go; the zero value is off.
 	Tracing tracing.Config
+	// AuditRetention is how long audit events are kept
+	// (ENTITLED_AUDIT_RETENTION; 0: forever).
+	AuditRetention time.Duration
+	// ScheduleInterval is how often the event scheduler runs (expiry
+	// notices, retention; 0: events.DefaultScheduleInterval).
+	ScheduleInterval time.Duration
 }
 
 // App is a running entitled.
@@ -84,6 +91,10 @@ type App struct {
 	Metering  *metering.Service
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
+	// Events is the organizations' event log every service records in.
+	Events *events.Log
+	// Scheduler writes expiry notices and applies retention.
+	Scheduler *events.Scheduler
 	Feed      *changefeed.Feed
 	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
@@ -126,18 +137,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}))
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
-	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
+	a.Events = events.New(db.Dialect, cfg.Now, nil)
+	if a.Auth, err = auth.New(db, a.Feed, a.Events, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
 		return nil, err
 	}
-	a.Catalog = catalog.New(db, a.Feed)
-	a.Instances = instance.New(db, cfg.Now, a.Feed)
+	a.Catalog = catalog.New(db, a.Feed, a.Events)
+	a.Instances = instance.New(db, cfg.Now, a.Feed, a.Events)
 	var dlog *decision.Log
 	if cfg.DecisionLog != nil {
 		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
 	}
-	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now)
+	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed, a.Events)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events)
 	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
@@ -167,6 +179,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Decider:         a.Decisions,
 		Metering:        a.Metering,
 		Custom:          a.Policies,
+		Audit:           events.NewAuditor(a.Events, db.Read),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
@@ -178,7 +191,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	a.Handler = a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux))
+	// The request id outermost: the instrumentation below reads the route
+	// from the request the mux is handed, which must be its own.
+	a.Handler = httpapi.RequestID(cfg.Logger, a.Tracing.Handler(a.Metrics.InstrumentHTTP(mux)))
+	// Last: nothing after it can fail, and Close stops it.
+	a.Scheduler = events.NewScheduler(db.SQL, db.Dialect, a.Events, cfg.Now, events.ScheduleConfig{
+		Interval: cfg.ScheduleInterval, Retention: cfg.AuditRetention, Logger: cfg.Logger,
+	})
+	a.Scheduler.Start()
 	return a, nil
 }
 
@@ -211,6 +231,7 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 // Close stops listening for changes, exports the spans not yet exported
 // (within 5 s) and releases the database.
 func (a *App) Close() error {
+	a.Scheduler.Stop()
 	a.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

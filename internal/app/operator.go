@@ -9,6 +9,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/auth"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -35,11 +36,14 @@ func CreateKey(ctx context.Context, db *store.DB, log *slog.Logger, orgSlug stri
 	}
 	// The new key is published like any other change (it runs no listener).
 	feed := changefeed.New(feedConfig(db, Config{Logger: log}, changefeed.Config{}))
-	svc, err := auth.New(db, feed, time.Now, "")
+	svc, err := auth.New(db, feed, events.New(db.Dialect, time.Now, nil), time.Now, "")
 	if err != nil {
 		return nil, "", err
 	}
-	key, secret, err := svc.CreateAPIKey(tenant.OrgContext(ctx, org.ID), in)
+	// The operator acts inside the organization: the event names the
+	// operator as the actor.
+	opCtx := tenant.NewContext(ctx, tenant.Viewer{OrgID: org.ID, OrgSlug: org.Slug, Scopes: []tenant.Scope{tenant.ScopeAdmin}, Operator: true})
+	key, secret, err := svc.CreateAPIKey(opCtx, in)
 	if err != nil {
 		return nil, "", err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/entitled/entitled/ent/apikey"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -60,9 +61,10 @@ const (
 
 // Service issues and verifies credentials.
 type Service struct {
-	db   *ent.Client
-	feed *changefeed.Feed
-	now  func() time.Time
+	db     *ent.Client
+	feed   *changefeed.Feed
+	events *events.Log
+	now    func() time.Time
 	// operatorHash is the SHA-256 of the operator token (nil: none), so
 	// comparing a credential with it takes the same time whatever either
 	// length.
@@ -86,11 +88,11 @@ type cachedKey struct {
 }
 
 // New returns the auth service. feed carries key changes between
-// processes and says how current this process is. operatorToken may be
-// empty (no operator); otherwise it must be at least MinOperatorToken
-// characters.
-func New(db *store.DB, feed *changefeed.Feed, now func() time.Time, operatorToken string) (*Service, error) {
-	s := &Service{db: db.Client, feed: feed, now: now, cache: map[string]cachedKey{}}
+// processes and says how current this process is; log records key
+// changes in the organization's event log. operatorToken may be empty (no
+// operator); otherwise it must be at least MinOperatorToken characters.
+func New(db *store.DB, feed *changefeed.Feed, log *events.Log, now func() time.Time, operatorToken string) (*Service, error) {
+	s := &Service{db: db.Client, feed: feed, events: log, now: now, cache: map[string]cachedKey{}}
 	if operatorToken != "" {
 		if len(operatorToken) < MinOperatorToken {
 			return nil, fmt.Errorf("ENTITLED_OPERATOR_TOKEN is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(operatorToken), MinOperatorToken)
@@ -319,6 +321,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, in CreateKeyInput) (*ent.API
 		if key, secret, err = createKey(ctx, tx, "", in); err != nil {
 			return nil, err
 		}
+		if err := s.record(ctx, tx, "api_key.created", "", nil, key); err != nil {
+			return nil, err
+		}
 		return &changefeed.Change{Kind: changefeed.KindAPIKey, IDs: []string{key.ID}}, nil
 	})
 	if err != nil {
@@ -353,6 +358,16 @@ func createKey(ctx context.Context, tx *ent.Tx, orgID string, in CreateKeyInput)
 	return k, secret, nil
 }
 
+// record appends the event of a key created (before nil) or changed, as
+// the last write of the transaction; org "" is the caller's organization.
+// The snapshot holds the key's prefix, never its secret or hash.
+func (s *Service) record(ctx context.Context, tx *ent.Tx, action, org string, before, after *ent.APIKey) error {
+	c := events.Change{Org: org, Action: action, ResourceType: "API_KEY", ResourceID: after.ID,
+		Before: events.Snapshot(before), After: events.Snapshot(after)}
+	_, err := s.events.Append(ctx, tx, c)
+	return err
+}
+
 func dedupe(in []tenant.Scope) []tenant.Scope {
 	out := make([]tenant.Scope, 0, len(in))
 	seen := map[tenant.Scope]bool{}
@@ -381,6 +396,9 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, err
 		}
 		if out, err = tx.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx); err != nil {
 			return nil, store.Translate(err, "API key")
+		}
+		if err := s.record(ctx, tx, "api_key.revoked", "", k, out); err != nil {
+			return nil, err
 		}
 		return &changefeed.Change{Kind: changefeed.KindAPIKey, IDs: []string{k.ID}}, nil
 	})
@@ -411,7 +429,12 @@ func (s *Service) CreateOrganization(ctx context.Context, name, slug string) (*e
 			return store.Translate(err, "organization")
 		}
 		key, secret, err = createKey(sys, tx, org.ID, CreateKeyInput{Name: "initial admin key", Scopes: []tenant.Scope{tenant.ScopeAdmin}})
-		return err
+		if err != nil {
+			return err
+		}
+		// The caller's context names the actor: the operator token, or
+		// nobody (bootstrap: SYSTEM).
+		return s.record(ctx, tx, "api_key.created", org.ID, nil, key)
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -33,13 +34,18 @@ func TestLookupInFlightDuringRevocationDoesNotCache(t *testing.T) {
 	defer db.Close()
 	var s *Service
 	feed := changefeed.New(changefeed.Config{Apply: func(c changefeed.Change) { s.Apply(c) }})
-	s, err = New(db, feed, time.Now, "")
+	s, err = New(db, feed, events.New(db.Dialect, time.Now, nil), time.Now, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	org, key, secret, err := s.CreateOrganization(ctx, "Acme", "acme")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Nobody asked (as at bootstrap): the first key's event is the system's.
+	evts, err := db.Client.AuditEvent.Query().All(tenant.OrgContext(ctx, org.ID))
+	if err != nil || len(evts) != 1 || evts[0].Action != "api_key.created" || evts[0].ActorType != "SYSTEM" || evts[0].ResourceID != key.ID {
+		t.Fatalf("the first key's event: %v %v", evts, err)
 	}
 
 	done := make(chan error)

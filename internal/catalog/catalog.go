@@ -11,6 +11,7 @@ import (
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/license"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -23,11 +24,21 @@ type Service struct {
 	// feed carries each change to every process's caches, published in
 	// the transaction that makes it.
 	feed *changefeed.Feed
+	// events records each change in the organization's event log, in the
+	// transaction that makes it.
+	events *events.Log
 }
 
 // New returns a catalog service.
-func New(db *store.DB, feed *changefeed.Feed) *Service {
-	return &Service{db: db.Client, dialect: db.Dialect, feed: feed}
+func New(db *store.DB, feed *changefeed.Feed, log *events.Log) *Service {
+	return &Service{db: db.Client, dialect: db.Dialect, feed: feed, events: log}
+}
+
+// record appends a change to the organization's event log, as the last
+// write of the transaction.
+func (s *Service) record(ctx context.Context, tx *ent.Tx, c events.Change) error {
+	_, err := s.events.Append(ctx, tx, c)
+	return err
 }
 
 // tx runs fn in a transaction of the caller's organization and publishes

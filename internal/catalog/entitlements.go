@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/validate"
@@ -75,6 +76,9 @@ func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlemen
 		if err != nil {
 			return nil, store.TranslateSlug(err, "entitlement", &in.Slug)
 		}
+		if err := s.record(ctx, tx, entitlementChange("entitlement.created", nil, e)); err != nil {
+			return nil, err
+		}
 		out = e
 		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
@@ -114,6 +118,11 @@ func (s *Service) UpdateEntitlement(ctx context.Context, id string, in ent.Updat
 		}
 		if change := meteringChange(before, e); change != "" {
 			if err := s.bumpLinking(ctx, tx, e.ID, change); err != nil {
+				return nil, err
+			}
+		}
+		if c := entitlementChange("entitlement.updated", before, e); !c.Noop() {
+			if err := s.record(ctx, tx, c); err != nil {
 				return nil, err
 			}
 		}
@@ -169,7 +178,7 @@ func (s *Service) bumpLinking(ctx context.Context, tx *ent.Tx, entitlementID, ch
 		if err != nil {
 			return err
 		}
-		if err := bump(ctx, tx, l, change); err != nil {
+		if _, err := bump(ctx, tx, l, change); err != nil {
 			return err
 		}
 	}
@@ -193,7 +202,27 @@ func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, err
 		if err := tx.Entitlement.DeleteOne(e).Exec(ctx); err != nil {
 			return nil, store.Translate(err, "entitlement")
 		}
+		if err := s.record(ctx, tx, entitlementChange("entitlement.deleted", e, nil)); err != nil {
+			return nil, err
+		}
 		return changed(changefeed.KindEntitlement, e.ID), nil
 	})
 	return id, err
+}
+
+// entitlementChange is the event of an entitlement created (before nil),
+// updated or deleted (after nil).
+func entitlementChange(action string, before, after *ent.Entitlement) events.Change {
+	e := after
+	if e == nil {
+		e = before
+	}
+	c := events.Change{Action: action, ResourceType: "ENTITLEMENT", ResourceID: e.ID, ResourceSlug: e.Slug}
+	if before != nil {
+		c.Before = events.Snapshot(before)
+	}
+	if after != nil {
+		c.After = events.Snapshot(after)
+	}
+	return c
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -45,6 +46,9 @@ func (s *Service) CreateLicense(ctx context.Context, in ent.CreateLicenseInput) 
 			return nil, store.TranslateSlug(err, "license", &in.Slug)
 		}
 		if err := snapshot(ctx, tx, l, "created"); err != nil {
+			return nil, err
+		}
+		if err := s.record(ctx, tx, licenseChange("license.created", nil, l)); err != nil {
 			return nil, err
 		}
 		out = l
@@ -84,6 +88,7 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 				return nil, err
 			}
 		}
+		before := l
 		upd := tx.License.UpdateOne(l).SetInput(in)
 		if len(changes) > 0 {
 			upd.AddVersion(1)
@@ -94,6 +99,11 @@ func (s *Service) UpdateLicense(ctx context.Context, id string, in ent.UpdateLic
 		}
 		if len(changes) > 0 {
 			if err := snapshot(ctx, tx, l, strings.Join(changes, "; ")); err != nil {
+				return nil, err
+			}
+		}
+		if c := licenseChange("license.updated", before, l); !c.Noop() {
+			if err := s.record(ctx, tx, c); err != nil {
 				return nil, err
 			}
 		}
@@ -121,9 +131,29 @@ func (s *Service) DeleteLicense(ctx context.Context, id string) (string, error) 
 		if err := tx.License.DeleteOne(l).Exec(ctx); err != nil {
 			return nil, store.Translate(err, "license")
 		}
+		if err := s.record(ctx, tx, licenseChange("license.deleted", l, nil)); err != nil {
+			return nil, err
+		}
 		return changed(changefeed.KindLicense, l.ID), nil
 	})
 	return id, err
+}
+
+// licenseChange is the event of a license created (before nil), updated
+// or deleted (after nil), at the version it has after the change.
+func licenseChange(action string, before, after *ent.License) events.Change {
+	l := after
+	if l == nil {
+		l = before
+	}
+	c := events.Change{Action: action, ResourceType: "LICENSE", ResourceID: l.ID, ResourceSlug: l.Slug, LicenseVersion: &l.Version}
+	if before != nil {
+		c.Before = events.Snapshot(before)
+	}
+	if after != nil {
+		c.After = events.Snapshot(after)
+	}
+	return c
 }
 
 // clearDefault drops the default flag from the organization's licenses.

@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/validate"
@@ -55,6 +56,7 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 			Where(licenseentitlement.LicenseID(l.ID), licenseentitlement.EntitlementID(e.ID)).
 			Only(ctx)
 		var change string
+		var previous *ent.LicenseEntitlement // nil: a new link
 		switch {
 		case ent.IsNotFound(err):
 			existing, err = tx.LicenseEntitlement.Create().
@@ -71,6 +73,7 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 			out = existing
 			return nil, nil
 		default:
+			previous = existing
 			before := describeValue(existing.Value, existing.OveragePercent)
 			upd := tx.LicenseEntitlement.UpdateOne(existing).SetValue(value)
 			if in.OveragePercent != nil {
@@ -84,7 +87,15 @@ func (s *Service) SetLicenseEntitlement(ctx context.Context, in SetLinkInput) (*
 			}
 			change = fmt.Sprintf("changed %s: %s → %s", e.Slug, before, describeValue(value, in.OveragePercent))
 		}
-		if err := bump(ctx, tx, l, change); err != nil {
+		if l, err = bump(ctx, tx, l, change); err != nil {
+			return nil, err
+		}
+		c := linkChange("license_entitlement.set", l, e, existing)
+		c.After = linkSnapshot(l, e, existing)
+		if previous != nil {
+			c.Before = linkSnapshot(l, e, previous)
+		}
+		if err := s.record(ctx, tx, c); err != nil {
 			return nil, err
 		}
 		out = existing
@@ -111,10 +122,12 @@ func (s *Service) RemoveLicenseEntitlement(ctx context.Context, licenseID, entit
 		if err := tx.LicenseEntitlement.DeleteOne(link).Exec(ctx); err != nil {
 			return nil, store.Translate(err, "license entitlement")
 		}
-		if err := bump(ctx, tx, l, "removed "+link.Edges.Entitlement.Slug); err != nil {
+		if out, err = bump(ctx, tx, l, "removed "+link.Edges.Entitlement.Slug); err != nil {
 			return nil, err
 		}
-		if out, err = tx.License.Get(ctx, l.ID); err != nil {
+		c := linkChange("license_entitlement.removed", out, link.Edges.Entitlement, link)
+		c.Before = linkSnapshot(out, link.Edges.Entitlement, link)
+		if err := s.record(ctx, tx, c); err != nil {
 			return nil, err
 		}
 		return changed(changefeed.KindLink, link.ID), nil
@@ -122,13 +135,30 @@ func (s *Service) RemoveLicenseEntitlement(ctx context.Context, licenseID, entit
 	return unwrap(out, err)
 }
 
-// bump raises the license version by one and snapshots the new terms.
-func bump(ctx context.Context, tx *ent.Tx, l *ent.License, change string) error {
+// bump raises the license version by one and snapshots the new terms;
+// it returns the license at its new version.
+func bump(ctx context.Context, tx *ent.Tx, l *ent.License, change string) (*ent.License, error) {
 	l, err := tx.License.UpdateOne(l).AddVersion(1).Save(ctx)
 	if err != nil {
-		return store.Translate(err, "license")
+		return nil, store.Translate(err, "license")
 	}
-	return snapshot(ctx, tx, l, change)
+	return l, snapshot(ctx, tx, l, change)
+}
+
+// linkChange is the event of a link set or removed, with the license's
+// new version (the caller fills in before and after). The resource's slug
+// names both ends ("gold/api-calls").
+func linkChange(action string, l *ent.License, e *ent.Entitlement, link *ent.LicenseEntitlement) events.Change {
+	return events.Change{Action: action, ResourceType: "LICENSE_ENTITLEMENT", ResourceID: link.ID,
+		ResourceSlug: l.Slug + "/" + e.Slug, LicenseVersion: &l.Version}
+}
+
+// linkSnapshot is a link's fields with the slugs of both ends, so the
+// trail reads without looking them up.
+func linkSnapshot(l *ent.License, e *ent.Entitlement, link *ent.LicenseEntitlement) map[string]any {
+	m := events.Snapshot(link)
+	m["licenseSlug"], m["entitlementSlug"] = l.Slug, e.Slug
+	return m
 }
 
 func withField(err error, field string) error {

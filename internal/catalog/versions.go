@@ -6,11 +6,14 @@ import (
 
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/licenseentitlement"
+	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/internal/catalog/terms"
+	"github.com/entitled/entitled/internal/events"
 )
 
 // snapshot stores the license's current terms as the snapshot of its
-// current version. Callers hold the license row lock and have already set
+// current version, with who made it (the caller: the same actor as the
+// change's event). Callers hold the license row lock and have already set
 // the new version.
 func snapshot(ctx context.Context, tx *ent.Tx, l *ent.License, change string) error {
 	links, err := tx.LicenseEntitlement.Query().
@@ -35,7 +38,11 @@ func snapshot(ctx context.Context, tx *ent.Tx, l *ent.License, change string) er
 		})
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].EntitlementSlug < ts[j].EntitlementSlug })
+	by := events.ActorOf(ctx)
 	return tx.LicenseVersion.Create().
+		SetChangedByType(licenseversion.ChangedByType(by.Type)).
+		SetNillableChangedByID(nonEmpty(by.ID)).
+		SetNillableChangedByName(nonEmpty(by.Name)).
 		SetOrganizationID(l.OrganizationID).
 		SetLicenseID(l.ID).
 		SetVersion(l.Version).
@@ -51,5 +58,12 @@ func optString[T ~string](v *T) *string {
 		return nil
 	}
 	s := string(*v)
+	return &s
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
 	return &s
 }

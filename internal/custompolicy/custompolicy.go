@@ -20,6 +20,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
@@ -41,6 +42,7 @@ const compileTimeout = 30 * time.Second
 type Service struct {
 	db          *ent.Client
 	feed        *changefeed.Feed
+	events      *events.Log
 	evalTimeout time.Duration
 	metrics     *metrics.Registry
 
@@ -121,14 +123,15 @@ func (s *Service) orgSlots(orgID string) chan struct{} {
 
 // New returns the service. evalTimeout bounds each evaluation of custom
 // policies; feed tells every process that an organization's policies
-// changed (in the transaction that changes them).
-func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, feed *changefeed.Feed) *Service {
+// changed (in the transaction that changes them); log records each change
+// in the organization's event log.
+func New(db *store.DB, m *metrics.Registry, evalTimeout time.Duration, feed *changefeed.Feed, log *events.Log) *Service {
 	compiled, err := lru.New[string, *Set](MaxCompiled)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
 	return &Service{
-		db: db.Client, metrics: m, evalTimeout: evalTimeout, feed: feed,
+		db: db.Client, metrics: m, evalTimeout: evalTimeout, feed: feed, events: log,
 		slots:     make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		compiled:  compiled,
 		evalSlots: max(1, runtime.GOMAXPROCS(0)/2),
@@ -293,7 +296,11 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.OrgPolicy, e
 			SetLastTestResult(result).
 			Save(ctx)
 		out = p
-		return saved(ctx, tx, p, err, in.Name)
+		c, err := saved(ctx, tx, p, err, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		return c, s.record(ctx, tx, "policy.created", nil, p)
 	})
 	return done(out, err)
 }
@@ -311,6 +318,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 		if err != nil {
 			return nil, store.Translate(err, "policy")
 		}
+		before := p
 		name, src, tests, active := p.Name, p.Module, p.Tests, p.Active
 		if in.Name != nil {
 			name = *in.Name
@@ -337,7 +345,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 			SetLastTestResult(result).AddVersion(1).
 			Save(ctx)
 		out = p
-		return saved(ctx, tx, p, err, name)
+		c, err := saved(ctx, tx, p, err, name)
+		if err != nil {
+			return nil, err
+		}
+		return c, s.record(ctx, tx, "policy.updated", before, p)
 	})
 	return done(out, err)
 }
@@ -345,10 +357,17 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*ent.O
 // Delete removes a policy and its revisions.
 func (s *Service) Delete(ctx context.Context, id string) (string, error) {
 	err := s.tx(ctx, func(tx *ent.Tx) (*changefeed.Change, error) {
-		if err := tx.OrgPolicy.DeleteOneID(id).Exec(ctx); err != nil {
+		p, err := tx.OrgPolicy.Get(ctx, id)
+		if err != nil {
 			return nil, store.Translate(err, "policy")
 		}
-		return changed(id), bumpOrg(ctx, tx)
+		if err := tx.OrgPolicy.DeleteOne(p).Exec(ctx); err != nil {
+			return nil, store.Translate(err, "policy")
+		}
+		if err := bumpOrg(ctx, tx); err != nil {
+			return nil, err
+		}
+		return changed(id), s.record(ctx, tx, "policy.deleted", p, nil)
 	})
 	if err != nil {
 		return "", err
@@ -383,6 +402,24 @@ func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name st
 		return nil, err
 	}
 	return changed(p.ID), bumpOrg(ctx, tx)
+}
+
+// record appends the event of a policy created (before nil), updated or
+// deleted (after nil), as the last write of the transaction.
+func (s *Service) record(ctx context.Context, tx *ent.Tx, action string, before, after *ent.OrgPolicy) error {
+	p := after
+	if p == nil {
+		p = before
+	}
+	c := events.Change{Action: action, ResourceType: "POLICY", ResourceID: p.ID, ResourceSlug: p.Name}
+	if before != nil {
+		c.Before = events.Snapshot(before)
+	}
+	if after != nil {
+		c.After = events.Snapshot(after)
+	}
+	_, err := s.events.Append(ctx, tx, c)
+	return err
 }
 
 // done returns a committed policy, detached from its transaction.

@@ -179,14 +179,8 @@ func (l *Log) event(ctx context.Context, c Change) (*Event, error) {
 		return nil, fmt.Errorf("events: malformed change %q on %s %q", c.Action, c.ResourceType, c.ResourceID)
 	}
 	a := c.Actor
-	switch {
-	case a != nil:
-	case v.KeyID != "":
-		a = &Actor{Type: ActorAPIKey, ID: v.KeyID, Name: v.KeyName}
-	case v.Operator:
-		a = &Actor{Type: ActorOperator}
-	default:
-		a = SystemActor
+	if a == nil {
+		a = ActorOf(ctx)
 	}
 	e.ActorType, e.ActorID, e.ActorName = a.Type, nonEmpty(a.ID), nonEmpty(a.Name)
 	var err error
@@ -197,6 +191,19 @@ func (l *Log) event(ctx context.Context, c Change) (*Event, error) {
 		return nil, fmt.Errorf("events: %s after: %w", c.Action, err)
 	}
 	return e, nil
+}
+
+// ActorOf is who a context's changes are made by: its API key, the
+// operator, or (nobody asked: bootstrap, schedules) the system.
+func ActorOf(ctx context.Context) *Actor {
+	v := tenant.FromContext(ctx)
+	switch {
+	case v.KeyID != "":
+		return &Actor{Type: ActorAPIKey, ID: v.KeyID, Name: v.KeyName}
+	case v.Operator:
+		return &Actor{Type: ActorOperator}
+	}
+	return SystemActor
 }
 
 var validAction = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)

@@ -13,7 +13,8 @@ func NewID() string { return pulid.New("evt") }
 
 // Snapshot is the before or after of an ent entity: its fields under
 // their GraphQL names (created_at as createdAt, license_id as licenseID),
-// times in UTC. Sensitive fields (ent writes them json:"-": secret
+// times in UTC to the microsecond (what the databases keep, so an
+// entity's after and its next before agree). Sensitive fields (ent writes them json:"-": secret
 // hashes, webhook secrets, key material), edges and the organization are
 // left out. A nil entity is nil.
 func Snapshot(entity any) map[string]any {
@@ -41,7 +42,7 @@ func Snapshot(entity any) map[string]any {
 }
 
 // plain is a field's value as it should appear in JSON: nil pointers as
-// null, times in UTC.
+// null, times in UTC to the microsecond.
 func plain(v reflect.Value) any {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -50,7 +51,7 @@ func plain(v reflect.Value) any {
 		v = v.Elem()
 	}
 	if t, ok := v.Interface().(time.Time); ok {
-		return t.UTC().Format(time.RFC3339Nano)
+		return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
 	}
 	return v.Interface()
 }
@@ -70,4 +71,18 @@ func graphName(column string) string {
 		}
 	}
 	return b.String()
+}
+
+// Noop reports whether the change of an update changes nothing the trail
+// would show: before and after are equal as JSON, updatedAt aside (an
+// update that sets every field to the value it has records no event).
+func (c Change) Noop() bool {
+	b, errB := object(c.Before)
+	a, errA := object(c.After)
+	if errA != nil || errB != nil || a == nil || b == nil {
+		return false
+	}
+	delete(a, "updatedAt")
+	delete(b, "updatedAt")
+	return reflect.DeepEqual(a, b)
 }

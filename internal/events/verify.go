@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/entitled/entitled/internal/tenant"
 )
 
 // Verification is the outcome of recomputing an organization's chain.
@@ -18,6 +20,10 @@ type Verification struct {
 	// FirstBrokenSeq is the first seq whose event was changed, removed
 	// or moved; nil when valid.
 	FirstBrokenSeq *int64
+	// PrunedSeq and PrunedHash are the last event retention removed (0
+	// and Genesis: none); checking starts after it.
+	PrunedSeq  int64
+	PrunedHash string
 }
 
 // verifyBatch is how many events one query of Verify reads.
@@ -33,7 +39,7 @@ func (l *Log) Verify(ctx context.Context, db *sql.DB, org string) (*Verification
 	if err != nil {
 		return nil, err
 	}
-	v := &Verification{Valid: true, HeadSeq: headSeq, HeadHash: headHash}
+	v := &Verification{Valid: true, HeadSeq: headSeq, HeadHash: headHash, PrunedSeq: prunedSeq, PrunedHash: prunedHash}
 	seq, hash := prunedSeq, prunedHash
 	broken := func(at int64) (*Verification, error) {
 		v.Valid, v.FirstBrokenSeq = false, &at
@@ -116,7 +122,8 @@ FROM audit_events WHERE organization_id = $1 AND seq > $2 AND seq <= $3 ORDER BY
 }
 
 // scanTime reads a timestamp column: a time.Time from PostgreSQL, and
-// from SQLite a time.Time or the text ent writes.
+// from SQLite a time.Time (the driver parses DATETIME columns) or the text
+// the driver writes (Go's time.Time.String form).
 func scanTime(v any) (time.Time, error) {
 	switch t := v.(type) {
 	case time.Time:
@@ -130,10 +137,29 @@ func scanTime(v any) (time.Time, error) {
 }
 
 func parseSQLiteTime(s string) (time.Time, error) {
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999 -0700 MST", "2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("read events: occurred_at %q", s)
+}
+
+// Auditor verifies the caller's chain (verifyAuditChain).
+type Auditor struct {
+	log *Log
+	db  *sql.DB
+}
+
+// NewAuditor returns an auditor reading through db (on SQLite the read
+// pool: verification only reads).
+func NewAuditor(log *Log, db *sql.DB) *Auditor { return &Auditor{log: log, db: db} }
+
+// Verify recomputes the chain of the caller's organization.
+func (a *Auditor) Verify(ctx context.Context) (*Verification, error) {
+	org := tenant.FromContext(ctx).OrgID
+	if org == "" {
+		return nil, tenant.ErrNoTenant
+	}
+	return a.log.Verify(ctx, a.db, org)
 }

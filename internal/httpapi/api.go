@@ -48,6 +48,7 @@ func GraphQL(schema graphql.ExecutableSchema, authn Authenticator, log *slog.Log
 	}
 	exec.AroundRootFields(authorizeRootField)
 	exec.AroundFields(authorizeField)
+	exec.AroundResponses(logOperation(log))
 	exec.SetErrorPresenter(presenter(log))
 	exec.SetRecoverFunc(recoverFunc(log))
 	t := transport{}

@@ -36,6 +36,9 @@ var rootFieldScopes = map[string][]tenant.Scope{
 	"Query.testPolicy":     adminScope,
 	"Query.evaluatePolicy": adminScope,
 	"Query.previewPolicy":  adminScope,
+	// The audit trail: administrators and auditors (READ).
+	"Query.auditEvents":      readScopes,
+	"Query.verifyAuditChain": readScopes,
 }
 
 // typeScopes says which scopes may see an object type, through every path
@@ -83,6 +86,22 @@ var typeScopes = map[string][]tenant.Scope{
 	"ThresholdEvent":           readScopes,
 	"ThresholdEventConnection": readScopes,
 	"ThresholdEventEdge":       readScopes,
+	// The audit trail names keys and shows every resource's fields: READ,
+	// never CHECK, through any edge.
+	"AuditEvent":             readScopes,
+	"AuditEventConnection":   readScopes,
+	"AuditEventEdge":         readScopes,
+	"AuditChainVerification": readScopes,
+
+	// Webhook endpoints and their deliveries (provisional: the webhooks
+	// work owns these rules).
+	"WebhookEndpoint":              adminScope,
+	"WebhookEndpointConnection":    adminScope,
+	"WebhookEndpointEdge":          adminScope,
+	"WebhookDelivery":              adminScope,
+	"WebhookDeliveryConnection":    adminScope,
+	"WebhookDeliveryEdge":          adminScope,
+	"CreateWebhookEndpointPayload": adminScope,
 
 	"APIKey":              adminScope,
 	"CreateAPIKeyPayload": adminScope,

@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/catalog"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
@@ -21,15 +22,39 @@ const TrialPeriod = 30 * 24 * time.Hour
 
 // Service creates, changes and deletes instances of the caller's organization.
 type Service struct {
-	db   *ent.Client
-	now  func() time.Time
-	feed *changefeed.Feed
+	db     *ent.Client
+	now    func() time.Time
+	feed   *changefeed.Feed
+	events *events.Log
 }
 
 // New returns a fleet service; now is the clock, feed carries each change
-// to every process's caches.
-func New(db *store.DB, now func() time.Time, feed *changefeed.Feed) *Service {
-	return &Service{db: db.Client, now: now, feed: feed}
+// to every process's caches, log records each change in the
+// organization's event log.
+func New(db *store.DB, now func() time.Time, feed *changefeed.Feed, log *events.Log) *Service {
+	return &Service{db: db.Client, now: now, feed: feed, events: log}
+}
+
+// record appends the event of an instance created (before nil), updated
+// or deleted (after nil), as the last write of the transaction; an update
+// that changed nothing records none.
+func (s *Service) record(ctx context.Context, tx *ent.Tx, action string, before, after *ent.Instance) error {
+	inst := after
+	if inst == nil {
+		inst = before
+	}
+	c := events.Change{Action: action, ResourceType: "INSTANCE", ResourceID: inst.ID, ResourceSlug: inst.Slug}
+	if before != nil {
+		c.Before = events.Snapshot(before)
+	}
+	if after != nil {
+		c.After = events.Snapshot(after)
+	}
+	if before != nil && after != nil && c.Noop() {
+		return nil
+	}
+	_, err := s.events.Append(ctx, tx, c)
+	return err
 }
 
 // tx runs fn in a transaction of the caller's organization and publishes
@@ -100,6 +125,9 @@ func (s *Service) CreateInstance(ctx context.Context, in ent.CreateInstanceInput
 		if err != nil {
 			return nil, store.TranslateSlug(err, "instance", &in.Slug)
 		}
+		if err := s.record(ctx, tx, "instance.created", nil, inst); err != nil {
+			return nil, err
+		}
 		out = inst
 		return changed(inst), nil
 	})
@@ -155,6 +183,9 @@ func (s *Service) UpdateInstance(ctx context.Context, id string, in ent.UpdateIn
 		if err != nil {
 			return nil, store.TranslateSlug(err, "instance", in.Slug)
 		}
+		if err := s.record(ctx, tx, "instance.updated", before, inst); err != nil {
+			return nil, err
+		}
 		out = inst
 		c := changed(inst)
 		if before.Slug != inst.Slug {
@@ -174,6 +205,9 @@ func (s *Service) DeleteInstance(ctx context.Context, id string) (string, error)
 		}
 		if err := tx.Instance.DeleteOne(inst).Exec(ctx); err != nil {
 			return nil, store.Translate(err, "instance")
+		}
+		if err := s.record(ctx, tx, "instance.deleted", inst, nil); err != nil {
+			return nil, err
 		}
 		return changed(inst), nil
 	})

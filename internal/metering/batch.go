@@ -122,7 +122,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 			if err := s.storeCounter(ctx, q, it.t, it.start, groups[g]); err != nil {
 				return err
 			}
-			if err := s.thresholds(ctx, q, it.t, it.start, groups[g].Value(it.t.method())); err != nil {
+			if err := s.thresholds(ctx, q, it.t, it.start, it.end, groups[g].Value(it.t.method())); err != nil {
 				return err
 			}
 		}

@@ -65,7 +65,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 		return d, nil // refused by the rules: nothing recorded
 	}
 	now := s.now().UTC()
-	start, _, err := Period(t.ent.ResetPeriod, now)
+	start, end, err := Period(t.ent.ResetPeriod, now)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 			return errReplay
 		}
 		out = &res
-		return s.thresholds(ctx, q, t, start, after)
+		return s.thresholds(ctx, q, t, start, end, after)
 	})
 	if errors.Is(err, errReplay) {
 		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)

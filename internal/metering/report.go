@@ -101,7 +101,7 @@ func (s *Service) Report(ctx context.Context, in ReportInput) (*ReportResult, er
 		if !inserted {
 			return errReplay
 		}
-		return s.thresholds(ctx, q, t, start, res.Usage.Value)
+		return s.thresholds(ctx, q, t, start, end, res.Usage.Value)
 	})
 	if errors.Is(err, errReplay) {
 		return s.replayReport(ctx, t, key, hash, "idempotencyKey")

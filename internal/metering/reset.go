@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/validate"
 )
 
@@ -65,7 +67,12 @@ func (s *Service) Reset(ctx context.Context, in ResetInput) (*Usage, error) {
 			return err
 		}
 		out = figures(t, &Counter{ResetAt: &now}, start, end)
-		return nil
+		was, is := usageFacts(t, start, end), usageFacts(t, start, end)
+		was["value"], was["count"] = before.Value, before.Count
+		is["value"], is["count"], is["reason"], is["resetAt"] = out.Value, out.Count, in.Reason, now.Truncate(time.Microsecond).Format(time.RFC3339Nano)
+		_, err = s.events.Append(ctx, tx, events.Change{Action: "usage.reset", ResourceType: "USAGE",
+			ResourceID: t.inst.Instance.ID, ResourceSlug: t.inst.Instance.Slug, Before: was, After: is})
+		return err
 	})
 	if err != nil {
 		return nil, err

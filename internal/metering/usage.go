@@ -24,6 +24,7 @@ import (
 
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/internal/apperr"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/store"
@@ -44,6 +45,9 @@ type Service struct {
 	cache   *facts.Cache
 	now     func() time.Time
 	dialect string
+	// events records resets and threshold crossings in the organization's
+	// event log, in the usage transaction.
+	events *events.Log
 
 	// stmts holds the fixed statements, prepared once at start (query
 	// text → *sql.Stmt): decisions and reports should not have SQL parsed
@@ -158,13 +162,14 @@ func (s *Service) prepareAll(ctx context.Context) {
 // readCounterKey holds selectCounter prepared on the read pool.
 const readCounterKey = "read: selectCounter"
 
-// New returns the usage service.
-func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time) *Service {
+// New returns the usage service; log records resets and threshold
+// crossings.
+func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time, log *events.Log) *Service {
 	last, err := lru.New[usageKey, lastUsage](MaxLastKnown)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
-	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect, last: last}
+	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect, events: log, last: last}
 	s.prepareAll(context.Background())
 	return s
 }

@@ -179,6 +179,10 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		Now:           env.Now,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PolicyTimeout: 5 * time.Second,
+		// The event scheduler's passes would run between the statements
+		// of tests that count them; tests of the scheduler set a short
+		// interval (Configure).
+		ScheduleInterval: time.Hour,
 		StoreOptions: []store.Option{store.WithQueryLog(func(context.Context, string) {
 			env.Queries.Add(1)
 		})},

@@ -1,3 +1,5 @@
+-- Modify "license_versions" table
+ALTER TABLE "license_versions" ADD COLUMN "changed_by_type" character varying NULL, ADD COLUMN "changed_by_id" character varying NULL, ADD COLUMN "changed_by_name" character varying NULL;
 -- Create "audit_heads" table
 CREATE TABLE "audit_heads" ("id" character varying NOT NULL, "seq" bigint NOT NULL DEFAULT 0, "hash" character varying NOT NULL, "pruned_seq" bigint NOT NULL DEFAULT 0, "pruned_hash" character varying NOT NULL, PRIMARY KEY ("id"));
 -- Create "audit_events" table

@@ -1,3 +1,9 @@
+-- Add column "changed_by_type" to table: "license_versions"
+ALTER TABLE `license_versions` ADD COLUMN `changed_by_type` text NULL;
+-- Add column "changed_by_id" to table: "license_versions"
+ALTER TABLE `license_versions` ADD COLUMN `changed_by_id` text NULL;
+-- Add column "changed_by_name" to table: "license_versions"
+ALTER TABLE `license_versions` ADD COLUMN `changed_by_name` text NULL;
 -- Create "audit_events" table
 CREATE TABLE `audit_events` (`id` text NOT NULL, `seq` integer NOT NULL, `action` text NOT NULL, `resource_type` text NOT NULL, `resource_id` text NOT NULL, `resource_slug` text NULL, `actor_type` text NOT NULL, `actor_id` text NULL, `actor_name` text NULL, `before` json NULL, `after` json NULL, `license_version` integer NULL, `request_id` text NULL, `occurred_at` datetime NOT NULL, `prev_hash` text NOT NULL, `hash` text NOT NULL, `organization_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `audit_events_organizations_organization` FOREIGN KEY (`organization_id`) REFERENCES `organizations` (`id`) ON DELETE NO ACTION);
 -- Create index "auditevent_organization_id_seq" to table: "audit_events"

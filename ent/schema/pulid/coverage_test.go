@@ -29,7 +29,7 @@ func TestEveryEntityHasAPrefix(t *testing.T) {
 	}
 	entities := 0
 	for _, tbl := range migrate.Tables {
-		if !hasIDColumn(tbl) {
+		if !hasIDColumn(tbl) || keyedByAnother[tbl.Name] {
 			continue
 		}
 		entities++
@@ -49,6 +49,10 @@ func TestEveryEntityHasAPrefix(t *testing.T) {
 		}
 	}
 }
+
+// keyedByAnother are the tables whose id is another entity's, not one of
+// their own: audit_heads has one row per organization, keyed by its id.
+var keyedByAnother = map[string]bool{"audit_heads": true}
 
 func hasIDColumn(tbl *schema.Table) bool {
 	for _, c := range tbl.Columns {
