@@ -22,6 +22,7 @@ import (
 	"github.com/entitled/entitled/internal/app"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // envVar documents one setting the server reads.
@@ -42,6 +43,9 @@ var envVars = []envVar{
 	{"ENTITLED_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns), "PostgreSQL connections of this process, the change feed's LISTEN included (pool: one fewer); at least 2"},
 	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
 	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
+	{"ENTITLED_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "waits between a webhook delivery's failed attempts (comma-separated durations); past the last it is GAVE_UP"},
+	{"ENTITLED_WEBHOOK_TIMEOUT", "15s", "deadline of one webhook delivery attempt (connect, send, answer)"},
+	{"ENTITLED_WEBHOOK_ALLOW_PRIVATE", "false", "true: webhook endpoints may be loopback, private or link-local addresses (self-hosted receivers); false refuses them when saved and when connecting"},
 }
 
 type config struct {
@@ -59,6 +63,7 @@ type config struct {
 	staleLimit      time.Duration
 	resync          time.Duration
 	tracing         tracing.Config
+	webhooks        webhooks.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -113,6 +118,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.tracing, err = tracing.FromEnv(getenv); err != nil {
 		return c, err
+	}
+	if v := getenv("ENTITLED_WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		if c.webhooks.RetrySchedule, err = webhooks.ParseSchedule(v); err != nil {
+			return c, fmt.Errorf("ENTITLED_WEBHOOK_RETRY_SCHEDULE: %w", err)
+		}
+	}
+	if c.webhooks.Timeout, err = duration(getenv, "ENTITLED_WEBHOOK_TIMEOUT", "15s", 0); err != nil {
+		return c, err
+	}
+	if v := getenv("ENTITLED_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		if c.webhooks.AllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("ENTITLED_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+		}
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -173,6 +191,7 @@ func serve() error {
 		StaleLimit:        cfg.staleLimit,
 		ResyncInterval:    cfg.resync,
 		Tracing:           cfg.tracing,
+		Webhooks:          cfg.webhooks,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

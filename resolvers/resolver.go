@@ -13,6 +13,7 @@ import (
 	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // Resolver is the root resolver; it holds the services.
@@ -24,6 +25,7 @@ type Resolver struct {
 	Decider         *decision.Service
 	Metering        *metering.Service
 	Custom          *custompolicy.Service
+	Webhooks        *webhooks.Service
 }
 
 // NewSchema returns the executable schema.

@@ -17,6 +17,7 @@ import (
 	"github.com/entitled/entitled/internal/catalog"
 	"github.com/entitled/entitled/internal/custompolicy"
 	"github.com/entitled/entitled/internal/decision"
+	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/facts"
 	"github.com/entitled/entitled/internal/httpapi"
 	"github.com/entitled/entitled/internal/instance"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/webhooks"
 	"github.com/entitled/entitled/resolvers"
 )
 
@@ -71,6 +73,9 @@ type Config struct {
 	SkipNotify func(changefeed.Change) bool
 	// Tracing says where OpenTelemetry spans go; the zero value is off.
 	Tracing tracing.Config
+	// Webhooks says how deliveries are sent (retry schedule, timeout,
+	// private receivers); its Now, Log and Metrics are the app's.
+	Webhooks webhooks.Config
 }
 
 // App is a running entitled.
@@ -85,6 +90,8 @@ type App struct {
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
 	Feed      *changefeed.Feed
+	Events    *events.Log // every service appends its changes; outbox: Webhooks.Enqueue
+	Webhooks  *webhooks.Service
 	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
 	log       *slog.Logger
@@ -123,7 +130,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.Facts.Apply(c)
 			a.Auth.Apply(c)
 		},
+		// Any process's queued deliveries wake every dispatcher.
+		Channels: map[string]func(string){webhooks.Channel: func(p string) { a.Webhooks.Hear(p) }},
 	}))
+	// The log's outbox queues deliveries in the event's transaction.
+	a.Events = events.New(db.Dialect, cfg.Now, func(ctx context.Context, tx events.Tx, e *events.Event) error {
+		return a.Webhooks.Enqueue(ctx, tx, e)
+	})
+	whc := cfg.Webhooks
+	whc.Now, whc.Log, whc.Metrics = cfg.Now, cfg.Logger, a.Metrics
+	a.Webhooks = webhooks.New(db, a.Events, whc)
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
 	if a.Auth, err = auth.New(db, a.Feed, cfg.Now, cfg.OperatorToken); err != nil {
@@ -146,12 +162,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
+	a.Webhooks.Start()
 	a.Metrics.CacheSizes(a.Facts.Sizes)
 	a.Metrics.DB("entitled", db.SQL)
 	if db.Read != db.SQL {
 		a.Metrics.DB("entitled_read", db.Read) // SQLite's pool of readers
 	}
 	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		a.Webhooks.Stop()
 		stop()
 		db.Close()
 		return nil, err
@@ -167,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Decider:         a.Decisions,
 		Metering:        a.Metering,
 		Custom:          a.Policies,
+		Webhooks:        a.Webhooks,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
@@ -208,9 +227,11 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close stops listening for changes, exports the spans not yet exported
-// (within 5 s) and releases the database.
+// Close stops delivering webhooks (deliveries in flight stay due) and
+// listening for changes, exports the spans not yet exported (within 5 s)
+// and releases the database.
 func (a *App) Close() error {
+	a.Webhooks.Stop()
 	a.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

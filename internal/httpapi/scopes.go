@@ -83,9 +83,24 @@ var typeScopes = map[string][]tenant.Scope{
 	"ThresholdEvent":           readScopes,
 	"ThresholdEventConnection": readScopes,
 	"ThresholdEventEdge":       readScopes,
+	// The audit trail (its resolvers are the event log's).
+	"AuditEvent":             readScopes,
+	"AuditEventConnection":   readScopes,
+	"AuditEventEdge":         readScopes,
+	"AuditChainVerification": readScopes,
+	// Webhook endpoints never show their secrets; deliveries hold the
+	// events' bodies, which READ keys may see as events.
+	"WebhookEndpoint":           readScopes,
+	"WebhookEndpointConnection": readScopes,
+	"WebhookEndpointEdge":       readScopes,
+	"WebhookDelivery":           readScopes,
+	"WebhookDeliveryConnection": readScopes,
+	"WebhookDeliveryEdge":       readScopes,
 
 	"APIKey":              adminScope,
 	"CreateAPIKeyPayload": adminScope,
+	// It carries an endpoint's signing secret.
+	"CreateWebhookEndpointPayload": adminScope,
 	// Only the operator token creates organizations; it passes every
 	// type rule (it may call nothing else).
 	"CreateOrganizationPayload": adminScope,
