@@ -1,7 +1,10 @@
 package apitest
 
 import (
+	"context"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,7 +148,18 @@ func keys(m map[string]map[string]any) []string {
 // Bad endpoints are refused with the field named, and write nothing.
 func TestWebhookEndpointInputIsChecked(t *testing.T) {
 	t.Parallel()
-	forEachStoreWith(t, []testenv.Option{hooks(func(c *webhooks.Config) { c.AllowPrivate = false })}, func(t *testing.T, c client) {
+	// Names resolve from a table: the test asks no DNS server.
+	names := map[string][]netip.Addr{
+		"hooks.example.com":    {netip.MustParseAddr("93.184.215.14")},
+		"internal.example.com": {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("192.168.1.20")},
+	}
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		if ips, ok := names[host]; ok {
+			return ips, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	forEachStoreWith(t, []testenv.Option{hooks(func(c *webhooks.Config) { c.AllowPrivate, c.LookupIP = false, lookup })}, func(t *testing.T, c client) {
 		key := c.NewOrg("acme")
 		for _, tc := range []struct {
 			field string
@@ -160,6 +174,7 @@ func TestWebhookEndpointInputIsChecked(t *testing.T) {
 			{"url", map[string]any{"url": "http://169.254.169.254/latest/meta-data"}},
 			{"url", map[string]any{"url": "http://[::ffff:192.168.0.1]/in"}},
 			{"url", map[string]any{"url": "http://0.0.0.0/in"}},
+			{"url", map[string]any{"url": "https://internal.example.com/in"}},
 			{"url", map[string]any{"url": "https://" + strings.Repeat("a", 2100) + ".example.com/"}},
 			{"eventTypes", map[string]any{"url": "https://hooks.example.com/", "eventTypes": []string{"license.exploded"}}},
 			{"eventTypes", map[string]any{"url": "https://hooks.example.com/", "eventTypes": []string{"*"}}},
