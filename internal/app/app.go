@@ -164,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Webhooks.Start()
 	a.Metrics.CacheSizes(a.Facts.Sizes)
+	a.Metrics.WebhooksInFlight(a.Webhooks.InFlight)
 	a.Metrics.DB("entitled", db.SQL)
 	if db.Read != db.SQL {
 		a.Metrics.DB("entitled_read", db.Read) // SQLite's pool of readers

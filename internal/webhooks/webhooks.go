@@ -216,6 +216,13 @@ func (s *Service) Stop() {
 	s.client.CloseIdleConnections()
 }
 
+// InFlight is how many attempts this process is making now.
+func (s *Service) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
+
 // Hear is the PostgreSQL notification handler of Channel (any process
 // queued deliveries; "" after a reconnect: some may have been missed).
 func (s *Service) Hear(string) { s.kick() }

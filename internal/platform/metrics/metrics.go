@@ -311,6 +311,15 @@ func (r *Registry) DecisionLogDropped() {
 	}
 }
 
+// WebhooksInFlight serves the gauge of webhook sends in flight in this
+// process from n, called once per scrape.
+func (r *Registry) WebhooksInFlight(n func() int) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "entitled_webhook_sends_in_flight",
+		Help: "Webhook delivery attempts this process is making now.",
+	}, func() float64 { return float64(n()) }))
+}
+
 // CacheSizes serves the gauges of the facts cache from sizes, called once
 // per scrape: how many organizations' facts and how many instances it
 // holds.
