@@ -239,12 +239,9 @@ func (s *Service) kick() {
 }
 
 // expect says deliveries may become due soon without a wake (queued in
-// a transaction that has no commit hook): poll at Poll for a while.
-func (s *Service) expect() {
-	s.mu.Lock()
-	s.activeUntil = s.cfg.Now().Add(activeWindow)
-	s.mu.Unlock()
-}
+// a transaction that has no commit hook): the dispatcher polls at Poll
+// for a while, starting now.
+func (s *Service) expect() { s.kick() }
 
 // dueAt records that a delivery becomes due at t, so the dispatcher wakes
 // for it.
