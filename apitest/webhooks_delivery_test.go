@@ -3,7 +3,11 @@ package apitest
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -502,4 +506,37 @@ func mustURL(t testing.TB, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Failures without an answer are named: an untrusted certificate is TLS,
+// a closed port CONNECTION, a name that does not resolve DNS.
+func TestWebhookFailuresAreNamed(t *testing.T) {
+	t.Parallel()
+	tlsServer := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	tlsServer.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	tlsServer.StartTLS()
+	t.Cleanup(tlsServer.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	noDNS := func(_ context.Context, host string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	env := testenv.New(t, "sqlite", hooks(func(c *webhooks.Config) { c.LookupIP = noDNS }))
+	c := client{env, t}
+	key := c.NewOrg("acme")
+	for url, kind := range map[string]string{
+		tlsServer.URL:                   "TLS",
+		closedURL:                       "CONNECTION",
+		"http://nowhere.example.com/in": "DNS",
+	} {
+		ep, _ := c.endpoint(key, url, "license.*")
+		id := testenv.Str(c.MustDo(key, qSendTest, map[string]any{"id": ep}), "sendTestWebhook.eventID")
+		eventually(t, func() string {
+			if d := c.delivery(key, ep, id); d["errorKind"] != kind || d["responseStatus"] != nil || testenv.Str(d, "lastError") == "" {
+				return url + ": " + jsonString(d)
+			}
+			return ""
+		})
+	}
 }

@@ -428,7 +428,13 @@ func describe(err error) string {
 		err = uerr.Err
 	}
 	msg := err.Error()
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout") {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		// Without the resolver's address: the deployment's, not the
+		// receiver's.
+		msg = "lookup " + dnsErr.Name + ": " + dnsErr.Err
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout"):
 		msg = "no answer within the timeout"
 	}
 	if len(msg) > 500 {

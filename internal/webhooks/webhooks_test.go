@@ -1,8 +1,14 @@
 package webhooks
 
 import (
+	"context"
+	"crypto/x509"
+	"net"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -80,5 +86,26 @@ func TestEventFilters(t *testing.T) {
 		if _, err := eventTypes("eventTypes", []string{bad}); err == nil {
 			t.Errorf("event type %q accepted", bad)
 		}
+	}
+}
+
+func TestAttemptErrorsAreClassified(t *testing.T) {
+	dns := &url.Error{Op: "Post", URL: "https://nowhere.example.com", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nowhere.example.com", Server: "10.0.0.53:53", IsNotFound: true}}}
+	if classify(dns) != KindDNS || describe(dns) != "lookup nowhere.example.com: no such host" {
+		t.Errorf("DNS: %s %q", classify(dns), describe(dns))
+	}
+	blockedErr := &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &blockedError{"127.0.0.1"}}}
+	if classify(blockedErr) != KindBlocked || !strings.Contains(describe(blockedErr), "127.0.0.1") {
+		t.Errorf("blocked: %s %q", classify(blockedErr), describe(blockedErr))
+	}
+	refused := &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	if classify(refused) != KindConnection {
+		t.Errorf("refused: %s", classify(refused))
+	}
+	if classify(&url.Error{Op: "Post", URL: "http://x", Err: context.DeadlineExceeded}) != KindTimeout {
+		t.Error("a deadline is not TIMEOUT")
+	}
+	if classify(&url.Error{Op: "Post", URL: "https://x", Err: x509.UnknownAuthorityError{}}) != KindTLS {
+		t.Error("an unknown authority is not TLS")
 	}
 }
