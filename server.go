@@ -23,6 +23,7 @@ import (
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // envVar documents one setting the server reads.
@@ -44,6 +45,9 @@ var envVars = []envVar{
 	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
 	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
 	{"ENTITLED_AUDIT_RETENTION", "forever", "how long audit events are kept: a duration (2160h) or days (90d); older ones are pruned and the chain stays verifiable from the first kept event"},
+	{"ENTITLED_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "waits between a webhook delivery's failed attempts (comma-separated durations); past the last it is GAVE_UP"},
+	{"ENTITLED_WEBHOOK_TIMEOUT", "15s", "deadline of one webhook delivery attempt (connect, send, answer)"},
+	{"ENTITLED_WEBHOOK_ALLOW_PRIVATE", "false", "true: webhook endpoints may be loopback, private or link-local addresses (self-hosted receivers); false refuses them when saved and when connecting"},
 }
 
 type config struct {
@@ -62,6 +66,7 @@ type config struct {
 	resync          time.Duration
 	auditRetention  time.Duration
 	tracing         tracing.Config
+	webhooks        webhooks.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -119,6 +124,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.tracing, err = tracing.FromEnv(getenv); err != nil {
 		return c, err
+	}
+	if v := getenv("ENTITLED_WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		if c.webhooks.RetrySchedule, err = webhooks.ParseSchedule(v); err != nil {
+			return c, fmt.Errorf("ENTITLED_WEBHOOK_RETRY_SCHEDULE: %w", err)
+		}
+	}
+	if c.webhooks.Timeout, err = duration(getenv, "ENTITLED_WEBHOOK_TIMEOUT", "15s", 0); err != nil {
+		return c, err
+	}
+	if v := getenv("ENTITLED_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		if c.webhooks.AllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("ENTITLED_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+		}
 	}
 	if lvl := getenv("ENTITLED_LOG_LEVEL"); lvl != "" {
 		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -180,6 +198,7 @@ func serve() error {
 		ResyncInterval:    cfg.resync,
 		AuditRetention:    cfg.auditRetention,
 		Tracing:           cfg.tracing,
+		Webhooks:          cfg.webhooks,
 	}
 	switch cfg.decisionLog {
 	case "", "off":

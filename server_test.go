@@ -21,7 +21,17 @@ func TestLoadConfig(t *testing.T) {
 	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second || c.auditRetention != 90*24*time.Hour {
 		t.Fatalf("overrides: %+v %v", c, err)
 	}
-	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often", "ENTITLED_AUDIT_RETENTION": "-3d"} {
+	if c.webhooks.RetrySchedule != nil || c.webhooks.Timeout != 0 || c.webhooks.AllowPrivate {
+		t.Fatalf("webhook defaults (nil and zero: the service's): %+v", c.webhooks)
+	}
+	env["ENTITLED_WEBHOOK_RETRY_SCHEDULE"] = "1s, 1m"
+	env["ENTITLED_WEBHOOK_TIMEOUT"] = "3s"
+	env["ENTITLED_WEBHOOK_ALLOW_PRIVATE"] = "true"
+	if c, err = loadConfig(get); err != nil || len(c.webhooks.RetrySchedule) != 2 || c.webhooks.RetrySchedule[1] != time.Minute || c.webhooks.Timeout != 3*time.Second || !c.webhooks.AllowPrivate {
+		t.Fatalf("webhook overrides: %+v %v", c.webhooks, err)
+	}
+	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often", "ENTITLED_AUDIT_RETENTION": "-3d",
+		"ENTITLED_WEBHOOK_RETRY_SCHEDULE": "5s,,1m", "ENTITLED_WEBHOOK_TIMEOUT": "0s", "ENTITLED_WEBHOOK_ALLOW_PRIVATE": "maybe"} {
 		env2 := map[string]string{k: bad}
 		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
 			t.Errorf("%s=%s accepted", k, bad)

@@ -31,6 +31,7 @@ import (
 	"github.com/entitled/entitled/internal/decision"
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/webhooks"
 	"github.com/entitled/entitled/policy"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -593,10 +594,10 @@ type MutationResolver interface {
 	ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error)
 	ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error)
 	ResetUsage(ctx context.Context, input metering.ResetInput) (*metering.Usage, error)
-	CreateWebhookEndpoint(ctx context.Context, input ent.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error)
+	CreateWebhookEndpoint(ctx context.Context, input ent.CreateWebhookEndpointInput) (*webhooks.Created, error)
 	UpdateWebhookEndpoint(ctx context.Context, id string, input ent.UpdateWebhookEndpointInput) (*ent.WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id string) (string, error)
-	RotateWebhookSecret(ctx context.Context, id string) (*model.CreateWebhookEndpointPayload, error)
+	RotateWebhookSecret(ctx context.Context, id string) (*webhooks.Created, error)
 	SendTestWebhook(ctx context.Context, endpointID string) (*ent.WebhookDelivery, error)
 	RetryWebhookDelivery(ctx context.Context, id string) (*ent.WebhookDelivery, error)
 	ReplayWebhookEvents(ctx context.Context, endpointID string, since time.Time, until *time.Time) (int, error)
@@ -6643,7 +6644,7 @@ func (ec *executionContext) fieldContext_CreateOrganizationPayload_secret(_ cont
 	return graphql.NewScalarFieldContext("CreateOrganizationPayload", field, false, false, "String")
 }
 
-func (ec *executionContext) _CreateWebhookEndpointPayload_endpoint(ctx context.Context, field graphql.CollectedField, obj *model.CreateWebhookEndpointPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _CreateWebhookEndpointPayload_endpoint(ctx context.Context, field graphql.CollectedField, obj *webhooks.Created) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6675,7 +6676,7 @@ func (ec *executionContext) fieldContext_CreateWebhookEndpointPayload_endpoint(_
 	return fc, nil
 }
 
-func (ec *executionContext) _CreateWebhookEndpointPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreateWebhookEndpointPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _CreateWebhookEndpointPayload_secret(ctx context.Context, field graphql.CollectedField, obj *webhooks.Created) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10300,8 +10301,8 @@ func (ec *executionContext) _Mutation_createWebhookEndpoint(ctx context.Context,
 			return ec.Resolvers.Mutation().CreateWebhookEndpoint(ctx, fc.Args["input"].(ent.CreateWebhookEndpointInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateWebhookEndpointPayload) graphql.Marshaler {
-			return ec.marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐCreateWebhookEndpointPayload(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *webhooks.Created) graphql.Marshaler {
+			return ec.marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋwebhooksᚐCreated(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10432,8 +10433,8 @@ func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, f
 			return ec.Resolvers.Mutation().RotateWebhookSecret(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateWebhookEndpointPayload) graphql.Marshaler {
-			return ec.marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐCreateWebhookEndpointPayload(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *webhooks.Created) graphql.Marshaler {
+			return ec.marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋwebhooksᚐCreated(ctx, selections, v)
 		},
 		true,
 		true,
@@ -24004,7 +24005,7 @@ func (ec *executionContext) _CreateOrganizationPayload(ctx context.Context, sel 
 
 var createWebhookEndpointPayloadImplementors = []string{"CreateWebhookEndpointPayload"}
 
-func (ec *executionContext) _CreateWebhookEndpointPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateWebhookEndpointPayload) graphql.Marshaler {
+func (ec *executionContext) _CreateWebhookEndpointPayload(ctx context.Context, sel ast.SelectionSet, obj *webhooks.Created) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, createWebhookEndpointPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -27399,7 +27400,7 @@ func (ec *executionContext) unmarshalNCreateWebhookEndpointInput2githubᚗcomᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐCreateWebhookEndpointPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateWebhookEndpointPayload) graphql.Marshaler {
+func (ec *executionContext) marshalNCreateWebhookEndpointPayload2ᚖgithubᚗcomᚋentitledᚋentitledᚋinternalᚋwebhooksᚐCreated(ctx context.Context, sel ast.SelectionSet, v *webhooks.Created) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CreateWebhookEndpointPayload!")
 		return graphql.Null

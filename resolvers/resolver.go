@@ -14,6 +14,7 @@ import (
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // Resolver is the root resolver; it holds the services.
@@ -26,6 +27,7 @@ type Resolver struct {
 	Metering        *metering.Service
 	Custom          *custompolicy.Service
 	Audit           *events.Auditor
+	Webhooks        *webhooks.Service
 }
 
 // NewSchema returns the executable schema.

@@ -7,50 +7,49 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/entitled/entitled/ent"
-	"github.com/entitled/entitled/graph/model"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
-func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input ent.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateWebhookEndpoint - createWebhookEndpoint"))
+func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input ent.CreateWebhookEndpointInput) (*webhooks.Created, error) {
+	return r.Webhooks.Create(ctx, input)
 }
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id string, input ent.UpdateWebhookEndpointInput) (*ent.WebhookEndpoint, error) {
-	panic(fmt.Errorf("not implemented: UpdateWebhookEndpoint - updateWebhookEndpoint"))
+	return r.Webhooks.Update(ctx, id, input)
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteWebhookEndpoint - deleteWebhookEndpoint"))
+	return r.Webhooks.Delete(ctx, id)
 }
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
-func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: RotateWebhookSecret - rotateWebhookSecret"))
+func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*webhooks.Created, error) {
+	return r.Webhooks.RotateSecret(ctx, id)
 }
 
 // SendTestWebhook is the resolver for the sendTestWebhook field.
 func (r *mutationResolver) SendTestWebhook(ctx context.Context, endpointID string) (*ent.WebhookDelivery, error) {
-	panic(fmt.Errorf("not implemented: SendTestWebhook - sendTestWebhook"))
+	return r.Webhooks.SendTest(ctx, endpointID)
 }
 
 // RetryWebhookDelivery is the resolver for the retryWebhookDelivery field.
 func (r *mutationResolver) RetryWebhookDelivery(ctx context.Context, id string) (*ent.WebhookDelivery, error) {
-	panic(fmt.Errorf("not implemented: RetryWebhookDelivery - retryWebhookDelivery"))
+	return r.Webhooks.Retry(ctx, id)
 }
 
 // ReplayWebhookEvents is the resolver for the replayWebhookEvents field.
 func (r *mutationResolver) ReplayWebhookEvents(ctx context.Context, endpointID string, since time.Time, until *time.Time) (int, error) {
-	panic(fmt.Errorf("not implemented: ReplayWebhookEvents - replayWebhookEvents"))
+	return r.Webhooks.Replay(ctx, endpointID, since, until)
 }
 
 // WebhookDeliveries is the resolver for the webhookDeliveries field.
 func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.WebhookDeliveryWhereInput) (*ent.WebhookDeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookDeliveries - webhookDeliveries"))
+	return r.Webhooks.Deliveries(ctx, endpointID, after, first, before, last, where)
 }

@@ -52,12 +52,6 @@ type CreateOrganizationPayload struct {
 	Secret string `json:"secret"`
 }
 
-type CreateWebhookEndpointPayload struct {
-	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
-	// The signing secret (whsec_...), shown only here.
-	Secret string `json:"secret"`
-}
-
 type ReportUsageBatchPayload struct {
 	// One result per input, in order.
 	Results []*metering.ReportResult `json:"results"`

@@ -28,6 +28,7 @@ import (
 
 	"github.com/entitled/entitled/internal/metering"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/webhooks"
 	"github.com/entitled/entitled/resolvers"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	// ScheduleInterval is how often the event scheduler runs (expiry
 	// notices, retention; 0: events.DefaultScheduleInterval).
 	ScheduleInterval time.Duration
+	// Webhooks says how deliveries are sent (retry schedule, timeout,
+	// private receivers); its Now, Log and Metrics are the app's.
+	Webhooks webhooks.Config
 }
 
 // App is a running entitled.
@@ -91,11 +95,11 @@ type App struct {
 	Metering  *metering.Service
 	Metrics   *metrics.Registry
 	Policies  *custompolicy.Service
-	// Events is the organizations' event log every service records in.
-	Events *events.Log
 	// Scheduler writes expiry notices and applies retention.
 	Scheduler *events.Scheduler
 	Feed      *changefeed.Feed
+	Events    *events.Log // every service appends its changes; outbox: Webhooks.Enqueue
+	Webhooks  *webhooks.Service
 	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
 	log       *slog.Logger
@@ -134,10 +138,18 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.Facts.Apply(c)
 			a.Auth.Apply(c)
 		},
+		// Any process's queued deliveries wake every dispatcher.
+		Channels: map[string]func(string){webhooks.Channel: func(p string) { a.Webhooks.Hear(p) }},
 	}))
+	// The log's outbox queues deliveries in the event's transaction.
+	a.Events = events.New(db.Dialect, cfg.Now, func(ctx context.Context, tx events.Tx, e *events.Event) error {
+		return a.Webhooks.Enqueue(ctx, tx, e)
+	})
+	whc := cfg.Webhooks
+	whc.Now, whc.Log, whc.Metrics = cfg.Now, cfg.Logger, a.Metrics
+	a.Webhooks = webhooks.New(db, a.Events, whc)
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
-	a.Events = events.New(db.Dialect, cfg.Now, nil)
 	if a.Auth, err = auth.New(db, a.Feed, a.Events, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
 		return nil, err
@@ -158,12 +170,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
+	a.Webhooks.Start()
 	a.Metrics.CacheSizes(a.Facts.Sizes)
+	a.Metrics.WebhooksInFlight(a.Webhooks.InFlight)
 	a.Metrics.DB("entitled", db.SQL)
 	if db.Read != db.SQL {
 		a.Metrics.DB("entitled_read", db.Read) // SQLite's pool of readers
 	}
 	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		a.Webhooks.Stop()
 		stop()
 		db.Close()
 		return nil, err
@@ -180,6 +195,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Metering:        a.Metering,
 		Custom:          a.Policies,
 		Audit:           events.NewAuditor(a.Events, db.Read),
+		Webhooks:        a.Webhooks,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
@@ -228,10 +244,12 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close stops listening for changes, exports the spans not yet exported
-// (within 5 s) and releases the database.
+// Close stops delivering webhooks (deliveries in flight stay due) and
+// listening for changes, exports the spans not yet exported (within 5 s)
+// and releases the database.
 func (a *App) Close() error {
 	a.Scheduler.Stop()
+	a.Webhooks.Stop()
 	a.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -92,19 +92,19 @@ var typeScopes = map[string][]tenant.Scope{
 	"AuditEventConnection":   readScopes,
 	"AuditEventEdge":         readScopes,
 	"AuditChainVerification": readScopes,
-
-	// Webhook endpoints and their deliveries (provisional: the webhooks
-	// work owns these rules).
-	"WebhookEndpoint":              adminScope,
-	"WebhookEndpointConnection":    adminScope,
-	"WebhookEndpointEdge":          adminScope,
-	"WebhookDelivery":              adminScope,
-	"WebhookDeliveryConnection":    adminScope,
-	"WebhookDeliveryEdge":          adminScope,
-	"CreateWebhookEndpointPayload": adminScope,
+	// Webhook endpoints never show their secrets; deliveries hold the
+	// events' bodies, which READ keys may see as events.
+	"WebhookEndpoint":           readScopes,
+	"WebhookEndpointConnection": readScopes,
+	"WebhookEndpointEdge":       readScopes,
+	"WebhookDelivery":           readScopes,
+	"WebhookDeliveryConnection": readScopes,
+	"WebhookDeliveryEdge":       readScopes,
 
 	"APIKey":              adminScope,
 	"CreateAPIKeyPayload": adminScope,
+	// It carries an endpoint's signing secret.
+	"CreateWebhookEndpointPayload": adminScope,
 	// Only the operator token creates organizations; it passes every
 	// type rule (it may call nothing else).
 	"CreateOrganizationPayload": adminScope,

@@ -5,6 +5,12 @@
 // that every report was counted exactly once.
 //
 //	go run ./tools/crashtest -reports 20000 -workers 16
+//
+// With -webhooks it checks instead that webhooks survive a crash at least
+// once (webhooks.go): events made while a slow receiver has a backlog,
+// SIGKILL, restart, and every event that committed is delivered.
+//
+//	go run ./tools/crashtest -webhooks -events 600 -workers 8
 package main
 
 import (
@@ -34,8 +40,16 @@ func main() {
 	workers := flag.Int("workers", 16, "concurrent senders")
 	killAfter := flag.Duration("kill-after", 3*time.Second, "how long to run before SIGKILL")
 	addr := flag.String("addr", "127.0.0.1:18099", "listen address of the server under test")
+	hooks := flag.Bool("webhooks", false, "check webhook deliveries across the crash instead of usage")
+	events := flag.Int("events", 600, "with -webhooks: events to make")
 	flag.Parse()
-	if err := run(*pgURL, *reports, *workers, *killAfter, *addr); err != nil {
+	var err error
+	if *hooks {
+		err = runWebhooks(webhookConfig{pgURL: *pgURL, events: *events, workers: *workers, killAfter: *killAfter, addr: *addr, settle: time.Minute})
+	} else {
+		err = run(*pgURL, *reports, *workers, *killAfter, *addr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "crashtest: FAIL:", err)
 		os.Exit(1)
 	}
@@ -48,10 +62,8 @@ func run(pgURL string, total, workers int, killAfter time.Duration, addr string)
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "entitled")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build: %w", err)
+	if err := build(bin); err != nil {
+		return err
 	}
 	dbURL, drop, err := testenv.NewDatabase(pgURL, "entitled_crash_")
 	if err != nil {
@@ -218,11 +230,12 @@ func dig(v any, path ...any) any {
 	return v
 }
 
-// start runs the server and waits until it answers; it returns the admin
-// key it printed (empty on restarts).
-func start(bin, dbURL, addr string) (*exec.Cmd, string, error) {
+// start runs the server (with the extra environment) and waits until it
+// answers; it returns the admin key it printed (empty on restarts).
+func start(bin, dbURL, addr string, env ...string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "ENTITLED_DATABASE_URL="+dbURL, "ENTITLED_ADDR="+addr, "ENTITLED_LOG_LEVEL=ERROR")
+	cmd.Env = append(cmd.Env, env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -105,6 +105,12 @@ type Config struct {
 	// without its notification, as if the notification were lost.
 	Skip func(Change) bool
 	Now  func() time.Time
+	// Channels are further PostgreSQL channels heard on the feed's
+	// connection (a process has one listener in its connection budget),
+	// each with what hears it: a notification's payload, or "" after a
+	// reconnect, when notifications may have been missed. Calls are
+	// serialised with each other, not with Apply.
+	Channels map[string]func(payload string)
 }
 
 // Feed publishes and delivers changes.
@@ -444,6 +450,12 @@ func (f *Feed) Listen(ctx context.Context) error {
 		l.Close()
 		return err
 	}
+	for ch := range f.cfg.Channels {
+		if err := l.Listen(ch); err != nil {
+			l.Close()
+			return err
+		}
+	}
 	f.connected.Store(true)
 	// Listening before anything is cached: nothing can have been missed,
 	// whatever failed attempts came first.
@@ -484,7 +496,14 @@ func (f *Feed) loop(ctx context.Context, l *pq.Listener) {
 			case !ok:
 				return
 			case n == nil: // reconnected: catch up on what was missed
+				for _, hear := range f.cfg.Channels {
+					hear("")
+				}
 				resync()
+			case n.Channel != Channel:
+				if hear := f.cfg.Channels[n.Channel]; hear != nil {
+					hear(n.Extra)
+				}
 			default:
 				if c, ok := decode(n.Extra); ok {
 					f.deliver(c)

@@ -107,6 +107,8 @@ type Registry struct {
 	compileCount      atomic.Int64
 	logDropped        prometheus.Counter
 	stale             prometheus.Counter
+	// webhooks counts recorded delivery attempts by outcome.
+	webhooks map[string]prometheus.Counter
 
 	mu sync.Mutex // serialises adding decision and route series
 }
@@ -148,6 +150,12 @@ func New() *Registry {
 	r.compiles = f.counter("entitled_policy_compiles_total", "Compiles of organizations' policy sets (one per organization and policy version).")
 	r.logDropped = f.counter("entitled_decision_log_dropped_total", "Decision-log lines that could not be encoded or written.")
 	r.stale = f.counter("entitled_decisions_stale_total", "Decisions answered from facts that may be out of date (the database did not answer).")
+	hooks := f.counterVec("entitled_webhook_deliveries_total",
+		"Webhook delivery attempts recorded, by outcome: succeeded, failed (to be retried) or gave_up.", "outcome")
+	r.webhooks = map[string]prometheus.Counter{}
+	for _, o := range WebhookOutcomes {
+		r.webhooks[o] = hooks.WithLabelValues(o)
+	}
 	for d := range numDoors {
 		r.bySeries[d].Store(&map[string]decisionSeries{})
 	}
@@ -271,6 +279,20 @@ func (r *Registry) StaleDecision() {
 	}
 }
 
+// WebhookOutcomes are the outcome label's values.
+var WebhookOutcomes = []string{"succeeded", "failed", "gave_up"}
+
+// WebhookDelivery counts one recorded attempt; outcome is one of
+// WebhookOutcomes (others are not counted).
+func (r *Registry) WebhookDelivery(outcome string) {
+	if r == nil {
+		return
+	}
+	if c, ok := r.webhooks[outcome]; ok {
+		c.Inc()
+	}
+}
+
 // PolicyCompiled counts one compile of an organization's policy set.
 func (r *Registry) PolicyCompiled() {
 	if r != nil {
@@ -287,6 +309,15 @@ func (r *Registry) DecisionLogDropped() {
 	if r != nil {
 		r.logDropped.Inc()
 	}
+}
+
+// WebhooksInFlight serves the gauge of webhook sends in flight in this
+// process from n, called once per scrape.
+func (r *Registry) WebhooksInFlight(n func() int) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "entitled_webhook_sends_in_flight",
+		Help: "Webhook delivery attempts this process is making now.",
+	}, func() float64 { return float64(n()) }))
 }
 
 // CacheSizes serves the gauges of the facts cache from sizes, called once
