@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -204,6 +205,47 @@ func TestWebhookEndpointInputIsChecked(t *testing.T) {
 		c.MustFail(other, "NOT_FOUND", `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, map[string]any{"id": id})
 		if n := testenv.Num(c.MustDo(other, `{ webhookEndpoints { totalCount } }`, nil), "webhookEndpoints.totalCount"); n != 0 {
 			t.Fatalf("another organization sees %v endpoints", n)
+		}
+	})
+}
+
+// A consumeUsage that crosses 80 % delivers exactly one
+// usage.threshold_crossed webhook for that crossing; consumes before and
+// after it (still under the limit) deliver none.
+func TestWebhookThresholdCrossingIsDeliveredOnce(t *testing.T) {
+	t.Parallel()
+	forEachStoreWith(t, []testenv.Option{hooks(nil)}, func(t *testing.T, c client) {
+		f := newFixture(t, c.Env, "acme") // api-calls: 100, 10 % overage
+		rc := newHookReceiver(t, answerWith(http.StatusOK))
+		hook, secret := c.endpoint(f.key, rc.URL, "usage.*")
+		for i, n := range []float64{50, 35, 5, 4} {
+			c.MustDo(f.key, consumeQ, map[string]any{"in": map[string]any{"instance": "eu-1", "entitlement": "api-calls", "amount": n, "idempotencyKey": "k" + strconv.Itoa(i)}})
+		}
+		// A replay of the crossing consume delivers nothing new either.
+		c.MustDo(f.key, consumeQ, map[string]any{"in": map[string]any{"instance": "eu-1", "entitlement": "api-calls", "amount": 35, "idempotencyKey": "k1"}})
+		// Deliveries are written with their events: the list is final now.
+		ds := c.deliveries(f.key, hook)
+		if len(ds) != 1 || ds[0]["eventType"] != "usage.threshold_crossed" {
+			t.Fatalf("deliveries after four consumes and a replay: %v, want one usage.threshold_crossed", ds)
+		}
+		hits := rc.wait(t, 1)
+		eventually(t, func() string {
+			if d := c.delivery(f.key, hook, ds[0]["eventID"].(string)); d["status"] != "SUCCEEDED" {
+				return fmt.Sprintf("delivery %v", d)
+			}
+			return ""
+		})
+		if got := rc.got(); len(got) != 1 {
+			t.Fatalf("the receiver got %d requests, want 1", len(got))
+		}
+		if err := swVerify(secret, hits[0].header, hits[0].body); err != nil {
+			t.Fatal(err)
+		}
+		body := hits[0].decoded(t)
+		data, _ := body["data"].(map[string]any)
+		after, _ := data["after"].(map[string]any)
+		if body["type"] != "usage.threshold_crossed" || data["actorType"] != "SYSTEM" || after["threshold"] != "PERCENT_80" || after["usage"] != 85.0 || after["limit"] != 100.0 {
+			t.Fatalf("crossing webhook: %s", hits[0].body)
 		}
 	})
 }
