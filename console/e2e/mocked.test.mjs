@@ -206,7 +206,7 @@ describe('audit log (fake event log)', () => {
       assert.equal(await page.getByTestId(`audit-${r.e.threshold.seq}`).getByTestId('audit-actor').innerText(), 'System');
       await page.getByTestId(`audit-${r.e.threshold.seq}`).getByRole('link', { name: 'EU production' }).waitFor();
       await assertNoCriticalA11y(page, 'audit log');
-      await shot(page, 'audit-1280');
+      await shot(page, 'audit-1280', false);
 
       // Paging: 50 a page, the rest on request.
       const total = fake.state.events.length;
@@ -346,7 +346,7 @@ describe('audit log (fake event log)', () => {
       await page.getByTestId(`audit-${r.e.linkChanged.seq}`).getByText('value: 1,000 → 2,000').waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
-      await shot(page, 'audit-390');
+      await shot(page, 'audit-390', false);
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
