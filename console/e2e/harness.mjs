@@ -39,14 +39,15 @@ export function buildServer(dir) {
 
 /**
  * Starts the server on a free loopback port with an empty SQLite database
- * and resolves once it printed its admin key and answers /healthz.
+ * and resolves once it printed its admin key and answers /healthz. `env`
+ * adds settings (webhook tests allow loopback receivers and retry fast).
  */
-export async function startServer() {
+export async function startServer({ env = {}, log: logName = 'server.log' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'entitled-e2e-'));
   const bin = buildServer(dir);
   const port = await freePort();
   mkdirSync(outDir, { recursive: true });
-  const log = createWriteStream(join(outDir, 'server.log'));
+  const log = createWriteStream(join(outDir, logName));
   const proc = spawn(bin, [], {
     cwd: dir,
     env: {
@@ -54,6 +55,7 @@ export async function startServer() {
       ENTITLED_ADDR: `127.0.0.1:${port}`,
       ENTITLED_DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}`,
       ENTITLED_LOG_LEVEL: 'WARN',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -71,7 +73,7 @@ export async function startServer() {
     });
     proc.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before printing its admin key; see console/e2e/test-output/server.log`));
+      reject(new Error(`server exited with ${code} before printing its admin key; see console/e2e/test-output/${logName}`));
     });
   });
   const base = `http://127.0.0.1:${port}`;

@@ -10,6 +10,10 @@ import { InstancesPage } from './pages/Instances';
 import { InstanceDetailPage } from './pages/InstanceDetail';
 import { PoliciesPage, PolicyEditorPage } from './pages/Policies';
 import { CheckPage } from './pages/Check';
+import { AuditPage } from './pages/Audit';
+import { EntitlementDetailPage } from './pages/EntitlementDetail';
+import { WebhooksPage } from './pages/Webhooks';
+import { WebhookDetailPage } from './pages/WebhookDetail';
 
 export function App() {
   return (
@@ -118,6 +122,8 @@ const NAV: NavItem[] = [
   { to: '/entitlements', label: 'Entitlements', show: (s) => s.canRead },
   { to: '/instances', label: 'Instances', show: (s) => s.canRead },
   { to: '/policies', label: 'Policies', show: (s) => s.canRead },
+  { to: '/audit', label: 'Audit log', show: (s) => s.canRead },
+  { to: '/webhooks', label: 'Webhooks', show: (s) => s.canRead },
   { to: '/check', label: 'Check decisions', show: (s) => s.canCheck },
 ];
 
@@ -210,11 +216,15 @@ function Routes() {
     if (path === '/licenses') return <LicensesPage />;
     if ((m = match('/licenses/:slug', path))) return <LicenseDetailPage key={m.slug} slug={m.slug} />;
     if (path === '/entitlements') return <EntitlementsPage />;
+    if ((m = match('/entitlements/:slug', path))) return <EntitlementDetailPage key={m.slug} slug={m.slug} />;
     if (path === '/instances') return <InstancesPage />;
     if ((m = match('/instances/:slug', path))) return <InstanceDetailPage key={m.slug} slug={m.slug} />;
     if (path === '/policies') return <PoliciesPage />;
     if (path === '/policies/new') return <PolicyEditorPage key="new" id={null} />;
     if ((m = match('/policies/:id', path))) return <PolicyEditorPage key={m.id} id={m.id} />;
+    if (path === '/audit') return <AuditPage />;
+    if (path === '/webhooks') return <WebhooksPage />;
+    if ((m = match('/webhooks/:id', path))) return <WebhookDetailPage key={m.id} id={m.id} />;
   }
   if (session.canCheck && path === '/check') return <CheckPage />;
   return <NotFound home={home} />;

@@ -8,14 +8,19 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 /** An operation's text, carrying its result and variables types. */
 export type TypedDocumentString<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 
+export const ActorKeysDocument = "query ActorKeys {\n  apiKeys {\n    id\n    name\n    prefix\n    revoked\n  }\n}" as TypedDocumentString<ActorKeysQuery, ActorKeysQueryVariables>;
+export const AuditEventsDocument = "query AuditEvents($where: AuditEventWhereInput, $first: Int, $after: Cursor) {\n  auditEvents(\n    where: $where\n    first: $first\n    after: $after\n    orderBy: [{field: SEQ, direction: DESC}]\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...AuditEventFields\n      }\n    }\n  }\n}\n\nfragment AuditEventFields on AuditEvent {\n  id\n  seq\n  action\n  resourceType\n  resourceID\n  resourceSlug\n  actorType\n  actorID\n  actorName\n  before\n  after\n  licenseVersion\n  requestID\n  occurredAt\n  hash\n}" as TypedDocumentString<AuditEventsQuery, AuditEventsQueryVariables>;
+export const AuditResourcesDocument = "query AuditResources($licenseIDs: [ID!], $instanceIDs: [ID!], $entitlementIDs: [ID!]) {\n  licenses(where: {idIn: $licenseIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  instances(where: {idIn: $instanceIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  entitlements(where: {idIn: $entitlementIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n}" as TypedDocumentString<AuditResourcesQuery, AuditResourcesQueryVariables>;
 export const CreateEntitlementDocument = "mutation CreateEntitlement($input: CreateEntitlementInput!) {\n  createEntitlement(input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<CreateEntitlementMutation, CreateEntitlementMutationVariables>;
 export const CreateInstanceDocument = "mutation CreateInstance($input: CreateInstanceInput!) {\n  createInstance(input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<CreateInstanceMutation, CreateInstanceMutationVariables>;
 export const CreateLicenseDocument = "mutation CreateLicense($input: CreateLicenseInput!) {\n  createLicense(input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<CreateLicenseMutation, CreateLicenseMutationVariables>;
 export const CreatePolicyDocument = "mutation CreatePolicy($input: CreatePolicyInput!) {\n  createPolicy(input: $input) {\n    ...PolicyFields\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<CreatePolicyMutation, CreatePolicyMutationVariables>;
+export const CreateWebhookEndpointDocument = "mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {\n  createWebhookEndpoint(input: $input) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<CreateWebhookEndpointMutation, CreateWebhookEndpointMutationVariables>;
 export const DeleteEntitlementDocument = "mutation DeleteEntitlement($id: ID!) {\n  deleteEntitlement(id: $id)\n}" as TypedDocumentString<DeleteEntitlementMutation, DeleteEntitlementMutationVariables>;
 export const DeleteInstanceDocument = "mutation DeleteInstance($id: ID!) {\n  deleteInstance(id: $id)\n}" as TypedDocumentString<DeleteInstanceMutation, DeleteInstanceMutationVariables>;
 export const DeleteLicenseDocument = "mutation DeleteLicense($id: ID!) {\n  deleteLicense(id: $id)\n}" as TypedDocumentString<DeleteLicenseMutation, DeleteLicenseMutationVariables>;
 export const DeletePolicyDocument = "mutation DeletePolicy($id: ID!) {\n  deletePolicy(id: $id)\n}" as TypedDocumentString<DeletePolicyMutation, DeletePolicyMutationVariables>;
+export const DeleteWebhookEndpointDocument = "mutation DeleteWebhookEndpoint($id: ID!) {\n  deleteWebhookEndpoint(id: $id)\n}" as TypedDocumentString<DeleteWebhookEndpointMutation, DeleteWebhookEndpointMutationVariables>;
 export const EntitlementOptionsDocument = "query EntitlementOptions {\n  entitlements(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        resetPeriod\n      }\n    }\n  }\n}" as TypedDocumentString<EntitlementOptionsQuery, EntitlementOptionsQueryVariables>;
 export const EntitlementsDocument = "query Entitlements($where: EntitlementWhereInput, $orderBy: [EntitlementOrder!], $first: Int, $after: Cursor) {\n  entitlements(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...EntitlementFields\n        grants {\n          id\n          value\n          overagePercent\n          license {\n            id\n            name\n            slug\n            isActive\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<EntitlementsQuery, EntitlementsQueryVariables>;
 export const InstanceDecisionsDocument = "query InstanceDecisions($instance: String!) {\n  decisions(instance: $instance) {\n    entitlement\n    allowed\n    reason\n    reasons\n    value\n    usage\n    limit\n    hardCap\n    remaining\n    licenseVersion\n    policyVersion\n    evaluatedAt\n  }\n}" as TypedDocumentString<InstanceDecisionsQuery, InstanceDecisionsQueryVariables>;
@@ -28,16 +33,26 @@ export const PoliciesDocument = "query Policies($first: Int, $after: Cursor) {\n
 export const PolicyDetailDocument = "query PolicyDetail($id: ID!) {\n  policies(where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...PolicyFields\n        revisions {\n          id\n          version\n          active\n          createdAt\n        }\n      }\n    }\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<PolicyDetailQuery, PolicyDetailQueryVariables>;
 export const PreviewPolicyDocument = "query PreviewPolicy($module: String!, $name: String, $first: Int, $after: String) {\n  previewPolicy(module: $module, name: $name, first: $first, after: $after) {\n    evaluated\n    hasNextPage\n    endCursor\n    changes {\n      instance\n      entitlement\n      before {\n        allowed\n        reason\n        reasons\n      }\n      after {\n        allowed\n        reason\n        reasons\n      }\n    }\n  }\n}" as TypedDocumentString<PreviewPolicyQuery, PreviewPolicyQueryVariables>;
 export const RemoveLicenseEntitlementDocument = "mutation RemoveLicenseEntitlement($licenseID: ID!, $entitlementID: ID!) {\n  removeLicenseEntitlement(licenseID: $licenseID, entitlementID: $entitlementID) {\n    id\n    version\n  }\n}" as TypedDocumentString<RemoveLicenseEntitlementMutation, RemoveLicenseEntitlementMutationVariables>;
+export const ReplayWebhookEventsDocument = "mutation ReplayWebhookEvents($endpointID: ID!, $since: Time!, $until: Time) {\n  replayWebhookEvents(endpointID: $endpointID, since: $since, until: $until)\n}" as TypedDocumentString<ReplayWebhookEventsMutation, ReplayWebhookEventsMutationVariables>;
 export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
+export const RetryWebhookDeliveryDocument = "mutation RetryWebhookDelivery($id: ID!) {\n  retryWebhookDelivery(id: $id) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RetryWebhookDeliveryMutation, RetryWebhookDeliveryMutationVariables>;
 export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
+export const RotateWebhookSecretDocument = "mutation RotateWebhookSecret($id: ID!) {\n  rotateWebhookSecret(id: $id) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RotateWebhookSecretMutation, RotateWebhookSecretMutationVariables>;
+export const SendTestWebhookDocument = "mutation SendTestWebhook($endpointID: ID!) {\n  sendTestWebhook(endpointID: $endpointID) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<SendTestWebhookMutation, SendTestWebhookMutationVariables>;
 export const SetLicenseEntitlementDocument = "mutation SetLicenseEntitlement($input: SetLicenseEntitlementInput!) {\n  setLicenseEntitlement(input: $input) {\n    id\n    value\n    overagePercent\n    license {\n      id\n      version\n    }\n  }\n}" as TypedDocumentString<SetLicenseEntitlementMutation, SetLicenseEntitlementMutationVariables>;
 export const TestPolicyDocument = "query TestPolicy($module: String!, $tests: String) {\n  testPolicy(module: $module, tests: $tests) {\n    name\n    file\n    row\n    col\n    passed\n    durationMs\n    output\n    error\n  }\n}" as TypedDocumentString<TestPolicyQuery, TestPolicyQueryVariables>;
 export const UpdateEntitlementDocument = "mutation UpdateEntitlement($id: ID!, $input: UpdateEntitlementInput!) {\n  updateEntitlement(id: $id, input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<UpdateEntitlementMutation, UpdateEntitlementMutationVariables>;
 export const UpdateInstanceDocument = "mutation UpdateInstance($id: ID!, $input: UpdateInstanceInput!) {\n  updateInstance(id: $id, input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<UpdateInstanceMutation, UpdateInstanceMutationVariables>;
 export const UpdateLicenseDocument = "mutation UpdateLicense($id: ID!, $input: UpdateLicenseInput!) {\n  updateLicense(id: $id, input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<UpdateLicenseMutation, UpdateLicenseMutationVariables>;
 export const UpdatePolicyDocument = "mutation UpdatePolicy($id: ID!, $input: UpdatePolicyInput!) {\n  updatePolicy(id: $id, input: $input) {\n    ...PolicyFields\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdatePolicyMutation, UpdatePolicyMutationVariables>;
+export const UpdateWebhookEndpointDocument = "mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {\n  updateWebhookEndpoint(id: $id, input: $input) {\n    ...WebhookEndpointFields\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdateWebhookEndpointMutation, UpdateWebhookEndpointMutationVariables>;
 export const ValidatePolicyDocument = "query ValidatePolicy($module: String!, $name: String) {\n  validatePolicy(module: $module, name: $name) {\n    code\n    message\n    file\n    row\n    col\n  }\n}" as TypedDocumentString<ValidatePolicyQuery, ValidatePolicyQueryVariables>;
+export const VerifyAuditChainDocument = "query VerifyAuditChain {\n  verifyAuditChain {\n    valid\n    checked\n    headSeq\n    headHash\n    firstBrokenSeq\n  }\n}" as TypedDocumentString<VerifyAuditChainQuery, VerifyAuditChainQueryVariables>;
 export const ViewerDocument = "query Viewer {\n  viewer {\n    organization {\n      id\n      name\n      slug\n    }\n    apiKey {\n      id\n      name\n      prefix\n      expiresAt\n    }\n    scopes\n    operator\n  }\n}" as TypedDocumentString<ViewerQuery, ViewerQueryVariables>;
+export const WebhookDeliveriesDocument = "query WebhookDeliveries($endpointID: ID!, $where: WebhookDeliveryWhereInput, $first: Int, $after: Cursor) {\n  webhookDeliveries(\n    endpointID: $endpointID\n    where: $where\n    first: $first\n    after: $after\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...WebhookDeliveryFields\n      }\n    }\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<WebhookDeliveriesQuery, WebhookDeliveriesQueryVariables>;
+export const WebhookDeliveryDetailDocument = "query WebhookDeliveryDetail($endpointID: ID!, $id: ID!) {\n  webhookDeliveries(endpointID: $endpointID, where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...WebhookDeliveryFields\n        payload\n        responseBody\n      }\n    }\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<WebhookDeliveryDetailQuery, WebhookDeliveryDetailQueryVariables>;
+export const WebhookEndpointDocument = "query WebhookEndpoint($id: ID!) {\n  webhookEndpoints(where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...WebhookEndpointFields\n      }\n    }\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<WebhookEndpointQuery, WebhookEndpointQueryVariables>;
+export const WebhookEndpointsDocument = "query WebhookEndpoints($first: Int, $after: Cursor) {\n  webhookEndpoints(\n    first: $first\n    after: $after\n    orderBy: {field: CREATED_AT, direction: ASC}\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...WebhookEndpointFields\n      }\n    }\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<WebhookEndpointsQuery, WebhookEndpointsQueryVariables>;
 
 /** What an API key may do within its organization. */
 export type ApiKeyScope =
@@ -47,6 +62,146 @@ export type ApiKeyScope =
   | 'CHECK'
   /** Queries only. */
   | 'READ';
+
+/** AuditEventActorType is enum for the field actor_type */
+export type AuditEventActorType =
+  | 'API_KEY'
+  | 'OPERATOR'
+  | 'SYSTEM';
+
+/**
+ * AuditEventWhereInput is used for filtering AuditEvent objects.
+ * Input was generated by ent.
+ */
+export type AuditEventWhereInput = {
+  /** action field predicates */
+  action?: string | null | undefined;
+  actionContains?: string | null | undefined;
+  actionContainsFold?: string | null | undefined;
+  actionEqualFold?: string | null | undefined;
+  actionGT?: string | null | undefined;
+  actionGTE?: string | null | undefined;
+  actionHasPrefix?: string | null | undefined;
+  actionHasSuffix?: string | null | undefined;
+  actionIn?: Array<string> | null | undefined;
+  actionLT?: string | null | undefined;
+  actionLTE?: string | null | undefined;
+  actionNEQ?: string | null | undefined;
+  actionNotIn?: Array<string> | null | undefined;
+  /** actor_id field predicates */
+  actorID?: string | null | undefined;
+  actorIDContains?: string | null | undefined;
+  actorIDContainsFold?: string | null | undefined;
+  actorIDEqualFold?: string | null | undefined;
+  actorIDGT?: string | null | undefined;
+  actorIDGTE?: string | null | undefined;
+  actorIDHasPrefix?: string | null | undefined;
+  actorIDHasSuffix?: string | null | undefined;
+  actorIDIn?: Array<string> | null | undefined;
+  actorIDIsNil?: boolean | null | undefined;
+  actorIDLT?: string | null | undefined;
+  actorIDLTE?: string | null | undefined;
+  actorIDNEQ?: string | null | undefined;
+  actorIDNotIn?: Array<string> | null | undefined;
+  actorIDNotNil?: boolean | null | undefined;
+  /** actor_type field predicates */
+  actorType?: AuditEventActorType | null | undefined;
+  actorTypeIn?: Array<AuditEventActorType> | null | undefined;
+  actorTypeNEQ?: AuditEventActorType | null | undefined;
+  actorTypeNotIn?: Array<AuditEventActorType> | null | undefined;
+  and?: Array<AuditEventWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  not?: AuditEventWhereInput | null | undefined;
+  /** occurred_at field predicates */
+  occurredAt?: string | null | undefined;
+  occurredAtGT?: string | null | undefined;
+  occurredAtGTE?: string | null | undefined;
+  occurredAtIn?: Array<string> | null | undefined;
+  occurredAtLT?: string | null | undefined;
+  occurredAtLTE?: string | null | undefined;
+  occurredAtNEQ?: string | null | undefined;
+  occurredAtNotIn?: Array<string> | null | undefined;
+  or?: Array<AuditEventWhereInput> | null | undefined;
+  /** request_id field predicates */
+  requestID?: string | null | undefined;
+  requestIDContains?: string | null | undefined;
+  requestIDContainsFold?: string | null | undefined;
+  requestIDEqualFold?: string | null | undefined;
+  requestIDGT?: string | null | undefined;
+  requestIDGTE?: string | null | undefined;
+  requestIDHasPrefix?: string | null | undefined;
+  requestIDHasSuffix?: string | null | undefined;
+  requestIDIn?: Array<string> | null | undefined;
+  requestIDIsNil?: boolean | null | undefined;
+  requestIDLT?: string | null | undefined;
+  requestIDLTE?: string | null | undefined;
+  requestIDNEQ?: string | null | undefined;
+  requestIDNotIn?: Array<string> | null | undefined;
+  requestIDNotNil?: boolean | null | undefined;
+  /** resource_id field predicates */
+  resourceID?: string | null | undefined;
+  resourceIDContains?: string | null | undefined;
+  resourceIDContainsFold?: string | null | undefined;
+  resourceIDEqualFold?: string | null | undefined;
+  resourceIDGT?: string | null | undefined;
+  resourceIDGTE?: string | null | undefined;
+  resourceIDHasPrefix?: string | null | undefined;
+  resourceIDHasSuffix?: string | null | undefined;
+  resourceIDIn?: Array<string> | null | undefined;
+  resourceIDLT?: string | null | undefined;
+  resourceIDLTE?: string | null | undefined;
+  resourceIDNEQ?: string | null | undefined;
+  resourceIDNotIn?: Array<string> | null | undefined;
+  /** resource_slug field predicates */
+  resourceSlug?: string | null | undefined;
+  resourceSlugContains?: string | null | undefined;
+  resourceSlugContainsFold?: string | null | undefined;
+  resourceSlugEqualFold?: string | null | undefined;
+  resourceSlugGT?: string | null | undefined;
+  resourceSlugGTE?: string | null | undefined;
+  resourceSlugHasPrefix?: string | null | undefined;
+  resourceSlugHasSuffix?: string | null | undefined;
+  resourceSlugIn?: Array<string> | null | undefined;
+  resourceSlugIsNil?: boolean | null | undefined;
+  resourceSlugLT?: string | null | undefined;
+  resourceSlugLTE?: string | null | undefined;
+  resourceSlugNEQ?: string | null | undefined;
+  resourceSlugNotIn?: Array<string> | null | undefined;
+  resourceSlugNotNil?: boolean | null | undefined;
+  /** resource_type field predicates */
+  resourceType?: string | null | undefined;
+  resourceTypeContains?: string | null | undefined;
+  resourceTypeContainsFold?: string | null | undefined;
+  resourceTypeEqualFold?: string | null | undefined;
+  resourceTypeGT?: string | null | undefined;
+  resourceTypeGTE?: string | null | undefined;
+  resourceTypeHasPrefix?: string | null | undefined;
+  resourceTypeHasSuffix?: string | null | undefined;
+  resourceTypeIn?: Array<string> | null | undefined;
+  resourceTypeLT?: string | null | undefined;
+  resourceTypeLTE?: string | null | undefined;
+  resourceTypeNEQ?: string | null | undefined;
+  resourceTypeNotIn?: Array<string> | null | undefined;
+  /** seq field predicates */
+  seq?: number | null | undefined;
+  seqGT?: number | null | undefined;
+  seqGTE?: number | null | undefined;
+  seqIn?: Array<number> | null | undefined;
+  seqLT?: number | null | undefined;
+  seqLTE?: number | null | undefined;
+  seqNEQ?: number | null | undefined;
+  seqNotIn?: Array<number> | null | undefined;
+};
 
 /**
  * CreateEntitlementInput is used for create Entitlement object.
@@ -100,6 +255,18 @@ export type CreatePolicyInput = {
   requireTests?: boolean | null | undefined;
   /** An optional companion test module (test_ rules). */
   tests?: string | null | undefined;
+};
+
+/**
+ * CreateWebhookEndpointInput is used for create WebhookEndpoint object.
+ * Input was generated by ent.
+ */
+export type CreateWebhookEndpointInput = {
+  description?: string | null | undefined;
+  enabled?: boolean | null | undefined;
+  /** actions or prefixes (license.*); empty: every event */
+  eventTypes?: Array<string> | null | undefined;
+  url: string;
 };
 
 /** Why a decision came out as it did. The default rules apply in this order; the first failing one gives the reason. */
@@ -694,6 +861,21 @@ export type UpdatePolicyInput = {
   tests?: string | null | undefined;
 };
 
+/**
+ * UpdateWebhookEndpointInput is used for update WebhookEndpoint object.
+ * Input was generated by ent.
+ */
+export type UpdateWebhookEndpointInput = {
+  appendEventTypes?: Array<string> | null | undefined;
+  clearDescription?: boolean | null | undefined;
+  clearEventTypes?: boolean | null | undefined;
+  description?: string | null | undefined;
+  enabled?: boolean | null | undefined;
+  /** actions or prefixes (license.*); empty: every event */
+  eventTypes?: Array<string> | null | undefined;
+  url?: string | null | undefined;
+};
+
 /** UsageEventKind is enum for the field kind */
 export type UsageEventKind =
   | 'CONSUME'
@@ -790,6 +972,115 @@ export type UsageEventWhereInput = {
   valueNEQ?: number | null | undefined;
   valueNotIn?: Array<number> | null | undefined;
 };
+
+/** WebhookDeliveryStatus is enum for the field status */
+export type WebhookDeliveryStatus =
+  | 'FAILED'
+  | 'GAVE_UP'
+  | 'PENDING'
+  | 'SUCCEEDED';
+
+/**
+ * WebhookDeliveryWhereInput is used for filtering WebhookDelivery objects.
+ * Input was generated by ent.
+ */
+export type WebhookDeliveryWhereInput = {
+  and?: Array<WebhookDeliveryWhereInput> | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  /** event_id field predicates */
+  eventID?: string | null | undefined;
+  eventIDContains?: string | null | undefined;
+  eventIDContainsFold?: string | null | undefined;
+  eventIDEqualFold?: string | null | undefined;
+  eventIDGT?: string | null | undefined;
+  eventIDGTE?: string | null | undefined;
+  eventIDHasPrefix?: string | null | undefined;
+  eventIDHasSuffix?: string | null | undefined;
+  eventIDIn?: Array<string> | null | undefined;
+  eventIDLT?: string | null | undefined;
+  eventIDLTE?: string | null | undefined;
+  eventIDNEQ?: string | null | undefined;
+  eventIDNotIn?: Array<string> | null | undefined;
+  /** event_type field predicates */
+  eventType?: string | null | undefined;
+  eventTypeContains?: string | null | undefined;
+  eventTypeContainsFold?: string | null | undefined;
+  eventTypeEqualFold?: string | null | undefined;
+  eventTypeGT?: string | null | undefined;
+  eventTypeGTE?: string | null | undefined;
+  eventTypeHasPrefix?: string | null | undefined;
+  eventTypeHasSuffix?: string | null | undefined;
+  eventTypeIn?: Array<string> | null | undefined;
+  eventTypeLT?: string | null | undefined;
+  eventTypeLTE?: string | null | undefined;
+  eventTypeNEQ?: string | null | undefined;
+  eventTypeNotIn?: Array<string> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  not?: WebhookDeliveryWhereInput | null | undefined;
+  or?: Array<WebhookDeliveryWhereInput> | null | undefined;
+  /** status field predicates */
+  status?: WebhookDeliveryStatus | null | undefined;
+  statusIn?: Array<WebhookDeliveryStatus> | null | undefined;
+  statusNEQ?: WebhookDeliveryStatus | null | undefined;
+  statusNotIn?: Array<WebhookDeliveryStatus> | null | undefined;
+  /** updated_at field predicates */
+  updatedAt?: string | null | undefined;
+  updatedAtGT?: string | null | undefined;
+  updatedAtGTE?: string | null | undefined;
+  updatedAtIn?: Array<string> | null | undefined;
+  updatedAtLT?: string | null | undefined;
+  updatedAtLTE?: string | null | undefined;
+  updatedAtNEQ?: string | null | undefined;
+  updatedAtNotIn?: Array<string> | null | undefined;
+};
+
+export type AuditEventFieldsFragment = { id: string, seq: number, action: string, resourceType: string, resourceID: string, resourceSlug: string | null, actorType: AuditEventActorType, actorID: string | null, actorName: string | null, before: Record<string, unknown> | null, after: Record<string, unknown> | null, licenseVersion: number | null, requestID: string | null, occurredAt: string, hash: string };
+
+export type AuditEventsQueryVariables = Exact<{
+  where?: AuditEventWhereInput | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type AuditEventsQuery = { auditEvents: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, seq: number, action: string, resourceType: string, resourceID: string, resourceSlug: string | null, actorType: AuditEventActorType, actorID: string | null, actorName: string | null, before: Record<string, unknown> | null, after: Record<string, unknown> | null, licenseVersion: number | null, requestID: string | null, occurredAt: string, hash: string } | null } | null> | null } };
+
+export type VerifyAuditChainQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type VerifyAuditChainQuery = { verifyAuditChain: { valid: boolean, checked: number, headSeq: number, headHash: string, firstBrokenSeq: number | null } };
+
+export type AuditResourcesQueryVariables = Exact<{
+  licenseIDs?: Array<string> | string | null | undefined;
+  instanceIDs?: Array<string> | string | null | undefined;
+  entitlementIDs?: Array<string> | string | null | undefined;
+}>;
+
+
+export type AuditResourcesQuery = { licenses: { edges: Array<{ node: { id: string, name: string, slug: string } | null } | null> | null }, instances: { edges: Array<{ node: { id: string, name: string, slug: string } | null } | null> | null }, entitlements: { edges: Array<{ node: { id: string, name: string, slug: string } | null } | null> | null } };
+
+export type ActorKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ActorKeysQuery = { apiKeys: Array<{ id: string, name: string, prefix: string, revoked: boolean }> };
 
 export type EntitlementFieldsFragment = { id: string, name: string, slug: string, type: EntitlementType, description: string, meterType: EntitlementMeterType | null, aggregationMethod: EntitlementAggregationMethod | null, resetPeriod: EntitlementResetPeriod | null, createdAt: string };
 
@@ -1020,3 +1311,92 @@ export type RootFieldsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type RootFieldsQuery = { query: { fields: Array<{ name: string }> | null } | null, mutation: { fields: Array<{ name: string }> | null } | null };
+
+export type WebhookEndpointFieldsFragment = { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string };
+
+export type WebhookDeliveryFieldsFragment = { id: string, eventID: string, eventType: string, status: WebhookDeliveryStatus, attempts: number, responseStatus: number | null, lastError: string | null, errorKind: string | null, durationMs: number | null, nextAttemptAt: string | null, deliveredAt: string | null, createdAt: string, updatedAt: string };
+
+export type WebhookEndpointsQueryVariables = Exact<{
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type WebhookEndpointsQuery = { webhookEndpoints: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string } | null } | null> | null } };
+
+export type WebhookEndpointQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type WebhookEndpointQuery = { webhookEndpoints: { edges: Array<{ node: { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string } | null } | null> | null } };
+
+export type WebhookDeliveriesQueryVariables = Exact<{
+  endpointID: string;
+  where?: WebhookDeliveryWhereInput | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type WebhookDeliveriesQuery = { webhookDeliveries: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, eventID: string, eventType: string, status: WebhookDeliveryStatus, attempts: number, responseStatus: number | null, lastError: string | null, errorKind: string | null, durationMs: number | null, nextAttemptAt: string | null, deliveredAt: string | null, createdAt: string, updatedAt: string } | null } | null> | null } };
+
+export type WebhookDeliveryDetailQueryVariables = Exact<{
+  endpointID: string;
+  id: string;
+}>;
+
+
+export type WebhookDeliveryDetailQuery = { webhookDeliveries: { edges: Array<{ node: { payload: string, responseBody: string | null, id: string, eventID: string, eventType: string, status: WebhookDeliveryStatus, attempts: number, responseStatus: number | null, lastError: string | null, errorKind: string | null, durationMs: number | null, nextAttemptAt: string | null, deliveredAt: string | null, createdAt: string, updatedAt: string } | null } | null> | null } };
+
+export type CreateWebhookEndpointMutationVariables = Exact<{
+  input: CreateWebhookEndpointInput;
+}>;
+
+
+export type CreateWebhookEndpointMutation = { createWebhookEndpoint: { secret: string, endpoint: { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string } } };
+
+export type UpdateWebhookEndpointMutationVariables = Exact<{
+  id: string;
+  input: UpdateWebhookEndpointInput;
+}>;
+
+
+export type UpdateWebhookEndpointMutation = { updateWebhookEndpoint: { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string } };
+
+export type DeleteWebhookEndpointMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DeleteWebhookEndpointMutation = { deleteWebhookEndpoint: string };
+
+export type RotateWebhookSecretMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RotateWebhookSecretMutation = { rotateWebhookSecret: { secret: string, endpoint: { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string } } };
+
+export type SendTestWebhookMutationVariables = Exact<{
+  endpointID: string;
+}>;
+
+
+export type SendTestWebhookMutation = { sendTestWebhook: { id: string, eventID: string, eventType: string, status: WebhookDeliveryStatus, attempts: number, responseStatus: number | null, lastError: string | null, errorKind: string | null, durationMs: number | null, nextAttemptAt: string | null, deliveredAt: string | null, createdAt: string, updatedAt: string } };
+
+export type RetryWebhookDeliveryMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RetryWebhookDeliveryMutation = { retryWebhookDelivery: { id: string, eventID: string, eventType: string, status: WebhookDeliveryStatus, attempts: number, responseStatus: number | null, lastError: string | null, errorKind: string | null, durationMs: number | null, nextAttemptAt: string | null, deliveredAt: string | null, createdAt: string, updatedAt: string } };
+
+export type ReplayWebhookEventsMutationVariables = Exact<{
+  endpointID: string;
+  since: string;
+  until?: string | null | undefined;
+}>;
+
+
+export type ReplayWebhookEventsMutation = { replayWebhookEvents: number };

@@ -128,7 +128,9 @@ export function EntitlementsPage() {
               {rows.map((e) => (
                 <tr key={e.id} data-testid={`entitlement-${e.slug}`}>
                   <td data-label="Entitlement">
-                    <span className="row-title">{e.name}</span>
+                    <Link to={`/entitlements/${encodeURIComponent(e.slug)}`} className="row-title">
+                      {e.name}
+                    </Link>
                     <span className="row-sub mono">{e.slug}</span>
                     {e.description ? <span className="row-sub">{e.description}</span> : null}
                   </td>
@@ -219,7 +221,7 @@ export function EntitlementsPage() {
 
 const FIELDS = ['name', 'slug', 'type', 'description', 'meterType', 'aggregationMethod', 'resetPeriod'] as const;
 
-function EntitlementForm({
+export function EntitlementForm({
   entitlement,
   onClose,
   onSaved,

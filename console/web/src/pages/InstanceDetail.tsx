@@ -1,7 +1,8 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { request } from '../api';
 import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
+import { HistoryPanel } from '../components/Audit';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
 import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, ResetUsageDocument, type InstanceDetailQuery } from '../gql/generated';
 import { useQuery } from '../hooks';
@@ -44,9 +45,12 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
   const decisions = useQuery(InstanceDecisionsDocument, { instance: instance.slug }, { skip: !session.canCheck });
   const ex = expiry(instance.expiresAt);
   const events = (instance.thresholdEvents.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
+  const [changes, setChanges] = useState(0);
   const refresh = async () => {
     await Promise.all([reload(), session.canCheck ? decisions.refetch() : Promise.resolve()]);
+    setChanges((n) => n + 1);
   };
+  const historyWhere = useMemo(() => ({ resourceID: instance.id }), [instance.id]);
 
   return (
     <>
@@ -170,6 +174,11 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
               </table>
             )}
           </Section>
+          <HistoryPanel
+            where={historyWhere}
+            auditLink={`/audit?resource=${encodeURIComponent(instance.id)}`}
+            refreshKey={`${instance.updatedAt}:${changes}`}
+          />
         </div>
         <div className="detail-side">
           <Section title="Details">

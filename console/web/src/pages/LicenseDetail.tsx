@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useCallback, useMemo, useState } from 'react';
 import { request } from '../api';
 import {
   Badge,
@@ -14,6 +14,8 @@ import {
   errorText,
 } from '../components/ui';
 import { LinkEditor, type LinkTarget } from '../components/LinkEditor';
+import { LicenseHistoryPanel } from '../components/Audit';
+import { actorLabel, type AuditEvent } from '../audit';
 import { asLinkValue, diffVersions, expiry, fmtDateTime, fmtValue, humanize, oneLineJSON } from '../format';
 import {
   DeleteLicenseDocument,
@@ -63,6 +65,14 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
   const [removing, setRemoving] = useState<Link_ | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
+  // Who made each version, from the events of the History panel that
+  // carry a license version (the events name their actor; versions do not).
+  const [authors, setAuthors] = useState<Map<number, AuditEvent>>(new Map());
+  const onEvents = useCallback((events: AuditEvent[]) => {
+    const m = new Map<number, AuditEvent>();
+    for (const e of events) if (e.licenseVersion != null && !m.has(e.licenseVersion)) m.set(e.licenseVersion, e);
+    setAuthors(m);
+  }, []);
 
   const setActive = async (isActive: boolean) => {
     await request(UpdateLicenseDocument, { id: license.id, input: { isActive } });
@@ -141,7 +151,8 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
       <div className="detail-grid">
         <div className="detail-main">
           <LinksSection license={license} onEdit={setLinkTarget} onRemove={setRemoving} />
-          <VersionsSection license={license} />
+          <VersionsSection license={license} authors={authors} />
+          <LicenseHistoryPanel licenseID={license.id} onEvents={onEvents} refreshKey={`${license.version}:${license.updatedAt}`} />
         </div>
         <div className="detail-side">
           <Section title="Details">
@@ -392,7 +403,7 @@ function LinkValueView({
   return <span>{fmtValue(value)}</span>;
 }
 
-function VersionsSection({ license }: { license: License }) {
+function VersionsSection({ license, authors }: { license: License; authors: Map<number, AuditEvent> }) {
   const versions = useMemo(() => (license.versions.edges ?? []).flatMap((e) => (e?.node ? [e.node] : [])), [license.versions.edges]);
   return (
     <Section title="Version history" description="Every change to the terms creates a version. Each keeps what the license granted then.">
@@ -410,6 +421,11 @@ function VersionsSection({ license }: { license: License }) {
                   {i === 0 ? <Badge tone="blue">Current</Badge> : null}
                   {!v.isActive ? <Badge tone="red">Inactive</Badge> : null}
                   <span className="muted timeline-date">{fmtDateTime(v.createdAt)}</span>
+                  {authors.has(v.version) ? (
+                    <span className="timeline-author" data-testid={`version-${v.version}-author`}>
+                      by {actorLabel(authors.get(v.version)!)}
+                    </span>
+                  ) : null}
                 </div>
                 {diff.length === 0 && v.change ? (
                   <p className="timeline-change">{v.change.charAt(0).toUpperCase() + v.change.slice(1)}</p>

@@ -1,6 +1,7 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiError, request, splitErrors } from '../api';
 import { CodeEditor, ProblemList, type CodeEditorHandle, type Problem } from '../components/CodeEditor';
+import { HistoryPanel } from '../components/Audit';
 import {
   Badge,
   Banner,
@@ -532,6 +533,7 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
               ) : null}
             </div>
           </Section>
+          {policy ? <PolicyHistory policy={policy} /> : null}
         </div>
         <div className="detail-side">
           <Section title="Tests" description="Results of the last run of Run tests.">
@@ -655,5 +657,16 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
         </ConfirmDialog>
       ) : null}
     </>
+  );
+}
+
+function PolicyHistory({ policy }: { policy: PolicyNode }) {
+  const where = useMemo(() => ({ resourceID: policy.id }), [policy.id]);
+  return (
+    <HistoryPanel
+      where={where}
+      auditLink={`/audit?resource=${encodeURIComponent(policy.id)}`}
+      refreshKey={`${policy.version}:${policy.active}:${policy.updatedAt}`}
+    />
   );
 }
