@@ -213,16 +213,5 @@ func (s *Service) DeleteEntitlement(ctx context.Context, id string) (string, err
 // entitlementChange is the event of an entitlement created (before nil),
 // updated or deleted (after nil).
 func entitlementChange(action string, before, after *ent.Entitlement) events.Change {
-	e := after
-	if e == nil {
-		e = before
-	}
-	c := events.Change{Action: action, ResourceType: "ENTITLEMENT", ResourceID: e.ID, ResourceSlug: e.Slug}
-	if before != nil {
-		c.Before = events.Snapshot(before)
-	}
-	if after != nil {
-		c.After = events.Snapshot(after)
-	}
-	return c
+	return events.EntityChange(action, "ENTITLEMENT", before, after, func(e *ent.Entitlement) (string, string) { return e.ID, e.Slug })
 }

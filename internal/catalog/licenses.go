@@ -142,17 +142,12 @@ func (s *Service) DeleteLicense(ctx context.Context, id string) (string, error) 
 // licenseChange is the event of a license created (before nil), updated
 // or deleted (after nil), at the version it has after the change.
 func licenseChange(action string, before, after *ent.License) events.Change {
+	c := events.EntityChange(action, "LICENSE", before, after, func(l *ent.License) (string, string) { return l.ID, l.Slug })
 	l := after
 	if l == nil {
 		l = before
 	}
-	c := events.Change{Action: action, ResourceType: "LICENSE", ResourceID: l.ID, ResourceSlug: l.Slug, LicenseVersion: &l.Version}
-	if before != nil {
-		c.Before = events.Snapshot(before)
-	}
-	if after != nil {
-		c.After = events.Snapshot(after)
-	}
+	c.LicenseVersion = &l.Version
 	return c
 }
 

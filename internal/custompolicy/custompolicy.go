@@ -407,17 +407,7 @@ func saved(ctx context.Context, tx *ent.Tx, p *ent.OrgPolicy, err error, name st
 // record appends the event of a policy created (before nil), updated or
 // deleted (after nil), as the last write of the transaction.
 func (s *Service) record(ctx context.Context, tx *ent.Tx, action string, before, after *ent.OrgPolicy) error {
-	p := after
-	if p == nil {
-		p = before
-	}
-	c := events.Change{Action: action, ResourceType: "POLICY", ResourceID: p.ID, ResourceSlug: p.Name}
-	if before != nil {
-		c.Before = events.Snapshot(before)
-	}
-	if after != nil {
-		c.After = events.Snapshot(after)
-	}
+	c := events.EntityChange(action, "POLICY", before, after, func(p *ent.OrgPolicy) (string, string) { return p.ID, p.Name })
 	_, err := s.events.Append(ctx, tx, c)
 	return err
 }

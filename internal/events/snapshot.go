@@ -86,3 +86,16 @@ func (c Change) Noop() bool {
 	delete(b, "updatedAt")
 	return reflect.DeepEqual(a, b)
 }
+
+// EntityChange is the change of one entity created (before nil), updated
+// or deleted (after nil): named by whichever side exists (key gives its
+// id and slug), both sides snapshotted.
+func EntityChange[T any](action, resourceType string, before, after *T, key func(*T) (id, slug string)) Change {
+	e := after
+	if e == nil {
+		e = before
+	}
+	id, slug := key(e)
+	return Change{Action: action, ResourceType: resourceType, ResourceID: id, ResourceSlug: slug,
+		Before: Snapshot(before), After: Snapshot(after)}
+}

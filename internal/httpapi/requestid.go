@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/tenant"
 )
 
@@ -36,16 +37,16 @@ func RequestID(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set(RequestIDHeader, id)
 		rec := &requestRecord{}
 		ctx := context.WithValue(tenant.WithRequestID(r.Context(), id), requestRecordKey{}, rec)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &metrics.StatusWriter{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		if sw.status >= http.StatusBadRequest && !rec.logged.Load() {
+		if sw.Status() >= http.StatusBadRequest && !rec.logged.Load() {
 			level := slog.LevelWarn
-			if sw.status >= http.StatusInternalServerError {
+			if sw.Status() >= http.StatusInternalServerError {
 				level = slog.LevelError
 			}
 			log.Log(ctx, level, "request failed", "request_id", id, "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "duration_ms", time.Since(start).Milliseconds())
+				"status", sw.Status(), "duration_ms", time.Since(start).Milliseconds())
 		}
 	})
 }
@@ -78,36 +79,6 @@ func markLogged(ctx context.Context) {
 		rec.logged.Store(true)
 	}
 }
-
-// statusWriter remembers the status a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes on to the writer below (server-sent events need it).
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the writer below.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logOperation is response middleware: every mutation, and every operation
 // answered with errors, gets one log line naming the request id (the

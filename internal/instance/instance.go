@@ -39,17 +39,7 @@ func New(db *store.DB, now func() time.Time, feed *changefeed.Feed, log *events.
 // or deleted (after nil), as the last write of the transaction; an update
 // that changed nothing records none.
 func (s *Service) record(ctx context.Context, tx *ent.Tx, action string, before, after *ent.Instance) error {
-	inst := after
-	if inst == nil {
-		inst = before
-	}
-	c := events.Change{Action: action, ResourceType: "INSTANCE", ResourceID: inst.ID, ResourceSlug: inst.Slug}
-	if before != nil {
-		c.Before = events.Snapshot(before)
-	}
-	if after != nil {
-		c.After = events.Snapshot(after)
-	}
+	c := events.EntityChange(action, "INSTANCE", before, after, func(i *ent.Instance) (string, string) { return i.ID, i.Slug })
 	if before != nil && after != nil && c.Noop() {
 		return nil
 	}

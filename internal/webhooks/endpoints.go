@@ -394,13 +394,7 @@ func (s *Service) enabled(ctx context.Context, tx *ent.Tx, id string) (*ent.Webh
 // change appends an endpoint's change to the event log, without its
 // secrets (events.Snapshot leaves sensitive fields out).
 func (s *Service) change(ctx context.Context, tx *ent.Tx, action, id string, before, after *ent.WebhookEndpoint) error {
-	c := events.Change{Action: action, ResourceType: resourceType, ResourceID: id}
-	if before != nil {
-		c.Before = events.Snapshot(before)
-	}
-	if after != nil {
-		c.After = events.Snapshot(after)
-	}
+	c := events.EntityChange(action, resourceType, before, after, func(*ent.WebhookEndpoint) (string, string) { return id, "" })
 	_, err := s.events.Append(ctx, tx, c)
 	return err
 }

@@ -363,7 +363,7 @@ func (r *Registry) Handler() http.Handler {
 func (r *Registry) InstrumentHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, req)
 		status := sw.status
 		if status == 0 {
@@ -410,20 +410,25 @@ func (r *Registry) route(pattern string) *routeSeries {
 	return s
 }
 
-// statusWriter remembers the status of a response.
-type statusWriter struct {
+// StatusWriter remembers the status of a response (Status: 0 until the
+// handler wrote; 1xx answers are not the final status). The request-id
+// middleware uses it too.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// Status is the final status written so far (0: none yet).
+func (w *StatusWriter) Status() int { return w.status }
+
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -431,7 +436,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Flush keeps streaming responses streaming.
-func (w *statusWriter) Flush() {
+func (w *StatusWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -439,4 +444,4 @@ func (w *statusWriter) Flush() {
 }
 
 // Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
