@@ -1,0 +1,130 @@
+package apitest
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/entitled/entitled/internal/signing"
+	"github.com/entitled/entitled/internal/testenv"
+	"github.com/entitled/entitled/sdk/licensefile"
+)
+
+const issueQ = `mutation($in: IssueLicenseFileInput!) { issueLicenseFile(input: $in) { id kid issuedAt expiresAt certificate } }`
+
+// jwksOf builds the JWKS of an organization from signingKeys (the
+// public halves GraphQL shows).
+func (c client) jwksOf(key string) *licensefile.JWKS {
+	c.T.Helper()
+	var keys []licensefile.JWK
+	for _, k := range testenv.Get(c.MustDo(key, `{ signingKeys { id kid algorithm publicKey status createdAt } }`, nil), "signingKeys").([]any) {
+		m := k.(map[string]any)
+		pub, err := signing.PublicKeyFromText(m["publicKey"].(string))
+		if err != nil {
+			c.T.Fatal(err)
+		}
+		keys = append(keys, licensefile.PublicJWK(m["kid"].(string), ed25519.PublicKey(pub)))
+	}
+	raw, _ := json.Marshal(licensefile.JWKS{Keys: keys})
+	j, err := licensefile.ParseJWKS(raw)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return j
+}
+
+// An issued file verifies with the organization's keys, decides as the
+// server does, and keeps verifying after a rotation; another
+// organization's keys refuse it.
+func TestSigningIssueVerifyDecide(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		calls := c.NewEntitlement(key, "api-calls", "NUMBER", map[string]any{"meterType": "RAW_EVENT", "aggregationMethod": "SUM", "resetPeriod": "MONTH"})
+		sso := c.NewEntitlement(key, "sso", "BOOLEAN", nil)
+		c.NewEntitlement(key, "beta", "BOOLEAN", nil)
+		lic := c.NewLicense(key, "pro", "PAID", nil)
+		c.Link(key, lic, calls, num(100))
+		c.Link(key, lic, sso, boolean(true))
+		inst := c.NewInstance(key, "eu-1", lic)
+
+		d := c.MustDo(key, issueQ, map[string]any{"in": map[string]any{"instanceID": inst}})
+		cert := testenv.Str(d, "issueLicenseFile.certificate")
+		kid := testenv.Str(d, "issueLicenseFile.kid")
+		f, err := licensefile.Parse([]byte(cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Verify(c.jwksOf(key)); err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		exp := parseTime(t, testenv.Str(d, "issueLicenseFile.expiresAt"))
+		iat := parseTime(t, testenv.Str(d, "issueLicenseFile.issuedAt"))
+		if exp.Sub(iat) != signing.DefaultTTL {
+			t.Errorf("default ttl: %s", exp.Sub(iat))
+		}
+		for _, e := range []string{"api-calls", "sso", "beta", "unknown"} {
+			got, err := f.Decide(e, nil, nil, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.MustDo(key, `query($e: String!) { allowed(instance: "eu-1", entitlement: $e) { allowed reason } }`, map[string]any{"e": e})
+			if got.Allowed != testenv.Get(want, "allowed.allowed") || got.Reason != testenv.Get(want, "allowed.reason") {
+				t.Errorf("%s: file %v %s, server %v", e, got.Allowed, got.Reason, want)
+			}
+		}
+
+		// Rotation: the old file still verifies; the new key signs.
+		rot := c.MustDo(key, `mutation { rotateSigningKey { kid status } }`, nil)
+		if testenv.Str(rot, "rotateSigningKey.kid") == kid || testenv.Str(rot, "rotateSigningKey.status") != "CURRENT" {
+			t.Fatalf("rotate: %v", rot)
+		}
+		if err := f.Verify(c.jwksOf(key)); err != nil {
+			t.Fatalf("rotated-out key's file: %v", err)
+		}
+		d2 := c.MustDo(key, issueQ, map[string]any{"in": map[string]any{"instanceID": inst, "ttl": "2h"}})
+		if testenv.Str(d2, "issueLicenseFile.kid") != testenv.Str(rot, "rotateSigningKey.kid") {
+			t.Errorf("new file not signed by the new key")
+		}
+
+		// Another organization's keys refuse it.
+		other := c.NewOrg("globex")
+		c.MustDo(other, `mutation { rotateSigningKey { kid } }`, nil)
+		if err := f.Verify(c.jwksOf(other)); err == nil {
+			t.Fatal("verified with another organization's keys")
+		}
+
+		// ttl validation.
+		for _, ttl := range []string{"59m", "soon", "-5h"} {
+			c.MustFailWith(key, "BAD_USER_INPUT", "ttl", issueQ, map[string]any{"in": map[string]any{"instanceID": inst, "ttl": ttl}})
+		}
+
+		// No GraphQL answer or audit event holds key material.
+		var sealed string
+		if err := c.App.DB.SQL.QueryRow(`SELECT sealed_private_key FROM signing_keys ORDER BY created_at LIMIT 1`).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(sealed, "v1.") {
+			t.Errorf("stored private key is not sealed: %q", sealed[:8])
+		}
+		for _, ev := range c.trail(key, nil) {
+			b, _ := json.Marshal(ev)
+			if strings.Contains(string(b), sealed) || strings.Contains(string(b), "BEGIN ENTITLED") {
+				t.Fatalf("audit event holds key material or a certificate: %s", b)
+			}
+		}
+		actions := map[string]int{}
+		for _, ev := range c.trail(key, nil) {
+			actions[ev["action"].(string)]++
+		}
+		if actions["signing_key.created"] != 1 || actions["signing_key.rotated"] != 1 || actions["license_file.issued"] != 2 {
+			t.Errorf("audit actions %v", actions)
+		}
+		lf := c.MustDo(key, `query($id: ID!) { node(id: $id) { ... on Instance { licenseFiles { kid issuedAt expiresAt issuedByName } } } }`, map[string]any{"id": inst})
+		if n := len(testenv.Get(lf, "node.licenseFiles").([]any)); n != 2 {
+			t.Errorf("licenseFiles: %d", n)
+		}
+	})
+}
