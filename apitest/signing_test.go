@@ -3,6 +3,8 @@ package apitest
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +127,87 @@ func TestSigningIssueVerifyDecide(t *testing.T) {
 		lf := c.MustDo(key, `query($id: ID!) { node(id: $id) { ... on Instance { licenseFiles { kid issuedAt expiresAt issuedByName } } } }`, map[string]any{"id": inst})
 		if n := len(testenv.Get(lf, "node.licenseFiles").([]any)); n != 2 {
 			t.Errorf("licenseFiles: %d", n)
+		}
+	})
+}
+
+// get fetches a path of the server, raw.
+func (c client) get(key, path string, header map[string]string) (int, http.Header, []byte) {
+	c.T.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.Server.URL+path, nil)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Server.Client().Do(req)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+// The JWKS endpoint serves the public keys without authentication, with
+// cache headers; a CHECK key fetches its instance's file, which verifies
+// with them, and gets 304 while nothing changed.
+func TestSigningJWKSAndLicenseFileEndpoints(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		sso := c.NewEntitlement(key, "sso", "BOOLEAN", nil)
+		lic := c.NewLicense(key, "pro", "PAID", nil)
+		c.Link(key, lic, sso, boolean(true))
+		c.NewInstance(key, "eu-1", lic)
+		check := c.NewKey(key, "CHECK")
+
+		st, h, cert := c.get(check, "/v1/license-file?instance=eu-1", nil)
+		if st != http.StatusOK || h.Get("ETag") == "" {
+			t.Fatalf("license file: %d %s", st, cert)
+		}
+		st2, _, again := c.get(check, "/v1/license-file?instance=eu-1", nil)
+		if st2 != http.StatusOK || string(again) != string(cert) {
+			t.Errorf("unchanged facts gave another file")
+		}
+		if st, _, _ := c.get(check, "/v1/license-file?instance=eu-1", map[string]string{"If-None-Match": h.Get("ETag")}); st != http.StatusNotModified {
+			t.Errorf("If-None-Match: %d", st)
+		}
+		if st, _, _ := c.get("", "/v1/license-file?instance=eu-1", nil); st != http.StatusUnauthorized {
+			t.Errorf("no key: %d", st)
+		}
+		if st, _, _ := c.get(check, "/v1/license-file?instance=nope", nil); st != http.StatusNotFound {
+			t.Errorf("unknown instance: %d", st)
+		}
+
+		st, h, body := c.get("", "/v1/orgs/acme/jwks.json", nil)
+		if st != http.StatusOK || h.Get("Cache-Control") != "public, max-age=300" || h.Get("ETag") == "" {
+			t.Fatalf("jwks: %d %v %s", st, h, body)
+		}
+		if st, _, _ := c.get("", "/v1/orgs/acme/jwks.json", map[string]string{"If-None-Match": h.Get("ETag")}); st != http.StatusNotModified {
+			t.Errorf("jwks If-None-Match: %d", st)
+		}
+		if st, _, _ := c.get("", "/v1/orgs/nobody/jwks.json", nil); st != http.StatusNotFound {
+			t.Errorf("unknown org: %d", st)
+		}
+		jwks, err := licensefile.ParseJWKS(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := licensefile.Parse(cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Verify(jwks); err != nil {
+			t.Fatalf("verify with the served JWKS: %v", err)
+		}
+		d, err := f.Decide("sso", nil, nil, time.Now())
+		if err != nil || !d.Allowed {
+			t.Errorf("sso from the file: %+v %v", d, err)
 		}
 	})
 }

@@ -215,6 +215,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.JWKSPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.JWKS(a.Signing.JWKS, cfg.Logger)))
+	mux.Handle(httpapi.LicenseFilePath, httpapi.Deadline(cfg.RequestTimeout, httpapi.LicenseFile(a.Signing.ForInstance, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
