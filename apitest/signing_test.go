@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +211,26 @@ func TestSigningJWKSAndLicenseFileEndpoints(t *testing.T) {
 		d, err := f.Decide("sso", nil, nil, time.Now())
 		if err != nil || !d.Allowed {
 			t.Errorf("sso from the file: %+v %v", d, err)
+		}
+
+		// An independent verifier: Node's built-in crypto, from the served
+		// JWKS (skipped only without node).
+		node, err := exec.LookPath("node")
+		if err != nil {
+			t.Log("node is not installed: skipping the independent verifier")
+			return
+		}
+		dir := t.TempDir()
+		jp, lp := filepath.Join(dir, "jwks.json"), filepath.Join(dir, "file.lic")
+		if err := os.WriteFile(jp, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(lp, cert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(node, "../sdk/licensefile/testdata/verify.mjs", jp, lp).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "verified sub=eu-1") {
+			t.Fatalf("node: %v: %s", err, out)
 		}
 	})
 }
