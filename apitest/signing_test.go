@@ -234,3 +234,67 @@ func TestSigningJWKSAndLicenseFileEndpoints(t *testing.T) {
 		}
 	})
 }
+
+// A fixture organization with a custom deny policy and a CONFIG
+// entitlement: every instance × entitlement decided from its file (policies
+// included) equals the server's allowed and reason at the same moment.
+func TestLicenseFileDecisionsEqualTheServers(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		calls := c.NewEntitlement(key, "api-calls", "NUMBER", map[string]any{"meterType": "RAW_EVENT", "aggregationMethod": "SUM", "resetPeriod": "MONTH"})
+		sso := c.NewEntitlement(key, "sso", "BOOLEAN", nil)
+		beta := c.NewEntitlement(key, "beta", "BOOLEAN", nil)
+		brand := c.NewEntitlement(key, "branding", "CONFIG", nil)
+		paid := c.NewLicense(key, "enterprise", "PAID", nil)
+		trial := c.NewLicense(key, "trial", "TRIAL", nil)
+		c.Link(key, paid, calls, num(100))
+		c.Link(key, paid, sso, boolean(true))
+		c.Link(key, paid, beta, boolean(false))
+		c.Link(key, paid, brand, object(map[string]any{"theme": "dark"}))
+		c.Link(key, trial, calls, num(10))
+		c.Link(key, trial, brand, object(map[string]any{"theme": "plain"}))
+		c.MustDo(key, createPolicyQ, map[string]any{"in": map[string]any{"name": "no-us-branding", "active": true, "module": `package entitled.custom
+
+deny contains "branding is not sold in the US" if {
+	input.entitlement.type == "CONFIG"
+	input.instance.metadata.region == "us"
+}
+`}})
+		ids := map[string]string{}
+		for _, in := range []map[string]any{
+			{"name": "EU", "slug": "eu-1", "licenseID": paid, "metadata": map[string]any{"region": "eu"}},
+			{"name": "US", "slug": "us-1", "licenseID": paid, "metadata": map[string]any{"region": "us"}},
+			{"name": "Trial", "slug": "trial-1", "licenseID": trial, "metadata": map[string]any{"region": "eu"}},
+		} {
+			ids[in["slug"].(string)] = testenv.Str(c.MustDo(key, qCreateInstance, map[string]any{"in": in}), "createInstance.id")
+		}
+		c.MustDo(key, `mutation { reportUsage(input: {instance: "trial-1", entitlement: "api-calls", value: 12}) { replayed } }`, nil)
+		jwks := func() *licensefile.JWKS { return c.jwksOf(key) }
+		reasons := map[string]int{}
+		for slug, id := range ids {
+			d := c.MustDo(key, issueQ, map[string]any{"in": map[string]any{"instanceID": id, "includePolicies": true}})
+			f, err := licensefile.Parse([]byte(testenv.Str(d, "issueLicenseFile.certificate")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Verify(jwks()); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []string{"api-calls", "sso", "beta", "branding", "unknown"} {
+				got, err := f.Decide(e, nil, nil, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := c.MustDo(key, `query($i: String!, $e: String!) { allowed(instance: $i, entitlement: $e) { allowed reason } }`, map[string]any{"i": slug, "e": e})
+				if got.Allowed != testenv.Get(want, "allowed.allowed") || got.Reason != testenv.Get(want, "allowed.reason") {
+					t.Errorf("%s × %s: file %v %s, server %v", slug, e, got.Allowed, got.Reason, want["allowed"])
+				}
+				reasons[got.Reason]++
+			}
+		}
+		if reasons["DENIED_BY_POLICY"] == 0 || reasons["ALLOWED"] == 0 || reasons["ENTITLEMENT_NOT_FOUND"] == 0 {
+			t.Errorf("the fixture does not exercise the custom policy: %v", reasons)
+		}
+	})
+}
