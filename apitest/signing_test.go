@@ -2,8 +2,11 @@ package apitest
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entitled/entitled/internal/app"
 	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/internal/testenv"
 	"github.com/entitled/entitled/sdk/licensefile"
@@ -297,4 +301,80 @@ deny contains "branding is not sold in the US" if {
 			t.Errorf("the fixture does not exercise the custom policy: %v", reasons)
 		}
 	})
+}
+
+// The private key never shows: not in GraphQL answers, log lines (DEBUG
+// included) or audit events; stored, it is sealed under the master key.
+func TestSigningPrivateKeyNeverShows(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	opt := testenv.Configure(func(cfg *app.Config) {
+		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	forEachStoreWith(t, []testenv.Option{opt}, func(t *testing.T, c client) {
+		key := c.NewOrg("acme")
+		lic := c.NewLicense(key, "pro", "PAID", nil)
+		inst := c.NewInstance(key, "eu-1", lic)
+		var answers []string
+		r := c.Do(key, issueQ, map[string]any{"in": map[string]any{"instanceID": inst, "includePolicies": true}})
+		answers = append(answers, r.Raw)
+		answers = append(answers, c.Do(key, `mutation { rotateSigningKey { id kid algorithm publicKey status createdAt } }`, nil).Raw)
+		answers = append(answers, c.Do(key, `{ signingKeys { id kid algorithm publicKey status createdAt retiredAt } }`, nil).Raw)
+		answers = append(answers, c.Do(key, `query($id: ID!) { node(id: $id) { ... on Instance { licenseFiles { id kid certificate } } } }`, map[string]any{"id": inst}).Raw)
+		for _, ev := range c.trail(key, nil) {
+			b, _ := json.Marshal(ev)
+			answers = append(answers, string(b))
+		}
+
+		m, err := signing.ParseMasterKey(testenv.TestMasterKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer, err := signing.NewSealer(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := c.App.DB.SQL.Query(`SELECT organization_id, kid, sealed_private_key FROM signing_keys`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var org, kid, sealed string
+			if err := rows.Scan(&org, &kid, &sealed); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			seed, err := sealer.Open(sealed, signing.KeyAAD(org, kid))
+			if err != nil {
+				t.Fatalf("stored key does not open with the master key: %v", err)
+			}
+			forms := []string{sealed, base64.StdEncoding.EncodeToString(seed), base64.RawStdEncoding.EncodeToString(seed),
+				base64.RawURLEncoding.EncodeToString(seed), hex.EncodeToString(seed)}
+			if strings.Contains(sealed, forms[1]) || strings.Contains(sealed, forms[3]) || strings.Contains(sealed, forms[4]) {
+				t.Fatal("the stored key is the raw key")
+			}
+			logText := string(logs.bytes())
+			for _, f := range forms {
+				if strings.Contains(logText, f) {
+					t.Fatalf("a log line holds the private key")
+				}
+				for _, a := range answers {
+					if strings.Contains(a, f) {
+						t.Fatalf("an answer or audit event holds the private key: %s", a)
+					}
+				}
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d keys stored, want 2", n)
+		}
+	})
+}
+
+func (s *syncBuffer) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
 }
