@@ -147,7 +147,7 @@ func startIn(t *testing.T, dir string, env ...string) *proc {
 	p := &proc{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t))
 	p.cmd.Dir = dir
-	p.cmd.Env = append(append(baseEnv(), "ENTITLED_ADDR=127.0.0.1:0", "ENTITLED_LOG_LEVEL=INFO"), env...)
+	p.cmd.Env = append(append(baseEnv(), "ENTITLED_ADDR=127.0.0.1:0", "ENTITLED_LOG_LEVEL=INFO", "ENTITLED_MASTER_KEY="+testenv.TestMasterKey), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

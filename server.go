@@ -23,6 +23,7 @@ import (
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/internal/webhooks"
 )
 
@@ -44,6 +45,7 @@ var envVars = []envVar{
 	{"ENTITLED_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns), "PostgreSQL connections of this process, the change feed's LISTEN included (pool: one fewer); at least 2"},
 	{"ENTITLED_STALE_LIMIT", "5m", "while the database does not answer, decisions are answered from cached facts (marked stale) for at most this long; past it they fail closed (UNAVAILABLE)"},
 	{"ENTITLED_RESYNC_INTERVAL", "30s", "PostgreSQL: how often to compare the organizations' change counters with the database's, catching any change notification missed"},
+	{"ENTITLED_MASTER_KEY", "SQLite: a generated 0600 file beside the database; PostgreSQL: required", "base64 of 32 bytes (openssl rand -base64 32) encrypting signing keys at rest; the same for every replica"},
 	{"ENTITLED_AUDIT_RETENTION", "forever", "how long audit events are kept: a duration (2160h) or days (90d); older ones are pruned and the chain stays verifiable from the first kept event"},
 	{"ENTITLED_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "waits between a webhook delivery's failed attempts (comma-separated durations); past the last it is GAVE_UP"},
 	{"ENTITLED_WEBHOOK_TIMEOUT", "15s", "deadline of one webhook delivery attempt (connect, send, answer)"},
@@ -65,6 +67,7 @@ type config struct {
 	staleLimit      time.Duration
 	resync          time.Duration
 	auditRetention  time.Duration
+	masterKey       string
 	tracing         tracing.Config
 	webhooks        webhooks.Config
 }
@@ -74,6 +77,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            getenv("ENTITLED_ADDR"),
 		databaseURL:     getenv("ENTITLED_DATABASE_URL"),
 		operatorToken:   getenv("ENTITLED_OPERATOR_TOKEN"),
+		masterKey:       getenv(signing.MasterKeyEnv),
 		autoMigrate:     true,
 		shutdownTimeout: 10 * time.Second,
 		maxConns:        store.DefaultMaxConns,
@@ -197,6 +201,7 @@ func serve() error {
 		StaleLimit:        cfg.staleLimit,
 		ResyncInterval:    cfg.resync,
 		AuditRetention:    cfg.auditRetention,
+		MasterKey:         cfg.masterKey,
 		Tracing:           cfg.tracing,
 		Webhooks:          cfg.webhooks,
 	}

@@ -21,12 +21,14 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -53,6 +55,8 @@ type Client struct {
 	ExpiryNotice *ExpiryNoticeClient
 	// Instance is the client for interacting with the Instance builders.
 	Instance *InstanceClient
+	// IssuedLicenseFile is the client for interacting with the IssuedLicenseFile builders.
+	IssuedLicenseFile *IssuedLicenseFileClient
 	// License is the client for interacting with the License builders.
 	License *LicenseClient
 	// LicenseEntitlement is the client for interacting with the LicenseEntitlement builders.
@@ -65,6 +69,8 @@ type Client struct {
 	Organization *OrganizationClient
 	// PolicyRevision is the client for interacting with the PolicyRevision builders.
 	PolicyRevision *PolicyRevisionClient
+	// SigningKey is the client for interacting with the SigningKey builders.
+	SigningKey *SigningKeyClient
 	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
 	ThresholdEvent *ThresholdEventClient
 	// UsageCounter is the client for interacting with the UsageCounter builders.
@@ -92,12 +98,14 @@ func (c *Client) init() {
 	c.Entitlement = NewEntitlementClient(c.config)
 	c.ExpiryNotice = NewExpiryNoticeClient(c.config)
 	c.Instance = NewInstanceClient(c.config)
+	c.IssuedLicenseFile = NewIssuedLicenseFileClient(c.config)
 	c.License = NewLicenseClient(c.config)
 	c.LicenseEntitlement = NewLicenseEntitlementClient(c.config)
 	c.LicenseVersion = NewLicenseVersionClient(c.config)
 	c.OrgPolicy = NewOrgPolicyClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.PolicyRevision = NewPolicyRevisionClient(c.config)
+	c.SigningKey = NewSigningKeyClient(c.config)
 	c.ThresholdEvent = NewThresholdEventClient(c.config)
 	c.UsageCounter = NewUsageCounterClient(c.config)
 	c.UsageEvent = NewUsageEventClient(c.config)
@@ -201,12 +209,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Entitlement:        NewEntitlementClient(cfg),
 		ExpiryNotice:       NewExpiryNoticeClient(cfg),
 		Instance:           NewInstanceClient(cfg),
+		IssuedLicenseFile:  NewIssuedLicenseFileClient(cfg),
 		License:            NewLicenseClient(cfg),
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
 		OrgPolicy:          NewOrgPolicyClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		PolicyRevision:     NewPolicyRevisionClient(cfg),
+		SigningKey:         NewSigningKeyClient(cfg),
 		ThresholdEvent:     NewThresholdEventClient(cfg),
 		UsageCounter:       NewUsageCounterClient(cfg),
 		UsageEvent:         NewUsageEventClient(cfg),
@@ -237,12 +247,14 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Entitlement:        NewEntitlementClient(cfg),
 		ExpiryNotice:       NewExpiryNoticeClient(cfg),
 		Instance:           NewInstanceClient(cfg),
+		IssuedLicenseFile:  NewIssuedLicenseFileClient(cfg),
 		License:            NewLicenseClient(cfg),
 		LicenseEntitlement: NewLicenseEntitlementClient(cfg),
 		LicenseVersion:     NewLicenseVersionClient(cfg),
 		OrgPolicy:          NewOrgPolicyClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		PolicyRevision:     NewPolicyRevisionClient(cfg),
+		SigningKey:         NewSigningKeyClient(cfg),
 		ThresholdEvent:     NewThresholdEventClient(cfg),
 		UsageCounter:       NewUsageCounterClient(cfg),
 		UsageEvent:         NewUsageEventClient(cfg),
@@ -278,9 +290,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditEvent, c.AuditHead, c.Entitlement, c.ExpiryNotice, c.Instance,
-		c.License, c.LicenseEntitlement, c.LicenseVersion, c.OrgPolicy, c.Organization,
-		c.PolicyRevision, c.ThresholdEvent, c.UsageCounter, c.UsageEvent,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.IssuedLicenseFile, c.License, c.LicenseEntitlement, c.LicenseVersion,
+		c.OrgPolicy, c.Organization, c.PolicyRevision, c.SigningKey, c.ThresholdEvent,
+		c.UsageCounter, c.UsageEvent, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -291,9 +303,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditEvent, c.AuditHead, c.Entitlement, c.ExpiryNotice, c.Instance,
-		c.License, c.LicenseEntitlement, c.LicenseVersion, c.OrgPolicy, c.Organization,
-		c.PolicyRevision, c.ThresholdEvent, c.UsageCounter, c.UsageEvent,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.IssuedLicenseFile, c.License, c.LicenseEntitlement, c.LicenseVersion,
+		c.OrgPolicy, c.Organization, c.PolicyRevision, c.SigningKey, c.ThresholdEvent,
+		c.UsageCounter, c.UsageEvent, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -314,6 +326,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ExpiryNotice.mutate(ctx, m)
 	case *InstanceMutation:
 		return c.Instance.mutate(ctx, m)
+	case *IssuedLicenseFileMutation:
+		return c.IssuedLicenseFile.mutate(ctx, m)
 	case *LicenseMutation:
 		return c.License.mutate(ctx, m)
 	case *LicenseEntitlementMutation:
@@ -326,6 +340,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Organization.mutate(ctx, m)
 	case *PolicyRevisionMutation:
 		return c.PolicyRevision.mutate(ctx, m)
+	case *SigningKeyMutation:
+		return c.SigningKey.mutate(ctx, m)
 	case *ThresholdEventMutation:
 		return c.ThresholdEvent.mutate(ctx, m)
 	case *UsageCounterMutation:
@@ -1314,6 +1330,22 @@ func (c *InstanceClient) QueryExpiryNotices(_m *Instance) *ExpiryNoticeQuery {
 	return query
 }
 
+// QueryLicenseFiles queries the license_files edge of a Instance.
+func (c *InstanceClient) QueryLicenseFiles(_m *Instance) *IssuedLicenseFileQuery {
+	query := (&IssuedLicenseFileClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, id),
+			sqlgraph.To(issuedlicensefile.Table, issuedlicensefile.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.LicenseFilesTable, instance.LicenseFilesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryUsageEvents queries the usage_events edge of a Instance.
 func (c *InstanceClient) QueryUsageEvents(_m *Instance) *UsageEventQuery {
 	query := (&UsageEventClient{config: c.config}).Query()
@@ -1386,6 +1418,173 @@ func (c *InstanceClient) mutate(ctx context.Context, m *InstanceMutation) (Value
 		return (&InstanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Instance mutation op: %q", m.Op())
+	}
+}
+
+// IssuedLicenseFileClient is a client for the IssuedLicenseFile schema.
+type IssuedLicenseFileClient struct {
+	config
+}
+
+// NewIssuedLicenseFileClient returns a client for the IssuedLicenseFile from the given config.
+func NewIssuedLicenseFileClient(c config) *IssuedLicenseFileClient {
+	return &IssuedLicenseFileClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `issuedlicensefile.Hooks(f(g(h())))`.
+func (c *IssuedLicenseFileClient) Use(hooks ...Hook) {
+	c.hooks.IssuedLicenseFile = append(c.hooks.IssuedLicenseFile, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `issuedlicensefile.Intercept(f(g(h())))`.
+func (c *IssuedLicenseFileClient) Intercept(interceptors ...Interceptor) {
+	c.inters.IssuedLicenseFile = append(c.inters.IssuedLicenseFile, interceptors...)
+}
+
+// Create returns a builder for creating a IssuedLicenseFile entity.
+func (c *IssuedLicenseFileClient) Create() *IssuedLicenseFileCreate {
+	mutation := newIssuedLicenseFileMutation(c.config, OpCreate)
+	return &IssuedLicenseFileCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of IssuedLicenseFile entities.
+func (c *IssuedLicenseFileClient) CreateBulk(builders ...*IssuedLicenseFileCreate) *IssuedLicenseFileCreateBulk {
+	return &IssuedLicenseFileCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IssuedLicenseFileClient) MapCreateBulk(slice any, setFunc func(*IssuedLicenseFileCreate, int)) *IssuedLicenseFileCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IssuedLicenseFileCreateBulk{err: fmt.Errorf("calling to IssuedLicenseFileClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IssuedLicenseFileCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IssuedLicenseFileCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for IssuedLicenseFile.
+func (c *IssuedLicenseFileClient) Update() *IssuedLicenseFileUpdate {
+	mutation := newIssuedLicenseFileMutation(c.config, OpUpdate)
+	return &IssuedLicenseFileUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IssuedLicenseFileClient) UpdateOne(_m *IssuedLicenseFile) *IssuedLicenseFileUpdateOne {
+	mutation := newIssuedLicenseFileMutation(c.config, OpUpdateOne, withIssuedLicenseFile(_m))
+	return &IssuedLicenseFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IssuedLicenseFileClient) UpdateOneID(id string) *IssuedLicenseFileUpdateOne {
+	mutation := newIssuedLicenseFileMutation(c.config, OpUpdateOne, withIssuedLicenseFileID(id))
+	return &IssuedLicenseFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for IssuedLicenseFile.
+func (c *IssuedLicenseFileClient) Delete() *IssuedLicenseFileDelete {
+	mutation := newIssuedLicenseFileMutation(c.config, OpDelete)
+	return &IssuedLicenseFileDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IssuedLicenseFileClient) DeleteOne(_m *IssuedLicenseFile) *IssuedLicenseFileDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IssuedLicenseFileClient) DeleteOneID(id string) *IssuedLicenseFileDeleteOne {
+	builder := c.Delete().Where(issuedlicensefile.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IssuedLicenseFileDeleteOne{builder}
+}
+
+// Query returns a query builder for IssuedLicenseFile.
+func (c *IssuedLicenseFileClient) Query() *IssuedLicenseFileQuery {
+	return &IssuedLicenseFileQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIssuedLicenseFile},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a IssuedLicenseFile entity by its id.
+func (c *IssuedLicenseFileClient) Get(ctx context.Context, id string) (*IssuedLicenseFile, error) {
+	return c.Query().Where(issuedlicensefile.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IssuedLicenseFileClient) GetX(ctx context.Context, id string) *IssuedLicenseFile {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a IssuedLicenseFile.
+func (c *IssuedLicenseFileClient) QueryOrganization(_m *IssuedLicenseFile) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(issuedlicensefile.Table, issuedlicensefile.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, issuedlicensefile.OrganizationTable, issuedlicensefile.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a IssuedLicenseFile.
+func (c *IssuedLicenseFileClient) QueryInstance(_m *IssuedLicenseFile) *InstanceQuery {
+	query := (&InstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(issuedlicensefile.Table, issuedlicensefile.FieldID, id),
+			sqlgraph.To(instance.Table, instance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, issuedlicensefile.InstanceTable, issuedlicensefile.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *IssuedLicenseFileClient) Hooks() []Hook {
+	hooks := c.hooks.IssuedLicenseFile
+	return append(hooks[:len(hooks):len(hooks)], issuedlicensefile.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *IssuedLicenseFileClient) Interceptors() []Interceptor {
+	inters := c.inters.IssuedLicenseFile
+	return append(inters[:len(inters):len(inters)], issuedlicensefile.Interceptors[:]...)
+}
+
+func (c *IssuedLicenseFileClient) mutate(ctx context.Context, m *IssuedLicenseFileMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IssuedLicenseFileCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IssuedLicenseFileUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IssuedLicenseFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IssuedLicenseFileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown IssuedLicenseFile mutation op: %q", m.Op())
 	}
 }
 
@@ -2407,6 +2606,157 @@ func (c *PolicyRevisionClient) mutate(ctx context.Context, m *PolicyRevisionMuta
 	}
 }
 
+// SigningKeyClient is a client for the SigningKey schema.
+type SigningKeyClient struct {
+	config
+}
+
+// NewSigningKeyClient returns a client for the SigningKey from the given config.
+func NewSigningKeyClient(c config) *SigningKeyClient {
+	return &SigningKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `signingkey.Hooks(f(g(h())))`.
+func (c *SigningKeyClient) Use(hooks ...Hook) {
+	c.hooks.SigningKey = append(c.hooks.SigningKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `signingkey.Intercept(f(g(h())))`.
+func (c *SigningKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SigningKey = append(c.inters.SigningKey, interceptors...)
+}
+
+// Create returns a builder for creating a SigningKey entity.
+func (c *SigningKeyClient) Create() *SigningKeyCreate {
+	mutation := newSigningKeyMutation(c.config, OpCreate)
+	return &SigningKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SigningKey entities.
+func (c *SigningKeyClient) CreateBulk(builders ...*SigningKeyCreate) *SigningKeyCreateBulk {
+	return &SigningKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SigningKeyClient) MapCreateBulk(slice any, setFunc func(*SigningKeyCreate, int)) *SigningKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SigningKeyCreateBulk{err: fmt.Errorf("calling to SigningKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SigningKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SigningKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SigningKey.
+func (c *SigningKeyClient) Update() *SigningKeyUpdate {
+	mutation := newSigningKeyMutation(c.config, OpUpdate)
+	return &SigningKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SigningKeyClient) UpdateOne(_m *SigningKey) *SigningKeyUpdateOne {
+	mutation := newSigningKeyMutation(c.config, OpUpdateOne, withSigningKey(_m))
+	return &SigningKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SigningKeyClient) UpdateOneID(id string) *SigningKeyUpdateOne {
+	mutation := newSigningKeyMutation(c.config, OpUpdateOne, withSigningKeyID(id))
+	return &SigningKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SigningKey.
+func (c *SigningKeyClient) Delete() *SigningKeyDelete {
+	mutation := newSigningKeyMutation(c.config, OpDelete)
+	return &SigningKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SigningKeyClient) DeleteOne(_m *SigningKey) *SigningKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SigningKeyClient) DeleteOneID(id string) *SigningKeyDeleteOne {
+	builder := c.Delete().Where(signingkey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SigningKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for SigningKey.
+func (c *SigningKeyClient) Query() *SigningKeyQuery {
+	return &SigningKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSigningKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SigningKey entity by its id.
+func (c *SigningKeyClient) Get(ctx context.Context, id string) (*SigningKey, error) {
+	return c.Query().Where(signingkey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SigningKeyClient) GetX(ctx context.Context, id string) *SigningKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a SigningKey.
+func (c *SigningKeyClient) QueryOrganization(_m *SigningKey) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(signingkey.Table, signingkey.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, signingkey.OrganizationTable, signingkey.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SigningKeyClient) Hooks() []Hook {
+	hooks := c.hooks.SigningKey
+	return append(hooks[:len(hooks):len(hooks)], signingkey.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SigningKeyClient) Interceptors() []Interceptor {
+	inters := c.inters.SigningKey
+	return append(inters[:len(inters):len(inters)], signingkey.Interceptors[:]...)
+}
+
+func (c *SigningKeyClient) mutate(ctx context.Context, m *SigningKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SigningKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SigningKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SigningKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SigningKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SigningKey mutation op: %q", m.Op())
+	}
+}
+
 // ThresholdEventClient is a client for the ThresholdEvent schema.
 type ThresholdEventClient struct {
 	config
@@ -3293,16 +3643,16 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditEvent, AuditHead, Entitlement, ExpiryNotice, Instance, License,
-		LicenseEntitlement, LicenseVersion, OrgPolicy, Organization, PolicyRevision,
-		ThresholdEvent, UsageCounter, UsageEvent, WebhookDelivery,
-		WebhookEndpoint []ent.Hook
+		APIKey, AuditEvent, AuditHead, Entitlement, ExpiryNotice, Instance,
+		IssuedLicenseFile, License, LicenseEntitlement, LicenseVersion, OrgPolicy,
+		Organization, PolicyRevision, SigningKey, ThresholdEvent, UsageCounter,
+		UsageEvent, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditEvent, AuditHead, Entitlement, ExpiryNotice, Instance, License,
-		LicenseEntitlement, LicenseVersion, OrgPolicy, Organization, PolicyRevision,
-		ThresholdEvent, UsageCounter, UsageEvent, WebhookDelivery,
-		WebhookEndpoint []ent.Interceptor
+		APIKey, AuditEvent, AuditHead, Entitlement, ExpiryNotice, Instance,
+		IssuedLicenseFile, License, LicenseEntitlement, LicenseVersion, OrgPolicy,
+		Organization, PolicyRevision, SigningKey, ThresholdEvent, UsageCounter,
+		UsageEvent, WebhookDelivery, WebhookEndpoint []ent.Interceptor
 	}
 )
 

@@ -18,12 +18,14 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -95,12 +97,14 @@ func checkColumn(t, c string) error {
 			entitlement.Table:        entitlement.ValidColumn,
 			expirynotice.Table:       expirynotice.ValidColumn,
 			instance.Table:           instance.ValidColumn,
+			issuedlicensefile.Table:  issuedlicensefile.ValidColumn,
 			license.Table:            license.ValidColumn,
 			licenseentitlement.Table: licenseentitlement.ValidColumn,
 			licenseversion.Table:     licenseversion.ValidColumn,
 			orgpolicy.Table:          orgpolicy.ValidColumn,
 			organization.Table:       organization.ValidColumn,
 			policyrevision.Table:     policyrevision.ValidColumn,
+			signingkey.Table:         signingkey.ValidColumn,
 			thresholdevent.Table:     thresholdevent.ValidColumn,
 			usagecounter.Table:       usagecounter.ValidColumn,
 			usageevent.Table:         usageevent.ValidColumn,

@@ -14,12 +14,14 @@ import (
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -492,6 +494,19 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				fieldSeen[instance.FieldLicenseID] = struct{}{}
 			}
 
+		case "licenseFiles":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&IssuedLicenseFileClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, issuedlicensefileImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLicenseFiles(alias, func(wq *IssuedLicenseFileQuery) {
+				*wq = *query
+			})
+
 		case "usageEvents":
 			var (
 				alias = field.Alias
@@ -535,10 +550,10 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 						}
 						for i := range nodes {
 							n := m[nodes[i].ID]
-							if nodes[i].Edges.totalCount[1] == nil {
-								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[1][alias] = n
+							nodes[i].Edges.totalCount[2][alias] = n
 						}
 						return nil
 					})
@@ -546,10 +561,10 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Instance) error {
 						for i := range nodes {
 							n := len(nodes[i].Edges.UsageEvents)
-							if nodes[i].Edges.totalCount[1] == nil {
-								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[1][alias] = n
+							nodes[i].Edges.totalCount[2][alias] = n
 						}
 						return nil
 					})
@@ -624,10 +639,10 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 						}
 						for i := range nodes {
 							n := m[nodes[i].ID]
-							if nodes[i].Edges.totalCount[2] == nil {
-								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							if nodes[i].Edges.totalCount[3] == nil {
+								nodes[i].Edges.totalCount[3] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[2][alias] = n
+							nodes[i].Edges.totalCount[3][alias] = n
 						}
 						return nil
 					})
@@ -635,10 +650,10 @@ func (_q *InstanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Instance) error {
 						for i := range nodes {
 							n := len(nodes[i].Edges.ThresholdEvents)
-							if nodes[i].Edges.totalCount[2] == nil {
-								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							if nodes[i].Edges.totalCount[3] == nil {
+								nodes[i].Edges.totalCount[3] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[2][alias] = n
+							nodes[i].Edges.totalCount[3][alias] = n
 						}
 						return nil
 					})
@@ -769,6 +784,120 @@ func newInstancePaginateArgs(rv map[string]any) *instancePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*InstanceWhereInput); ok {
 		args.opts = append(args.opts, WithInstanceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *IssuedLicenseFileQuery) CollectFields(ctx context.Context, satisfies ...string) (*IssuedLicenseFileQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *IssuedLicenseFileQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(issuedlicensefile.Columns))
+		selectedFields = []string{issuedlicensefile.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "instance":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InstanceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, instanceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInstance = query
+			if _, ok := fieldSeen[issuedlicensefile.FieldInstanceID]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldInstanceID)
+				fieldSeen[issuedlicensefile.FieldInstanceID] = struct{}{}
+			}
+		case "kid":
+			if _, ok := fieldSeen[issuedlicensefile.FieldKid]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldKid)
+				fieldSeen[issuedlicensefile.FieldKid] = struct{}{}
+			}
+		case "issuedAt":
+			if _, ok := fieldSeen[issuedlicensefile.FieldIssuedAt]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldIssuedAt)
+				fieldSeen[issuedlicensefile.FieldIssuedAt] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[issuedlicensefile.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldExpiresAt)
+				fieldSeen[issuedlicensefile.FieldExpiresAt] = struct{}{}
+			}
+		case "issuedByID":
+			if _, ok := fieldSeen[issuedlicensefile.FieldIssuedByID]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldIssuedByID)
+				fieldSeen[issuedlicensefile.FieldIssuedByID] = struct{}{}
+			}
+		case "issuedByName":
+			if _, ok := fieldSeen[issuedlicensefile.FieldIssuedByName]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldIssuedByName)
+				fieldSeen[issuedlicensefile.FieldIssuedByName] = struct{}{}
+			}
+		case "includePolicies":
+			if _, ok := fieldSeen[issuedlicensefile.FieldIncludePolicies]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldIncludePolicies)
+				fieldSeen[issuedlicensefile.FieldIncludePolicies] = struct{}{}
+			}
+		case "certificate":
+			if _, ok := fieldSeen[issuedlicensefile.FieldCertificate]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldCertificate)
+				fieldSeen[issuedlicensefile.FieldCertificate] = struct{}{}
+			}
+		case "sha256":
+			if _, ok := fieldSeen[issuedlicensefile.FieldSha256]; !ok {
+				selectedFields = append(selectedFields, issuedlicensefile.FieldSha256)
+				fieldSeen[issuedlicensefile.FieldSha256] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type issuedlicensefilePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []IssuedLicenseFilePaginateOption
+}
+
+func newIssuedLicenseFilePaginateArgs(rv map[string]any) *issuedlicensefilePaginateArgs {
+	args := &issuedlicensefilePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }
@@ -1702,6 +1831,95 @@ func newPolicyRevisionPaginateArgs(rv map[string]any) *policyrevisionPaginateArg
 	}
 	if v, ok := rv[whereField].(*PolicyRevisionWhereInput); ok {
 		args.opts = append(args.opts, WithPolicyRevisionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SigningKeyQuery) CollectFields(ctx context.Context, satisfies ...string) (*SigningKeyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SigningKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(signingkey.Columns))
+		selectedFields = []string{signingkey.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "kid":
+			if _, ok := fieldSeen[signingkey.FieldKid]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldKid)
+				fieldSeen[signingkey.FieldKid] = struct{}{}
+			}
+		case "algorithm":
+			if _, ok := fieldSeen[signingkey.FieldAlgorithm]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldAlgorithm)
+				fieldSeen[signingkey.FieldAlgorithm] = struct{}{}
+			}
+		case "publicKey":
+			if _, ok := fieldSeen[signingkey.FieldPublicKey]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldPublicKey)
+				fieldSeen[signingkey.FieldPublicKey] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[signingkey.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldStatus)
+				fieldSeen[signingkey.FieldStatus] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[signingkey.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldCreatedAt)
+				fieldSeen[signingkey.FieldCreatedAt] = struct{}{}
+			}
+		case "retiredAt":
+			if _, ok := fieldSeen[signingkey.FieldRetiredAt]; !ok {
+				selectedFields = append(selectedFields, signingkey.FieldRetiredAt)
+				fieldSeen[signingkey.FieldRetiredAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type signingkeyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SigningKeyPaginateOption
+}
+
+func newSigningKeyPaginateArgs(rv map[string]any) *signingkeyPaginateArgs {
+	args := &signingkeyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

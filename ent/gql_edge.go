@@ -28,6 +28,18 @@ func (_m *Instance) License(ctx context.Context) (*License, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Instance) LicenseFiles(ctx context.Context) (result []*IssuedLicenseFile, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLicenseFiles(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LicenseFilesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLicenseFiles().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *Instance) UsageEvents(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *UsageEventOrder, where *UsageEventWhereInput,
 ) (*UsageEventConnection, error) {
@@ -36,7 +48,7 @@ func (_m *Instance) UsageEvents(
 		WithUsageEventFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
 	if nodes, err := _m.NamedUsageEvents(alias); err == nil || hasTotalCount {
 		pager, err := newUsageEventPager(opts, last != nil)
 		if err != nil {
@@ -57,7 +69,7 @@ func (_m *Instance) ThresholdEvents(
 		WithThresholdEventFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[3][alias]
 	if nodes, err := _m.NamedThresholdEvents(alias); err == nil || hasTotalCount {
 		pager, err := newThresholdEventPager(opts, last != nil)
 		if err != nil {
@@ -68,6 +80,14 @@ func (_m *Instance) ThresholdEvents(
 		return conn, nil
 	}
 	return _m.QueryThresholdEvents().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *IssuedLicenseFile) Instance(ctx context.Context) (*Instance, error) {
+	result, err := _m.Edges.InstanceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstance().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *License) Entitlements(ctx context.Context) (result []*LicenseEntitlement, err error) {

@@ -12,12 +12,14 @@ import (
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -50,6 +52,11 @@ var instanceImplementors = []string{"Instance", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Instance) IsNode() {}
 
+var issuedlicensefileImplementors = []string{"IssuedLicenseFile", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*IssuedLicenseFile) IsNode() {}
+
 var licenseImplementors = []string{"License", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -79,6 +86,11 @@ var policyrevisionImplementors = []string{"PolicyRevision", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PolicyRevision) IsNode() {}
+
+var signingkeyImplementors = []string{"SigningKey", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SigningKey) IsNode() {}
 
 var thresholdeventImplementors = []string{"ThresholdEvent", "Node"}
 
@@ -194,6 +206,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case issuedlicensefile.Table:
+		query := c.IssuedLicenseFile.Query().
+			Where(issuedlicensefile.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, issuedlicensefileImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case license.Table:
 		query := c.License.Query().
 			Where(license.ID(id))
@@ -244,6 +265,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(policyrevision.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, policyrevisionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case signingkey.Table:
+		query := c.SigningKey.Query().
+			Where(signingkey.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, signingkeyImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -421,6 +451,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case issuedlicensefile.Table:
+		query := c.IssuedLicenseFile.Query().
+			Where(issuedlicensefile.IDIn(ids...))
+		query, err := query.CollectFields(ctx, issuedlicensefileImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case license.Table:
 		query := c.License.Query().
 			Where(license.IDIn(ids...))
@@ -505,6 +551,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.PolicyRevision.Query().
 			Where(policyrevision.IDIn(ids...))
 		query, err := query.CollectFields(ctx, policyrevisionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case signingkey.Table:
+		query := c.SigningKey.Query().
+			Where(signingkey.IDIn(ids...))
+		query, err := query.CollectFields(ctx, signingkeyImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -18,12 +18,14 @@ import (
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -1596,6 +1598,255 @@ func (_m *Instance) ToEdge(order *InstanceOrder) *InstanceEdge {
 		order = DefaultInstanceOrder
 	}
 	return &InstanceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// IssuedLicenseFileEdge is the edge representation of IssuedLicenseFile.
+type IssuedLicenseFileEdge struct {
+	Node   *IssuedLicenseFile `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// IssuedLicenseFileConnection is the connection containing edges to IssuedLicenseFile.
+type IssuedLicenseFileConnection struct {
+	Edges      []*IssuedLicenseFileEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *IssuedLicenseFileConnection) build(nodes []*IssuedLicenseFile, pager *issuedlicensefilePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *IssuedLicenseFile
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *IssuedLicenseFile {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *IssuedLicenseFile {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*IssuedLicenseFileEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &IssuedLicenseFileEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// IssuedLicenseFilePaginateOption enables pagination customization.
+type IssuedLicenseFilePaginateOption func(*issuedlicensefilePager) error
+
+// WithIssuedLicenseFileOrder configures pagination ordering.
+func WithIssuedLicenseFileOrder(order *IssuedLicenseFileOrder) IssuedLicenseFilePaginateOption {
+	if order == nil {
+		order = DefaultIssuedLicenseFileOrder
+	}
+	o := *order
+	return func(pager *issuedlicensefilePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultIssuedLicenseFileOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithIssuedLicenseFileFilter configures pagination filter.
+func WithIssuedLicenseFileFilter(filter func(*IssuedLicenseFileQuery) (*IssuedLicenseFileQuery, error)) IssuedLicenseFilePaginateOption {
+	return func(pager *issuedlicensefilePager) error {
+		if filter == nil {
+			return errors.New("IssuedLicenseFileQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type issuedlicensefilePager struct {
+	reverse bool
+	order   *IssuedLicenseFileOrder
+	filter  func(*IssuedLicenseFileQuery) (*IssuedLicenseFileQuery, error)
+}
+
+func newIssuedLicenseFilePager(opts []IssuedLicenseFilePaginateOption, reverse bool) (*issuedlicensefilePager, error) {
+	pager := &issuedlicensefilePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultIssuedLicenseFileOrder
+	}
+	return pager, nil
+}
+
+func (p *issuedlicensefilePager) applyFilter(query *IssuedLicenseFileQuery) (*IssuedLicenseFileQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *issuedlicensefilePager) toCursor(_m *IssuedLicenseFile) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *issuedlicensefilePager) applyCursors(query *IssuedLicenseFileQuery, after, before *Cursor) (*IssuedLicenseFileQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultIssuedLicenseFileOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *issuedlicensefilePager) applyOrder(query *IssuedLicenseFileQuery) *IssuedLicenseFileQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultIssuedLicenseFileOrder.Field {
+		query = query.Order(DefaultIssuedLicenseFileOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *issuedlicensefilePager) orderExpr(query *IssuedLicenseFileQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultIssuedLicenseFileOrder.Field {
+			b.Comma().Ident(DefaultIssuedLicenseFileOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to IssuedLicenseFile.
+func (_m *IssuedLicenseFileQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...IssuedLicenseFilePaginateOption,
+) (*IssuedLicenseFileConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newIssuedLicenseFilePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &IssuedLicenseFileConnection{Edges: []*IssuedLicenseFileEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// IssuedLicenseFileOrderField defines the ordering field of IssuedLicenseFile.
+type IssuedLicenseFileOrderField struct {
+	// Value extracts the ordering value from the given IssuedLicenseFile.
+	Value    func(*IssuedLicenseFile) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) issuedlicensefile.OrderOption
+	toCursor func(*IssuedLicenseFile) Cursor
+}
+
+// IssuedLicenseFileOrder defines the ordering of IssuedLicenseFile.
+type IssuedLicenseFileOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *IssuedLicenseFileOrderField `json:"field"`
+}
+
+// DefaultIssuedLicenseFileOrder is the default ordering of IssuedLicenseFile.
+var DefaultIssuedLicenseFileOrder = &IssuedLicenseFileOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &IssuedLicenseFileOrderField{
+		Value: func(_m *IssuedLicenseFile) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: issuedlicensefile.FieldID,
+		toTerm: issuedlicensefile.ByID,
+		toCursor: func(_m *IssuedLicenseFile) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts IssuedLicenseFile into IssuedLicenseFileEdge.
+func (_m *IssuedLicenseFile) ToEdge(order *IssuedLicenseFileOrder) *IssuedLicenseFileEdge {
+	if order == nil {
+		order = DefaultIssuedLicenseFileOrder
+	}
+	return &IssuedLicenseFileEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -3595,6 +3846,255 @@ func (_m *PolicyRevision) ToEdge(order *PolicyRevisionOrder) *PolicyRevisionEdge
 		order = DefaultPolicyRevisionOrder
 	}
 	return &PolicyRevisionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SigningKeyEdge is the edge representation of SigningKey.
+type SigningKeyEdge struct {
+	Node   *SigningKey `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// SigningKeyConnection is the connection containing edges to SigningKey.
+type SigningKeyConnection struct {
+	Edges      []*SigningKeyEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *SigningKeyConnection) build(nodes []*SigningKey, pager *signingkeyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SigningKey
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SigningKey {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SigningKey {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SigningKeyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SigningKeyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SigningKeyPaginateOption enables pagination customization.
+type SigningKeyPaginateOption func(*signingkeyPager) error
+
+// WithSigningKeyOrder configures pagination ordering.
+func WithSigningKeyOrder(order *SigningKeyOrder) SigningKeyPaginateOption {
+	if order == nil {
+		order = DefaultSigningKeyOrder
+	}
+	o := *order
+	return func(pager *signingkeyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSigningKeyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSigningKeyFilter configures pagination filter.
+func WithSigningKeyFilter(filter func(*SigningKeyQuery) (*SigningKeyQuery, error)) SigningKeyPaginateOption {
+	return func(pager *signingkeyPager) error {
+		if filter == nil {
+			return errors.New("SigningKeyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type signingkeyPager struct {
+	reverse bool
+	order   *SigningKeyOrder
+	filter  func(*SigningKeyQuery) (*SigningKeyQuery, error)
+}
+
+func newSigningKeyPager(opts []SigningKeyPaginateOption, reverse bool) (*signingkeyPager, error) {
+	pager := &signingkeyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSigningKeyOrder
+	}
+	return pager, nil
+}
+
+func (p *signingkeyPager) applyFilter(query *SigningKeyQuery) (*SigningKeyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *signingkeyPager) toCursor(_m *SigningKey) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *signingkeyPager) applyCursors(query *SigningKeyQuery, after, before *Cursor) (*SigningKeyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSigningKeyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *signingkeyPager) applyOrder(query *SigningKeyQuery) *SigningKeyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSigningKeyOrder.Field {
+		query = query.Order(DefaultSigningKeyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *signingkeyPager) orderExpr(query *SigningKeyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSigningKeyOrder.Field {
+			b.Comma().Ident(DefaultSigningKeyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SigningKey.
+func (_m *SigningKeyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SigningKeyPaginateOption,
+) (*SigningKeyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSigningKeyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SigningKeyConnection{Edges: []*SigningKeyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// SigningKeyOrderField defines the ordering field of SigningKey.
+type SigningKeyOrderField struct {
+	// Value extracts the ordering value from the given SigningKey.
+	Value    func(*SigningKey) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) signingkey.OrderOption
+	toCursor func(*SigningKey) Cursor
+}
+
+// SigningKeyOrder defines the ordering of SigningKey.
+type SigningKeyOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *SigningKeyOrderField `json:"field"`
+}
+
+// DefaultSigningKeyOrder is the default ordering of SigningKey.
+var DefaultSigningKeyOrder = &SigningKeyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SigningKeyOrderField{
+		Value: func(_m *SigningKey) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: signingkey.FieldID,
+		toTerm: signingkey.ByID,
+		toCursor: func(_m *SigningKey) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SigningKey into SigningKeyEdge.
+func (_m *SigningKey) ToEdge(order *SigningKeyOrder) *SigningKeyEdge {
+	if order == nil {
+		order = DefaultSigningKeyOrder
+	}
+	return &SigningKeyEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

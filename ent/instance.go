@@ -52,6 +52,8 @@ type InstanceEdges struct {
 	License *License `json:"license,omitempty"`
 	// ExpiryNotices holds the value of the expiry_notices edge.
 	ExpiryNotices []*ExpiryNotice `json:"expiry_notices,omitempty"`
+	// LicenseFiles holds the value of the license_files edge.
+	LicenseFiles []*IssuedLicenseFile `json:"license_files,omitempty"`
 	// UsageEvents holds the value of the usage_events edge.
 	UsageEvents []*UsageEvent `json:"usage_events,omitempty"`
 	// UsageCounters holds the value of the usage_counters edge.
@@ -60,11 +62,12 @@ type InstanceEdges struct {
 	ThresholdEvents []*ThresholdEvent `json:"threshold_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [4]map[string]int
 
 	namedExpiryNotices   map[string][]*ExpiryNotice
+	namedLicenseFiles    map[string][]*IssuedLicenseFile
 	namedUsageEvents     map[string][]*UsageEvent
 	namedUsageCounters   map[string][]*UsageCounter
 	namedThresholdEvents map[string][]*ThresholdEvent
@@ -101,10 +104,19 @@ func (e InstanceEdges) ExpiryNoticesOrErr() ([]*ExpiryNotice, error) {
 	return nil, &NotLoadedError{edge: "expiry_notices"}
 }
 
+// LicenseFilesOrErr returns the LicenseFiles value or an error if the edge
+// was not loaded in eager-loading.
+func (e InstanceEdges) LicenseFilesOrErr() ([]*IssuedLicenseFile, error) {
+	if e.loadedTypes[3] {
+		return e.LicenseFiles, nil
+	}
+	return nil, &NotLoadedError{edge: "license_files"}
+}
+
 // UsageEventsOrErr returns the UsageEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.UsageEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "usage_events"}
@@ -113,7 +125,7 @@ func (e InstanceEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
 // UsageCountersOrErr returns the UsageCounters value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) UsageCountersOrErr() ([]*UsageCounter, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.UsageCounters, nil
 	}
 	return nil, &NotLoadedError{edge: "usage_counters"}
@@ -122,7 +134,7 @@ func (e InstanceEdges) UsageCountersOrErr() ([]*UsageCounter, error) {
 // ThresholdEventsOrErr returns the ThresholdEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e InstanceEdges) ThresholdEventsOrErr() ([]*ThresholdEvent, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.ThresholdEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "threshold_events"}
@@ -246,6 +258,11 @@ func (_m *Instance) QueryExpiryNotices() *ExpiryNoticeQuery {
 	return NewInstanceClient(_m.config).QueryExpiryNotices(_m)
 }
 
+// QueryLicenseFiles queries the "license_files" edge of the Instance entity.
+func (_m *Instance) QueryLicenseFiles() *IssuedLicenseFileQuery {
+	return NewInstanceClient(_m.config).QueryLicenseFiles(_m)
+}
+
 // QueryUsageEvents queries the "usage_events" edge of the Instance entity.
 func (_m *Instance) QueryUsageEvents() *UsageEventQuery {
 	return NewInstanceClient(_m.config).QueryUsageEvents(_m)
@@ -339,6 +356,30 @@ func (_m *Instance) appendNamedExpiryNotices(name string, edges ...*ExpiryNotice
 		_m.Edges.namedExpiryNotices[name] = []*ExpiryNotice{}
 	} else {
 		_m.Edges.namedExpiryNotices[name] = append(_m.Edges.namedExpiryNotices[name], edges...)
+	}
+}
+
+// NamedLicenseFiles returns the LicenseFiles named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Instance) NamedLicenseFiles(name string) ([]*IssuedLicenseFile, error) {
+	if _m.Edges.namedLicenseFiles == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLicenseFiles[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Instance) appendNamedLicenseFiles(name string, edges ...*IssuedLicenseFile) {
+	if _m.Edges.namedLicenseFiles == nil {
+		_m.Edges.namedLicenseFiles = make(map[string][]*IssuedLicenseFile)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLicenseFiles[name] = []*IssuedLicenseFile{}
+	} else {
+		_m.Edges.namedLicenseFiles[name] = append(_m.Edges.namedLicenseFiles[name], edges...)
 	}
 }
 

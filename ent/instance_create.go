@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/thresholdevent"
@@ -160,6 +161,21 @@ func (_c *InstanceCreate) AddExpiryNotices(v ...*ExpiryNotice) *InstanceCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddExpiryNoticeIDs(ids...)
+}
+
+// AddLicenseFileIDs adds the "license_files" edge to the IssuedLicenseFile entity by IDs.
+func (_c *InstanceCreate) AddLicenseFileIDs(ids ...string) *InstanceCreate {
+	_c.mutation.AddLicenseFileIDs(ids...)
+	return _c
+}
+
+// AddLicenseFiles adds the "license_files" edges to the IssuedLicenseFile entity.
+func (_c *InstanceCreate) AddLicenseFiles(v ...*IssuedLicenseFile) *InstanceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLicenseFileIDs(ids...)
 }
 
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
@@ -425,6 +441,22 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LicenseFilesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

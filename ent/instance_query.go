@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/organization"
 	"github.com/entitled/entitled/ent/predicate"
@@ -33,12 +34,14 @@ type InstanceQuery struct {
 	withOrganization         *OrganizationQuery
 	withLicense              *LicenseQuery
 	withExpiryNotices        *ExpiryNoticeQuery
+	withLicenseFiles         *IssuedLicenseFileQuery
 	withUsageEvents          *UsageEventQuery
 	withUsageCounters        *UsageCounterQuery
 	withThresholdEvents      *ThresholdEventQuery
 	loadTotal                []func(context.Context, []*Instance) error
 	modifiers                []func(*sql.Selector)
 	withNamedExpiryNotices   map[string]*ExpiryNoticeQuery
+	withNamedLicenseFiles    map[string]*IssuedLicenseFileQuery
 	withNamedUsageEvents     map[string]*UsageEventQuery
 	withNamedUsageCounters   map[string]*UsageCounterQuery
 	withNamedThresholdEvents map[string]*ThresholdEventQuery
@@ -137,6 +140,28 @@ func (_q *InstanceQuery) QueryExpiryNotices() *ExpiryNoticeQuery {
 			sqlgraph.From(instance.Table, instance.FieldID, selector),
 			sqlgraph.To(expirynotice.Table, expirynotice.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, instance.ExpiryNoticesTable, instance.ExpiryNoticesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLicenseFiles chains the current query on the "license_files" edge.
+func (_q *InstanceQuery) QueryLicenseFiles() *IssuedLicenseFileQuery {
+	query := (&IssuedLicenseFileClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instance.Table, instance.FieldID, selector),
+			sqlgraph.To(issuedlicensefile.Table, issuedlicensefile.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, instance.LicenseFilesTable, instance.LicenseFilesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -405,6 +430,7 @@ func (_q *InstanceQuery) Clone() *InstanceQuery {
 		withOrganization:    _q.withOrganization.Clone(),
 		withLicense:         _q.withLicense.Clone(),
 		withExpiryNotices:   _q.withExpiryNotices.Clone(),
+		withLicenseFiles:    _q.withLicenseFiles.Clone(),
 		withUsageEvents:     _q.withUsageEvents.Clone(),
 		withUsageCounters:   _q.withUsageCounters.Clone(),
 		withThresholdEvents: _q.withThresholdEvents.Clone(),
@@ -445,6 +471,17 @@ func (_q *InstanceQuery) WithExpiryNotices(opts ...func(*ExpiryNoticeQuery)) *In
 		opt(query)
 	}
 	_q.withExpiryNotices = query
+	return _q
+}
+
+// WithLicenseFiles tells the query-builder to eager-load the nodes that are connected to
+// the "license_files" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithLicenseFiles(opts ...func(*IssuedLicenseFileQuery)) *InstanceQuery {
+	query := (&IssuedLicenseFileClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLicenseFiles = query
 	return _q
 }
 
@@ -559,10 +596,11 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 	var (
 		nodes       = []*Instance{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withOrganization != nil,
 			_q.withLicense != nil,
 			_q.withExpiryNotices != nil,
+			_q.withLicenseFiles != nil,
 			_q.withUsageEvents != nil,
 			_q.withUsageCounters != nil,
 			_q.withThresholdEvents != nil,
@@ -608,6 +646,13 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 			return nil, err
 		}
 	}
+	if query := _q.withLicenseFiles; query != nil {
+		if err := _q.loadLicenseFiles(ctx, query, nodes,
+			func(n *Instance) { n.Edges.LicenseFiles = []*IssuedLicenseFile{} },
+			func(n *Instance, e *IssuedLicenseFile) { n.Edges.LicenseFiles = append(n.Edges.LicenseFiles, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withUsageEvents; query != nil {
 		if err := _q.loadUsageEvents(ctx, query, nodes,
 			func(n *Instance) { n.Edges.UsageEvents = []*UsageEvent{} },
@@ -633,6 +678,13 @@ func (_q *InstanceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Ins
 		if err := _q.loadExpiryNotices(ctx, query, nodes,
 			func(n *Instance) { n.appendNamedExpiryNotices(name) },
 			func(n *Instance, e *ExpiryNotice) { n.appendNamedExpiryNotices(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLicenseFiles {
+		if err := _q.loadLicenseFiles(ctx, query, nodes,
+			func(n *Instance) { n.appendNamedLicenseFiles(name) },
+			func(n *Instance, e *IssuedLicenseFile) { n.appendNamedLicenseFiles(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -741,6 +793,36 @@ func (_q *InstanceQuery) loadExpiryNotices(ctx context.Context, query *ExpiryNot
 	}
 	query.Where(predicate.ExpiryNotice(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(instance.ExpiryNoticesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InstanceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "instance_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *InstanceQuery) loadLicenseFiles(ctx context.Context, query *IssuedLicenseFileQuery, nodes []*Instance, init func(*Instance), assign func(*Instance, *IssuedLicenseFile)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Instance)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(issuedlicensefile.FieldInstanceID)
+	}
+	query.Where(predicate.IssuedLicenseFile(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(instance.LicenseFilesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -983,6 +1065,20 @@ func (_q *InstanceQuery) WithNamedExpiryNotices(name string, opts ...func(*Expir
 		_q.withNamedExpiryNotices = make(map[string]*ExpiryNoticeQuery)
 	}
 	_q.withNamedExpiryNotices[name] = query
+	return _q
+}
+
+// WithNamedLicenseFiles tells the query-builder to eager-load the nodes that are connected to the "license_files"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InstanceQuery) WithNamedLicenseFiles(name string, opts ...func(*IssuedLicenseFileQuery)) *InstanceQuery {
+	query := (&IssuedLicenseFileClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLicenseFiles == nil {
+		_q.withNamedLicenseFiles = make(map[string]*IssuedLicenseFileQuery)
+	}
+	_q.withNamedLicenseFiles[name] = query
 	return _q
 }
 

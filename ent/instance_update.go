@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/predicate"
 	"github.com/entitled/entitled/ent/thresholdevent"
@@ -154,6 +155,21 @@ func (_u *InstanceUpdate) AddExpiryNotices(v ...*ExpiryNotice) *InstanceUpdate {
 	return _u.AddExpiryNoticeIDs(ids...)
 }
 
+// AddLicenseFileIDs adds the "license_files" edge to the IssuedLicenseFile entity by IDs.
+func (_u *InstanceUpdate) AddLicenseFileIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.AddLicenseFileIDs(ids...)
+	return _u
+}
+
+// AddLicenseFiles adds the "license_files" edges to the IssuedLicenseFile entity.
+func (_u *InstanceUpdate) AddLicenseFiles(v ...*IssuedLicenseFile) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLicenseFileIDs(ids...)
+}
+
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
 func (_u *InstanceUpdate) AddUsageEventIDs(ids ...string) *InstanceUpdate {
 	_u.mutation.AddUsageEventIDs(ids...)
@@ -229,6 +245,27 @@ func (_u *InstanceUpdate) RemoveExpiryNotices(v ...*ExpiryNotice) *InstanceUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveExpiryNoticeIDs(ids...)
+}
+
+// ClearLicenseFiles clears all "license_files" edges to the IssuedLicenseFile entity.
+func (_u *InstanceUpdate) ClearLicenseFiles() *InstanceUpdate {
+	_u.mutation.ClearLicenseFiles()
+	return _u
+}
+
+// RemoveLicenseFileIDs removes the "license_files" edge to IssuedLicenseFile entities by IDs.
+func (_u *InstanceUpdate) RemoveLicenseFileIDs(ids ...string) *InstanceUpdate {
+	_u.mutation.RemoveLicenseFileIDs(ids...)
+	return _u
+}
+
+// RemoveLicenseFiles removes "license_files" edges to IssuedLicenseFile entities.
+func (_u *InstanceUpdate) RemoveLicenseFiles(v ...*IssuedLicenseFile) *InstanceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLicenseFileIDs(ids...)
 }
 
 // ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
@@ -463,6 +500,51 @@ func (_u *InstanceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LicenseFilesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLicenseFilesIDs(); len(nodes) > 0 && !_u.mutation.LicenseFilesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LicenseFilesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -747,6 +829,21 @@ func (_u *InstanceUpdateOne) AddExpiryNotices(v ...*ExpiryNotice) *InstanceUpdat
 	return _u.AddExpiryNoticeIDs(ids...)
 }
 
+// AddLicenseFileIDs adds the "license_files" edge to the IssuedLicenseFile entity by IDs.
+func (_u *InstanceUpdateOne) AddLicenseFileIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.AddLicenseFileIDs(ids...)
+	return _u
+}
+
+// AddLicenseFiles adds the "license_files" edges to the IssuedLicenseFile entity.
+func (_u *InstanceUpdateOne) AddLicenseFiles(v ...*IssuedLicenseFile) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLicenseFileIDs(ids...)
+}
+
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by IDs.
 func (_u *InstanceUpdateOne) AddUsageEventIDs(ids ...string) *InstanceUpdateOne {
 	_u.mutation.AddUsageEventIDs(ids...)
@@ -822,6 +919,27 @@ func (_u *InstanceUpdateOne) RemoveExpiryNotices(v ...*ExpiryNotice) *InstanceUp
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveExpiryNoticeIDs(ids...)
+}
+
+// ClearLicenseFiles clears all "license_files" edges to the IssuedLicenseFile entity.
+func (_u *InstanceUpdateOne) ClearLicenseFiles() *InstanceUpdateOne {
+	_u.mutation.ClearLicenseFiles()
+	return _u
+}
+
+// RemoveLicenseFileIDs removes the "license_files" edge to IssuedLicenseFile entities by IDs.
+func (_u *InstanceUpdateOne) RemoveLicenseFileIDs(ids ...string) *InstanceUpdateOne {
+	_u.mutation.RemoveLicenseFileIDs(ids...)
+	return _u
+}
+
+// RemoveLicenseFiles removes "license_files" edges to IssuedLicenseFile entities.
+func (_u *InstanceUpdateOne) RemoveLicenseFiles(v ...*IssuedLicenseFile) *InstanceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLicenseFileIDs(ids...)
 }
 
 // ClearUsageEvents clears all "usage_events" edges to the UsageEvent entity.
@@ -1086,6 +1204,51 @@ func (_u *InstanceUpdateOne) sqlSave(ctx context.Context) (_node *Instance, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(expirynotice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LicenseFilesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLicenseFilesIDs(); len(nodes) > 0 && !_u.mutation.LicenseFilesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LicenseFilesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   instance.LicenseFilesTable,
+			Columns: []string{instance.LicenseFilesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(issuedlicensefile.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

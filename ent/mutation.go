@@ -17,6 +17,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
@@ -24,6 +25,7 @@ import (
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -48,12 +50,14 @@ const (
 	TypeEntitlement        = "Entitlement"
 	TypeExpiryNotice       = "ExpiryNotice"
 	TypeInstance           = "Instance"
+	TypeIssuedLicenseFile  = "IssuedLicenseFile"
 	TypeLicense            = "License"
 	TypeLicenseEntitlement = "LicenseEntitlement"
 	TypeLicenseVersion     = "LicenseVersion"
 	TypeOrgPolicy          = "OrgPolicy"
 	TypeOrganization       = "Organization"
 	TypePolicyRevision     = "PolicyRevision"
+	TypeSigningKey         = "SigningKey"
 	TypeThresholdEvent     = "ThresholdEvent"
 	TypeUsageCounter       = "UsageCounter"
 	TypeUsageEvent         = "UsageEvent"
@@ -4872,6 +4876,9 @@ type InstanceMutation struct {
 	expiry_notices          map[string]struct{}
 	removedexpiry_notices   map[string]struct{}
 	clearedexpiry_notices   bool
+	license_files           map[string]struct{}
+	removedlicense_files    map[string]struct{}
+	clearedlicense_files    bool
 	usage_events            map[string]struct{}
 	removedusage_events     map[string]struct{}
 	clearedusage_events     bool
@@ -5461,6 +5468,60 @@ func (m *InstanceMutation) ResetExpiryNotices() {
 	m.removedexpiry_notices = nil
 }
 
+// AddLicenseFileIDs adds the "license_files" edge to the IssuedLicenseFile entity by ids.
+func (m *InstanceMutation) AddLicenseFileIDs(ids ...string) {
+	if m.license_files == nil {
+		m.license_files = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.license_files[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLicenseFiles clears the "license_files" edge to the IssuedLicenseFile entity.
+func (m *InstanceMutation) ClearLicenseFiles() {
+	m.clearedlicense_files = true
+}
+
+// LicenseFilesCleared reports if the "license_files" edge to the IssuedLicenseFile entity was cleared.
+func (m *InstanceMutation) LicenseFilesCleared() bool {
+	return m.clearedlicense_files
+}
+
+// RemoveLicenseFileIDs removes the "license_files" edge to the IssuedLicenseFile entity by IDs.
+func (m *InstanceMutation) RemoveLicenseFileIDs(ids ...string) {
+	if m.removedlicense_files == nil {
+		m.removedlicense_files = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.license_files, ids[i])
+		m.removedlicense_files[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLicenseFiles returns the removed IDs of the "license_files" edge to the IssuedLicenseFile entity.
+func (m *InstanceMutation) RemovedLicenseFilesIDs() (ids []string) {
+	for id := range m.removedlicense_files {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LicenseFilesIDs returns the "license_files" edge IDs in the mutation.
+func (m *InstanceMutation) LicenseFilesIDs() (ids []string) {
+	for id := range m.license_files {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLicenseFiles resets all changes to the "license_files" edge.
+func (m *InstanceMutation) ResetLicenseFiles() {
+	m.license_files = nil
+	m.clearedlicense_files = false
+	m.removedlicense_files = nil
+}
+
 // AddUsageEventIDs adds the "usage_events" edge to the UsageEvent entity by ids.
 func (m *InstanceMutation) AddUsageEventIDs(ids ...string) {
 	if m.usage_events == nil {
@@ -5913,7 +5974,7 @@ func (m *InstanceMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InstanceMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.organization != nil {
 		edges = append(edges, instance.EdgeOrganization)
 	}
@@ -5922,6 +5983,9 @@ func (m *InstanceMutation) AddedEdges() []string {
 	}
 	if m.expiry_notices != nil {
 		edges = append(edges, instance.EdgeExpiryNotices)
+	}
+	if m.license_files != nil {
+		edges = append(edges, instance.EdgeLicenseFiles)
 	}
 	if m.usage_events != nil {
 		edges = append(edges, instance.EdgeUsageEvents)
@@ -5953,6 +6017,12 @@ func (m *InstanceMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case instance.EdgeLicenseFiles:
+		ids := make([]ent.Value, 0, len(m.license_files))
+		for id := range m.license_files {
+			ids = append(ids, id)
+		}
+		return ids
 	case instance.EdgeUsageEvents:
 		ids := make([]ent.Value, 0, len(m.usage_events))
 		for id := range m.usage_events {
@@ -5977,9 +6047,12 @@ func (m *InstanceMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InstanceMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.removedexpiry_notices != nil {
 		edges = append(edges, instance.EdgeExpiryNotices)
+	}
+	if m.removedlicense_files != nil {
+		edges = append(edges, instance.EdgeLicenseFiles)
 	}
 	if m.removedusage_events != nil {
 		edges = append(edges, instance.EdgeUsageEvents)
@@ -6000,6 +6073,12 @@ func (m *InstanceMutation) RemovedIDs(name string) []ent.Value {
 	case instance.EdgeExpiryNotices:
 		ids := make([]ent.Value, 0, len(m.removedexpiry_notices))
 		for id := range m.removedexpiry_notices {
+			ids = append(ids, id)
+		}
+		return ids
+	case instance.EdgeLicenseFiles:
+		ids := make([]ent.Value, 0, len(m.removedlicense_files))
+		for id := range m.removedlicense_files {
 			ids = append(ids, id)
 		}
 		return ids
@@ -6027,7 +6106,7 @@ func (m *InstanceMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InstanceMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.clearedorganization {
 		edges = append(edges, instance.EdgeOrganization)
 	}
@@ -6036,6 +6115,9 @@ func (m *InstanceMutation) ClearedEdges() []string {
 	}
 	if m.clearedexpiry_notices {
 		edges = append(edges, instance.EdgeExpiryNotices)
+	}
+	if m.clearedlicense_files {
+		edges = append(edges, instance.EdgeLicenseFiles)
 	}
 	if m.clearedusage_events {
 		edges = append(edges, instance.EdgeUsageEvents)
@@ -6059,6 +6141,8 @@ func (m *InstanceMutation) EdgeCleared(name string) bool {
 		return m.clearedlicense
 	case instance.EdgeExpiryNotices:
 		return m.clearedexpiry_notices
+	case instance.EdgeLicenseFiles:
+		return m.clearedlicense_files
 	case instance.EdgeUsageEvents:
 		return m.clearedusage_events
 	case instance.EdgeUsageCounters:
@@ -6096,6 +6180,9 @@ func (m *InstanceMutation) ResetEdge(name string) error {
 	case instance.EdgeExpiryNotices:
 		m.ResetExpiryNotices()
 		return nil
+	case instance.EdgeLicenseFiles:
+		m.ResetLicenseFiles()
+		return nil
 	case instance.EdgeUsageEvents:
 		m.ResetUsageEvents()
 		return nil
@@ -6107,6 +6194,1019 @@ func (m *InstanceMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Instance edge %s", name)
+}
+
+// IssuedLicenseFileMutation represents an operation that mutates the IssuedLicenseFile nodes in the graph.
+type IssuedLicenseFileMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	kid                 *string
+	issued_at           *time.Time
+	expires_at          *time.Time
+	issued_by_id        *string
+	issued_by_name      *string
+	include_policies    *bool
+	certificate         *string
+	sha256              *string
+	facts_sha256        *string
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	instance            *string
+	clearedinstance     bool
+	done                bool
+	oldValue            func(context.Context) (*IssuedLicenseFile, error)
+	predicates          []predicate.IssuedLicenseFile
+}
+
+var _ ent.Mutation = (*IssuedLicenseFileMutation)(nil)
+
+// issuedlicensefileOption allows management of the mutation configuration using functional options.
+type issuedlicensefileOption func(*IssuedLicenseFileMutation)
+
+// newIssuedLicenseFileMutation creates new mutation for the IssuedLicenseFile entity.
+func newIssuedLicenseFileMutation(c config, op Op, opts ...issuedlicensefileOption) *IssuedLicenseFileMutation {
+	m := &IssuedLicenseFileMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeIssuedLicenseFile,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withIssuedLicenseFileID sets the ID field of the mutation.
+func withIssuedLicenseFileID(id string) issuedlicensefileOption {
+	return func(m *IssuedLicenseFileMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *IssuedLicenseFile
+		)
+		m.oldValue = func(ctx context.Context) (*IssuedLicenseFile, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().IssuedLicenseFile.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withIssuedLicenseFile sets the old IssuedLicenseFile of the mutation.
+func withIssuedLicenseFile(node *IssuedLicenseFile) issuedlicensefileOption {
+	return func(m *IssuedLicenseFileMutation) {
+		m.oldValue = func(context.Context) (*IssuedLicenseFile, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m IssuedLicenseFileMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m IssuedLicenseFileMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of IssuedLicenseFile entities.
+func (m *IssuedLicenseFileMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *IssuedLicenseFileMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *IssuedLicenseFileMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().IssuedLicenseFile.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *IssuedLicenseFileMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *IssuedLicenseFileMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *IssuedLicenseFileMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *IssuedLicenseFileMutation) SetInstanceID(s string) {
+	m.instance = &s
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *IssuedLicenseFileMutation) InstanceID() (r string, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldInstanceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *IssuedLicenseFileMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetKid sets the "kid" field.
+func (m *IssuedLicenseFileMutation) SetKid(s string) {
+	m.kid = &s
+}
+
+// Kid returns the value of the "kid" field in the mutation.
+func (m *IssuedLicenseFileMutation) Kid() (r string, exists bool) {
+	v := m.kid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKid returns the old "kid" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldKid(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKid: %w", err)
+	}
+	return oldValue.Kid, nil
+}
+
+// ResetKid resets all changes to the "kid" field.
+func (m *IssuedLicenseFileMutation) ResetKid() {
+	m.kid = nil
+}
+
+// SetIssuedAt sets the "issued_at" field.
+func (m *IssuedLicenseFileMutation) SetIssuedAt(t time.Time) {
+	m.issued_at = &t
+}
+
+// IssuedAt returns the value of the "issued_at" field in the mutation.
+func (m *IssuedLicenseFileMutation) IssuedAt() (r time.Time, exists bool) {
+	v := m.issued_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuedAt returns the old "issued_at" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldIssuedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuedAt: %w", err)
+	}
+	return oldValue.IssuedAt, nil
+}
+
+// ResetIssuedAt resets all changes to the "issued_at" field.
+func (m *IssuedLicenseFileMutation) ResetIssuedAt() {
+	m.issued_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *IssuedLicenseFileMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *IssuedLicenseFileMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *IssuedLicenseFileMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetIssuedByID sets the "issued_by_id" field.
+func (m *IssuedLicenseFileMutation) SetIssuedByID(s string) {
+	m.issued_by_id = &s
+}
+
+// IssuedByID returns the value of the "issued_by_id" field in the mutation.
+func (m *IssuedLicenseFileMutation) IssuedByID() (r string, exists bool) {
+	v := m.issued_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuedByID returns the old "issued_by_id" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldIssuedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuedByID: %w", err)
+	}
+	return oldValue.IssuedByID, nil
+}
+
+// ClearIssuedByID clears the value of the "issued_by_id" field.
+func (m *IssuedLicenseFileMutation) ClearIssuedByID() {
+	m.issued_by_id = nil
+	m.clearedFields[issuedlicensefile.FieldIssuedByID] = struct{}{}
+}
+
+// IssuedByIDCleared returns if the "issued_by_id" field was cleared in this mutation.
+func (m *IssuedLicenseFileMutation) IssuedByIDCleared() bool {
+	_, ok := m.clearedFields[issuedlicensefile.FieldIssuedByID]
+	return ok
+}
+
+// ResetIssuedByID resets all changes to the "issued_by_id" field.
+func (m *IssuedLicenseFileMutation) ResetIssuedByID() {
+	m.issued_by_id = nil
+	delete(m.clearedFields, issuedlicensefile.FieldIssuedByID)
+}
+
+// SetIssuedByName sets the "issued_by_name" field.
+func (m *IssuedLicenseFileMutation) SetIssuedByName(s string) {
+	m.issued_by_name = &s
+}
+
+// IssuedByName returns the value of the "issued_by_name" field in the mutation.
+func (m *IssuedLicenseFileMutation) IssuedByName() (r string, exists bool) {
+	v := m.issued_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuedByName returns the old "issued_by_name" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldIssuedByName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuedByName: %w", err)
+	}
+	return oldValue.IssuedByName, nil
+}
+
+// ClearIssuedByName clears the value of the "issued_by_name" field.
+func (m *IssuedLicenseFileMutation) ClearIssuedByName() {
+	m.issued_by_name = nil
+	m.clearedFields[issuedlicensefile.FieldIssuedByName] = struct{}{}
+}
+
+// IssuedByNameCleared returns if the "issued_by_name" field was cleared in this mutation.
+func (m *IssuedLicenseFileMutation) IssuedByNameCleared() bool {
+	_, ok := m.clearedFields[issuedlicensefile.FieldIssuedByName]
+	return ok
+}
+
+// ResetIssuedByName resets all changes to the "issued_by_name" field.
+func (m *IssuedLicenseFileMutation) ResetIssuedByName() {
+	m.issued_by_name = nil
+	delete(m.clearedFields, issuedlicensefile.FieldIssuedByName)
+}
+
+// SetIncludePolicies sets the "include_policies" field.
+func (m *IssuedLicenseFileMutation) SetIncludePolicies(b bool) {
+	m.include_policies = &b
+}
+
+// IncludePolicies returns the value of the "include_policies" field in the mutation.
+func (m *IssuedLicenseFileMutation) IncludePolicies() (r bool, exists bool) {
+	v := m.include_policies
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIncludePolicies returns the old "include_policies" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldIncludePolicies(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIncludePolicies is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIncludePolicies requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIncludePolicies: %w", err)
+	}
+	return oldValue.IncludePolicies, nil
+}
+
+// ResetIncludePolicies resets all changes to the "include_policies" field.
+func (m *IssuedLicenseFileMutation) ResetIncludePolicies() {
+	m.include_policies = nil
+}
+
+// SetCertificate sets the "certificate" field.
+func (m *IssuedLicenseFileMutation) SetCertificate(s string) {
+	m.certificate = &s
+}
+
+// Certificate returns the value of the "certificate" field in the mutation.
+func (m *IssuedLicenseFileMutation) Certificate() (r string, exists bool) {
+	v := m.certificate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCertificate returns the old "certificate" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldCertificate(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCertificate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCertificate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCertificate: %w", err)
+	}
+	return oldValue.Certificate, nil
+}
+
+// ResetCertificate resets all changes to the "certificate" field.
+func (m *IssuedLicenseFileMutation) ResetCertificate() {
+	m.certificate = nil
+}
+
+// SetSha256 sets the "sha256" field.
+func (m *IssuedLicenseFileMutation) SetSha256(s string) {
+	m.sha256 = &s
+}
+
+// Sha256 returns the value of the "sha256" field in the mutation.
+func (m *IssuedLicenseFileMutation) Sha256() (r string, exists bool) {
+	v := m.sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSha256 returns the old "sha256" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSha256: %w", err)
+	}
+	return oldValue.Sha256, nil
+}
+
+// ResetSha256 resets all changes to the "sha256" field.
+func (m *IssuedLicenseFileMutation) ResetSha256() {
+	m.sha256 = nil
+}
+
+// SetFactsSha256 sets the "facts_sha256" field.
+func (m *IssuedLicenseFileMutation) SetFactsSha256(s string) {
+	m.facts_sha256 = &s
+}
+
+// FactsSha256 returns the value of the "facts_sha256" field in the mutation.
+func (m *IssuedLicenseFileMutation) FactsSha256() (r string, exists bool) {
+	v := m.facts_sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFactsSha256 returns the old "facts_sha256" field's value of the IssuedLicenseFile entity.
+// If the IssuedLicenseFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IssuedLicenseFileMutation) OldFactsSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFactsSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFactsSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFactsSha256: %w", err)
+	}
+	return oldValue.FactsSha256, nil
+}
+
+// ResetFactsSha256 resets all changes to the "facts_sha256" field.
+func (m *IssuedLicenseFileMutation) ResetFactsSha256() {
+	m.facts_sha256 = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *IssuedLicenseFileMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[issuedlicensefile.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *IssuedLicenseFileMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *IssuedLicenseFileMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *IssuedLicenseFileMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearInstance clears the "instance" edge to the Instance entity.
+func (m *IssuedLicenseFileMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[issuedlicensefile.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the Instance entity was cleared.
+func (m *IssuedLicenseFileMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *IssuedLicenseFileMutation) InstanceIDs() (ids []string) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *IssuedLicenseFileMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// Where appends a list predicates to the IssuedLicenseFileMutation builder.
+func (m *IssuedLicenseFileMutation) Where(ps ...predicate.IssuedLicenseFile) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the IssuedLicenseFileMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *IssuedLicenseFileMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.IssuedLicenseFile, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *IssuedLicenseFileMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *IssuedLicenseFileMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (IssuedLicenseFile).
+func (m *IssuedLicenseFileMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *IssuedLicenseFileMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.organization != nil {
+		fields = append(fields, issuedlicensefile.FieldOrganizationID)
+	}
+	if m.instance != nil {
+		fields = append(fields, issuedlicensefile.FieldInstanceID)
+	}
+	if m.kid != nil {
+		fields = append(fields, issuedlicensefile.FieldKid)
+	}
+	if m.issued_at != nil {
+		fields = append(fields, issuedlicensefile.FieldIssuedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, issuedlicensefile.FieldExpiresAt)
+	}
+	if m.issued_by_id != nil {
+		fields = append(fields, issuedlicensefile.FieldIssuedByID)
+	}
+	if m.issued_by_name != nil {
+		fields = append(fields, issuedlicensefile.FieldIssuedByName)
+	}
+	if m.include_policies != nil {
+		fields = append(fields, issuedlicensefile.FieldIncludePolicies)
+	}
+	if m.certificate != nil {
+		fields = append(fields, issuedlicensefile.FieldCertificate)
+	}
+	if m.sha256 != nil {
+		fields = append(fields, issuedlicensefile.FieldSha256)
+	}
+	if m.facts_sha256 != nil {
+		fields = append(fields, issuedlicensefile.FieldFactsSha256)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *IssuedLicenseFileMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case issuedlicensefile.FieldOrganizationID:
+		return m.OrganizationID()
+	case issuedlicensefile.FieldInstanceID:
+		return m.InstanceID()
+	case issuedlicensefile.FieldKid:
+		return m.Kid()
+	case issuedlicensefile.FieldIssuedAt:
+		return m.IssuedAt()
+	case issuedlicensefile.FieldExpiresAt:
+		return m.ExpiresAt()
+	case issuedlicensefile.FieldIssuedByID:
+		return m.IssuedByID()
+	case issuedlicensefile.FieldIssuedByName:
+		return m.IssuedByName()
+	case issuedlicensefile.FieldIncludePolicies:
+		return m.IncludePolicies()
+	case issuedlicensefile.FieldCertificate:
+		return m.Certificate()
+	case issuedlicensefile.FieldSha256:
+		return m.Sha256()
+	case issuedlicensefile.FieldFactsSha256:
+		return m.FactsSha256()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *IssuedLicenseFileMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case issuedlicensefile.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case issuedlicensefile.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case issuedlicensefile.FieldKid:
+		return m.OldKid(ctx)
+	case issuedlicensefile.FieldIssuedAt:
+		return m.OldIssuedAt(ctx)
+	case issuedlicensefile.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case issuedlicensefile.FieldIssuedByID:
+		return m.OldIssuedByID(ctx)
+	case issuedlicensefile.FieldIssuedByName:
+		return m.OldIssuedByName(ctx)
+	case issuedlicensefile.FieldIncludePolicies:
+		return m.OldIncludePolicies(ctx)
+	case issuedlicensefile.FieldCertificate:
+		return m.OldCertificate(ctx)
+	case issuedlicensefile.FieldSha256:
+		return m.OldSha256(ctx)
+	case issuedlicensefile.FieldFactsSha256:
+		return m.OldFactsSha256(ctx)
+	}
+	return nil, fmt.Errorf("unknown IssuedLicenseFile field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *IssuedLicenseFileMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case issuedlicensefile.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case issuedlicensefile.FieldInstanceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case issuedlicensefile.FieldKid:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKid(v)
+		return nil
+	case issuedlicensefile.FieldIssuedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuedAt(v)
+		return nil
+	case issuedlicensefile.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case issuedlicensefile.FieldIssuedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuedByID(v)
+		return nil
+	case issuedlicensefile.FieldIssuedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuedByName(v)
+		return nil
+	case issuedlicensefile.FieldIncludePolicies:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIncludePolicies(v)
+		return nil
+	case issuedlicensefile.FieldCertificate:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCertificate(v)
+		return nil
+	case issuedlicensefile.FieldSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSha256(v)
+		return nil
+	case issuedlicensefile.FieldFactsSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFactsSha256(v)
+		return nil
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *IssuedLicenseFileMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *IssuedLicenseFileMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *IssuedLicenseFileMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *IssuedLicenseFileMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(issuedlicensefile.FieldIssuedByID) {
+		fields = append(fields, issuedlicensefile.FieldIssuedByID)
+	}
+	if m.FieldCleared(issuedlicensefile.FieldIssuedByName) {
+		fields = append(fields, issuedlicensefile.FieldIssuedByName)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *IssuedLicenseFileMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *IssuedLicenseFileMutation) ClearField(name string) error {
+	switch name {
+	case issuedlicensefile.FieldIssuedByID:
+		m.ClearIssuedByID()
+		return nil
+	case issuedlicensefile.FieldIssuedByName:
+		m.ClearIssuedByName()
+		return nil
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *IssuedLicenseFileMutation) ResetField(name string) error {
+	switch name {
+	case issuedlicensefile.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case issuedlicensefile.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case issuedlicensefile.FieldKid:
+		m.ResetKid()
+		return nil
+	case issuedlicensefile.FieldIssuedAt:
+		m.ResetIssuedAt()
+		return nil
+	case issuedlicensefile.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case issuedlicensefile.FieldIssuedByID:
+		m.ResetIssuedByID()
+		return nil
+	case issuedlicensefile.FieldIssuedByName:
+		m.ResetIssuedByName()
+		return nil
+	case issuedlicensefile.FieldIncludePolicies:
+		m.ResetIncludePolicies()
+		return nil
+	case issuedlicensefile.FieldCertificate:
+		m.ResetCertificate()
+		return nil
+	case issuedlicensefile.FieldSha256:
+		m.ResetSha256()
+		return nil
+	case issuedlicensefile.FieldFactsSha256:
+		m.ResetFactsSha256()
+		return nil
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *IssuedLicenseFileMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, issuedlicensefile.EdgeOrganization)
+	}
+	if m.instance != nil {
+		edges = append(edges, issuedlicensefile.EdgeInstance)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *IssuedLicenseFileMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case issuedlicensefile.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case issuedlicensefile.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *IssuedLicenseFileMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *IssuedLicenseFileMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *IssuedLicenseFileMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, issuedlicensefile.EdgeOrganization)
+	}
+	if m.clearedinstance {
+		edges = append(edges, issuedlicensefile.EdgeInstance)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *IssuedLicenseFileMutation) EdgeCleared(name string) bool {
+	switch name {
+	case issuedlicensefile.EdgeOrganization:
+		return m.clearedorganization
+	case issuedlicensefile.EdgeInstance:
+		return m.clearedinstance
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *IssuedLicenseFileMutation) ClearEdge(name string) error {
+	switch name {
+	case issuedlicensefile.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case issuedlicensefile.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *IssuedLicenseFileMutation) ResetEdge(name string) error {
+	switch name {
+	case issuedlicensefile.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case issuedlicensefile.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	}
+	return fmt.Errorf("unknown IssuedLicenseFile edge %s", name)
 }
 
 // LicenseMutation represents an operation that mutates the License nodes in the graph.
@@ -11589,6 +12689,792 @@ func (m *PolicyRevisionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PolicyRevision edge %s", name)
+}
+
+// SigningKeyMutation represents an operation that mutates the SigningKey nodes in the graph.
+type SigningKeyMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	kid                 *string
+	algorithm           *string
+	public_key          *string
+	sealed_private_key  *string
+	status              *signingkey.Status
+	created_at          *time.Time
+	retired_at          *time.Time
+	clearedFields       map[string]struct{}
+	organization        *string
+	clearedorganization bool
+	done                bool
+	oldValue            func(context.Context) (*SigningKey, error)
+	predicates          []predicate.SigningKey
+}
+
+var _ ent.Mutation = (*SigningKeyMutation)(nil)
+
+// signingkeyOption allows management of the mutation configuration using functional options.
+type signingkeyOption func(*SigningKeyMutation)
+
+// newSigningKeyMutation creates new mutation for the SigningKey entity.
+func newSigningKeyMutation(c config, op Op, opts ...signingkeyOption) *SigningKeyMutation {
+	m := &SigningKeyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSigningKey,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSigningKeyID sets the ID field of the mutation.
+func withSigningKeyID(id string) signingkeyOption {
+	return func(m *SigningKeyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SigningKey
+		)
+		m.oldValue = func(ctx context.Context) (*SigningKey, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SigningKey.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSigningKey sets the old SigningKey of the mutation.
+func withSigningKey(node *SigningKey) signingkeyOption {
+	return func(m *SigningKeyMutation) {
+		m.oldValue = func(context.Context) (*SigningKey, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SigningKeyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SigningKeyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SigningKey entities.
+func (m *SigningKeyMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SigningKeyMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SigningKeyMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SigningKey.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *SigningKeyMutation) SetOrganizationID(s string) {
+	m.organization = &s
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *SigningKeyMutation) OrganizationID() (r string, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldOrganizationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *SigningKeyMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetKid sets the "kid" field.
+func (m *SigningKeyMutation) SetKid(s string) {
+	m.kid = &s
+}
+
+// Kid returns the value of the "kid" field in the mutation.
+func (m *SigningKeyMutation) Kid() (r string, exists bool) {
+	v := m.kid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKid returns the old "kid" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldKid(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKid: %w", err)
+	}
+	return oldValue.Kid, nil
+}
+
+// ResetKid resets all changes to the "kid" field.
+func (m *SigningKeyMutation) ResetKid() {
+	m.kid = nil
+}
+
+// SetAlgorithm sets the "algorithm" field.
+func (m *SigningKeyMutation) SetAlgorithm(s string) {
+	m.algorithm = &s
+}
+
+// Algorithm returns the value of the "algorithm" field in the mutation.
+func (m *SigningKeyMutation) Algorithm() (r string, exists bool) {
+	v := m.algorithm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlgorithm returns the old "algorithm" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldAlgorithm(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlgorithm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlgorithm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlgorithm: %w", err)
+	}
+	return oldValue.Algorithm, nil
+}
+
+// ResetAlgorithm resets all changes to the "algorithm" field.
+func (m *SigningKeyMutation) ResetAlgorithm() {
+	m.algorithm = nil
+}
+
+// SetPublicKey sets the "public_key" field.
+func (m *SigningKeyMutation) SetPublicKey(s string) {
+	m.public_key = &s
+}
+
+// PublicKey returns the value of the "public_key" field in the mutation.
+func (m *SigningKeyMutation) PublicKey() (r string, exists bool) {
+	v := m.public_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublicKey returns the old "public_key" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldPublicKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublicKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublicKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublicKey: %w", err)
+	}
+	return oldValue.PublicKey, nil
+}
+
+// ResetPublicKey resets all changes to the "public_key" field.
+func (m *SigningKeyMutation) ResetPublicKey() {
+	m.public_key = nil
+}
+
+// SetSealedPrivateKey sets the "sealed_private_key" field.
+func (m *SigningKeyMutation) SetSealedPrivateKey(s string) {
+	m.sealed_private_key = &s
+}
+
+// SealedPrivateKey returns the value of the "sealed_private_key" field in the mutation.
+func (m *SigningKeyMutation) SealedPrivateKey() (r string, exists bool) {
+	v := m.sealed_private_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSealedPrivateKey returns the old "sealed_private_key" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldSealedPrivateKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSealedPrivateKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSealedPrivateKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSealedPrivateKey: %w", err)
+	}
+	return oldValue.SealedPrivateKey, nil
+}
+
+// ResetSealedPrivateKey resets all changes to the "sealed_private_key" field.
+func (m *SigningKeyMutation) ResetSealedPrivateKey() {
+	m.sealed_private_key = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *SigningKeyMutation) SetStatus(s signingkey.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *SigningKeyMutation) Status() (r signingkey.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldStatus(ctx context.Context) (v signingkey.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *SigningKeyMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SigningKeyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SigningKeyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SigningKeyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetRetiredAt sets the "retired_at" field.
+func (m *SigningKeyMutation) SetRetiredAt(t time.Time) {
+	m.retired_at = &t
+}
+
+// RetiredAt returns the value of the "retired_at" field in the mutation.
+func (m *SigningKeyMutation) RetiredAt() (r time.Time, exists bool) {
+	v := m.retired_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetiredAt returns the old "retired_at" field's value of the SigningKey entity.
+// If the SigningKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SigningKeyMutation) OldRetiredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetiredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetiredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetiredAt: %w", err)
+	}
+	return oldValue.RetiredAt, nil
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (m *SigningKeyMutation) ClearRetiredAt() {
+	m.retired_at = nil
+	m.clearedFields[signingkey.FieldRetiredAt] = struct{}{}
+}
+
+// RetiredAtCleared returns if the "retired_at" field was cleared in this mutation.
+func (m *SigningKeyMutation) RetiredAtCleared() bool {
+	_, ok := m.clearedFields[signingkey.FieldRetiredAt]
+	return ok
+}
+
+// ResetRetiredAt resets all changes to the "retired_at" field.
+func (m *SigningKeyMutation) ResetRetiredAt() {
+	m.retired_at = nil
+	delete(m.clearedFields, signingkey.FieldRetiredAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *SigningKeyMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[signingkey.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *SigningKeyMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *SigningKeyMutation) OrganizationIDs() (ids []string) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *SigningKeyMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the SigningKeyMutation builder.
+func (m *SigningKeyMutation) Where(ps ...predicate.SigningKey) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SigningKeyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SigningKeyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SigningKey, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SigningKeyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SigningKeyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SigningKey).
+func (m *SigningKeyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SigningKeyMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.organization != nil {
+		fields = append(fields, signingkey.FieldOrganizationID)
+	}
+	if m.kid != nil {
+		fields = append(fields, signingkey.FieldKid)
+	}
+	if m.algorithm != nil {
+		fields = append(fields, signingkey.FieldAlgorithm)
+	}
+	if m.public_key != nil {
+		fields = append(fields, signingkey.FieldPublicKey)
+	}
+	if m.sealed_private_key != nil {
+		fields = append(fields, signingkey.FieldSealedPrivateKey)
+	}
+	if m.status != nil {
+		fields = append(fields, signingkey.FieldStatus)
+	}
+	if m.created_at != nil {
+		fields = append(fields, signingkey.FieldCreatedAt)
+	}
+	if m.retired_at != nil {
+		fields = append(fields, signingkey.FieldRetiredAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SigningKeyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case signingkey.FieldOrganizationID:
+		return m.OrganizationID()
+	case signingkey.FieldKid:
+		return m.Kid()
+	case signingkey.FieldAlgorithm:
+		return m.Algorithm()
+	case signingkey.FieldPublicKey:
+		return m.PublicKey()
+	case signingkey.FieldSealedPrivateKey:
+		return m.SealedPrivateKey()
+	case signingkey.FieldStatus:
+		return m.Status()
+	case signingkey.FieldCreatedAt:
+		return m.CreatedAt()
+	case signingkey.FieldRetiredAt:
+		return m.RetiredAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SigningKeyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case signingkey.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case signingkey.FieldKid:
+		return m.OldKid(ctx)
+	case signingkey.FieldAlgorithm:
+		return m.OldAlgorithm(ctx)
+	case signingkey.FieldPublicKey:
+		return m.OldPublicKey(ctx)
+	case signingkey.FieldSealedPrivateKey:
+		return m.OldSealedPrivateKey(ctx)
+	case signingkey.FieldStatus:
+		return m.OldStatus(ctx)
+	case signingkey.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case signingkey.FieldRetiredAt:
+		return m.OldRetiredAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SigningKey field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SigningKeyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case signingkey.FieldOrganizationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case signingkey.FieldKid:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKid(v)
+		return nil
+	case signingkey.FieldAlgorithm:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlgorithm(v)
+		return nil
+	case signingkey.FieldPublicKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublicKey(v)
+		return nil
+	case signingkey.FieldSealedPrivateKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSealedPrivateKey(v)
+		return nil
+	case signingkey.FieldStatus:
+		v, ok := value.(signingkey.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case signingkey.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case signingkey.FieldRetiredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetiredAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SigningKey field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SigningKeyMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SigningKeyMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SigningKeyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SigningKey numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SigningKeyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(signingkey.FieldRetiredAt) {
+		fields = append(fields, signingkey.FieldRetiredAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SigningKeyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SigningKeyMutation) ClearField(name string) error {
+	switch name {
+	case signingkey.FieldRetiredAt:
+		m.ClearRetiredAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SigningKey nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SigningKeyMutation) ResetField(name string) error {
+	switch name {
+	case signingkey.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case signingkey.FieldKid:
+		m.ResetKid()
+		return nil
+	case signingkey.FieldAlgorithm:
+		m.ResetAlgorithm()
+		return nil
+	case signingkey.FieldPublicKey:
+		m.ResetPublicKey()
+		return nil
+	case signingkey.FieldSealedPrivateKey:
+		m.ResetSealedPrivateKey()
+		return nil
+	case signingkey.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case signingkey.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case signingkey.FieldRetiredAt:
+		m.ResetRetiredAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SigningKey field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SigningKeyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, signingkey.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SigningKeyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case signingkey.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SigningKeyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SigningKeyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SigningKeyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, signingkey.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SigningKeyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case signingkey.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SigningKeyMutation) ClearEdge(name string) error {
+	switch name {
+	case signingkey.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown SigningKey unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SigningKeyMutation) ResetEdge(name string) error {
+	switch name {
+	case signingkey.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown SigningKey edge %s", name)
 }
 
 // ThresholdEventMutation represents an operation that mutates the ThresholdEvent nodes in the graph.

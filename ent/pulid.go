@@ -10,6 +10,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
@@ -17,6 +18,7 @@ import (
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/schema/pulid"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -32,12 +34,14 @@ var prefixTables = map[string]string{
 	"ent": entitlement.Table,        // Entitlement
 	"exn": expirynotice.Table,       // ExpiryNotice
 	"ins": instance.Table,           // Instance
+	"lcf": issuedlicensefile.Table,  // IssuedLicenseFile
 	"lic": license.Table,            // License
 	"le":  licenseentitlement.Table, // LicenseEntitlement
 	"lv":  licenseversion.Table,     // LicenseVersion
 	"pol": orgpolicy.Table,          // OrgPolicy
 	"org": organization.Table,       // Organization
 	"pr":  policyrevision.Table,     // PolicyRevision
+	"sgk": signingkey.Table,         // SigningKey
 	"te":  thresholdevent.Table,     // ThresholdEvent
 	"uc":  usagecounter.Table,       // UsageCounter
 	"ue":  usageevent.Table,         // UsageEvent

@@ -26,6 +26,8 @@ type Tx struct {
 	ExpiryNotice *ExpiryNoticeClient
 	// Instance is the client for interacting with the Instance builders.
 	Instance *InstanceClient
+	// IssuedLicenseFile is the client for interacting with the IssuedLicenseFile builders.
+	IssuedLicenseFile *IssuedLicenseFileClient
 	// License is the client for interacting with the License builders.
 	License *LicenseClient
 	// LicenseEntitlement is the client for interacting with the LicenseEntitlement builders.
@@ -38,6 +40,8 @@ type Tx struct {
 	Organization *OrganizationClient
 	// PolicyRevision is the client for interacting with the PolicyRevision builders.
 	PolicyRevision *PolicyRevisionClient
+	// SigningKey is the client for interacting with the SigningKey builders.
+	SigningKey *SigningKeyClient
 	// ThresholdEvent is the client for interacting with the ThresholdEvent builders.
 	ThresholdEvent *ThresholdEventClient
 	// UsageCounter is the client for interacting with the UsageCounter builders.
@@ -185,12 +189,14 @@ func (tx *Tx) init() {
 	tx.Entitlement = NewEntitlementClient(tx.config)
 	tx.ExpiryNotice = NewExpiryNoticeClient(tx.config)
 	tx.Instance = NewInstanceClient(tx.config)
+	tx.IssuedLicenseFile = NewIssuedLicenseFileClient(tx.config)
 	tx.License = NewLicenseClient(tx.config)
 	tx.LicenseEntitlement = NewLicenseEntitlementClient(tx.config)
 	tx.LicenseVersion = NewLicenseVersionClient(tx.config)
 	tx.OrgPolicy = NewOrgPolicyClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.PolicyRevision = NewPolicyRevisionClient(tx.config)
+	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.ThresholdEvent = NewThresholdEventClient(tx.config)
 	tx.UsageCounter = NewUsageCounterClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)

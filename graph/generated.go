@@ -21,6 +21,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseversion"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usageevent"
 	"github.com/entitled/entitled/ent/webhookdelivery"
@@ -187,6 +188,7 @@ type ComplexityRoot struct {
 		ExpiresAt       func(childComplexity int) int
 		ID              func(childComplexity int) int
 		License         func(childComplexity int) int
+		LicenseFiles    func(childComplexity int) int
 		Metadata        func(childComplexity int) int
 		Name            func(childComplexity int) int
 		Slug            func(childComplexity int) int
@@ -206,6 +208,19 @@ type ComplexityRoot struct {
 	InstanceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	IssuedLicenseFile struct {
+		Certificate     func(childComplexity int) int
+		ExpiresAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		IncludePolicies func(childComplexity int) int
+		Instance        func(childComplexity int) int
+		IssuedAt        func(childComplexity int) int
+		IssuedByID      func(childComplexity int) int
+		IssuedByName    func(childComplexity int) int
+		Kid             func(childComplexity int) int
+		Sha256          func(childComplexity int) int
 	}
 
 	License struct {
@@ -296,6 +311,7 @@ type ComplexityRoot struct {
 		DeleteLicense            func(childComplexity int, id string) int
 		DeletePolicy             func(childComplexity int, id string) int
 		DeleteWebhookEndpoint    func(childComplexity int, id string) int
+		IssueLicenseFile         func(childComplexity int, input model.IssueLicenseFileInput) int
 		RemoveLicenseEntitlement func(childComplexity int, licenseID string, entitlementID string) int
 		ReplayWebhookEvents      func(childComplexity int, endpointID string, since time.Time, until *time.Time) int
 		ReportUsage              func(childComplexity int, input metering.ReportInput) int
@@ -303,6 +319,7 @@ type ComplexityRoot struct {
 		ResetUsage               func(childComplexity int, input metering.ResetInput) int
 		RetryWebhookDelivery     func(childComplexity int, id string) int
 		RevokeAPIKey             func(childComplexity int, id string) int
+		RotateSigningKey         func(childComplexity int) int
 		RotateWebhookSecret      func(childComplexity int, id string) int
 		SendTestWebhook          func(childComplexity int, endpointID string) int
 		SetLicenseEntitlement    func(childComplexity int, input model.SetLicenseEntitlementInput) int
@@ -410,6 +427,7 @@ type ComplexityRoot struct {
 		Policies          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.OrgPolicyOrder, where *ent.OrgPolicyWhereInput) int
 		PolicyInputSchema func(childComplexity int) int
 		PreviewPolicy     func(childComplexity int, module string, name *string, first *int, after *string) int
+		SigningKeys       func(childComplexity int) int
 		TestPolicy        func(childComplexity int, module string, tests *string) int
 		ThresholdEvents   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ThresholdEventOrder, where *ent.ThresholdEventWhereInput) int
 		UsageEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) int
@@ -430,6 +448,16 @@ type ComplexityRoot struct {
 		Replayed          func(childComplexity int) int
 		SoftLimitExceeded func(childComplexity int) int
 		Usage             func(childComplexity int) int
+	}
+
+	SigningKey struct {
+		Algorithm func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kid       func(childComplexity int) int
+		PublicKey func(childComplexity int) int
+		RetiredAt func(childComplexity int) int
+		Status    func(childComplexity int) int
 	}
 
 	ThresholdEvent struct {
@@ -590,6 +618,8 @@ type MutationResolver interface {
 	CreatePolicy(ctx context.Context, input custompolicy.CreateInput) (*ent.OrgPolicy, error)
 	UpdatePolicy(ctx context.Context, id string, input custompolicy.UpdateInput) (*ent.OrgPolicy, error)
 	DeletePolicy(ctx context.Context, id string) (string, error)
+	RotateSigningKey(ctx context.Context) (*ent.SigningKey, error)
+	IssueLicenseFile(ctx context.Context, input model.IssueLicenseFileInput) (*ent.IssuedLicenseFile, error)
 	ReportUsage(ctx context.Context, input metering.ReportInput) (*metering.ReportResult, error)
 	ReportUsageBatch(ctx context.Context, inputs []*metering.ReportInput) (*model.ReportUsageBatchPayload, error)
 	ConsumeUsage(ctx context.Context, input metering.ConsumeInput) (*policy.Decision, error)
@@ -627,6 +657,7 @@ type QueryResolver interface {
 	PolicyInputSchema(ctx context.Context) (map[string]any, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	APIKeys(ctx context.Context) ([]*ent.APIKey, error)
+	SigningKeys(ctx context.Context) ([]*ent.SigningKey, error)
 	UsageHistory(ctx context.Context, instance string, entitlement string, periods *int) ([]*metering.Usage, error)
 	WebhookDeliveries(ctx context.Context, endpointID string, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.WebhookDeliveryWhereInput) (*ent.WebhookDeliveryConnection, error)
 }
@@ -1175,6 +1206,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Instance.License(childComplexity), true
+	case "Instance.licenseFiles":
+		if e.ComplexityRoot.Instance.LicenseFiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Instance.LicenseFiles(childComplexity), true
 	case "Instance.metadata":
 		if e.ComplexityRoot.Instance.Metadata == nil {
 			break
@@ -1265,6 +1302,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InstanceEdge.Node(childComplexity), true
+
+	case "IssuedLicenseFile.certificate":
+		if e.ComplexityRoot.IssuedLicenseFile.Certificate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.Certificate(childComplexity), true
+	case "IssuedLicenseFile.expiresAt":
+		if e.ComplexityRoot.IssuedLicenseFile.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.ExpiresAt(childComplexity), true
+	case "IssuedLicenseFile.id":
+		if e.ComplexityRoot.IssuedLicenseFile.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.ID(childComplexity), true
+	case "IssuedLicenseFile.includePolicies":
+		if e.ComplexityRoot.IssuedLicenseFile.IncludePolicies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.IncludePolicies(childComplexity), true
+	case "IssuedLicenseFile.instance":
+		if e.ComplexityRoot.IssuedLicenseFile.Instance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.Instance(childComplexity), true
+	case "IssuedLicenseFile.issuedAt":
+		if e.ComplexityRoot.IssuedLicenseFile.IssuedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.IssuedAt(childComplexity), true
+	case "IssuedLicenseFile.issuedByID":
+		if e.ComplexityRoot.IssuedLicenseFile.IssuedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.IssuedByID(childComplexity), true
+	case "IssuedLicenseFile.issuedByName":
+		if e.ComplexityRoot.IssuedLicenseFile.IssuedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.IssuedByName(childComplexity), true
+	case "IssuedLicenseFile.kid":
+		if e.ComplexityRoot.IssuedLicenseFile.Kid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.Kid(childComplexity), true
+	case "IssuedLicenseFile.sha256":
+		if e.ComplexityRoot.IssuedLicenseFile.Sha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedLicenseFile.Sha256(childComplexity), true
 
 	case "License.createdAt":
 		if e.ComplexityRoot.License.CreatedAt == nil {
@@ -1727,6 +1825,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteWebhookEndpoint(childComplexity, args["id"].(string)), true
+	case "Mutation.issueLicenseFile":
+		if e.ComplexityRoot.Mutation.IssueLicenseFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_issueLicenseFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.IssueLicenseFile(childComplexity, args["input"].(model.IssueLicenseFileInput)), true
 	case "Mutation.removeLicenseEntitlement":
 		if e.ComplexityRoot.Mutation.RemoveLicenseEntitlement == nil {
 			break
@@ -1804,6 +1913,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.rotateSigningKey":
+		if e.ComplexityRoot.Mutation.RotateSigningKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RotateSigningKey(childComplexity), true
 	case "Mutation.rotateWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
 			break
@@ -2360,6 +2475,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PreviewPolicy(childComplexity, args["module"].(string), args["name"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.signingKeys":
+		if e.ComplexityRoot.Query.SigningKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SigningKeys(childComplexity), true
 	case "Query.testPolicy":
 		if e.ComplexityRoot.Query.TestPolicy == nil {
 			break
@@ -2481,6 +2602,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReportUsagePayload.Usage(childComplexity), true
+
+	case "SigningKey.algorithm":
+		if e.ComplexityRoot.SigningKey.Algorithm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Algorithm(childComplexity), true
+	case "SigningKey.createdAt":
+		if e.ComplexityRoot.SigningKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.CreatedAt(childComplexity), true
+	case "SigningKey.id":
+		if e.ComplexityRoot.SigningKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.ID(childComplexity), true
+	case "SigningKey.kid":
+		if e.ComplexityRoot.SigningKey.Kid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Kid(childComplexity), true
+	case "SigningKey.publicKey":
+		if e.ComplexityRoot.SigningKey.PublicKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.PublicKey(childComplexity), true
+	case "SigningKey.retiredAt":
+		if e.ComplexityRoot.SigningKey.RetiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.RetiredAt(childComplexity), true
+	case "SigningKey.status":
+		if e.ComplexityRoot.SigningKey.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Status(childComplexity), true
 
 	case "ThresholdEvent.createdAt":
 		if e.ComplexityRoot.ThresholdEvent.CreatedAt == nil {
@@ -2987,6 +3151,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EntitlementWhereInput", ec.unmarshalInputEntitlementWhereInput),
 			graphql.NewInputUnmarshaler("InstanceOrder", ec.unmarshalInputInstanceOrder),
 			graphql.NewInputUnmarshaler("InstanceWhereInput", ec.unmarshalInputInstanceWhereInput),
+			graphql.NewInputUnmarshaler("IssueLicenseFileInput", ec.unmarshalInputIssueLicenseFileInput),
 			graphql.NewInputUnmarshaler("LicenseOrder", ec.unmarshalInputLicenseOrder),
 			graphql.NewInputUnmarshaler("LicenseVersionOrder", ec.unmarshalInputLicenseVersionOrder),
 			graphql.NewInputUnmarshaler("LicenseWhereInput", ec.unmarshalInputLicenseWhereInput),
@@ -3084,7 +3249,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "audit.graphqls" "decisions.graphqls" "ent.graphqls" "policies.graphqls" "schema.graphqls" "usage.graphqls" "webhooks.graphqls"
+//go:embed "audit.graphqls" "decisions.graphqls" "ent.graphqls" "policies.graphqls" "schema.graphqls" "signing.graphqls" "usage.graphqls" "webhooks.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3101,6 +3266,7 @@ var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "policies.graphqls", Input: sourceData("policies.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
+	{Name: "signing.graphqls", Input: sourceData("signing.graphqls"), BuiltIn: false},
 	{Name: "usage.graphqls", Input: sourceData("usage.graphqls"), BuiltIn: false},
 	{Name: "webhooks.graphqls", Input: sourceData("webhooks.graphqls"), BuiltIn: false},
 }
@@ -3370,6 +3536,8 @@ func (ec *executionContext) childFields_Instance(ctx context.Context, field grap
 		return ec.fieldContext_Instance_metadata(ctx, field)
 	case "license":
 		return ec.fieldContext_Instance_license(ctx, field)
+	case "licenseFiles":
+		return ec.fieldContext_Instance_licenseFiles(ctx, field)
 	case "usageEvents":
 		return ec.fieldContext_Instance_usageEvents(ctx, field)
 	case "thresholdEvents":
@@ -3400,6 +3568,32 @@ func (ec *executionContext) childFields_InstanceEdge(ctx context.Context, field 
 		return ec.fieldContext_InstanceEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InstanceEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_IssuedLicenseFile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_IssuedLicenseFile_id(ctx, field)
+	case "kid":
+		return ec.fieldContext_IssuedLicenseFile_kid(ctx, field)
+	case "issuedAt":
+		return ec.fieldContext_IssuedLicenseFile_issuedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_IssuedLicenseFile_expiresAt(ctx, field)
+	case "issuedByID":
+		return ec.fieldContext_IssuedLicenseFile_issuedByID(ctx, field)
+	case "issuedByName":
+		return ec.fieldContext_IssuedLicenseFile_issuedByName(ctx, field)
+	case "includePolicies":
+		return ec.fieldContext_IssuedLicenseFile_includePolicies(ctx, field)
+	case "certificate":
+		return ec.fieldContext_IssuedLicenseFile_certificate(ctx, field)
+	case "sha256":
+		return ec.fieldContext_IssuedLicenseFile_sha256(ctx, field)
+	case "instance":
+		return ec.fieldContext_IssuedLicenseFile_instance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssuedLicenseFile", field.Name)
 }
 
 func (ec *executionContext) childFields_License(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3734,6 +3928,26 @@ func (ec *executionContext) childFields_ReportUsagePayload(ctx context.Context, 
 		return ec.fieldContext_ReportUsagePayload_replayed(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReportUsagePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SigningKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SigningKey_id(ctx, field)
+	case "kid":
+		return ec.fieldContext_SigningKey_kid(ctx, field)
+	case "algorithm":
+		return ec.fieldContext_SigningKey_algorithm(ctx, field)
+	case "publicKey":
+		return ec.fieldContext_SigningKey_publicKey(ctx, field)
+	case "status":
+		return ec.fieldContext_SigningKey_status(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SigningKey_createdAt(ctx, field)
+	case "retiredAt":
+		return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SigningKey", field.Name)
 }
 
 func (ec *executionContext) childFields_ThresholdEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4479,6 +4693,20 @@ func (ec *executionContext) field_Mutation_deleteWebhookEndpoint_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_issueLicenseFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IssueLicenseFileInput, error) {
+			return ec.unmarshalNIssueLicenseFileInput2githubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐIssueLicenseFileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -7811,6 +8039,38 @@ func (ec *executionContext) fieldContext_Instance_license(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Instance_licenseFiles(ctx context.Context, field graphql.CollectedField, obj *ent.Instance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Instance_licenseFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LicenseFiles(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.IssuedLicenseFile) graphql.Marshaler {
+			return ec.marshalOIssuedLicenseFile2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐIssuedLicenseFileᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Instance_licenseFiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Instance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuedLicenseFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Instance_usageEvents(ctx context.Context, field graphql.CollectedField, obj *ent.Instance) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8071,6 +8331,245 @@ func (ec *executionContext) _InstanceEdge_cursor(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_InstanceEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InstanceEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_id(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_kid(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_kid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_kid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_issuedAt(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_issuedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IssuedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_issuedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_issuedByID(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_issuedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IssuedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_issuedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_issuedByName(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_issuedByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IssuedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_issuedByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_includePolicies(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_includePolicies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IncludePolicies, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_includePolicies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_certificate(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_certificate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Certificate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_certificate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_sha256(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedLicenseFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuedLicenseFile_instance(ctx context.Context, field graphql.CollectedField, obj *ent.IssuedLicenseFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedLicenseFile_instance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Instance(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Instance) graphql.Marshaler {
+			return ec.marshalNInstance2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐInstance(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedLicenseFile_instance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IssuedLicenseFile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Instance(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _License_id(ctx context.Context, field graphql.CollectedField, obj *ent.License) (ret graphql.Marshaler) {
@@ -10106,6 +10605,82 @@ func (ec *executionContext) fieldContext_Mutation_deletePolicy(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deletePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateSigningKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateSigningKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RotateSigningKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SigningKey) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐSigningKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateSigningKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_issueLicenseFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_issueLicenseFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().IssueLicenseFile(ctx, fc.Args["input"].(model.IssueLicenseFileInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.IssuedLicenseFile) graphql.Marshaler {
+			return ec.marshalNIssuedLicenseFile2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐIssuedLicenseFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_issueLicenseFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuedLicenseFile(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_issueLicenseFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12731,6 +13306,38 @@ func (ec *executionContext) fieldContext_Query_apiKeys(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_signingKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signingKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SigningKeys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SigningKey) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐSigningKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signingKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_usageHistory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13026,6 +13633,167 @@ func (ec *executionContext) _ReportUsagePayload_replayed(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_ReportUsagePayload_replayed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReportUsagePayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SigningKey_id(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SigningKey_kid(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_kid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_kid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_algorithm(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_algorithm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Algorithm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_algorithm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_publicKey(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_publicKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_publicKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_status(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v signingkey.Status) graphql.Marshaler {
+			return ec.marshalNSigningKeyStatus2githubᚗcomᚋentitledᚋentitledᚋentᚋsigningkeyᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "SigningKeyStatus")
+}
+
+func (ec *executionContext) _SigningKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SigningKey_retiredAt(ctx context.Context, field graphql.CollectedField, obj *ent.SigningKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetiredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_retiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ThresholdEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.ThresholdEvent) (ret graphql.Marshaler) {
@@ -18880,6 +19648,62 @@ func UnmarshalInstanceWhereInput(ctx context.Context, raw any) (ent.InstanceWher
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputIssueLicenseFileInput(ctx context.Context, obj any) (model.IssueLicenseFileInput, error) {
+	var it model.IssueLicenseFileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"instanceID", "ttl", "includePolicies"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "instanceID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceID = data
+		case "ttl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ttl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TTL = data
+		case "includePolicies":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("includePolicies"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IncludePolicies = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIssueLicenseFileInput unmarshals raw into the IssueLicenseFileInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIssueLicenseFileInput(ctx context.Context, raw any) (model.IssueLicenseFileInput, error) {
+	var out model.IssueLicenseFileInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IssueLicenseFileInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLicenseOrder(ctx context.Context, obj any) (ent.LicenseOrder, error) {
 	var it ent.LicenseOrder
 	if obj == nil {
@@ -23532,6 +24356,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._ThresholdEvent(ctx, sel, obj)
+	case *ent.SigningKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SigningKey(ctx, sel, obj)
 	case *ent.PolicyRevision:
 		if obj == nil {
 			return graphql.Null
@@ -23562,6 +24391,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._License(ctx, sel, obj)
+	case *ent.IssuedLicenseFile:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._IssuedLicenseFile(ctx, sel, obj)
 	case *ent.Instance:
 		if obj == nil {
 			return graphql.Null
@@ -24425,6 +25259,12 @@ func (ec *executionContext) _Instance(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Instance_license(ctx, field, obj)
 				})
+		case "licenseFiles":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Instance_licenseFiles(ctx, field, obj)
+				})
 		case "usageEvents":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -24524,6 +25364,85 @@ func (ec *executionContext) _InstanceEdge(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var issuedLicenseFileImplementors = []string{"IssuedLicenseFile", "Node"}
+
+func (ec *executionContext) _IssuedLicenseFile(ctx context.Context, sel ast.SelectionSet, obj *ent.IssuedLicenseFile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issuedLicenseFileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssuedLicenseFile")
+		case "id":
+			out.Values[i] = ec._IssuedLicenseFile_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kid":
+			out.Values[i] = ec._IssuedLicenseFile_kid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "issuedAt":
+			out.Values[i] = ec._IssuedLicenseFile_issuedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._IssuedLicenseFile_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "issuedByID":
+			out.Values[i] = ec._IssuedLicenseFile_issuedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "issuedByName":
+			out.Values[i] = ec._IssuedLicenseFile_issuedByName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "includePolicies":
+			out.Values[i] = ec._IssuedLicenseFile_includePolicies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "certificate":
+			out.Values[i] = ec._IssuedLicenseFile_certificate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sha256":
+			out.Values[i] = ec._IssuedLicenseFile_sha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instance":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._IssuedLicenseFile_instance(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25156,6 +26075,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deletePolicy":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deletePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateSigningKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateSigningKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issueLicenseFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_issueLicenseFile(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -25942,6 +26875,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_apiKeys(ctx, field)
 				})
+		case "signingKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signingKeys(ctx, field)
+				})
 		case "usageHistory":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -26047,6 +26986,69 @@ func (ec *executionContext) _ReportUsagePayload(ctx context.Context, sel ast.Sel
 		case "replayed":
 			out.Values[i] = ec._ReportUsagePayload_replayed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signingKeyImplementors = []string{"SigningKey", "Node"}
+
+func (ec *executionContext) _SigningKey(ctx context.Context, sel ast.SelectionSet, obj *ent.SigningKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signingKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SigningKey")
+		case "id":
+			out.Values[i] = ec._SigningKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kid":
+			out.Values[i] = ec._SigningKey_kid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "algorithm":
+			out.Values[i] = ec._SigningKey_algorithm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publicKey":
+			out.Values[i] = ec._SigningKey_publicKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._SigningKey_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SigningKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retiredAt":
+			out.Values[i] = ec._SigningKey_retiredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -27669,6 +28671,19 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNIssueLicenseFileInput2githubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐIssueLicenseFileInput(ctx context.Context, v any) (model.IssueLicenseFileInput, error) {
+	res, err := ec.unmarshalInputIssueLicenseFileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIssuedLicenseFile2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐIssuedLicenseFile(ctx context.Context, sel ast.SelectionSet, v *ent.IssuedLicenseFile) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IssuedLicenseFile!")
+		return graphql.Null
+	}
+	return ec._IssuedLicenseFile(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNLicense2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐLicense(ctx context.Context, sel ast.SelectionSet, v *ent.License) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "License!")
@@ -28027,6 +29042,40 @@ func (ec *executionContext) unmarshalNResetUsageInput2githubᚗcomᚋentitledᚋ
 func (ec *executionContext) unmarshalNSetLicenseEntitlementInput2githubᚗcomᚋentitledᚋentitledᚋgraphᚋmodelᚐSetLicenseEntitlementInput(ctx context.Context, v any) (model.SetLicenseEntitlementInput, error) {
 	res, err := ec.unmarshalInputSetLicenseEntitlementInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐSigningKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SigningKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSigningKey2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐSigningKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐSigningKey(ctx context.Context, sel ast.SelectionSet, v *ent.SigningKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SigningKey!")
+		return graphql.Null
+	}
+	return ec._SigningKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSigningKeyStatus2githubᚗcomᚋentitledᚋentitledᚋentᚋsigningkeyᚐStatus(ctx context.Context, v any) (signingkey.Status, error) {
+	var res signingkey.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSigningKeyStatus2githubᚗcomᚋentitledᚋentitledᚋentᚋsigningkeyᚐStatus(ctx context.Context, sel ast.SelectionSet, v signingkey.Status) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -29221,6 +30270,25 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOIssuedLicenseFile2ᚕᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐIssuedLicenseFileᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.IssuedLicenseFile) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIssuedLicenseFile2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐIssuedLicenseFile(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOLicense2ᚖgithubᚗcomᚋentitledᚋentitledᚋentᚐLicense(ctx context.Context, sel ast.SelectionSet, v *ent.License) graphql.Marshaler {

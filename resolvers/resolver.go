@@ -14,6 +14,7 @@ import (
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/instance"
 	"github.com/entitled/entitled/internal/metering"
+	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/internal/webhooks"
 )
 
@@ -28,6 +29,7 @@ type Resolver struct {
 	Custom          *custompolicy.Service
 	Audit           *events.Auditor
 	Webhooks        *webhooks.Service
+	Signing         *signing.Service
 }
 
 // NewSchema returns the executable schema.

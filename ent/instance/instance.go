@@ -39,6 +39,8 @@ const (
 	EdgeLicense = "license"
 	// EdgeExpiryNotices holds the string denoting the expiry_notices edge name in mutations.
 	EdgeExpiryNotices = "expiry_notices"
+	// EdgeLicenseFiles holds the string denoting the license_files edge name in mutations.
+	EdgeLicenseFiles = "license_files"
 	// EdgeUsageEvents holds the string denoting the usage_events edge name in mutations.
 	EdgeUsageEvents = "usage_events"
 	// EdgeUsageCounters holds the string denoting the usage_counters edge name in mutations.
@@ -68,6 +70,13 @@ const (
 	ExpiryNoticesInverseTable = "expiry_notices"
 	// ExpiryNoticesColumn is the table column denoting the expiry_notices relation/edge.
 	ExpiryNoticesColumn = "instance_id"
+	// LicenseFilesTable is the table that holds the license_files relation/edge.
+	LicenseFilesTable = "issued_license_files"
+	// LicenseFilesInverseTable is the table name for the IssuedLicenseFile entity.
+	// It exists in this package in order to avoid circular dependency with the "issuedlicensefile" package.
+	LicenseFilesInverseTable = "issued_license_files"
+	// LicenseFilesColumn is the table column denoting the license_files relation/edge.
+	LicenseFilesColumn = "instance_id"
 	// UsageEventsTable is the table that holds the usage_events relation/edge.
 	UsageEventsTable = "usage_events"
 	// UsageEventsInverseTable is the table name for the UsageEvent entity.
@@ -219,6 +228,20 @@ func ByExpiryNotices(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByLicenseFilesCount orders the results by license_files count.
+func ByLicenseFilesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLicenseFilesStep(), opts...)
+	}
+}
+
+// ByLicenseFiles orders the results by license_files terms.
+func ByLicenseFiles(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLicenseFilesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByUsageEventsCount orders the results by usage_events count.
 func ByUsageEventsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -279,6 +302,13 @@ func newExpiryNoticesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ExpiryNoticesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ExpiryNoticesTable, ExpiryNoticesColumn),
+	)
+}
+func newLicenseFilesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LicenseFilesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LicenseFilesTable, LicenseFilesColumn),
 	)
 }
 func newUsageEventsStep() *sqlgraph.Step {

@@ -624,6 +624,29 @@ func HasExpiryNoticesWith(preds ...predicate.ExpiryNotice) predicate.Instance {
 	})
 }
 
+// HasLicenseFiles applies the HasEdge predicate on the "license_files" edge.
+func HasLicenseFiles() predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LicenseFilesTable, LicenseFilesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLicenseFilesWith applies the HasEdge predicate on the "license_files" edge with a given conditions (other predicates).
+func HasLicenseFilesWith(preds ...predicate.IssuedLicenseFile) predicate.Instance {
+	return predicate.Instance(func(s *sql.Selector) {
+		step := newLicenseFilesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasUsageEvents applies the HasEdge predicate on the "usage_events" edge.
 func HasUsageEvents() predicate.Instance {
 	return predicate.Instance(func(s *sql.Selector) {

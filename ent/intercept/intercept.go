@@ -14,6 +14,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
@@ -21,6 +22,7 @@ import (
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -246,6 +248,33 @@ func (f TraverseInstance) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.InstanceQuery", q)
 }
 
+// The IssuedLicenseFileFunc type is an adapter to allow the use of ordinary function as a Querier.
+type IssuedLicenseFileFunc func(context.Context, *ent.IssuedLicenseFileQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f IssuedLicenseFileFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.IssuedLicenseFileQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.IssuedLicenseFileQuery", q)
+}
+
+// The TraverseIssuedLicenseFile type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseIssuedLicenseFile func(context.Context, *ent.IssuedLicenseFileQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseIssuedLicenseFile) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseIssuedLicenseFile) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.IssuedLicenseFileQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.IssuedLicenseFileQuery", q)
+}
+
 // The LicenseFunc type is an adapter to allow the use of ordinary function as a Querier.
 type LicenseFunc func(context.Context, *ent.LicenseQuery) (ent.Value, error)
 
@@ -408,6 +437,33 @@ func (f TraversePolicyRevision) Traverse(ctx context.Context, q ent.Query) error
 	return fmt.Errorf("unexpected query type %T. expect *ent.PolicyRevisionQuery", q)
 }
 
+// The SigningKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SigningKeyFunc func(context.Context, *ent.SigningKeyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SigningKeyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SigningKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SigningKeyQuery", q)
+}
+
+// The TraverseSigningKey type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSigningKey func(context.Context, *ent.SigningKeyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSigningKey) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSigningKey) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SigningKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SigningKeyQuery", q)
+}
+
 // The ThresholdEventFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ThresholdEventFunc func(context.Context, *ent.ThresholdEventQuery) (ent.Value, error)
 
@@ -558,6 +614,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ExpiryNoticeQuery, predicate.ExpiryNotice, expirynotice.OrderOption]{typ: ent.TypeExpiryNotice, tq: q}, nil
 	case *ent.InstanceQuery:
 		return &query[*ent.InstanceQuery, predicate.Instance, instance.OrderOption]{typ: ent.TypeInstance, tq: q}, nil
+	case *ent.IssuedLicenseFileQuery:
+		return &query[*ent.IssuedLicenseFileQuery, predicate.IssuedLicenseFile, issuedlicensefile.OrderOption]{typ: ent.TypeIssuedLicenseFile, tq: q}, nil
 	case *ent.LicenseQuery:
 		return &query[*ent.LicenseQuery, predicate.License, license.OrderOption]{typ: ent.TypeLicense, tq: q}, nil
 	case *ent.LicenseEntitlementQuery:
@@ -570,6 +628,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.PolicyRevisionQuery:
 		return &query[*ent.PolicyRevisionQuery, predicate.PolicyRevision, policyrevision.OrderOption]{typ: ent.TypePolicyRevision, tq: q}, nil
+	case *ent.SigningKeyQuery:
+		return &query[*ent.SigningKeyQuery, predicate.SigningKey, signingkey.OrderOption]{typ: ent.TypeSigningKey, tq: q}, nil
 	case *ent.ThresholdEventQuery:
 		return &query[*ent.ThresholdEventQuery, predicate.ThresholdEvent, thresholdevent.OrderOption]{typ: ent.TypeThresholdEvent, tq: q}, nil
 	case *ent.UsageCounterQuery:

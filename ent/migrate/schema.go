@@ -222,6 +222,48 @@ var (
 			},
 		},
 	}
+	// IssuedLicenseFilesColumns holds the columns for the "issued_license_files" table.
+	IssuedLicenseFilesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "kid", Type: field.TypeString},
+		{Name: "issued_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "issued_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "issued_by_name", Type: field.TypeString, Nullable: true},
+		{Name: "include_policies", Type: field.TypeBool, Default: false},
+		{Name: "certificate", Type: field.TypeString, Size: 2147483647},
+		{Name: "sha256", Type: field.TypeString},
+		{Name: "facts_sha256", Type: field.TypeString},
+		{Name: "instance_id", Type: field.TypeString, Size: 64},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// IssuedLicenseFilesTable holds the schema information for the "issued_license_files" table.
+	IssuedLicenseFilesTable = &schema.Table{
+		Name:       "issued_license_files",
+		Columns:    IssuedLicenseFilesColumns,
+		PrimaryKey: []*schema.Column{IssuedLicenseFilesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "issued_license_files_instances_license_files",
+				Columns:    []*schema.Column{IssuedLicenseFilesColumns[10]},
+				RefColumns: []*schema.Column{InstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "issued_license_files_organizations_organization",
+				Columns:    []*schema.Column{IssuedLicenseFilesColumns[11]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "issuedlicensefile_instance_id_issued_at",
+				Unique:  false,
+				Columns: []*schema.Column{IssuedLicenseFilesColumns[10], IssuedLicenseFilesColumns[2]},
+			},
+		},
+	}
 	// LicensesColumns holds the columns for the "licenses" table.
 	LicensesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -435,6 +477,44 @@ var (
 				Name:    "policyrevision_policy_id_version",
 				Unique:  true,
 				Columns: []*schema.Column{PolicyRevisionsColumns[5], PolicyRevisionsColumns[1]},
+			},
+		},
+	}
+	// SigningKeysColumns holds the columns for the "signing_keys" table.
+	SigningKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "kid", Type: field.TypeString},
+		{Name: "algorithm", Type: field.TypeString, Default: "EdDSA"},
+		{Name: "public_key", Type: field.TypeString},
+		{Name: "sealed_private_key", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"CURRENT", "RETIRED"}, Default: "CURRENT"},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "retired_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeString, Size: 64},
+	}
+	// SigningKeysTable holds the schema information for the "signing_keys" table.
+	SigningKeysTable = &schema.Table{
+		Name:       "signing_keys",
+		Columns:    SigningKeysColumns,
+		PrimaryKey: []*schema.Column{SigningKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "signing_keys_organizations_organization",
+				Columns:    []*schema.Column{SigningKeysColumns[8]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "signingkey_organization_id_kid",
+				Unique:  true,
+				Columns: []*schema.Column{SigningKeysColumns[8], SigningKeysColumns[1]},
+			},
+			{
+				Name:    "signingkey_organization_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{SigningKeysColumns[8], SigningKeysColumns[5]},
 			},
 		},
 	}
@@ -691,12 +771,14 @@ var (
 		EntitlementsTable,
 		ExpiryNoticesTable,
 		InstancesTable,
+		IssuedLicenseFilesTable,
 		LicensesTable,
 		LicenseEntitlementsTable,
 		LicenseVersionsTable,
 		OrgPoliciesTable,
 		OrganizationsTable,
 		PolicyRevisionsTable,
+		SigningKeysTable,
 		ThresholdEventsTable,
 		UsageCountersTable,
 		UsageEventsTable,
@@ -713,6 +795,8 @@ func init() {
 	ExpiryNoticesTable.ForeignKeys[1].RefTable = InstancesTable
 	InstancesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	InstancesTable.ForeignKeys[1].RefTable = LicensesTable
+	IssuedLicenseFilesTable.ForeignKeys[0].RefTable = InstancesTable
+	IssuedLicenseFilesTable.ForeignKeys[1].RefTable = OrganizationsTable
 	LicensesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	LicenseEntitlementsTable.ForeignKeys[0].RefTable = EntitlementsTable
 	LicenseEntitlementsTable.ForeignKeys[1].RefTable = LicensesTable
@@ -722,6 +806,7 @@ func init() {
 	OrgPoliciesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	PolicyRevisionsTable.ForeignKeys[0].RefTable = OrgPoliciesTable
 	PolicyRevisionsTable.ForeignKeys[1].RefTable = OrganizationsTable
+	SigningKeysTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ThresholdEventsTable.ForeignKeys[0].RefTable = EntitlementsTable
 	ThresholdEventsTable.ForeignKeys[1].RefTable = InstancesTable
 	ThresholdEventsTable.ForeignKeys[2].RefTable = OrganizationsTable

@@ -24,6 +24,9 @@ type ExpiryNotice func(*sql.Selector)
 // Instance is the predicate function for instance builders.
 type Instance func(*sql.Selector)
 
+// IssuedLicenseFile is the predicate function for issuedlicensefile builders.
+type IssuedLicenseFile func(*sql.Selector)
+
 // License is the predicate function for license builders.
 type License func(*sql.Selector)
 
@@ -41,6 +44,9 @@ type Organization func(*sql.Selector)
 
 // PolicyRevision is the predicate function for policyrevision builders.
 type PolicyRevision func(*sql.Selector)
+
+// SigningKey is the predicate function for signingkey builders.
+type SigningKey func(*sql.Selector)
 
 // ThresholdEvent is the predicate function for thresholdevent builders.
 type ThresholdEvent func(*sql.Selector)

@@ -11,6 +11,7 @@ import (
 	"github.com/entitled/entitled/ent/entitlement"
 	"github.com/entitled/entitled/ent/expirynotice"
 	"github.com/entitled/entitled/ent/instance"
+	"github.com/entitled/entitled/ent/issuedlicensefile"
 	"github.com/entitled/entitled/ent/license"
 	"github.com/entitled/entitled/ent/licenseentitlement"
 	"github.com/entitled/entitled/ent/licenseversion"
@@ -18,6 +19,7 @@ import (
 	"github.com/entitled/entitled/ent/orgpolicy"
 	"github.com/entitled/entitled/ent/policyrevision"
 	"github.com/entitled/entitled/ent/schema"
+	"github.com/entitled/entitled/ent/signingkey"
 	"github.com/entitled/entitled/ent/thresholdevent"
 	"github.com/entitled/entitled/ent/usagecounter"
 	"github.com/entitled/entitled/ent/usageevent"
@@ -450,6 +452,61 @@ func init() {
 			return nil
 		}
 	}()
+	issuedlicensefileMixin := schema.IssuedLicenseFile{}.Mixin()
+	issuedlicensefileMixinHooks1 := issuedlicensefileMixin[1].Hooks()
+	issuedlicensefile.Hooks[0] = issuedlicensefileMixinHooks1[0]
+	issuedlicensefileMixinInters1 := issuedlicensefileMixin[1].Interceptors()
+	issuedlicensefile.Interceptors[0] = issuedlicensefileMixinInters1[0]
+	issuedlicensefileMixinFields0 := issuedlicensefileMixin[0].Fields()
+	_ = issuedlicensefileMixinFields0
+	issuedlicensefileMixinFields1 := issuedlicensefileMixin[1].Fields()
+	_ = issuedlicensefileMixinFields1
+	issuedlicensefileFields := schema.IssuedLicenseFile{}.Fields()
+	_ = issuedlicensefileFields
+	// issuedlicensefileDescOrganizationID is the schema descriptor for organization_id field.
+	issuedlicensefileDescOrganizationID := issuedlicensefileMixinFields1[0].Descriptor()
+	// issuedlicensefile.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	issuedlicensefile.OrganizationIDValidator = issuedlicensefileDescOrganizationID.Validators[0].(func(string) error)
+	// issuedlicensefileDescKid is the schema descriptor for kid field.
+	issuedlicensefileDescKid := issuedlicensefileFields[1].Descriptor()
+	// issuedlicensefile.KidValidator is a validator for the "kid" field. It is called by the builders before save.
+	issuedlicensefile.KidValidator = issuedlicensefileDescKid.Validators[0].(func(string) error)
+	// issuedlicensefileDescIncludePolicies is the schema descriptor for include_policies field.
+	issuedlicensefileDescIncludePolicies := issuedlicensefileFields[6].Descriptor()
+	// issuedlicensefile.DefaultIncludePolicies holds the default value on creation for the include_policies field.
+	issuedlicensefile.DefaultIncludePolicies = issuedlicensefileDescIncludePolicies.Default.(bool)
+	// issuedlicensefileDescCertificate is the schema descriptor for certificate field.
+	issuedlicensefileDescCertificate := issuedlicensefileFields[7].Descriptor()
+	// issuedlicensefile.CertificateValidator is a validator for the "certificate" field. It is called by the builders before save.
+	issuedlicensefile.CertificateValidator = issuedlicensefileDescCertificate.Validators[0].(func(string) error)
+	// issuedlicensefileDescSha256 is the schema descriptor for sha256 field.
+	issuedlicensefileDescSha256 := issuedlicensefileFields[8].Descriptor()
+	// issuedlicensefile.Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
+	issuedlicensefile.Sha256Validator = issuedlicensefileDescSha256.Validators[0].(func(string) error)
+	// issuedlicensefileDescFactsSha256 is the schema descriptor for facts_sha256 field.
+	issuedlicensefileDescFactsSha256 := issuedlicensefileFields[9].Descriptor()
+	// issuedlicensefile.FactsSha256Validator is a validator for the "facts_sha256" field. It is called by the builders before save.
+	issuedlicensefile.FactsSha256Validator = issuedlicensefileDescFactsSha256.Validators[0].(func(string) error)
+	// issuedlicensefileDescID is the schema descriptor for id field.
+	issuedlicensefileDescID := issuedlicensefileMixinFields0[0].Descriptor()
+	// issuedlicensefile.DefaultID holds the default value on creation for the id field.
+	issuedlicensefile.DefaultID = issuedlicensefileDescID.Default.(func() string)
+	// issuedlicensefile.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	issuedlicensefile.IDValidator = func() func(string) error {
+		validators := issuedlicensefileDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	licenseMixin := schema.License{}.Mixin()
 	licenseMixinHooks1 := licenseMixin[1].Hooks()
 	license.Hooks[0] = licenseMixinHooks1[0]
@@ -848,6 +905,61 @@ func init() {
 	// policyrevision.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	policyrevision.IDValidator = func() func(string) error {
 		validators := policyrevisionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	signingkeyMixin := schema.SigningKey{}.Mixin()
+	signingkeyMixinHooks1 := signingkeyMixin[1].Hooks()
+	signingkey.Hooks[0] = signingkeyMixinHooks1[0]
+	signingkeyMixinInters1 := signingkeyMixin[1].Interceptors()
+	signingkey.Interceptors[0] = signingkeyMixinInters1[0]
+	signingkeyMixinFields0 := signingkeyMixin[0].Fields()
+	_ = signingkeyMixinFields0
+	signingkeyMixinFields1 := signingkeyMixin[1].Fields()
+	_ = signingkeyMixinFields1
+	signingkeyFields := schema.SigningKey{}.Fields()
+	_ = signingkeyFields
+	// signingkeyDescOrganizationID is the schema descriptor for organization_id field.
+	signingkeyDescOrganizationID := signingkeyMixinFields1[0].Descriptor()
+	// signingkey.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	signingkey.OrganizationIDValidator = signingkeyDescOrganizationID.Validators[0].(func(string) error)
+	// signingkeyDescKid is the schema descriptor for kid field.
+	signingkeyDescKid := signingkeyFields[0].Descriptor()
+	// signingkey.KidValidator is a validator for the "kid" field. It is called by the builders before save.
+	signingkey.KidValidator = signingkeyDescKid.Validators[0].(func(string) error)
+	// signingkeyDescAlgorithm is the schema descriptor for algorithm field.
+	signingkeyDescAlgorithm := signingkeyFields[1].Descriptor()
+	// signingkey.DefaultAlgorithm holds the default value on creation for the algorithm field.
+	signingkey.DefaultAlgorithm = signingkeyDescAlgorithm.Default.(string)
+	// signingkeyDescPublicKey is the schema descriptor for public_key field.
+	signingkeyDescPublicKey := signingkeyFields[2].Descriptor()
+	// signingkey.PublicKeyValidator is a validator for the "public_key" field. It is called by the builders before save.
+	signingkey.PublicKeyValidator = signingkeyDescPublicKey.Validators[0].(func(string) error)
+	// signingkeyDescSealedPrivateKey is the schema descriptor for sealed_private_key field.
+	signingkeyDescSealedPrivateKey := signingkeyFields[3].Descriptor()
+	// signingkey.SealedPrivateKeyValidator is a validator for the "sealed_private_key" field. It is called by the builders before save.
+	signingkey.SealedPrivateKeyValidator = signingkeyDescSealedPrivateKey.Validators[0].(func(string) error)
+	// signingkeyDescCreatedAt is the schema descriptor for created_at field.
+	signingkeyDescCreatedAt := signingkeyFields[5].Descriptor()
+	// signingkey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	signingkey.DefaultCreatedAt = signingkeyDescCreatedAt.Default.(func() time.Time)
+	// signingkeyDescID is the schema descriptor for id field.
+	signingkeyDescID := signingkeyMixinFields0[0].Descriptor()
+	// signingkey.DefaultID holds the default value on creation for the id field.
+	signingkey.DefaultID = signingkeyDescID.Default.(func() string)
+	// signingkey.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	signingkey.IDValidator = func() func(string) error {
+		validators := signingkeyDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -39,6 +39,8 @@ func (Instance) Edges() []ent.Edge {
 		edge.From("license", License.Type).Ref("instances").Field("license_id").Unique(),
 		edge.To("expiry_notices", ExpiryNotice.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipAll)),
+		edge.To("license_files", IssuedLicenseFile.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}, usageEdges(true)...)
 }
 

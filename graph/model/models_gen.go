@@ -52,6 +52,14 @@ type CreateOrganizationPayload struct {
 	Secret string `json:"secret"`
 }
 
+type IssueLicenseFileInput struct {
+	InstanceID string `json:"instanceID"`
+	// How long the file is valid: a Go duration such as 720h (the default), at least 1h.
+	TTL *string `json:"ttl,omitempty"`
+	// Carry the organization's active custom policies (default false).
+	IncludePolicies *bool `json:"includePolicies,omitempty"`
+}
+
 type ReportUsageBatchPayload struct {
 	// One result per input, in order.
 	Results []*metering.ReportResult `json:"results"`

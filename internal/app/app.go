@@ -24,6 +24,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/policy"
 
 	"github.com/entitled/entitled/internal/metering"
@@ -82,6 +83,9 @@ type Config struct {
 	// Webhooks says how deliveries are sent (retry schedule, timeout,
 	// private receivers); its Now, Log and Metrics are the app's.
 	Webhooks webhooks.Config
+	// MasterKey is ENTITLED_MASTER_KEY (signing.LoadMasterKey: empty on
+	// SQLite means a key file beside the database; on PostgreSQL, an error).
+	MasterKey string
 }
 
 // App is a running entitled.
@@ -100,6 +104,7 @@ type App struct {
 	Feed      *changefeed.Feed
 	Events    *events.Log // every service appends its changes; outbox: Webhooks.Enqueue
 	Webhooks  *webhooks.Service
+	Signing   *signing.Service
 	Tracing   *tracing.Provider // nil: tracing off
 	Handler   http.Handler
 	log       *slog.Logger
@@ -162,6 +167,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed, a.Events)
 	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events)
+	master, err := signing.LoadMasterKey(cfg.MasterKey, db.Dialect, db.Location, cfg.Logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.Signing, err = signing.New(db, master, a.Events, a.Facts, a.Metering, a.Policies, cfg.Now); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.Decisions = decision.New(a.Facts, a.Policies, a.Metering, a.Feed, a.Metrics, cfg.Now, cfg.Logger, dlog)
 	listenCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
@@ -196,10 +210,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Custom:          a.Policies,
 		Audit:           events.NewAuditor(a.Events, db.Read),
 		Webhooks:        a.Webhooks,
+		Signing:         a.Signing,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpapi.Deadline(cfg.RequestTimeout, httpapi.GraphQL(schema, a.Auth, cfg.Logger, metering.WithUsageBatch)))
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.JWKSPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.JWKS(a.Signing.JWKS, cfg.Logger)))
+	mux.Handle(httpapi.LicenseFilePath, httpapi.Deadline(cfg.RequestTimeout, httpapi.LicenseFile(a.Signing.ForInstance, a.Auth, cfg.Logger)))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -51,7 +51,7 @@ func TestALegacyDatabaseServesItsDataAfterTheUpgrade(t *testing.T) {
 			}
 			raw.Close()
 
-			a, err := app.New(context.Background(), app.Config{DatabaseURL: dbURL, MaxConns: 4,
+			a, err := app.New(context.Background(), app.Config{DatabaseURL: dbURL, MaxConns: 4, MasterKey: testenv.TestMasterKey,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatalf("start on the legacy database: %v", err)

@@ -543,3 +543,18 @@ func draftName(name *string) string {
 	}
 	return *name
 }
+
+// Active returns the organization's active custom modules (file name →
+// source) with the policy version they make, read consistently; version 0
+// and no modules when it has none. License files carry them.
+func (s *Service) Active(ctx context.Context, orgID string) (int, map[string]string, error) {
+	version, mods, err := s.consistentModules(ctx, orgID)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make(map[string]string, len(mods))
+	for _, m := range mods {
+		out[m.Name] = m.Source
+	}
+	return version, out, nil
+}

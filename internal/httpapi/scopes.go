@@ -94,6 +94,10 @@ var typeScopes = map[string][]tenant.Scope{
 	"AuditChainVerification": readScopes,
 	// Webhook endpoints never show their secrets; deliveries hold the
 	// events' bodies, which READ keys may see as events.
+	// Signing keys show their public halves only; issued files are
+	// signed public data. Rotating and issuing are ADMIN (the default).
+	"SigningKey":                readScopes,
+	"IssuedLicenseFile":         readScopes,
 	"WebhookEndpoint":           readScopes,
 	"WebhookEndpointConnection": readScopes,
 	"WebhookEndpointEdge":       readScopes,

@@ -183,6 +183,8 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		// of tests that count them; tests of the scheduler set a short
 		// interval (Configure).
 		ScheduleInterval: time.Hour,
+		// A fixed master key: PostgreSQL refuses to start without one.
+		MasterKey: TestMasterKey,
 		StoreOptions: []store.Option{store.WithQueryLog(func(context.Context, string) {
 			env.Queries.Add(1)
 		})},
@@ -437,3 +439,7 @@ func (e *Env) Peer(opts ...Option) *Env {
 	})
 	return peer
 }
+
+// TestMasterKey is the master key test servers seal secrets with (base64
+// of 32 bytes).
+const TestMasterKey = "ZW50aXRsZWQtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGU="

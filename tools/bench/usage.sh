@@ -26,7 +26,7 @@ trap cleanup EXIT
 go build -o "$work/entitled" .
 go build -o "$work/loadgen" ./tools/loadgen
 psql "$PG/test" -qc "CREATE DATABASE $db"
-ENTITLED_ADDR=$ADDR ENTITLED_DATABASE_URL="$PG/$db?sslmode=disable" ENTITLED_LOG_LEVEL=ERROR \
+ENTITLED_ADDR=$ADDR ENTITLED_DATABASE_URL="$PG/$db?sslmode=disable" ENTITLED_MASTER_KEY=${ENTITLED_MASTER_KEY:-ZW50aXRsZWQtaGFybmVzcy1tYXN0ZXIta2V5LTMyYnk=} ENTITLED_LOG_LEVEL=ERROR \
   "$work/entitled" > "$work/server.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -sf "http://$ADDR/healthz" >/dev/null && break; sleep 0.1; done

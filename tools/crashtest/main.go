@@ -234,7 +234,7 @@ func dig(v any, path ...any) any {
 // answers; it returns the admin key it printed (empty on restarts).
 func start(bin, dbURL, addr string, env ...string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "ENTITLED_DATABASE_URL="+dbURL, "ENTITLED_ADDR="+addr, "ENTITLED_LOG_LEVEL=ERROR")
+	cmd.Env = append(os.Environ(), "ENTITLED_DATABASE_URL="+dbURL, "ENTITLED_ADDR="+addr, "ENTITLED_LOG_LEVEL=ERROR", masterKeyEnv())
 	cmd.Env = append(cmd.Env, env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -265,4 +265,14 @@ func start(bin, dbURL, addr string, env ...string) (*exec.Cmd, string, error) {
 	}
 	cmd.Process.Kill()
 	return nil, "", fmt.Errorf("server did not start")
+}
+
+// masterKeyEnv is the master key every replica of a run shares
+// (PostgreSQL servers refuse to start without one): the caller's
+// ENTITLED_MASTER_KEY, else a fixed harness key.
+func masterKeyEnv() string {
+	if k := os.Getenv("ENTITLED_MASTER_KEY"); k != "" {
+		return "ENTITLED_MASTER_KEY=" + k
+	}
+	return "ENTITLED_MASTER_KEY=ZW50aXRsZWQtaGFybmVzcy1tYXN0ZXIta2V5LTMyYnk="
 }

@@ -239,7 +239,7 @@ func (s *suite) start(ctx context.Context, i int) error {
 	}
 	cmd := exec.CommandContext(ctx, s.cfg.bin)
 	cmd.Env = append(os.Environ(), "ENTITLED_DATABASE_URL="+s.viaProxy, "ENTITLED_ADDR="+r.addr,
-		"ENTITLED_OPERATOR_TOKEN="+operatorToken, "ENTITLED_LOG_LEVEL=WARN")
+		"ENTITLED_OPERATOR_TOKEN="+operatorToken, "ENTITLED_LOG_LEVEL=WARN", masterKeyEnv())
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
@@ -823,4 +823,14 @@ func redact(u string) string {
 	}
 	p.User = nil
 	return p.String()
+}
+
+// masterKeyEnv is the master key every replica of a run shares
+// (PostgreSQL servers refuse to start without one): the caller's
+// ENTITLED_MASTER_KEY, else a fixed harness key.
+func masterKeyEnv() string {
+	if k := os.Getenv("ENTITLED_MASTER_KEY"); k != "" {
+		return "ENTITLED_MASTER_KEY=" + k
+	}
+	return "ENTITLED_MASTER_KEY=ZW50aXRsZWQtaGFybmVzcy1tYXN0ZXIta2V5LTMyYnk="
 }

@@ -280,6 +280,8 @@ export type DecisionReason =
   | 'GRANTED_BY_POLICY'
   | 'INSTANCE_NOT_FOUND'
   | 'LICENSE_EXPIRED'
+  /** Decided from a signed license file past its expiry (offline decisions only; docs/offline.md). */
+  | 'LICENSE_FILE_EXPIRED'
   | 'LICENSE_INACTIVE'
   | 'LICENSE_NOT_STARTED'
   | 'LIMIT_EXCEEDED'

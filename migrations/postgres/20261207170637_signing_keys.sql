@@ -1,0 +1,10 @@
+-- Create "issued_license_files" table
+CREATE TABLE "issued_license_files" ("id" character varying NOT NULL, "kid" character varying NOT NULL, "issued_at" timestamptz NOT NULL, "expires_at" timestamptz NOT NULL, "issued_by_id" character varying NULL, "issued_by_name" character varying NULL, "include_policies" boolean NOT NULL DEFAULT false, "certificate" text NOT NULL, "sha256" character varying NOT NULL, "facts_sha256" character varying NOT NULL, "instance_id" character varying NOT NULL, "organization_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "issued_license_files_instances_license_files" FOREIGN KEY ("instance_id") REFERENCES "instances" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "issued_license_files_organizations_organization" FOREIGN KEY ("organization_id") REFERENCES "organizations" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "issuedlicensefile_instance_id_issued_at" to table: "issued_license_files"
+CREATE INDEX "issuedlicensefile_instance_id_issued_at" ON "issued_license_files" ("instance_id", "issued_at");
+-- Create "signing_keys" table
+CREATE TABLE "signing_keys" ("id" character varying NOT NULL, "kid" character varying NOT NULL, "algorithm" character varying NOT NULL DEFAULT 'EdDSA', "public_key" character varying NOT NULL, "sealed_private_key" character varying NOT NULL, "status" character varying NOT NULL DEFAULT 'CURRENT', "created_at" timestamptz NOT NULL, "retired_at" timestamptz NULL, "organization_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "signing_keys_organizations_organization" FOREIGN KEY ("organization_id") REFERENCES "organizations" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "signingkey_organization_id_kid" to table: "signing_keys"
+CREATE UNIQUE INDEX "signingkey_organization_id_kid" ON "signing_keys" ("organization_id", "kid");
+-- Create index "signingkey_organization_id_status" to table: "signing_keys"
+CREATE INDEX "signingkey_organization_id_status" ON "signing_keys" ("organization_id", "status");
