@@ -207,8 +207,20 @@ func (p *proc) wait(d time.Duration) int {
 }
 
 // key is the admin key the server printed on its first start.
+// key is the admin key the server printed so far ("" if none).
 func (p *proc) key() string {
 	return regexp.MustCompile(`etk_[a-z0-9]+`).FindString(p.stdout.String())
+}
+
+// waitKey is the admin key a server that bootstraps prints. Stdout and
+// stderr are copied by separate goroutines, so the key may arrive just
+// after the listening line it was printed before: wait a little for it.
+func (p *proc) waitKey() string {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if k := p.key(); k != "" || time.Now().After(deadline) {
+			return k
+		}
+	}
 }
 
 func (p *proc) get(path string) (int, string) {
@@ -658,7 +670,7 @@ func dig(v any, path ...any) string {
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	dbEnv, _ := sqliteURL(t)
 	srv := start(t, dbEnv, "ENTITLED_SHUTDOWN_TIMEOUT=20s")
-	key := srv.key()
+	key := srv.waitKey()
 	if key == "" {
 		t.Fatal("no key printed")
 	}
