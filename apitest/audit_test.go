@@ -159,7 +159,7 @@ func (c client) none(key, code, doc string, vars map[string]any) {
 	}
 }
 
-// Every mutation of DESIGN.md §8 records exactly one event with its
+// Every mutation of the catalogue (docs/audit.md) records exactly one event with its
 // action, actor, before and after; no-ops, replays and failures record
 // none; and an independent verifier recomputes the whole chain.
 func TestEveryMutationRecordsOneEvent(t *testing.T) {

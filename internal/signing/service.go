@@ -28,7 +28,7 @@ import (
 )
 
 // DefaultTTL is a license file's lifetime when the caller names none
-// (DESIGN.md §10: 30 days).
+// (30 days, as docs/offline.md says).
 const DefaultTTL = 720 * time.Hour
 
 // MinTTL is the shortest lifetime a file may be issued for.
