@@ -408,6 +408,41 @@ func TestBusyPortFailsFirst(t *testing.T) {
 	}
 }
 
+// Without ENTITLED_MASTER_KEY: on PostgreSQL the server refuses to start,
+// naming the variable (replicas must share one key); on SQLite it makes a
+// 0600 key file beside the database, says where, and reuses it.
+func TestMasterKeyIsRequiredOnPostgres(t *testing.T) {
+	code, _, errOut := run(t, []string{"ENTITLED_DATABASE_URL=" + freshPostgres(t), "ENTITLED_MASTER_KEY="})
+	if code != 1 || !strings.Contains(errOut, "ENTITLED_MASTER_KEY is not set") {
+		t.Fatalf("PostgreSQL without a master key: exit %d, stderr %s", code, errOut)
+	}
+
+	dbEnv, path := sqliteURL(t)
+	p := start(t, dbEnv, "ENTITLED_MASTER_KEY=")
+	p.waitListening()
+	keyFile := path + ".master-key"
+	st, err := os.Stat(keyFile)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %s: %v %v", keyFile, st, err)
+	}
+	if !strings.Contains(p.stderr.String(), `"file":"`+keyFile+`"`) {
+		t.Errorf("the log does not say where the key file is:\n%s", p.stderr.String())
+	}
+	first, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	again := start(t, dbEnv, "ENTITLED_MASTER_KEY=")
+	again.waitListening()
+	if second, err := os.ReadFile(keyFile); err != nil || string(second) != string(first) {
+		t.Errorf("the second start changed the key file (%v)", err)
+	}
+}
+
 // The server logs where the database is, absolute, and whether the file
 // was created or opened.
 func TestLogsTheDatabaseLocation(t *testing.T) {

@@ -61,6 +61,7 @@ var scopePaths = []scopePath{
 	{"signing keys", []string{"SigningKey"}, `{ signingKeys { kid publicKey status } }`, "AR"},
 	{"instances' license files", []string{"IssuedLicenseFile"}, `{ instances { edges { node { licenseFiles { kid expiresAt } } } } }`, "AR"},
 	{"rotated signing key", nil, `mutation { rotateSigningKey { kid } }`, "A"},
+	{"issued license file", nil, `mutation($inst: ID!) { issueLicenseFile(input: {instanceID: $inst, ttl: "2h"}) { kid certificate } }`, "A"},
 	{"rotated webhook secret", nil, `mutation($hook: ID!) { rotateWebhookSecret(id: $hook) { secret } }`, "A"},
 	{"node interface", []string{"Node"}, `query($id: ID!) { node(id: $id) { id } }`, "AR"},
 	{"new organization", []string{"CreateOrganizationPayload"}, `mutation { createOrganization(input: {name: "N", slug: "n"}) { secret } }`, ""},
@@ -86,6 +87,7 @@ func TestScopeMatrix(t *testing.T) {
 		rc := newHookReceiver(t, answerWith(http.StatusOK))
 		hook, _ := c.endpoint(f.key, rc.URL, "webhook.test")
 		c.MustDo(f.key, qSendTest, map[string]any{"id": hook})
+		inst := testenv.Str(c.MustDo(f.key, `{ instances(first: 1) { edges { node { id } } } }`, nil), "instances.edges.0.node.id")
 
 		covered := map[string]bool{}
 		for _, p := range scopePaths {
@@ -108,6 +110,9 @@ func TestScopeMatrix(t *testing.T) {
 				}
 				if strings.Contains(p.query, "$hook") {
 					vars["hook"] = hook
+				}
+				if strings.Contains(p.query, "$inst") {
+					vars["inst"] = inst
 				}
 				r := c.Do(keys[scope], p.query, vars)
 				forbidden := false

@@ -187,6 +187,12 @@ func TestSigningJWKSAndLicenseFileEndpoints(t *testing.T) {
 		if st, _, _ := c.get("", "/v1/license-file?instance=eu-1", nil); st != http.StatusUnauthorized {
 			t.Errorf("no key: %d", st)
 		}
+		if st, _, body := c.get(c.NewKey(key, "READ"), "/v1/license-file?instance=eu-1", nil); st != http.StatusForbidden || !strings.Contains(string(body), "FORBIDDEN") {
+			t.Errorf("READ key: %d %s", st, body)
+		}
+		if st, _, _ := c.get(check, "/v1/license-file", nil); st != http.StatusBadRequest {
+			t.Errorf("no instance: %d", st)
+		}
 		if st, _, _ := c.get(check, "/v1/license-file?instance=nope", nil); st != http.StatusNotFound {
 			t.Errorf("unknown instance: %d", st)
 		}

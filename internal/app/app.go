@@ -150,9 +150,25 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Events = events.New(db.Dialect, cfg.Now, func(ctx context.Context, tx events.Tx, e *events.Event) error {
 		return a.Webhooks.Enqueue(ctx, tx, e)
 	})
+	master, err := signing.LoadMasterKey(cfg.MasterKey, db.Dialect, db.Location, cfg.Logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	sealer, err := signing.NewSealer(master)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	whc := cfg.Webhooks
 	whc.Now, whc.Log, whc.Metrics = cfg.Now, cfg.Logger, a.Metrics
-	a.Webhooks = webhooks.New(db, a.Events, whc)
+	a.Webhooks = webhooks.New(db, a.Events, sealer, whc)
+	if n, err := a.Webhooks.SealStoredSecrets(ctx); err != nil {
+		db.Close()
+		return nil, err
+	} else if n > 0 {
+		cfg.Logger.Info("sealed webhook secrets stored in the clear by an earlier release", "secrets", n)
+	}
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
 	if a.Auth, err = auth.New(db, a.Feed, a.Events, cfg.Now, cfg.OperatorToken); err != nil {
@@ -167,11 +183,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed, a.Events)
 	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events)
-	master, err := signing.LoadMasterKey(cfg.MasterKey, db.Dialect, db.Location, cfg.Logger)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	if a.Signing, err = signing.New(db, master, a.Events, a.Facts, a.Metering, a.Policies, cfg.Now); err != nil {
 		db.Close()
 		return nil, err

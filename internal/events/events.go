@@ -27,8 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
+	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
 )
 
@@ -317,11 +316,4 @@ func objOrNil(m map[string]any) any {
 }
 
 // rebind adapts $N placeholders to SQLite's ?N.
-func (l *Log) rebind(q string) string {
-	if l.dialect == dialect.SQLite {
-		return dollar.ReplaceAllString(q, "?$1")
-	}
-	return q
-}
-
-var dollar = regexp.MustCompile(`\$(\d+)`)
+func (l *Log) rebind(q string) string { return store.Rebind(l.dialect, q) }

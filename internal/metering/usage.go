@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/entitlement"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -291,15 +290,8 @@ func checkKey(field string, key *string) error {
 	return validate.Clean(field, *key)
 }
 
-var dollar = regexp.MustCompile(`\$(\d+)`)
-
 // rebind adapts $N placeholders to the store's dialect.
-func (s *Service) rebind(q string) string {
-	if s.dialect == dialect.SQLite {
-		return dollar.ReplaceAllString(q, "?$1")
-	}
-	return q
-}
+func (s *Service) rebind(q string) string { return store.Rebind(s.dialect, q) }
 
 // exec is what a transaction offers for raw SQL.
 type exec interface {

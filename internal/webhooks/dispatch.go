@@ -289,21 +289,33 @@ type target struct {
 	url     string
 	enabled bool
 	secrets []string
+	// sealErr: a stored secret does not open with this master key.
+	sealErr error
 }
 
 func (s *Service) target(ctx context.Context, id string) (*target, error) {
 	var t target
-	var secret string
+	var org, secret string
 	var prev sql.NullString
 	var prevUntil sql.NullTime
-	err := s.db.SQL.QueryRowContext(ctx, s.rebind(`SELECT url, enabled, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = $1`), id).
-		Scan(&t.url, &t.enabled, &secret, &prev, &prevUntil)
+	err := s.db.SQL.QueryRowContext(ctx, s.rebind(`SELECT organization_id, url, enabled, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = $1`), id).
+		Scan(&org, &t.url, &t.enabled, &secret, &prev, &prevUntil)
 	if err != nil {
 		return nil, err
 	}
-	t.secrets = []string{secret}
+	stored := []string{secret}
 	if prev.Valid && prev.String != "" && prevUntil.Valid && prevUntil.Time.After(s.cfg.Now()) {
-		t.secrets = append(t.secrets, prev.String)
+		stored = append(stored, prev.String)
+	}
+	for _, v := range stored {
+		plain, err := s.openSecret(org, id, v)
+		if err != nil {
+			// A failed attempt, not a read error: it follows the retry
+			// schedule instead of being retried at every poll.
+			t.sealErr = err
+			break
+		}
+		t.secrets = append(t.secrets, plain)
 	}
 	return &t, nil
 }
@@ -349,6 +361,9 @@ func (o outcome) ok() bool { return o.status >= 200 && o.status < 300 }
 // attempt POSTs the delivery, signed with every secret in use.
 func (s *Service) attempt(ctx context.Context, t *target, d claimed) outcome {
 	ts := s.cfg.Now().Unix()
+	if t.sealErr != nil {
+		return outcome{err: "the endpoint's secret cannot be read: " + t.sealErr.Error(), kind: KindConnection}
+	}
 	sig, err := signatures(t.secrets, d.eventID, ts, []byte(d.payload))
 	if err != nil {
 		return outcome{err: "the endpoint's secret cannot sign: " + err.Error(), kind: KindConnection}

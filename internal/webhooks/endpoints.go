@@ -12,11 +12,13 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/auditevent"
 	"github.com/entitled/entitled/ent/predicate"
+	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/ent/webhookdelivery"
 	"github.com/entitled/entitled/ent/webhookendpoint"
 	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/store"
+	"github.com/entitled/entitled/internal/tenant"
 	"github.com/entitled/entitled/internal/validate"
 )
 
@@ -51,14 +53,20 @@ func (s *Service) Create(ctx context.Context, in ent.CreateWebhookEndpointInput)
 		return nil, err
 	}
 	secret := newSecret()
+	id := pulid.New(endpointPrefix)
+	sealed, err := s.sealSecret(tenant.FromContext(ctx).OrgID, id, secret)
+	if err != nil {
+		return nil, err
+	}
 	var out *ent.WebhookEndpoint
 	err = store.WithTx(ctx, s.db.Client, func(tx *ent.Tx) error {
 		ep, err := tx.WebhookEndpoint.Create().
+			SetID(id).
 			SetURL(in.URL).
 			SetNillableDescription(in.Description).
 			SetEventTypes(types).
 			SetNillableEnabled(in.Enabled).
-			SetSecret(secret).
+			SetSecret(sealed).
 			Save(ctx)
 		if err != nil {
 			return store.Translate(err, what)
@@ -173,10 +181,16 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*Created, error)
 		if err != nil {
 			return err
 		}
+		sealed, err := s.sealSecret(ep.OrganizationID, ep.ID, secret)
+		if err != nil {
+			return err
+		}
+		// The current secret moves as it is stored: both columns are
+		// sealed for the same endpoint.
 		after, err := tx.WebhookEndpoint.UpdateOne(ep).
 			SetPreviousSecret(ep.Secret).
 			SetPreviousSecretExpiresAt(s.cfg.Now().UTC().Add(SecretOverlap)).
-			SetSecret(secret).
+			SetSecret(sealed).
 			Save(ctx)
 		if err != nil {
 			return store.Translate(err, what)

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -14,6 +13,7 @@ import (
 	"github.com/entitled/entitled/ent"
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/internal/events"
+	"github.com/entitled/entitled/internal/platform/store"
 )
 
 // body is a delivery's request body: the Standard Webhooks envelope.
@@ -150,11 +150,4 @@ func (s *Service) queued(ctx context.Context, tx events.Tx) error {
 }
 
 // rebind adapts $N placeholders to SQLite's ?N.
-func (s *Service) rebind(q string) string {
-	if s.db.Dialect == dialect.SQLite {
-		return dollar.ReplaceAllString(q, "?$1")
-	}
-	return q
-}
-
-var dollar = regexp.MustCompile(`\$(\d+)`)
+func (s *Service) rebind(q string) string { return store.Rebind(s.db.Dialect, q) }

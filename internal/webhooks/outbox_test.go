@@ -31,21 +31,8 @@ func TestEventsOfSQLTransactionsAreDelivered(t *testing.T) {
 	for _, backend := range testenv.Stores {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			url := "sqlite://" + t.TempDir() + "/entitled.db"
-			if backend == "postgres" {
-				u, drop, err := testenv.NewDatabase(testenv.PostgresURL(), "entitled_test_")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(drop)
-				url = u
-			}
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			db, err := store.Open(context.Background(), url, store.WithLogger(quiet))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
+			db := openStore(t, backend)
+			quiet := slog.New(slog.DiscardHandler)
 
 			got := make(chan []byte, 10)
 			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +43,7 @@ func TestEventsOfSQLTransactionsAreDelivered(t *testing.T) {
 
 			var s *webhooks.Service
 			log := events.New(db.Dialect, nil, func(ctx context.Context, tx events.Tx, e *events.Event) error { return s.Enqueue(ctx, tx, e) })
-			s = webhooks.New(db, log, webhooks.Config{AllowPrivate: true, Log: quiet, IdlePoll: time.Hour})
+			s = webhooks.New(db, log, newSealer(t), webhooks.Config{AllowPrivate: true, Log: quiet, IdlePoll: time.Hour})
 			s.Start()
 			t.Cleanup(s.Stop)
 			if db.Dialect == dialect.Postgres {

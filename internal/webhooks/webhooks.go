@@ -123,6 +123,7 @@ type Config struct {
 type Service struct {
 	db     *store.DB
 	events *events.Log
+	sealer Sealer
 	cfg    Config
 	client *http.Client
 	// owner names this process in the leases it takes.
@@ -145,9 +146,16 @@ type Service struct {
 	sends   sync.WaitGroup
 }
 
+// Sealer encrypts secrets at rest (signing.Sealer, under the master key).
+// A sealed value opens only with the aad it was sealed with.
+type Sealer interface {
+	Seal(plaintext, aad []byte) (string, error)
+	Open(sealed string, aad []byte) ([]byte, error)
+}
+
 // New returns the service; Start runs its dispatcher. log records the
-// endpoints' own changes.
-func New(db *store.DB, log *events.Log, cfg Config) *Service {
+// endpoints' own changes; sealer encrypts their secrets at rest.
+func New(db *store.DB, log *events.Log, sealer Sealer, cfg Config) *Service {
 	if cfg.RetrySchedule == nil {
 		cfg.RetrySchedule = DefaultRetrySchedule
 	}
@@ -184,7 +192,7 @@ func New(db *store.DB, log *events.Log, cfg Config) *Service {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{
-		db: db, events: log, cfg: cfg,
+		db: db, events: log, sealer: sealer, cfg: cfg,
 		owner:  pulid.New("wdp"),
 		wake:   make(chan struct{}, 1),
 		perOrg: map[string]int{}, perEP: map[string]int{},

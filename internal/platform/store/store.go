@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -441,3 +442,19 @@ func Unwrap[T interface{ Unwrap() T }](v T, err error) (T, error) {
 	}
 	return v.Unwrap(), nil
 }
+
+// dollar is a PostgreSQL placeholder ($N).
+var dollar = regexp.MustCompile(`\$(\d+)`)
+
+// Rebind adapts a query written with PostgreSQL's $N placeholders to the
+// dialect: SQLite takes them as ?N. Hand-written SQL is written once, for
+// both.
+func Rebind(d, q string) string {
+	if d == dialect.SQLite {
+		return dollar.ReplaceAllString(q, "?$1")
+	}
+	return q
+}
+
+// Rebind is Rebind in the database's dialect.
+func (db *DB) Rebind(q string) string { return Rebind(db.Dialect, q) }
