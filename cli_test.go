@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -351,8 +352,19 @@ func TestKeysCreateAuthenticates(t *testing.T) {
 			if backend == "sqlite" {
 				dbEnv, _ = sqliteURL(t)
 			}
-			srv := start(t, dbEnv)
+			srv := start(t, dbEnv, "ENTITLED_WEBHOOK_ALLOW_PRIVATE=true")
 			srv.waitReady(30 * time.Second)
+			// The organization's webhooks hear of the operator's key too
+			// (SQLite: by the server's idle poll, within 10 s).
+			hooks := make(chan string, 10)
+			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				hooks <- string(b)
+			}))
+			defer rc.Close()
+			if d := srv.graphql(srv.waitKey(), `mutation { createWebhookEndpoint(input: {url: "`+rc.URL+`", eventTypes: ["api_key.*"]}) { secret } }`); fmt.Sprint(d["errors"]) != "<nil>" {
+				t.Fatalf("webhook endpoint: %v", d)
+			}
 			code, out, errOut := run(t, []string{dbEnv}, "keys", "create", "--org", "default", "--name", "recovery", "--scope", "ADMIN", "--scope", "read")
 			if code != 0 {
 				t.Fatalf("keys create: exit %d\n%s%s", code, out, errOut)
@@ -363,6 +375,14 @@ func TestKeysCreateAuthenticates(t *testing.T) {
 			}
 			if !strings.Contains(errOut, `"action":"api_key.created"`) || !strings.Contains(errOut, `"actor_type":"OPERATOR"`) {
 				t.Errorf("the operator action is not logged:\n%s", errOut)
+			}
+			select {
+			case b := <-hooks:
+				if !strings.Contains(b, `"type":"api_key.created"`) || !strings.Contains(b, `"actorType":"OPERATOR"`) || !strings.Contains(b, `"recovery"`) {
+					t.Errorf("webhook body %s", b)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("the operator's key reached no webhook")
 			}
 			d := srv.graphql(secret[1], `{ viewer { organization { slug } } licenses { totalCount } }`)
 			if fmt.Sprint(d["errors"]) != "<nil>" || !strings.Contains(fmt.Sprint(d["data"]), "slug:default") {

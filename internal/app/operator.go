@@ -13,6 +13,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/tenant"
+	"github.com/entitled/entitled/internal/webhooks"
 )
 
 // CreateKey issues an API key in the organization with the given slug, for
@@ -36,7 +37,16 @@ func CreateKey(ctx context.Context, db *store.DB, log *slog.Logger, orgSlug stri
 	}
 	// The new key is published like any other change (it runs no listener).
 	feed := changefeed.New(feedConfig(db, Config{Logger: log}, changefeed.Config{}))
-	svc, err := auth.New(db, feed, events.New(db.Dialect, time.Now, nil), time.Now, "")
+	// Its event goes to the organization's webhooks like any other: the
+	// outbox rows are written in the key's transaction, and the servers'
+	// dispatchers send them (woken by NOTIFY on PostgreSQL, by their poll
+	// on SQLite). Queuing needs no master key.
+	var hooks *webhooks.Service
+	evlog := events.New(db.Dialect, time.Now, func(ctx context.Context, tx events.Tx, e *events.Event) error {
+		return hooks.Enqueue(ctx, tx, e)
+	})
+	hooks = webhooks.New(db, evlog, nil, webhooks.Config{Log: log})
+	svc, err := auth.New(db, feed, evlog, time.Now, "")
 	if err != nil {
 		return nil, "", err
 	}

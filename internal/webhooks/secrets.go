@@ -21,7 +21,13 @@ func secretAAD(orgID, endpointID string) []byte {
 	return []byte("entitled/webhook-secret/" + orgID + "/" + endpointID)
 }
 
+// errNoSealer: a service made without a sealer handles no secret.
+var errNoSealer = errors.New("webhook secrets: this process has no master key")
+
 func (s *Service) sealSecret(orgID, endpointID, secret string) (string, error) {
+	if s.sealer == nil {
+		return "", errNoSealer
+	}
 	sealed, err := s.sealer.Seal([]byte(secret), secretAAD(orgID, endpointID))
 	if err != nil {
 		return "", fmt.Errorf("seal the webhook secret: %w", err)
@@ -36,6 +42,9 @@ func (s *Service) sealSecret(orgID, endpointID, secret string) (string, error) {
 func (s *Service) openSecret(orgID, endpointID, stored string) (string, error) {
 	if strings.HasPrefix(stored, secretPrefix) {
 		return stored, nil
+	}
+	if s.sealer == nil {
+		return "", errNoSealer
 	}
 	plain, err := s.sealer.Open(stored, secretAAD(orgID, endpointID))
 	if err != nil {

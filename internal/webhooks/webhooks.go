@@ -154,7 +154,9 @@ type Sealer interface {
 }
 
 // New returns the service; Start runs its dispatcher. log records the
-// endpoints' own changes; sealer encrypts their secrets at rest.
+// endpoints' own changes; sealer encrypts their secrets at rest (nil: a
+// service that only queues deliveries, as the operator's command line
+// does; it cannot create, rotate or send).
 func New(db *store.DB, log *events.Log, sealer Sealer, cfg Config) *Service {
 	if cfg.RetrySchedule == nil {
 		cfg.RetrySchedule = DefaultRetrySchedule
