@@ -173,15 +173,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	whc := cfg.Webhooks
 	whc.Now, whc.Log, whc.Metrics = cfg.Now, cfg.Logger, a.Metrics
 	a.Webhooks = webhooks.New(db, a.Events, whc)
-	a.SDK = sdkstream.New(a.Events, db.Read, sdkstream.Config{
-		Heartbeat: cfg.SDKHeartbeat, StreamsPerKey: cfg.SDKStreamsPerKey, Buffer: cfg.SDKStreamBuffer, Logger: cfg.Logger,
-	})
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
 	if a.Auth, err = auth.New(db, a.Feed, a.Events, cfg.Now, cfg.OperatorToken); err != nil {
 		db.Close()
 		return nil, err
 	}
+	a.SDK = sdkstream.New(a.Events, db.Read, sdkstream.Config{
+		Heartbeat: cfg.SDKHeartbeat, StreamsPerKey: cfg.SDKStreamsPerKey, Buffer: cfg.SDKStreamBuffer,
+		Logger: cfg.Logger, Authenticator: a.Auth,
+	})
 	a.Catalog = catalog.New(db, a.Feed, a.Events)
 	a.Instances = instance.New(db, cfg.Now, a.Feed, a.Events)
 	var dlog *decision.Log

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,6 +70,15 @@ type Config struct {
 	// MaxReplay bounds a resumed stream's replay (0: DefaultMaxReplay).
 	MaxReplay int
 	Logger    *slog.Logger
+	// Authenticator checks a stream's key again when the key changed
+	// (revoked: the stream ends). Nil: streams are not checked again.
+	Authenticator Authenticator
+}
+
+// Authenticator turns a bearer credential, from a client address, into a
+// viewer (internal/auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, credential, client string) (tenant.Viewer, error)
 }
 
 // Hub fans an organization's changes out to its streams.
@@ -90,6 +100,8 @@ type Hub struct {
 type stream struct {
 	org, key string
 	changes  chan changefeed.Change
+	// recheck asks for the key to be authenticated again.
+	recheck chan struct{}
 	// gone is closed when the stream must end: dropped for falling
 	// behind, its key changed, or the hub closed.
 	gone     chan struct{}
@@ -139,12 +151,14 @@ func (h *Hub) Apply(c changefeed.Change) {
 	}
 	for s := range h.streams[c.Org] {
 		if c.Kind == changefeed.KindAPIKey {
-			// A changed (revoked) key's streams end; the SDK reconnects
-			// and is authenticated again. Other keys' changes are not
-			// sent.
+			// A changed key's streams check it again (a revoked key's
+			// streams end). Key changes are not sent.
 			for _, id := range c.IDs {
 				if id == s.key {
-					h.drop(s, "its API key changed")
+					select {
+					case s.recheck <- struct{}{}:
+					default:
+					}
 				}
 			}
 			continue
@@ -213,7 +227,8 @@ func (h *Hub) subscribe(v tenant.Viewer) (*stream, error) {
 	if h.perKey[v.KeyID] >= h.cfg.StreamsPerKey {
 		return nil, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf("at most %d streams per API key are open at once", h.cfg.StreamsPerKey)}
 	}
-	s := &stream{org: v.OrgID, key: v.KeyID, changes: make(chan changefeed.Change, h.cfg.Buffer), gone: make(chan struct{})}
+	s := &stream{org: v.OrgID, key: v.KeyID, changes: make(chan changefeed.Change, h.cfg.Buffer),
+		recheck: make(chan struct{}, 1), gone: make(chan struct{})}
 	if h.streams[s.org] == nil {
 		h.streams[s.org] = map[*stream]struct{}{}
 	}
@@ -353,11 +368,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-beat.C:
 			out.raw(": ping\n\n")
 			out.flush()
+		case <-s.recheck:
+			if !h.stillValid(r) {
+				h.cfg.Logger.DebugContext(r.Context(), "sdk stream ended: its API key is no longer valid")
+				return
+			}
 		}
 	}
 	if !errors.Is(out.err, context.Canceled) {
 		h.cfg.Logger.DebugContext(r.Context(), "sdk stream: write", "err", out.err)
 	}
+}
+
+// stillValid authenticates the stream's request again: false once its
+// key is refused (revoked, expired). A database that does not answer
+// keeps the stream.
+func (h *Hub) stillValid(r *http.Request) bool {
+	if h.cfg.Authenticator == nil {
+		return true
+	}
+	cred := ""
+	if _, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok {
+		cred = strings.TrimSpace(rest)
+	}
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	_, err = h.cfg.Authenticator.Authenticate(r.Context(), cred, client)
+	ae, ok := apperr.As(err)
+	return !ok || ae.Code != apperr.Unauthenticated
 }
 
 // tail is what a new stream starts from: the current revision, and after
