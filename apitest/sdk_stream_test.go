@@ -295,30 +295,40 @@ func TestSDKStreamDropsASlowReader(t *testing.T) {
 	}
 }
 
-// Streams end when the server shuts down (Drain, as on SIGTERM): a
-// graceful http.Server.Shutdown with a stream open returns at once instead
-// of waiting out its timeout; new streams are refused with 503.
-func TestSDKStreamEndsOnShutdown(t *testing.T) {
+// A stream outlives the server's read and write timeouts (server.go sets
+// both; a stream lasts longer); it ends when the server shuts down (Drain,
+// as on SIGTERM): a graceful http.Server.Shutdown with a stream open
+// returns at once instead of waiting out its timeout, and new streams are
+// refused with 503.
+func TestSDKStreamOutlivesTimeoutsAndEndsOnShutdown(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, "sqlite")
+	env := testenv.New(t, "sqlite", heartbeat(50*time.Millisecond))
 	c := client{env, t}
 	key := c.NewOrg("acme")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: env.App.Handler, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 60 * time.Second}
+	timeout := 200 * time.Millisecond
+	srv := &http.Server{Handler: env.App.Handler, ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout}
 	go func() { _ = srv.Serve(ln) }()
 	s, res := openStream(t, "http://"+ln.Addr().String(), key, "", nil)
 	if s == nil {
 		t.Fatalf("stream: %v", res.Status)
 	}
 	s.hello()
+	start := time.Now()
+	for time.Since(start) < 5*timeout {
+		s.comment(5 * time.Second)
+	}
+	c.NewEntitlement(key, "sso", "BOOLEAN", nil)
+	s.change("entitlement", 5*time.Second)
+
 	env.App.Drain()
 	s.waitEnd(5 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	start := time.Now()
+	start = time.Now()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("graceful shutdown with an SDK stream open: %v after %s", err, time.Since(start))
 	}

@@ -93,12 +93,6 @@ func CheckKey(authn Authenticator, log *slog.Logger, what string, next http.Hand
 	}))
 }
 
-// WriteError answers a plain endpoint's error as JSON
-// {"code", "message"} with the HTTP status of its code.
-func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	writeServiceError(w, r, log, err)
-}
-
 // JWKS serves an organization's public signing keys without
 // authentication: they are what verifiers trust. Cached for 5 minutes,
 // with an ETag (304 on an unchanged If-None-Match).

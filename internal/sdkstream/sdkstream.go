@@ -91,6 +91,10 @@ type Hub struct {
 	// applied is, per organization, the highest revision whose change this
 	// process applied (its caches dropped what it changed).
 	applied map[string]int64
+	// recent are, per organization, the last revisions applied: the feed
+	// may deliver a change twice (its own, heard back after a cache load
+	// lowered the feed's counter), and a repeat is not sent again.
+	recent map[string]*revisions
 	streams map[string]map[*stream]struct{}
 	perKey  map[string]int
 	closed  bool
@@ -133,7 +137,7 @@ func New(log *events.Log, db events.Queryer, cfg Config) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hub{cfg: cfg, log: log, db: db, applied: map[string]int64{},
+	return &Hub{cfg: cfg, log: log, db: db, applied: map[string]int64{}, recent: map[string]*revisions{},
 		streams: map[string]map[*stream]struct{}{}, perKey: map[string]int{}}
 }
 
@@ -146,6 +150,16 @@ func (h *Hub) Apply(c changefeed.Change) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if c.Rev > 0 {
+		r := h.recent[c.Org]
+		if r == nil {
+			r = &revisions{}
+			h.recent[c.Org] = r
+		}
+		if !r.add(c.Rev) {
+			return // applied already
+		}
+	}
 	if c.Rev > h.applied[c.Org] {
 		h.applied[c.Org] = c.Rev
 	}
@@ -169,6 +183,24 @@ func (h *Hub) Apply(c changefeed.Change) {
 			h.drop(s, "it fell behind")
 		}
 	}
+}
+
+// revisions remembers the last revisions applied of an organization.
+type revisions struct {
+	ring [64]int64
+	next int
+}
+
+// add records rev; false when it is among the last ones recorded.
+func (r *revisions) add(rev int64) bool {
+	for _, x := range r.ring {
+		if x == rev {
+			return false
+		}
+	}
+	r.ring[r.next] = rev
+	r.next = (r.next + 1) % len(r.ring)
+	return true
 }
 
 // Revision is the highest revision of the organization whose change this
@@ -422,6 +454,10 @@ func (o *writer) raw(s string) {
 	if o.err != nil {
 		return
 	}
+	// A stream outlives the server's WriteTimeout: each write has its own
+	// deadline instead, so a connection that takes no bytes for
+	// writeTimeout ends the stream. (While a handler runs, Go's server
+	// keeps no read deadline.)
 	_ = o.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, o.err = o.w.Write([]byte(s))
 }

@@ -48,11 +48,17 @@ func TestApplyDropsAFullStream(t *testing.T) {
 		t.Fatalf("second stream of a key limited to 1: %v", err)
 	}
 	h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindAPIKey, IDs: []string{"key_1"}, Rev: 1})
+	h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindAPIKey, IDs: []string{"key_1"}, Rev: 1}) // heard twice
 	if len(s.changes) != 0 || len(s.recheck) != 1 {
 		t.Fatalf("an API key change was queued (%d) or did not ask for a recheck (%d)", len(s.changes), len(s.recheck))
 	}
-	for i := range 3 {
-		h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindLicense, Rev: int64(2 + i)})
+	h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindLicense, Rev: 2})
+	h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindLicense, Rev: 2}) // a repeat is not queued
+	if len(s.changes) != 1 {
+		t.Fatalf("queued %d changes, want 1", len(s.changes))
+	}
+	for i := range 2 {
+		h.Apply(changefeed.Change{Org: "org_1", Kind: changefeed.KindLicense, Rev: int64(3 + i)})
 	}
 	select {
 	case <-s.gone:
