@@ -94,7 +94,7 @@ type Hub struct {
 	// recent are, per organization, the last revisions applied: the feed
 	// may deliver a change twice (its own, heard back after a cache load
 	// lowered the feed's counter), and a repeat is not sent again.
-	recent map[string]*revisions
+	recent  map[string]*revisions
 	streams map[string]map[*stream]struct{}
 	perKey  map[string]int
 	closed  bool
