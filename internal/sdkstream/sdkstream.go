@@ -435,6 +435,8 @@ func (h *Hub) stillValid(r *http.Request) bool {
 // tail is what a new stream starts from: the current revision, and after
 // a Last-Event-ID the logged changes since.
 func (h *Hub) tail(ctx context.Context, org string, after int64, resume bool) (events.Tail, error) {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	if !resume {
 		head, err := h.log.Head(ctx, h.db, org)
 		return events.Tail{Head: head, Complete: true}, err
