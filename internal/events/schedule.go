@@ -257,7 +257,7 @@ func (s *Scheduler) notify(ctx context.Context, tx *sql.Tx, inst expiring, now t
 		return nil
 	}
 	r, err := tx.ExecContext(ctx, s.log.rebind(`INSERT INTO expiry_notices (id, organization_id, instance_id, expires_at, days, created_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, expires_at, days) DO NOTHING`),
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (organization_id, instance_id, expires_at, days) DO NOTHING`),
 		pulid.New("exn"), inst.org, inst.id, inst.expiresAt, days, now)
 	if err != nil {
 		return fmt.Errorf("record expiry notice: %w", err)
