@@ -2,6 +2,7 @@ package sqlaudit
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -37,11 +38,12 @@ var keyedByOrganization = map[string]string{
 	"organizations": "id",
 }
 
-// Exemption is a statement that legitimately spans organizations.
+// Exemption is a family of statements that legitimately spans
+// organizations (or that the audit cannot read as confined).
 type Exemption struct {
-	// Contains is a fragment of the normalised statement (Normalize)
-	// that only this family of statements has.
-	Contains string
+	// Match is a regular expression over the normalised statement
+	// (Normalize) that only this family matches.
+	Match string
 	// Reason says why it spans organizations and what becomes of it on
 	// a distributed database.
 	Reason string
@@ -51,7 +53,7 @@ type Exemption struct {
 func Exempt(q string, allow []Exemption) (Exemption, bool) {
 	n := Normalize(q)
 	for _, e := range allow {
-		if strings.Contains(n, e.Contains) {
+		if regexp.MustCompile(e.Match).MatchString(n) {
 			return e, true
 		}
 	}

@@ -22,7 +22,8 @@ const TenantColumn = "organization_id"
 // key between tenant tables is (organization_id, x_id) → (organization_id,
 // id), so that no row can point at another organization's, and every key
 // holds the distribution column as Citus requires. ids stay unique on
-// their own (they are random), and ent still finds rows by id. SQLite is
+// their own (they are random); a plain index on id keeps ent's read-back
+// of an updated row (by id alone) an index lookup. SQLite is
 // one process's file and keeps ent's tables as they are.
 //
 // It returns new tables (ent's are left alone); go generate writes the
@@ -33,6 +34,11 @@ func Schema(drv string) []*schema.Table {
 	}
 	return colocate(entmigrate.Tables)
 }
+
+// appendOnly are the tenant tables nothing updates or reads by id alone:
+// the ledgers, written by raw SQL, which need no index on id beside the
+// primary key.
+var appendOnly = map[string]bool{"usage_events": true, "audit_events": true}
 
 func colocate(tables []*schema.Table) []*schema.Table {
 	copies := make(map[*schema.Table]*schema.Table, len(tables))
@@ -47,7 +53,12 @@ func colocate(tables []*schema.Table) []*schema.Table {
 			continue
 		}
 		if len(t.PrimaryKey) == 1 {
-			t.PrimaryKey = []*schema.Column{org, t.PrimaryKey[0]}
+			id := t.PrimaryKey[0]
+			t.PrimaryKey = []*schema.Column{org, id}
+			if !appendOnly[t.Name] {
+				// ent reads a row back by id alone after updating it.
+				t.Indexes = append(slices.Clone(t.Indexes), &schema.Index{Name: t.Name + "_id", Columns: []*schema.Column{id}})
+			}
 		}
 		fks := make([]*schema.ForeignKey, len(t.ForeignKeys))
 		for i, fk := range t.ForeignKeys {
