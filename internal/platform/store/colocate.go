@@ -22,7 +22,7 @@ const TenantColumn = "organization_id"
 // key between tenant tables is (organization_id, x_id) → (organization_id,
 // id), so that no row can point at another organization's, and every key
 // holds the distribution column as Citus requires. ids stay unique on
-// their own (they are random); a plain index on id keeps ent's read-back
+// their own (ULIDs with 80 random bits); a plain index on id keeps ent's read-back
 // of an updated row (by id alone) an index lookup. SQLite is
 // one process's file and keeps ent's tables as they are.
 //
