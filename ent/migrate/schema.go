@@ -16,7 +16,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "prefix", Type: field.TypeString},
-		{Name: "secret_hash", Type: field.TypeString, Unique: true},
+		{Name: "secret_hash", Type: field.TypeString},
 		{Name: "scopes", Type: field.TypeJSON},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
@@ -33,6 +33,18 @@ var (
 				Columns:    []*schema.Column{APIKeysColumns[9]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_organization_id_secret_hash",
+				Unique:  true,
+				Columns: []*schema.Column{APIKeysColumns[9], APIKeysColumns[5]},
+			},
+			{
+				Name:    "apikey_secret_hash",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[5]},
 			},
 		},
 	}
@@ -171,9 +183,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "expirynotice_instance_id_expires_at_days",
+				Name:    "expirynotice_organization_id_instance_id_expires_at_days",
 				Unique:  true,
-				Columns: []*schema.Column{ExpiryNoticesColumns[5], ExpiryNoticesColumns[1], ExpiryNoticesColumns[2]},
+				Columns: []*schema.Column{ExpiryNoticesColumns[4], ExpiryNoticesColumns[5], ExpiryNoticesColumns[1], ExpiryNoticesColumns[2]},
 			},
 		},
 	}
@@ -346,9 +358,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "licenseentitlement_license_id_entitlement_id",
+				Name:    "licenseentitlement_organization_id_license_id_entitlement_id",
 				Unique:  true,
-				Columns: []*schema.Column{LicenseEntitlementsColumns[6], LicenseEntitlementsColumns[5]},
+				Columns: []*schema.Column{LicenseEntitlementsColumns[7], LicenseEntitlementsColumns[6], LicenseEntitlementsColumns[5]},
 			},
 		},
 	}
@@ -388,9 +400,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "licenseversion_license_id_version",
+				Name:    "licenseversion_organization_id_license_id_version",
 				Unique:  true,
-				Columns: []*schema.Column{LicenseVersionsColumns[10], LicenseVersionsColumns[1]},
+				Columns: []*schema.Column{LicenseVersionsColumns[11], LicenseVersionsColumns[10], LicenseVersionsColumns[1]},
 			},
 		},
 	}
@@ -474,9 +486,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "policyrevision_policy_id_version",
+				Name:    "policyrevision_organization_id_policy_id_version",
 				Unique:  true,
-				Columns: []*schema.Column{PolicyRevisionsColumns[5], PolicyRevisionsColumns[1]},
+				Columns: []*schema.Column{PolicyRevisionsColumns[6], PolicyRevisionsColumns[5], PolicyRevisionsColumns[1]},
 			},
 		},
 	}
@@ -558,9 +570,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "thresholdevent_instance_id_entitlement_id_period_start_kind",
+				Name:    "thresholdevent_org_instance_entitlement_period_kind",
 				Unique:  true,
-				Columns: []*schema.Column{ThresholdEventsColumns[8], ThresholdEventsColumns[7], ThresholdEventsColumns[2], ThresholdEventsColumns[1]},
+				Columns: []*schema.Column{ThresholdEventsColumns[9], ThresholdEventsColumns[8], ThresholdEventsColumns[7], ThresholdEventsColumns[2], ThresholdEventsColumns[1]},
 			},
 			{
 				Name:    "thresholdevent_organization_id_created_at",
@@ -612,9 +624,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "usagecounter_instance_id_entitlement_id_period_start",
+				Name:    "usagecounter_org_instance_entitlement_period",
 				Unique:  true,
-				Columns: []*schema.Column{UsageCountersColumns[11], UsageCountersColumns[10], UsageCountersColumns[1]},
+				Columns: []*schema.Column{UsageCountersColumns[12], UsageCountersColumns[11], UsageCountersColumns[10], UsageCountersColumns[1]},
 			},
 		},
 	}

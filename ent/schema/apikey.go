@@ -5,6 +5,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 
 	"github.com/entitled/entitled/ent/schema/pulid"
 	"github.com/entitled/entitled/internal/tenant"
@@ -25,11 +26,24 @@ func (APIKey) Fields() []ent.Field {
 		field.String("name").NotEmpty().MaxLen(200),
 		field.String("prefix").Immutable().NotEmpty().
 			Comment("first characters of the secret, so people can tell keys apart"),
-		field.String("secret_hash").Immutable().Unique().Sensitive().NotEmpty(),
+		field.String("secret_hash").Immutable().Sensitive().NotEmpty(),
 		field.JSON("scopes", []tenant.Scope{}).
 			Annotations(entgql.Type("[APIKeyScope!]")),
 		field.Time("expires_at").Optional().Nillable().Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
+	}
+}
+
+// Indexes implements ent.Schema.
+func (APIKey) Indexes() []ent.Index {
+	return []ent.Index{
+		// Unique within the organization (a distributed database enforces
+		// uniqueness only with the distribution column); secrets are random,
+		// so no two organizations' hashes meet either.
+		index.Fields("organization_id", "secret_hash").Unique(),
+		// Authentication finds a key by its hash before it knows the
+		// organization.
+		index.Fields("secret_hash"),
 	}
 }
 

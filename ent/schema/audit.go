@@ -115,7 +115,7 @@ func (ExpiryNotice) Edges() []ent.Edge {
 
 // Indexes implements ent.Schema.
 func (ExpiryNotice) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("instance_id", "expires_at", "days").Unique()}
+	return []ent.Index{index.Fields("organization_id", "instance_id", "expires_at", "days").Unique()}
 }
 
 // Annotations implements ent.Schema.

@@ -42,7 +42,7 @@ func (LicenseEntitlement) Edges() []ent.Edge {
 
 // Indexes implements ent.Schema.
 func (LicenseEntitlement) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("license_id", "entitlement_id").Unique()}
+	return []ent.Index{index.Fields("organization_id", "license_id", "entitlement_id").Unique()}
 }
 
 // Annotations implements ent.Schema.

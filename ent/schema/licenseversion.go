@@ -53,7 +53,7 @@ func (LicenseVersion) Edges() []ent.Edge {
 
 // Indexes implements ent.Schema.
 func (LicenseVersion) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("license_id", "version").Unique()}
+	return []ent.Index{index.Fields("organization_id", "license_id", "version").Unique()}
 }
 
 // Annotations implements ent.Schema.

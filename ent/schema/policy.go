@@ -85,5 +85,5 @@ func (PolicyRevision) Edges() []ent.Edge {
 
 // Indexes implements ent.Schema.
 func (PolicyRevision) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("policy_id", "version").Unique()}
+	return []ent.Index{index.Fields("organization_id", "policy_id", "version").Unique()}
 }

@@ -103,7 +103,8 @@ func (UsageCounter) Edges() []ent.Edge {
 
 // Indexes implements ent.Schema.
 func (UsageCounter) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("instance_id", "entitlement_id", "period_start").Unique()}
+	return []ent.Index{index.Fields("organization_id", "instance_id", "entitlement_id", "period_start").Unique().
+		StorageKey("usagecounter_org_instance_entitlement_period")}
 }
 
 // Annotations implements ent.Schema.
@@ -145,7 +146,8 @@ func (ThresholdEvent) Edges() []ent.Edge {
 // Indexes implements ent.Schema.
 func (ThresholdEvent) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("instance_id", "entitlement_id", "period_start", "kind").Unique(),
+		index.Fields("organization_id", "instance_id", "entitlement_id", "period_start", "kind").Unique().
+			StorageKey("thresholdevent_org_instance_entitlement_period_kind"),
 		index.Fields("organization_id", "created_at"),
 	}
 }

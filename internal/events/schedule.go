@@ -203,7 +203,7 @@ func (s *Scheduler) dueExpiries(ctx context.Context, now time.Time) ([]expiring,
 	args = append(args, scheduleBatch)
 	rows, err := s.db.QueryContext(ctx, s.log.rebind(`SELECT i.id, i.organization_id, i.slug, i.name, i.expires_at FROM instances i
 WHERE i.expires_at IS NOT NULL AND i.expires_at > $1 AND i.expires_at <= $2
-AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.instance_id = i.id AND n.expires_at = i.expires_at AND n.days <= `+within.String()+`)
+AND NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.organization_id = i.organization_id AND n.instance_id = i.id AND n.expires_at = i.expires_at AND n.days <= `+within.String()+`)
 ORDER BY i.expires_at LIMIT $`+strconv.Itoa(len(args))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("find expiring instances: %w", err)
@@ -230,12 +230,12 @@ ORDER BY i.expires_at LIMIT $`+strconv.Itoa(len(args))), args...)
 // PostgreSQL, so its expiry holds until the event commits), then the
 // chain head: rows, then head, as every writer does.
 func (s *Scheduler) notify(ctx context.Context, tx *sql.Tx, inst expiring, now time.Time) error {
-	q := `SELECT expires_at FROM instances WHERE id = $1`
+	q := `SELECT expires_at FROM instances WHERE organization_id = $1 AND id = $2`
 	if s.dialect == dialect.Postgres {
 		q += " FOR SHARE"
 	}
 	var at any
-	switch err := tx.QueryRowContext(ctx, s.log.rebind(q), inst.id).Scan(&at); {
+	switch err := tx.QueryRowContext(ctx, s.log.rebind(q), inst.org, inst.id).Scan(&at); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // deleted since
 	case err != nil:
@@ -249,15 +249,15 @@ func (s *Scheduler) notify(ctx context.Context, tx *sql.Tx, inst expiring, now t
 		return nil
 	}
 	var sent int
-	if err := tx.QueryRowContext(ctx, s.log.rebind(`SELECT COUNT(*) FROM expiry_notices WHERE instance_id = $1 AND expires_at = $2 AND days <= $3`),
-		inst.id, inst.expiresAt, days).Scan(&sent); err != nil {
+	if err := tx.QueryRowContext(ctx, s.log.rebind(`SELECT COUNT(*) FROM expiry_notices WHERE organization_id = $1 AND instance_id = $2 AND expires_at = $3 AND days <= $4`),
+		inst.org, inst.id, inst.expiresAt, days).Scan(&sent); err != nil {
 		return fmt.Errorf("read expiry notices: %w", err)
 	}
 	if sent > 0 {
 		return nil
 	}
 	r, err := tx.ExecContext(ctx, s.log.rebind(`INSERT INTO expiry_notices (id, organization_id, instance_id, expires_at, days, created_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, expires_at, days) DO NOTHING`),
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (organization_id, instance_id, expires_at, days) DO NOTHING`),
 		pulid.New("exn"), inst.org, inst.id, inst.expiresAt, days, now)
 	if err != nil {
 		return fmt.Errorf("record expiry notice: %w", err)

@@ -16,7 +16,7 @@ import (
 var ensureCounter = schemaSQL(`INSERT INTO {uc}
 	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, 0, 0, $6)
-ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO NOTHING`)
+ON CONFLICT ({uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO NOTHING`)
 
 var selectCounter = schemaSQL(`SELECT {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.reset_at} FROM {uc}
 WHERE {uc.organization_id} = $1 AND {uc.instance_id} = $2 AND {uc.entitlement_id} = $3 AND {uc.period_start} = $4`)

@@ -168,7 +168,7 @@ type delta struct {
 var upsertCounter = schemaSQL(strings.NewReplacer("{before reset}", "{uc}.{uc.reset_at} IS NOT NULL AND excluded.{uc.latest_at} < {uc}.{uc.reset_at}").Replace(`INSERT INTO {uc}
 	({uc.id}, {uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}, {uc.count}, {uc.sum}, {uc.min}, {uc.max}, {uc.latest}, {uc.latest_at}, {uc.updated_at})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT ({uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO UPDATE SET
+ON CONFLICT ({uc.organization_id}, {uc.instance_id}, {uc.entitlement_id}, {uc.period_start}) DO UPDATE SET
 	{uc.count} = CASE WHEN {before reset} THEN {uc}.{uc.count} ELSE {uc}.{uc.count} + excluded.{uc.count} END,
 	{uc.sum} = CASE WHEN {before reset} THEN {uc}.{uc.sum} ELSE {uc}.{uc.sum} + excluded.{uc.sum} END,
 	{uc.min} = CASE WHEN {before reset} THEN {uc}.{uc.min} WHEN {uc}.{uc.min} IS NULL OR excluded.{uc.min} < {uc}.{uc.min} THEN excluded.{uc.min} ELSE {uc}.{uc.min} END,

@@ -12,7 +12,7 @@ import (
 var insertThreshold = schemaSQL(`INSERT INTO {te}
 	({te.id}, {te.organization_id}, {te.instance_id}, {te.entitlement_id}, {te.kind}, {te.period_start}, {te.usage}, "{te.limit}", {te.hard_cap}, {te.created_at})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT ({te.instance_id}, {te.entitlement_id}, {te.period_start}, {te.kind}) DO NOTHING`)
+ON CONFLICT ({te.organization_id}, {te.instance_id}, {te.entitlement_id}, {te.period_start}, {te.kind}) DO NOTHING`)
 
 // thresholds records, once per period, that usage reached 80% of the
 // limit, the limit itself, or passed the hard cap. The first record of

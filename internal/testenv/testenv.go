@@ -185,8 +185,11 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		ScheduleInterval: time.Hour,
 		// A fixed master key: PostgreSQL refuses to start without one.
 		MasterKey: TestMasterKey,
-		StoreOptions: []store.Option{store.WithQueryLog(func(context.Context, string) {
+		StoreOptions: []store.Option{store.WithQueryLog(func(_ context.Context, q string) {
 			env.Queries.Add(1)
+			if rec := statementAudit.Load(); rec != nil && backend == "postgres" {
+				rec.Record(t.Name(), q)
+			}
 		})},
 	}
 	set := settings{cfg: cfg, maxConns: DefaultMaxConns}
@@ -426,6 +429,10 @@ func (e *Env) Peer(opts ...Option) *Env {
 	peer := &Env{T: e.T, Store: e.Store, DatabaseURL: set.cfg.DatabaseURL, maxConns: set.maxConns}
 	cfg := set.cfg
 	cfg.Now, cfg.StoreOptions = peer.Now, nil
+	if rec := statementAudit.Load(); rec != nil && e.Store == "postgres" {
+		name := e.T.Name() + " (peer)"
+		cfg.StoreOptions = []store.Option{store.WithQueryLog(func(_ context.Context, q string) { rec.Record(name, q) })}
+	}
 	peer.cfg = cfg
 	a, err := startApp(context.Background(), cfg)
 	if err != nil {

@@ -156,7 +156,7 @@ func (s *Service) candidates(ctx context.Context, limit int, fullEP, fullOrg []s
 	now := s.cfg.Now().UTC()
 	args := []any{now, true}
 	q := `SELECT d.id, d.endpoint_id, d.organization_id FROM webhook_deliveries d
-JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN webhook_endpoints e ON e.organization_id = d.organization_id AND e.id = d.endpoint_id
 WHERE d.status IN ('PENDING', 'FAILED') AND d.next_attempt_at <= $1
   AND (d.lease_until IS NULL OR d.lease_until <= $1) AND e.enabled = $2`
 	if len(fullEP) > 0 {
@@ -243,7 +243,7 @@ func (s *Service) findNextDue(ctx context.Context) {
 	for _, col := range []string{"next_attempt_at", "lease_until"} {
 		var t sql.NullTime
 		err := s.db.SQL.QueryRowContext(ctx, s.rebind(`SELECT d.`+col+` FROM webhook_deliveries d
-JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN webhook_endpoints e ON e.organization_id = d.organization_id AND e.id = d.endpoint_id
 WHERE d.status IN ('PENDING', 'FAILED') AND e.enabled = $2 AND d.`+col+` > $1
 ORDER BY d.`+col+` LIMIT 1`), now, true).Scan(&t)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -293,13 +293,13 @@ type target struct {
 	sealErr error
 }
 
-func (s *Service) target(ctx context.Context, id string) (*target, error) {
+func (s *Service) target(ctx context.Context, org, id string) (*target, error) {
 	var t target
-	var org, secret string
+	var secret string
 	var prev sql.NullString
 	var prevUntil sql.NullTime
-	err := s.db.SQL.QueryRowContext(ctx, s.rebind(`SELECT organization_id, url, enabled, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = $1`), id).
-		Scan(&org, &t.url, &t.enabled, &secret, &prev, &prevUntil)
+	err := s.db.SQL.QueryRowContext(ctx, s.rebind(`SELECT url, enabled, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE organization_id = $1 AND id = $2`), org, id).
+		Scan(&t.url, &t.enabled, &secret, &prev, &prevUntil)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (s *Service) target(ctx context.Context, id string) (*target, error) {
 
 // send makes one attempt and records it.
 func (s *Service) send(ctx context.Context, d claimed) {
-	t, err := s.target(ctx, d.endpoint)
+	t, err := s.target(ctx, d.org, d.endpoint)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return // the endpoint was deleted, and its deliveries with it
@@ -499,8 +499,8 @@ func (s *Service) record(d claimed, o outcome) error {
 	status = $1, attempts = $2, response_status = $3, response_body = $4, last_error = $5, error_kind = $6,
 	duration_ms = $7, next_attempt_at = $8, delivered_at = COALESCE($9, delivered_at),
 	lease_until = NULL, lease_owner = NULL, updated_at = $10
-WHERE id = $11 AND lease_owner = $12`),
-			status, attempts, respStatus, o.excerpt, lastErr, kind, ms, next, delivered, now, d.id, s.owner)
+WHERE organization_id = $11 AND id = $12 AND lease_owner = $13`),
+			status, attempts, respStatus, o.excerpt, lastErr, kind, ms, next, delivered, now, d.org, d.id, s.owner)
 		if err != nil {
 			return fmt.Errorf("record the attempt: %w", err)
 		}
@@ -525,11 +525,11 @@ WHERE id = $11 AND lease_owner = $12`),
 
 // health updates the endpoint's last success or failure.
 func (s *Service) health(ctx context.Context, tx *ent.Tx, d claimed, o outcome, now time.Time) error {
-	q := `UPDATE webhook_endpoints SET last_failure_at = $1, consecutive_failures = consecutive_failures + 1 WHERE id = $2`
+	q := `UPDATE webhook_endpoints SET last_failure_at = $1, consecutive_failures = consecutive_failures + 1 WHERE organization_id = $2 AND id = $3`
 	if o.ok() {
-		q = `UPDATE webhook_endpoints SET last_success_at = $1, consecutive_failures = 0 WHERE id = $2`
+		q = `UPDATE webhook_endpoints SET last_success_at = $1, consecutive_failures = 0 WHERE organization_id = $2 AND id = $3`
 	}
-	if _, err := tx.ExecContext(ctx, s.rebind(q), now, d.endpoint); err != nil {
+	if _, err := tx.ExecContext(ctx, s.rebind(q), now, d.org, d.endpoint); err != nil {
 		return fmt.Errorf("record the endpoint's health: %w", err)
 	}
 	return nil
@@ -563,7 +563,7 @@ func (s *Service) disable(ctx context.Context, tx *ent.Tx, id string) error {
 func (s *Service) unlease(d claimed) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.db.SQL.ExecContext(ctx, s.rebind(`UPDATE webhook_deliveries SET lease_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_owner = $2`), d.id, s.owner); err != nil {
+	if _, err := s.db.SQL.ExecContext(ctx, s.rebind(`UPDATE webhook_deliveries SET lease_until = NULL, lease_owner = NULL WHERE organization_id = $1 AND id = $2 AND lease_owner = $3`), d.org, d.id, s.owner); err != nil {
 		s.cfg.Log.Debug("webhooks: release a delivery's lease", "delivery", d.id, "err", err)
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
-
-	entmigrate "github.com/entitled/entitled/ent/migrate"
 )
 
 // Dialects lists the dialects entitled runs on, each with its directory
@@ -48,7 +46,7 @@ func GenerateMigrations(ctx context.Context, root, name, pgURL string) ([]string
 		if err != nil {
 			return written, err
 		}
-		f, err := GenerateMigration(ctx, drv, devs[drv], dir, name, entmigrate.Tables)
+		f, err := GenerateMigration(ctx, drv, devs[drv], dir, name, Schema(drv))
 		if err != nil {
 			return written, fmt.Errorf("%s: %w", sub, err)
 		}
@@ -69,13 +67,17 @@ func GenerateMigration(ctx context.Context, drv string, dev *sql.DB, dir migrate
 	if err != nil {
 		return "", err
 	}
-	m, err := schema.NewMigrate(entsql.OpenDB(drv, dev),
+	opts := []schema.MigrateOption{
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithFormatter(migrate.DefaultFormatter),
 		schema.WithDropIndex(true),
 		schema.WithDropColumn(true),
-	)
+	}
+	if drv == dialect.Postgres {
+		opts = append(opts, schema.WithDiffHook(foreignKeysAroundKeys), schema.WithFormatter(fkOrder{migrate.DefaultFormatter}))
+	}
+	m, err := schema.NewMigrate(entsql.OpenDB(drv, dev), opts...)
 	if err != nil {
 		return "", err
 	}

@@ -168,12 +168,13 @@ func entDiff(t *testing.T, drv string, db *sql.DB, tables []*schema.Table) strin
 	return strings.TrimSpace(buf.String())
 }
 
-// autoMigrated is a database made as releases before versioned migrations
-// made theirs: ent's auto-migration with WithDropIndex.
+// autoMigrated is the schema ent's auto-migration (with WithDropIndex,
+// as releases before versioned migrations made theirs) makes of the
+// dialect's schema (store.Schema).
 func autoMigrated(t *testing.T, drv string) *sql.DB {
 	t.Helper()
 	db := rawDB(t, emptyDB(t, drv))
-	if err := entmigrate.NewSchema(entsql.OpenDB(drv, db)).Create(context.Background(), schema.WithDropIndex(true)); err != nil {
+	if err := entmigrate.Create(context.Background(), entmigrate.NewSchema(entsql.OpenDB(drv, db)), store.Schema(drv), schema.WithDropIndex(true)); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -190,7 +191,7 @@ func TestMigrationsBuildTheEntSchema(t *testing.T) {
 		if err != nil || !st.Current() || st.Legacy || len(st.Applied) == 0 || st.Applied[0].Baseline {
 			t.Fatalf("status after Open: %+v %v", st, err)
 		}
-		if d := entDiff(t, drv, db.SQL, entmigrate.Tables); d != "" {
+		if d := entDiff(t, drv, db.SQL, store.Schema(drv)); d != "" {
 			t.Fatalf("migrations/ is behind ent/schema: run go generate ./...; ent would still run:\n%s", d)
 		}
 		if d := schemaDiff(t, drv, db.SQL, autoMigrated(t, drv)); d != "" {
@@ -207,9 +208,10 @@ func TestMigrationsBuildTheEntSchema(t *testing.T) {
 // migration for: a new column on organizations, and licenses.description
 // made nullable (on SQLite a change that rebuilds the table, which other
 // tables reference with ON DELETE CASCADE and RESTRICT).
-func scratchTables() []*schema.Table {
-	out := make([]*schema.Table, len(entmigrate.Tables))
-	for i, t := range entmigrate.Tables {
+func scratchTables(drv string) []*schema.Table {
+	tables := store.Schema(drv)
+	out := make([]*schema.Table, len(tables))
+	for i, t := range tables {
 		out[i] = t
 		switch t.Name {
 		case "organizations":
@@ -251,7 +253,7 @@ func TestAScratchSchemaChangeIsCaught(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, drv string) {
 		ctx := context.Background()
 		db := open(t, emptyDB(t, drv))
-		if d := entDiff(t, drv, db.SQL, scratchTables()); !strings.Contains(d, "scratch_note") {
+		if d := entDiff(t, drv, db.SQL, scratchTables(drv)); !strings.Contains(d, "scratch_note") {
 			t.Fatalf("the self-check missed the scratch change; diff: %q", d)
 		}
 
@@ -261,10 +263,10 @@ func TestAScratchSchemaChangeIsCaught(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer drop()
-		if f, err := store.GenerateMigration(ctx, drv, dev, dir, "changes", entmigrate.Tables); err != nil || f != "" {
+		if f, err := store.GenerateMigration(ctx, drv, dev, dir, "changes", store.Schema(drv)); err != nil || f != "" {
 			t.Fatalf("migrations/ is not current: go generate would write %q (%v); run it and commit the file", f, err)
 		}
-		f, err := store.GenerateMigration(ctx, drv, dev, dir, "scratch", scratchTables())
+		f, err := store.GenerateMigration(ctx, drv, dev, dir, "scratch", scratchTables(drv))
 		if err != nil || f == "" {
 			t.Fatalf("generating the scratch migration: %q %v", f, err)
 		}
@@ -281,7 +283,7 @@ func TestAScratchSchemaChangeIsCaught(t *testing.T) {
 		if err != nil || !st.Current() || len(st.Applied) != len(files) || !st.Applied[0].Baseline {
 			t.Fatalf("status: %+v %v (want the %d files applied)", st, err, len(files))
 		}
-		if d := entDiff(t, drv, up.SQL, scratchTables()); d != "" {
+		if d := entDiff(t, drv, up.SQL, scratchTables(drv)); d != "" {
 			t.Fatalf("after the scratch migration ent would still run:\n%s", d)
 		}
 		checkFixtureRows(t, up.SQL)
@@ -479,7 +481,7 @@ func TestAFailedMigrationChangesNothing(t *testing.T) {
 		if err != nil || len(st.Pending) != 1 {
 			t.Fatalf("status: %+v %v", st, err)
 		}
-		if d := entDiff(t, drv, db.SQL, entmigrate.Tables); d != "" {
+		if d := entDiff(t, drv, db.SQL, store.Schema(drv)); d != "" {
 			t.Fatalf("schema changed: %s", d)
 		}
 		var n int
