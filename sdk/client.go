@@ -69,6 +69,7 @@ type instance struct {
 	meters map[string]*meter
 	gen    atomic.Uint64 // bumped on every change of meters
 	est    atomic.Pointer[estimate]
+	dc     atomic.Pointer[decisions]
 }
 
 // view is one verified snapshot (or license file) of an instance, or the
@@ -84,6 +85,11 @@ type view struct {
 	notFound bool
 	iat, exp time.Time
 	usage    map[string]usageBase // granted NUMBER entitlements
+	// timeless: the policy reads the clock only through the facts' own
+	// moments (no custom module mentions now or time), so a decision
+	// holds between two of them (see decisions).
+	timeless bool
+	moments  []time.Time // the moments decisions may change at
 }
 
 // New returns a client. It does not reach the server: the first Allowed
@@ -274,6 +280,22 @@ func (c *Client) decide(in *instance, q licensefile.Question) (Decision, error) 
 	if v.notFound {
 		return c.notFound(in.slug, q, stale)
 	}
+	gen := in.gen.Load()
+	cacheable := v.timeless && q.Context == nil
+	var k dkey
+	if cacheable {
+		k = dkey{entitlement: q.Entitlement}
+		if q.Requested != nil {
+			k.requested, k.hasRequested = *q.Requested, true
+		}
+		if dc := in.dc.Load(); dc.holds(v, gen, q.Now) {
+			if pd, ok := dc.m.Load(k); ok {
+				d := fromPolicy(pd.(*policy.Decision), v.source, stale)
+				d.EvaluatedAt = q.Now
+				return d, nil
+			}
+		}
+	}
 	if u := in.estimate(v); u != nil {
 		q.Usage = u[q.Entitlement]
 	}
@@ -281,7 +303,59 @@ func (c *Client) decide(in *instance, q licensefile.Question) (Decision, error) 
 	if err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if cacheable && pd.Reason != policy.ReasonPolicyError {
+		dc := in.dc.Load()
+		if !dc.holds(v, gen, q.Now) {
+			dc = newDecisions(v, gen, q.Now)
+			in.dc.Store(dc)
+		}
+		if dc.n.Add(1) <= maxCached {
+			dc.m.Store(k, &pd)
+		}
+	}
 	return fromPolicy(&pd, v.source, stale), nil
+}
+
+// decisions remembers the decisions of one view and meter generation
+// for questions without a request context, between two of the view's
+// moments (instance start and expiry, snapshot iat and exp, usage
+// periods): the default policy's verdict can change only at those, so a
+// remembered decision is the one evaluating again would give. Views
+// whose custom modules read the clock are never remembered.
+type decisions struct {
+	v          *view
+	gen        uint64
+	from, till time.Time // zero till: no later moment
+	n          atomic.Int32
+	m          sync.Map // dkey → *policy.Decision, read-only
+}
+
+type dkey struct {
+	entitlement  string
+	requested    float64
+	hasRequested bool
+}
+
+// maxCached bounds the decisions remembered per view and generation
+// (requested amounts vary).
+const maxCached = 1024
+
+func newDecisions(v *view, gen uint64, now time.Time) *decisions {
+	d := &decisions{v: v, gen: gen}
+	for _, t := range v.moments {
+		if !t.After(now) {
+			if t.After(d.from) {
+				d.from = t
+			}
+		} else if d.till.IsZero() || t.Before(d.till) {
+			d.till = t
+		}
+	}
+	return d
+}
+
+func (d *decisions) holds(v *view, gen uint64, now time.Time) bool {
+	return d != nil && d.v == v && d.gen == gen && !now.Before(d.from) && (d.till.IsZero() || now.Before(d.till))
 }
 
 // notFound is the server's answer for an instance it does not have.

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/entitled/entitled/policy"
@@ -232,6 +233,7 @@ func (c *Client) verify(ctx context.Context, armor []byte, online bool) (*view, 
 		return nil, fmt.Errorf("snapshot issuer %q is not %q", ds.Iss, iss)
 	}
 	v := &view{file: f, ds: ds, source: SourceLocal, armor: armor, iat: ds.Iat, exp: ds.Exp, usage: bases(ds)}
+	v.timeless, v.moments = moments(ds)
 	return v, nil
 }
 
@@ -413,6 +415,34 @@ func bases(ds *licensefile.Dataset) map[string]usageBase {
 		out[e.Slug] = b
 	}
 	return out
+}
+
+// moments lists when a dataset's decisions may change with the clock, and
+// whether that is all (no custom module mentions now or a time builtin).
+func moments(ds *licensefile.Dataset) (bool, []time.Time) {
+	if ds.Policies != nil {
+		for _, src := range ds.Policies.Modules {
+			if strings.Contains(src, "now") || strings.Contains(src, "time.") {
+				return false, nil
+			}
+		}
+	}
+	ts := []time.Time{ds.Iat.Add(-licensefile.ClockSkew), ds.Exp}
+	if ds.Instance.StartsAt != nil {
+		ts = append(ts, *ds.Instance.StartsAt)
+	}
+	if ds.Instance.ExpiresAt != nil {
+		ts = append(ts, *ds.Instance.ExpiresAt)
+	}
+	for _, u := range ds.Usage {
+		if u.PeriodStart != nil {
+			ts = append(ts, *u.PeriodStart)
+		}
+		if u.PeriodEnd != nil {
+			ts = append(ts, *u.PeriodEnd)
+		}
+	}
+	return true, ts
 }
 
 func sortedStrings(s []string) []string {
