@@ -23,6 +23,7 @@ import (
 	"github.com/entitled/entitled/internal/events"
 	"github.com/entitled/entitled/internal/platform/store"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/sdkstream"
 	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/internal/webhooks"
 )
@@ -49,6 +50,8 @@ var envVars = []envVar{
 	{"ENTITLED_AUDIT_RETENTION", "forever", "how long audit events are kept: a duration (2160h) or days (90d); older ones are pruned and the chain stays verifiable from the first kept event"},
 	{"ENTITLED_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "waits between a webhook delivery's failed attempts (comma-separated durations); past the last it is GAVE_UP"},
 	{"ENTITLED_WEBHOOK_TIMEOUT", "15s", "deadline of one webhook delivery attempt (connect, send, answer)"},
+	{"ENTITLED_SDK_SNAPSHOT_TTL", "24h", "lifetime of a signed SDK snapshot (GET /v1/sdk/snapshot): past it an SDK that cannot reach the server falls back to its license file"},
+	{"ENTITLED_SDK_STREAMS_PER_KEY", strconv.Itoa(sdkstream.DefaultStreamsPerKey), "concurrent SDK change streams (GET /v1/sdk/stream) one API key may hold; beyond it 429"},
 	{"ENTITLED_WEBHOOK_ALLOW_PRIVATE", "false", "true: webhook endpoints may be loopback, private or link-local addresses (self-hosted receivers); false refuses them when saved and when connecting"},
 }
 
@@ -68,6 +71,8 @@ type config struct {
 	resync          time.Duration
 	auditRetention  time.Duration
 	masterKey       string
+	snapshotTTL     time.Duration
+	streamsPerKey   int
 	tracing         tracing.Config
 	webhooks        webhooks.Config
 }
@@ -112,6 +117,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.resync, err = duration(getenv, "ENTITLED_RESYNC_INTERVAL", "30s", 0); err != nil {
 		return c, err
+	}
+	if c.snapshotTTL, err = duration(getenv, "ENTITLED_SDK_SNAPSHOT_TTL", "24h", signing.DefaultSnapshotTTL); err != nil {
+		return c, err
+	}
+	c.streamsPerKey = sdkstream.DefaultStreamsPerKey
+	if v := getenv("ENTITLED_SDK_STREAMS_PER_KEY"); v != "" {
+		if c.streamsPerKey, err = strconv.Atoi(v); err != nil || c.streamsPerKey < 1 {
+			return c, fmt.Errorf("ENTITLED_SDK_STREAMS_PER_KEY must be a whole number of at least 1, got %q", v)
+		}
 	}
 	if c.auditRetention, err = events.ParseRetention(getenv("ENTITLED_AUDIT_RETENTION")); err != nil {
 		return c, err
@@ -202,6 +216,8 @@ func serve() error {
 		ResyncInterval:    cfg.resync,
 		AuditRetention:    cfg.auditRetention,
 		MasterKey:         cfg.masterKey,
+		SnapshotTTL:       cfg.snapshotTTL,
+		SDKStreamsPerKey:  cfg.streamsPerKey,
 		Tracing:           cfg.tracing,
 		Webhooks:          cfg.webhooks,
 	}

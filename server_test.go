@@ -18,6 +18,14 @@ func TestLoadConfig(t *testing.T) {
 	env["ENTITLED_STALE_LIMIT"] = "2m"
 	env["ENTITLED_RESYNC_INTERVAL"] = "5s"
 	env["ENTITLED_AUDIT_RETENTION"] = "90d"
+	if c.snapshotTTL != 24*time.Hour || c.streamsPerKey != 16 {
+		t.Fatalf("SDK defaults: %v %d", c.snapshotTTL, c.streamsPerKey)
+	}
+	env["ENTITLED_SDK_SNAPSHOT_TTL"] = "2h"
+	env["ENTITLED_SDK_STREAMS_PER_KEY"] = "3"
+	if c, err = loadConfig(get); err != nil || c.snapshotTTL != 2*time.Hour || c.streamsPerKey != 3 {
+		t.Fatalf("SDK overrides: %v %d %v", c.snapshotTTL, c.streamsPerKey, err)
+	}
 	if c, err = loadConfig(get); err != nil || c.policyTimeout != 40*time.Millisecond || c.sample != 0.25 || c.staleLimit != 2*time.Minute || c.resync != 5*time.Second || c.auditRetention != 90*24*time.Hour {
 		t.Fatalf("overrides: %+v %v", c, err)
 	}
@@ -31,7 +39,8 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("webhook overrides: %+v %v", c.webhooks, err)
 	}
 	for k, bad := range map[string]string{"ENTITLED_POLICY_TIMEOUT": "soon", "ENTITLED_DECISION_LOG_SAMPLE": "2", "ENTITLED_LOG_LEVEL": "LOUD", "ENTITLED_STALE_LIMIT": "-1s", "ENTITLED_RESYNC_INTERVAL": "often", "ENTITLED_AUDIT_RETENTION": "-3d",
-		"ENTITLED_WEBHOOK_RETRY_SCHEDULE": "5s,,1m", "ENTITLED_WEBHOOK_TIMEOUT": "0s", "ENTITLED_WEBHOOK_ALLOW_PRIVATE": "maybe"} {
+		"ENTITLED_WEBHOOK_RETRY_SCHEDULE": "5s,,1m", "ENTITLED_WEBHOOK_TIMEOUT": "0s", "ENTITLED_WEBHOOK_ALLOW_PRIVATE": "maybe",
+		"ENTITLED_SDK_SNAPSHOT_TTL": "-1h", "ENTITLED_SDK_STREAMS_PER_KEY": "0"} {
 		env2 := map[string]string{k: bad}
 		if _, err := loadConfig(func(k string) string { return env2[k] }); err == nil {
 			t.Errorf("%s=%s accepted", k, bad)

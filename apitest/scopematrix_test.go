@@ -143,3 +143,39 @@ func TestScopeMatrix(t *testing.T) {
 		}
 	})
 }
+
+// httpScopePaths are the plain HTTP endpoints behind API keys, with the
+// scopes that get an answer ("A" ADMIN, "R" READ, "C" CHECK); the others
+// must get 403 FORBIDDEN.
+var httpScopePaths = []struct{ name, path, allowed string }{
+	{"license file", "/v1/license-file?instance=eu-1", "AC"},
+	{"SDK snapshot", "/v1/sdk/snapshot?instance=eu-1", "AC"},
+	{"SDK stream", "/v1/sdk/stream", "AC"},
+}
+
+// The plain HTTP endpoints × every scope: 200 or 403 as the table says.
+func TestScopeMatrixHTTP(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, c client) {
+		f := newFixture(t, c.Env, "acme")
+		keys := map[byte]string{'A': f.key, 'R': c.NewKey(f.key, "READ"), 'C': c.NewKey(f.key, "CHECK")}
+		for _, p := range httpScopePaths {
+			for _, scope := range []byte("ARC") {
+				req, _ := http.NewRequest(http.MethodGet, c.Server.URL+p.path, nil)
+				req.Header.Set("Authorization", "Bearer "+keys[scope])
+				res, err := c.Server.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close() // a stream stays open: its headers say enough
+				want := http.StatusForbidden
+				if strings.IndexByte(p.allowed, scope) >= 0 {
+					want = http.StatusOK
+				}
+				if res.StatusCode != want {
+					t.Errorf("%s as %c: %d, want %d", p.name, scope, res.StatusCode, want)
+				}
+			}
+		}
+	})
+}

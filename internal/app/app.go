@@ -24,6 +24,7 @@ import (
 	"github.com/entitled/entitled/internal/platform/changefeed"
 	"github.com/entitled/entitled/internal/platform/metrics"
 	"github.com/entitled/entitled/internal/platform/tracing"
+	"github.com/entitled/entitled/internal/sdkstream"
 	"github.com/entitled/entitled/internal/signing"
 	"github.com/entitled/entitled/policy"
 
@@ -86,6 +87,18 @@ type Config struct {
 	// MasterKey is ENTITLED_MASTER_KEY (signing.LoadMasterKey: empty on
 	// SQLite means a key file beside the database; on PostgreSQL, an error).
 	MasterKey string
+	// SnapshotTTL is an SDK snapshot's lifetime
+	// (ENTITLED_SDK_SNAPSHOT_TTL; 0: signing.DefaultSnapshotTTL).
+	SnapshotTTL time.Duration
+	// SDKStreamsPerKey bounds one API key's concurrent SDK streams
+	// (ENTITLED_SDK_STREAMS_PER_KEY; 0: sdkstream.DefaultStreamsPerKey).
+	SDKStreamsPerKey int
+	// SDKHeartbeat is the SDK streams' heartbeat period (0:
+	// sdkstream.DefaultHeartbeat; tests shorten it).
+	SDKHeartbeat time.Duration
+	// SDKStreamBuffer bounds each SDK stream's queue of changes (0:
+	// sdkstream.DefaultBuffer; tests shrink it).
+	SDKStreamBuffer int
 }
 
 // App is a running entitled.
@@ -105,11 +118,13 @@ type App struct {
 	Events    *events.Log // every service appends its changes; outbox: Webhooks.Enqueue
 	Webhooks  *webhooks.Service
 	Signing   *signing.Service
-	Tracing   *tracing.Provider // nil: tracing off
-	Handler   http.Handler
-	log       *slog.Logger
-	stop      context.CancelFunc
-	ready     readiness
+	// SDK fans the organizations' changes out to the SDK streams.
+	SDK     *sdkstream.Hub
+	Tracing *tracing.Provider // nil: tracing off
+	Handler http.Handler
+	log     *slog.Logger
+	stop    context.CancelFunc
+	ready   readiness
 }
 
 // New opens the database, migrates it and wires the services. Each
@@ -142,6 +157,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Apply: func(c changefeed.Change) {
 			a.Facts.Apply(c)
 			a.Auth.Apply(c)
+			a.SDK.Apply(c) // last: streams hear of changes the caches dropped
+		},
+		// A change's revision is its event's seq (see internal/sdkstream).
+		Revision: func(ctx context.Context, tx changefeed.Tx, org string) (int64, error) {
+			return a.Events.Head(ctx, tx, org)
 		},
 		// Any process's queued deliveries wake every dispatcher.
 		Channels: map[string]func(string){webhooks.Channel: func(p string) { a.Webhooks.Hear(p) }},
@@ -159,6 +179,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.SDK = sdkstream.New(a.Events, db.Read, sdkstream.Config{
+		Heartbeat: cfg.SDKHeartbeat, StreamsPerKey: cfg.SDKStreamsPerKey, Buffer: cfg.SDKStreamBuffer,
+		Logger: cfg.Logger, Authenticator: a.Auth,
+	})
 	a.Catalog = catalog.New(db, a.Feed, a.Events)
 	a.Instances = instance.New(db, cfg.Now, a.Feed, a.Events)
 	var dlog *decision.Log
@@ -172,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	if a.Signing, err = signing.New(db, master, a.Events, a.Facts, a.Metering, a.Policies, cfg.Now); err != nil {
+	if a.Signing, err = signing.New(db, master, a.Events, a.Facts, a.Metering, a.Policies, cfg.Now, cfg.SnapshotTTL); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -217,6 +241,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	mux.Handle(httpapi.DecisionPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.OPADecision(a.Decisions.Door(metrics.DoorOPA).Allowed, a.Auth, cfg.Logger)))
 	mux.Handle(httpapi.JWKSPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.JWKS(a.Signing.JWKS, cfg.Logger)))
 	mux.Handle(httpapi.LicenseFilePath, httpapi.Deadline(cfg.RequestTimeout, httpapi.LicenseFile(a.Signing.ForInstance, a.Auth, cfg.Logger)))
+	mux.Handle(httpapi.SnapshotPath, httpapi.Deadline(cfg.RequestTimeout, httpapi.Snapshot(a.Signing.Snapshot, a.SDK.Revision, a.Auth, cfg.Logger)))
+	// No deadline: a stream lasts; it ends with its client, or on Drain.
+	mux.Handle(httpapi.StreamPath, httpapi.CheckKey(a.Auth, cfg.Logger, "SDK streams", a.SDK))
 	mux.Handle("/", console.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -261,10 +288,11 @@ func (a *App) Bootstrap(ctx context.Context) (string, error) {
 	return secret, nil
 }
 
-// Close stops delivering webhooks (deliveries in flight stay due) and
+// Close ends the SDK streams, stops delivering webhooks (deliveries in flight stay due) and
 // listening for changes, exports the spans not yet exported (within 5 s)
 // and releases the database.
 func (a *App) Close() error {
+	a.SDK.Close()
 	a.Scheduler.Stop()
 	a.Webhooks.Stop()
 	a.stop()

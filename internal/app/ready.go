@@ -66,8 +66,13 @@ func (a *App) pending(ctx context.Context) ([]string, error) {
 }
 
 // Drain marks the process not ready: it is shutting down, and load
-// balancers should send new work elsewhere.
-func (a *App) Drain() { a.ready.draining.Store(true) }
+// balancers should send new work elsewhere. It ends the SDK streams (their
+// clients reconnect elsewhere), which would otherwise hold the server's
+// graceful shutdown for its whole timeout.
+func (a *App) Drain() {
+	a.ready.draining.Store(true)
+	a.SDK.Close()
+}
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

@@ -44,15 +44,22 @@ type Service struct {
 	usage    *metering.Service
 	policies *custompolicy.Service
 	now      func() time.Time
+	// snapshotTTL is an SDK snapshot's lifetime; signed caches them.
+	snapshotTTL time.Duration
+	signed      snapshots
 }
 
-// New returns the signing service; master seals the private keys at rest.
-func New(db *store.DB, master MasterKey, log *events.Log, cache *facts.Cache, usage *metering.Service, policies *custompolicy.Service, now func() time.Time) (*Service, error) {
+// New returns the signing service; master seals the private keys at rest,
+// and SDK snapshots live for snapshotTTL (0: DefaultSnapshotTTL).
+func New(db *store.DB, master MasterKey, log *events.Log, cache *facts.Cache, usage *metering.Service, policies *custompolicy.Service, now func() time.Time, snapshotTTL time.Duration) (*Service, error) {
 	sealer, err := NewSealer(master)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db.Client, dialect: db.Dialect, sealer: sealer, events: log, facts: cache, usage: usage, policies: policies, now: now}, nil
+	if snapshotTTL <= 0 {
+		snapshotTTL = DefaultSnapshotTTL
+	}
+	return &Service{db: db.Client, dialect: db.Dialect, sealer: sealer, events: log, facts: cache, usage: usage, policies: policies, now: now, snapshotTTL: snapshotTTL}, nil
 }
 
 // Keys lists the caller's organization's keys, the current one first,

@@ -203,6 +203,7 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 	env.App = a
 	env.Server = httptest.NewServer(a.Handler)
 	t.Cleanup(func() {
+		a.SDK.Close() // open SDK streams would hold Server.Close
 		env.Server.Close()
 		a.Close()
 	})
@@ -434,6 +435,7 @@ func (e *Env) Peer(opts ...Option) *Env {
 	peer.App = a
 	peer.Server = httptest.NewServer(a.Handler)
 	e.T.Cleanup(func() {
+		a.SDK.Close() // open SDK streams would hold Server.Close
 		peer.Server.Close()
 		a.Close()
 	})

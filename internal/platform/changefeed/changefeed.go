@@ -84,6 +84,11 @@ type Change struct {
 	// single process.
 	Prev  int64 `json:"prev,omitempty"`
 	Stamp int64 `json:"stamp,omitempty"`
+	// Rev is the organization's revision after the change, as
+	// Config.Revision read it in the change's transaction (0 without it,
+	// and for changes that do not come from one transaction: KindAll
+	// after a gap, a resync or a failed commit).
+	Rev int64 `json:"rev,omitempty"`
 }
 
 // Config configures a feed.
@@ -111,6 +116,11 @@ type Config struct {
 	// reconnect, when notifications may have been missed. Calls are
 	// serialised with each other, not with Apply.
 	Channels map[string]func(payload string)
+	// Revision, when set, reads the organization's revision inside a
+	// publishing transaction, as its last read (a number that grows with
+	// every change, e.g. the event log's sequence); Publish puts it in
+	// Change.Rev.
+	Revision func(ctx context.Context, tx Tx, orgID string) (int64, error)
 }
 
 // Feed publishes and delivers changes.
@@ -233,6 +243,13 @@ func (p *Pending) Publish(ctx context.Context, c Change) error {
 			c.IDs = append(p.change.IDs, c.IDs...)
 			c.Slugs = append(p.change.Slugs, c.Slugs...)
 		}
+	}
+	if rev := p.f.cfg.Revision; rev != nil && p.org != "" {
+		n, err := rev(ctx, p.tx, p.org)
+		if err != nil {
+			return fmt.Errorf("read organization's revision: %w", err)
+		}
+		c.Rev = n
 	}
 	p.change = &c
 	if p.f.cfg.DB == nil || p.prev.IsZero() {
