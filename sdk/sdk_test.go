@@ -170,6 +170,13 @@ deny contains "no branding in the EU" if {
 		d := allowed(t, c, "eu-prod-1", "branding")
 		return d.Reason == policy.ReasonDeniedByPolicy && d.PolicyVersion == 7
 	})
+	// A deleted instance is INSTANCE_NOT_FOUND.
+	s.Set(fixture(t, "eu-prod-9"))
+	allowed(t, c, "eu-prod-9", "sso")
+	s.Delete("eu-prod-9")
+	eventually(t, "instance deleted", func() bool {
+		return allowed(t, c, "eu-prod-9", "sso").Reason == policy.ReasonInstanceNotFound
+	})
 	// An event that changes nothing costs a 304.
 	before := s.NotModified.Load()
 	s.Change("entitlement", "")
@@ -321,6 +328,10 @@ func TestCacheDirRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	if err := c1.Report(ctx, "eu-prod-1", "api-calls", 0, sdk.IdempotencyKey("dated"), sdk.At(at)); err != nil {
+		t.Fatal(err)
+	}
 	if err := c1.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +357,11 @@ func TestCacheDirRestart(t *testing.T) {
 	if err := c2.Flush(fctx); err != nil {
 		t.Fatal(err)
 	}
-	if u := s.Usage("eu-prod-1", "api-calls"); u.Current != 14 || u.Count != 7 {
-		t.Errorf("server usage %+v, want 14 in 7 reports", u)
+	if u := s.Usage("eu-prod-1", "api-calls"); u.Current != 14 || u.Count != 8 {
+		t.Errorf("server usage %+v, want 14 in 8 reports", u)
+	}
+	if got, ok := s.ReportedAt("dated"); !ok || !got.Equal(at) {
+		t.Errorf("the report's timestamp on the server %v, want the original %v", got, at)
 	}
 }
 

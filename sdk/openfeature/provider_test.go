@@ -52,7 +52,8 @@ func TestProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	p := entof.NewProvider(c)
+	var trackErrs []error
+	p := entof.NewProvider(c, entof.WithTrackErrors(func(err error) { trackErrs = append(trackErrs, err) }))
 	if err := of.SetNamedProviderAndWait(t.Name(), p); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +99,10 @@ func TestProvider(t *testing.T) {
 	oc.Track(ctx, "api-calls", ec, of.NewTrackingEventDetails(40))
 	if err := c.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	oc.Track(ctx, "api-calls", of.NewTargetlessEvaluationContext(nil), of.NewTrackingEventDetails(1))
+	if len(trackErrs) != 1 {
+		t.Errorf("Track without a targeting key: errors %v", trackErrs)
 	}
 	if u := s.Usage("eu-prod-1", "api-calls"); u.Current != 40 {
 		t.Errorf("server usage after Track %v, want 40", u.Current)

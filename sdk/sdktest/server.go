@@ -50,7 +50,8 @@ type Server struct {
 	instances map[string]*Instance
 	policies  *licensefile.Policies
 	usage     map[[2]string]*policy.Usage
-	keys      map[string]string // idempotency key -> body
+	keys      map[string]string    // idempotency key -> body
+	times     map[string]time.Time // idempotency key -> the report's timestamp
 	revision  int64
 	history   []event
 	streams   map[int]chan string
@@ -76,7 +77,7 @@ type event struct {
 // NewServer starts a fake for organization org (slug) with one signing key.
 func NewServer(org string) *Server {
 	s := &Server{Org: &policy.Org{ID: "org-" + org, Slug: org}, TTL: 24 * time.Hour, Now: time.Now,
-		instances: map[string]*Instance{}, usage: map[[2]string]*policy.Usage{}, keys: map[string]string{},
+		instances: map[string]*Instance{}, usage: map[[2]string]*policy.Usage{}, keys: map[string]string{}, times: map[string]time.Time{},
 		streams: map[int]chan string{}, revision: 1}
 	s.RotateKey()
 	mux := http.NewServeMux()
@@ -157,6 +158,15 @@ func (s *Server) Usage(instance, entitlement string) policy.Usage {
 		return *u
 	}
 	return policy.Usage{}
+}
+
+// ReportedAt is the timestamp of the report counted under an
+// idempotency key (false: none counted).
+func (s *Server) ReportedAt(key string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.times[key]
+	return t, ok
 }
 
 // SetDown takes the server down (every request 503, streams cut) or
@@ -327,9 +337,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	s.StreamConns.Add(1)
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.streams[id]; ok {
-			delete(s.streams, id)
-		}
+		delete(s.streams, id)
 		s.mu.Unlock()
 	}()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -470,6 +478,9 @@ func (s *Server) reportBatch(w http.ResponseWriter, req gqlReq) {
 		} else {
 			if in.IdempotencyKey != "" {
 				s.keys[in.IdempotencyKey] = string(body)
+				if in.Timestamp != nil {
+					s.times[in.IdempotencyKey] = *in.Timestamp
+				}
 			}
 			s.count(in.Instance, in.Entitlement, in.Value)
 			s.Reports.Add(1)
@@ -542,11 +553,4 @@ func (s *Server) Change(kind, slug string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.changeLocked(kind, slug)
-}
-
-// Revision is the current stream revision.
-func (s *Server) Revision() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.revision
 }
