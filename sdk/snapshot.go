@@ -129,10 +129,13 @@ func (c *Client) refetch(ctx context.Context, in *instance, conditional bool) er
 		if old == nil {
 			return fmt.Errorf("%w: 304 without a snapshot", ErrUnavailable)
 		}
-		n := *old
-		n.cached = false
-		n.revision = max(n.revision, rev)
-		next = &n
+		next = old
+		if old.cached || rev > old.revision { // confirmed, or newer: a new view
+			n := *old
+			n.cached = false
+			n.revision = max(n.revision, rev)
+			next = &n
+		}
 	case http.StatusNotFound:
 		next = &view{notFound: true, source: SourceLocal, revision: rev}
 		c.removeCached(in.slug)
