@@ -23,7 +23,8 @@ import (
 //     between the facts' moments, so most calls do not evaluate.
 //   - AllowedEval_*: with a request context, which is never remembered:
 //     every call builds the input and evaluates, as the server does.
-//   - RawOPA_*: rego.PreparedEvalQuery.Eval on a prebuilt input.
+//   - RawOPA_*: rego.PreparedEvalQuery.Eval on a prebuilt input (the
+//     request of AllowedEval_*: requested 1, context {"country": "DE"}).
 
 var benchModule = `package entitled.custom
 
@@ -113,7 +114,8 @@ func benchRaw(b *testing.B, custom bool, ent string) {
 	}
 	f := &policy.Facts{Now: time.Now(), InstanceSlug: "eu-prod-1", EntitlementSlug: ent,
 		Org: &policy.Org{ID: "org-acme", Slug: "acme"}, Instance: in.Instance, License: in.License,
-		Request: &policy.Request{Requested: ptr(1.0)}}
+		// The request AllowedEval_* sends.
+		Request: &policy.Request{Requested: ptr(1.0), Context: map[string]any{"country": "DE"}}}
 	for _, g := range in.Entitlements {
 		if g.Entitlement.Slug == ent {
 			f.Entitlement, f.Grant = g.Entitlement, g.Grant

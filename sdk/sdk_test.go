@@ -488,7 +488,11 @@ func TestConcurrentAllowed(t *testing.T) {
 			defer wg.Done()
 			for i := range calls {
 				e := ents[(g+i)%len(ents)]
-				d, err := c.Allowed(ctx, "eu-prod-1", e, sdk.Requested(1))
+				opts := []sdk.AllowedOption{sdk.Requested(1)}
+				if i%50 == 0 { // evaluated, never remembered
+					opts = append(opts, sdk.Context(map[string]any{"n": i}))
+				}
+				d, err := c.Allowed(ctx, "eu-prod-1", e, opts...)
 				if err != nil || d.Allowed != (e != "audit-log") {
 					t.Errorf("%s: %+v %v", e, d, err)
 					return
