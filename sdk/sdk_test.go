@@ -563,3 +563,39 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list found only %d packages: %s", n, out)
 	}
 }
+
+// Decisions are remembered only while evaluating again would give the
+// same: they change at the instance's expiry, and a custom module that
+// reads the clock is evaluated every time.
+func TestRememberedDecisionsFollowTheClock(t *testing.T) {
+	s := env(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	in := fixture(t, "eu-prod-1")
+	in.Instance.ExpiresAt = ptr(now.Add(time.Hour).UTC())
+	s.Set(in)
+	cfg := fast(s, "")
+	cfg.Now = clock
+	c := newClient(t, cfg)
+	if d := allowed(t, c, "eu-prod-1", "sso"); !d.Allowed {
+		t.Fatalf("before expiry: %+v", d)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if d := allowed(t, c, "eu-prod-1", "sso"); d.Allowed || d.Reason != policy.ReasonLicenseExpired {
+		t.Errorf("after the instance's expiry: %+v", d)
+	}
+	for src, free := range map[string]bool{
+		"package entitled.custom\n\ndeny contains \"x\" if input.instance.metadata.region == \"us\"\n": true,
+		"package entitled.custom\n\ndeny contains \"x\" if input.now > \"2027\"\n":                    false,
+		"package entitled.custom\n\ndeny contains \"x\" if input[\"n\"] == 1\n":                       false,
+		"package entitled.custom\n\ndeny contains \"x\" if data.entitled.base.allowed\n":              true,
+		"package entitled.custom\n\ndeny contains \"x\" if count(input) > 9\n":                        false,
+	} {
+		if got := sdk.ClockFree(src); got != free {
+			t.Errorf("clockFree(%q) = %v, want %v", src, got, free)
+		}
+	}
+}

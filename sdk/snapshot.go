@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"reflect"
 	"sort"
 	"strconv"
@@ -425,7 +426,7 @@ func bases(ds *licensefile.Dataset) map[string]usageBase {
 func moments(ds *licensefile.Dataset) (bool, []time.Time) {
 	if ds.Policies != nil {
 		for _, src := range ds.Policies.Modules {
-			if strings.Contains(src, "now") || strings.Contains(src, "time.") {
+			if !clockFree(src) {
 				return false, nil
 			}
 		}
@@ -446,6 +447,36 @@ func moments(ds *licensefile.Dataset) (bool, []time.Time) {
 		}
 	}
 	return true, ts
+}
+
+var (
+	inputRef = regexp.MustCompile(`\binput\b`)
+	dataRef  = regexp.MustCompile(`\bdata\b`)
+	field    = regexp.MustCompile(`^\.[A-Za-z_]`)
+)
+
+// clockFree reports, conservatively, that a custom module cannot read the
+// clock: it never says now or time., reads input only through plain
+// fields (input.x, never input[...] or input as a whole), and data only
+// under data.entitled.base and data.entitled.custom. The sandbox has no
+// randomness or wall-clock builtins, so such a module decides the same for
+// the same facts at any moment between their own.
+func clockFree(src string) bool {
+	if strings.Contains(src, "now") || strings.Contains(src, "time.") {
+		return false
+	}
+	for _, loc := range inputRef.FindAllStringIndex(src, -1) {
+		if !field.MatchString(src[loc[1]:]) {
+			return false
+		}
+	}
+	for _, loc := range dataRef.FindAllStringIndex(src, -1) {
+		rest := src[loc[1]:]
+		if !strings.HasPrefix(rest, ".entitled.base") && !strings.HasPrefix(rest, ".entitled.custom") {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedStrings(s []string) []string {
