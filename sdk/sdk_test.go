@@ -589,10 +589,10 @@ func TestRememberedDecisionsFollowTheClock(t *testing.T) {
 	}
 	for src, free := range map[string]bool{
 		"package entitled.custom\n\ndeny contains \"x\" if input.instance.metadata.region == \"us\"\n": true,
-		"package entitled.custom\n\ndeny contains \"x\" if input.now > \"2027\"\n":                    false,
-		"package entitled.custom\n\ndeny contains \"x\" if input[\"n\"] == 1\n":                       false,
-		"package entitled.custom\n\ndeny contains \"x\" if data.entitled.base.allowed\n":              true,
-		"package entitled.custom\n\ndeny contains \"x\" if count(input) > 9\n":                        false,
+		"package entitled.custom\n\ndeny contains \"x\" if input.now > \"2027\"\n":                     false,
+		"package entitled.custom\n\ndeny contains \"x\" if input[\"n\"] == 1\n":                        false,
+		"package entitled.custom\n\ndeny contains \"x\" if data.entitled.base.allowed\n":               true,
+		"package entitled.custom\n\ndeny contains \"x\" if count(input) > 9\n":                         false,
 	} {
 		if got := sdk.ClockFree(src); got != free {
 			t.Errorf("clockFree(%q) = %v, want %v", src, got, free)
