@@ -64,12 +64,21 @@ type instance struct {
 	failing atomic.Bool          // the last attempt to reach the server for it failed
 	want    atomic.Int64         // the stream revision a refetch was asked for
 	refresh sync.Mutex           // one refetch at a time
+	// loadErr is the last failed first load and until when it is
+	// answered without trying again (so an outage does not make every
+	// call wait for the server).
+	loadErr atomic.Pointer[loadFailure]
 
 	mu     sync.Mutex // guards meters
 	meters map[string]*meter
 	gen    atomic.Uint64 // bumped on every change of meters
 	est    atomic.Pointer[estimate]
 	dc     atomic.Pointer[decisions]
+}
+
+type loadFailure struct {
+	err   error
+	until time.Time
 }
 
 // view is one verified snapshot (or license file) of an instance, or the
@@ -447,7 +456,7 @@ func (c *Client) instance(ctx context.Context, slug string) (*instance, error) {
 
 // load gives an instance its first view: the server's snapshot; when the
 // server cannot be reached, the one in CacheDir, else the license file.
-func (c *Client) load(slug string) (*instance, error) {
+func (c *Client) load(slug string) (_ *instance, err error) {
 	in := c.entry(slug)
 	if in.view.Load() != nil {
 		return in, nil
@@ -459,12 +468,20 @@ func (c *Client) load(slug string) (*instance, error) {
 		}
 		return nil, fmt.Errorf("%w: %q is not the license file's instance (%q)", ErrUnknownInstance, slug, c.offline.ds.Sub)
 	}
+	if f := in.loadErr.Load(); f != nil && c.now().Before(f.until) {
+		return nil, f.err
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	err := c.refetch(ctx, in, false)
-	if err == nil {
+	if err = c.refetch(ctx, in, false); err == nil {
+		in.loadErr.Store(nil)
 		return in, nil
 	}
+	defer func() {
+		if err != nil && in.view.Load() == nil {
+			in.loadErr.Store(&loadFailure{err: err, until: c.now().Add(c.cfg.RetryMin)})
+		}
+	}()
 	if errors.Is(err, errFatal) {
 		return nil, err
 	}
