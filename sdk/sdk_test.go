@@ -308,6 +308,14 @@ func TestOutage(t *testing.T) {
 		t.Errorf("server usage %+v, want 20 reports", u)
 	}
 	eventually(t, "fresh again", func() bool { return !allowed(t, c, "eu-prod-1", "sso").Stale })
+	if n := s.StreamConns.Load(); n < 2 {
+		t.Errorf("%d stream connections, want a reconnect after the outage", n)
+	}
+	// A change made after the reconnect reaches the client.
+	in := fixture(t, "eu-prod-1")
+	in.Entitlements[1].Grant = mustGrant(t, map[string]any{"type": "boolean", "value": false}, 0)
+	s.Set(in)
+	eventually(t, "a change after the reconnect", func() bool { return !allowed(t, c, "eu-prod-1", "sso").Allowed })
 	eventually(t, "usage settles", func() bool { return num(allowed(t, c, "eu-prod-1", "api-calls").Usage) == 20 })
 }
 
