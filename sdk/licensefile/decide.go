@@ -22,6 +22,27 @@ import (
 // (ErrNotVerified), now is more than ClockSkew before iat (ErrClock), or
 // requested or the context is malformed (ErrRequest).
 func (f *File) Decide(entitlement string, requested *float64, reqContext map[string]any, now time.Time) (policy.Decision, error) {
+	return f.DecideQuestion(Question{Entitlement: entitlement, Requested: requested, Context: reqContext, Now: now})
+}
+
+// Question is what DecideQuestion answers: Decide's arguments, and the
+// usage to decide with when the caller knows more than the file's usage
+// at issue.
+type Question struct {
+	Entitlement string
+	Requested   *float64       // nil: 1
+	Context     map[string]any // nil: {}
+	Now         time.Time
+	// Usage, when not nil, replaces a granted NUMBER entitlement's usage
+	// at issue (package sdk adds what its client reported since the
+	// file was issued). It is only read: callers may share it between
+	// questions. Ignored for other entitlements.
+	Usage *policy.Usage
+}
+
+// DecideQuestion is Decide for a Question.
+func (f *File) DecideQuestion(q Question) (policy.Decision, error) {
+	entitlement, requested, reqContext, now := q.Entitlement, q.Requested, q.Context, q.Now
 	v := f.state()
 	if v == nil {
 		return policy.Decision{}, errf(CodeNotVerified, nil, "not verified: call Verify with the trusted JWKS first")
@@ -35,6 +56,9 @@ func (f *File) Decide(entitlement string, requested *float64, reqContext map[str
 		return policy.Decision{}, err
 	}
 	facts := v.facts(entitlement, requested, reqContext, now)
+	if q.Usage != nil && facts.Grant != nil && facts.Entitlement.Type == policy.EntitlementNumber {
+		facts.Usage = q.Usage
+	}
 	if !now.Before(v.exp) {
 		return policy.Map(facts, now, policy.Result{Reason: policy.ReasonLicenseFileExpired, Reasons: []string{v.expired},
 			PolicyVersion: v.prepared.Version()}), nil

@@ -54,7 +54,14 @@ func (f *File) Verify(jwks *JWKS) error { return f.VerifyAt(jwks, time.Now()) }
 // (ErrPolicy). An expired file verifies: its decisions are refused with
 // LICENSE_FILE_EXPIRED. A failed Verify leaves the file unverified, even
 // if an earlier one succeeded.
-func (f *File) VerifyAt(jwks *JWKS, now time.Time) error {
+func (f *File) VerifyAt(jwks *JWKS, now time.Time) error { return f.VerifyCached(jwks, now, nil) }
+
+// VerifyCached is VerifyAt taking the file's compiled policy from cache
+// when another file carrying the same policies was verified with it (nil:
+// compile for this file alone). Package sdk verifies a new snapshot of an
+// instance every time its facts change; with a cache, every snapshot of a
+// policy version shares one prepared query.
+func (f *File) VerifyCached(jwks *JWKS, now time.Time, cache *PolicyCache) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ok.Store(nil)
@@ -66,7 +73,7 @@ func (f *File) VerifyAt(jwks *JWKS, now time.Time) error {
 		return errf(CodeSignature, nil, "bad signature: it does not verify with key %q (the file was changed after it was signed, or its envelope holds another file's dataset)", f.env.Kid)
 	}
 	if f.built == nil {
-		v, err := prepare(f.env.Enc)
+		v, err := prepare(f.env.Enc, cache)
 		if err != nil {
 			return err
 		}
@@ -88,7 +95,7 @@ func checkClock(v *verified, now time.Time) error {
 }
 
 // prepare decodes a signed dataset and builds what Decide needs.
-func prepare(enc string) (*verified, error) {
+func prepare(enc string, cache *PolicyCache) (*verified, error) {
 	js, err := b64.DecodeString(enc)
 	if err != nil {
 		return nil, errf(CodeBase64, err, "bad base64 in enc")
@@ -167,7 +174,7 @@ func prepare(enc string) (*verified, error) {
 		}
 		v.ents[e.Slug] = en
 	}
-	p, err := compile(ds.Policies)
+	p, err := cache.compile(ds.Iss, ds.Policies)
 	if err != nil {
 		return nil, err
 	}

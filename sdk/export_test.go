@@ -1,0 +1,4 @@
+package sdk
+
+// ClockFree is clockFree, for tests.
+var ClockFree = clockFree
