@@ -160,44 +160,39 @@ func (s *sseStream) Close() {
 // comes within wait (a hang guard).
 func (s *sseStream) next(wait time.Duration) sseEvent {
 	s.t.Helper()
-	timeout := time.After(wait)
-	for {
-		select {
-		case e := <-s.events:
-			if e.Comment != "" {
-				continue
-			}
-			return e
-		case <-s.ended:
-			select {
-			case e := <-s.events:
-				if e.Comment == "" {
-					return e
-				}
-				continue
-			default:
-			}
-			s.t.Fatalf("the stream ended while an event was expected")
-		case <-timeout:
-			s.t.Fatalf("no event within %s", wait)
-		}
-	}
+	return s.await("an event", wait, func(e sseEvent) bool { return e.Comment == "" })
 }
 
 // comment waits for a comment line.
 func (s *sseStream) comment(wait time.Duration) sseEvent {
 	s.t.Helper()
+	return s.await("a comment", wait, func(e sseEvent) bool { return e.Comment != "" })
+}
+
+// await returns the next of the stream's events that want takes, skipping
+// the others; it fails the test when the stream ends first (after what it
+// had sent is read) or none comes within wait.
+func (s *sseStream) await(what string, wait time.Duration, want func(sseEvent) bool) sseEvent {
+	s.t.Helper()
 	timeout := time.After(wait)
 	for {
 		select {
 		case e := <-s.events:
-			if e.Comment != "" {
+			if want(e) {
 				return e
 			}
 		case <-s.ended:
-			s.t.Fatalf("the stream ended while a comment was expected")
+			select {
+			case e := <-s.events:
+				if want(e) {
+					return e
+				}
+				continue
+			default:
+			}
+			s.t.Fatalf("the stream ended while %s was expected", what)
 		case <-timeout:
-			s.t.Fatalf("no comment within %s", wait)
+			s.t.Fatalf("no %s within %s", strings.TrimPrefix(strings.TrimPrefix(what, "an "), "a "), wait)
 		}
 	}
 }

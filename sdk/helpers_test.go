@@ -15,18 +15,6 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-func mustGrant(t testing.TB, value map[string]any, overage float64) *policy.Grant {
-	t.Helper()
-	var o *float64
-	if overage != 0 {
-		o = &overage
-	}
-	g, err := policy.NewGrant(value, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
 
 // fixture is an instance with a NUMBER (100 + 10 %), a BOOLEAN true and
 // false, a CONFIG and a NUMBER not granted.
@@ -38,11 +26,11 @@ func fixture(t testing.TB, slug string) sdktest.Instance {
 		License: &policy.License{ID: "l1", Slug: "enterprise", Type: "PAID", Version: 3, IsActive: true},
 		Entitlements: []licensefile.Granted{
 			{Entitlement: &policy.Entitlement{ID: "e1", Slug: "api-calls", Type: "NUMBER", MeterType: "RAW_EVENT", AggregationMethod: "SUM", ResetPeriod: "NONE"},
-				Grant: mustGrant(t, map[string]any{"type": "number", "value": 100.0}, 10)},
-			{Entitlement: &policy.Entitlement{ID: "e2", Slug: "sso", Type: "BOOLEAN"}, Grant: mustGrant(t, map[string]any{"type": "boolean", "value": true}, 0)},
-			{Entitlement: &policy.Entitlement{ID: "e3", Slug: "audit-log", Type: "BOOLEAN"}, Grant: mustGrant(t, map[string]any{"type": "boolean", "value": false}, 0)},
+				Grant: sdktest.Grant(t, map[string]any{"type": "number", "value": 100.0}, 10)},
+			{Entitlement: &policy.Entitlement{ID: "e2", Slug: "sso", Type: "BOOLEAN"}, Grant: sdktest.Grant(t, map[string]any{"type": "boolean", "value": true}, 0)},
+			{Entitlement: &policy.Entitlement{ID: "e3", Slug: "audit-log", Type: "BOOLEAN"}, Grant: sdktest.Grant(t, map[string]any{"type": "boolean", "value": false}, 0)},
 			{Entitlement: &policy.Entitlement{ID: "e4", Slug: "branding", Type: "CONFIG"},
-				Grant: mustGrant(t, map[string]any{"type": "object", "value": map[string]any{"logo": "acme.png"}}, 0)},
+				Grant: sdktest.Grant(t, map[string]any{"type": "object", "value": map[string]any{"logo": "acme.png"}}, 0)},
 			{Entitlement: &policy.Entitlement{ID: "e5", Slug: "seats", Type: "NUMBER", MeterType: "CALCULATED_USAGE", AggregationMethod: "MAX", ResetPeriod: "NONE"}},
 		},
 	}

@@ -137,7 +137,7 @@ func TestStreamChanges(t *testing.T) {
 	}
 	eventually(t, "stream connected", func() bool { return s.StreamConns.Load() > 0 && !c.Stale() })
 	in := fixture(t, "eu-prod-1")
-	in.Entitlements[1].Grant = mustGrant(t, map[string]any{"type": "boolean", "value": false}, 0)
+	in.Entitlements[1].Grant = sdktest.Grant(t, map[string]any{"type": "boolean", "value": false}, 0)
 	s.Set(in)
 	eventually(t, "sso refused", func() bool { return !allowed(t, c, "eu-prod-1", "sso").Allowed })
 	mu.Lock()
@@ -313,7 +313,7 @@ func TestOutage(t *testing.T) {
 	}
 	// A change made after the reconnect reaches the client.
 	in := fixture(t, "eu-prod-1")
-	in.Entitlements[1].Grant = mustGrant(t, map[string]any{"type": "boolean", "value": false}, 0)
+	in.Entitlements[1].Grant = sdktest.Grant(t, map[string]any{"type": "boolean", "value": false}, 0)
 	s.Set(in)
 	eventually(t, "a change after the reconnect", func() bool { return !allowed(t, c, "eu-prod-1", "sso").Allowed })
 	eventually(t, "usage settles", func() bool { return num(allowed(t, c, "eu-prod-1", "api-calls").Usage) == 20 })
@@ -539,7 +539,10 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		goleak.IgnoreAnyFunction("net/http/httptest.(*Server).goServe.func1"))
 }
 
-// The package depends on nothing of the server.
+// The SDK's packages (sdk, sdk/licensefile, sdk/openfeature, sdk/sdktest,
+// the example) are for vendors' software: they depend on nothing of the
+// server (ent, gqlgen, database drivers, internal/ packages); of this
+// repository only on policy and each other.
 func TestDependencies(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")

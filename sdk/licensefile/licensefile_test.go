@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -478,43 +477,6 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// sdk/licensefile is for vendors' software: it must not drag in the
-// server (ent, gqlgen, database drivers, internal/ packages).
-func TestDependencies(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
-	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// (github.com/vektah/gqlparser is OPA's, for its graphql builtins; the
-	// server's GraphQL layer is gqlgen.)
-	forbidden := []string{"entgo.io/", "ariga.io/", "github.com/99designs/gqlgen",
-		"github.com/lib/pq", "github.com/jackc/", "modernc.org/sqlite", "github.com/mattn/go-sqlite3",
-		"github.com/spf13/cobra", "github.com/prometheus/client_golang"}
-	own := "github.com/entitled/entitled/"
-	allowedOwn := map[string]bool{own + "policy": true, own + "sdk/licensefile": true}
-	n := 0
-	for _, p := range strings.Fields(string(out)) {
-		n++
-		for _, f := range forbidden {
-			if strings.HasPrefix(p, f) {
-				t.Errorf("depends on %s", p)
-			}
-		}
-		if strings.HasPrefix(p, own) && !allowedOwn[p] {
-			t.Errorf("depends on %s (only policy may be used from this repository)", p)
-		}
-		if strings.Contains(p, "/internal/") && strings.HasPrefix(p, own) {
-			t.Errorf("depends on an internal package: %s", p)
-		}
-	}
-	if n < 3 {
-		t.Fatalf("go list found only %d packages: %s", n, out)
-	}
 }
 
 // A verified file decides from many goroutines at once (run with -race).

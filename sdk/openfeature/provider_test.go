@@ -14,18 +14,6 @@ import (
 	"github.com/entitled/entitled/sdk/sdktest"
 )
 
-func grant(t *testing.T, v map[string]any, overage float64) *policy.Grant {
-	t.Helper()
-	var o *float64
-	if overage != 0 {
-		o = &overage
-	}
-	g, err := policy.NewGrant(v, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
 
 func fixture(t *testing.T) sdktest.Instance {
 	return sdktest.Instance{
@@ -34,10 +22,10 @@ func fixture(t *testing.T) sdktest.Instance {
 		License: &policy.License{ID: "l1", Slug: "enterprise", Type: "PAID", Version: 3, IsActive: true},
 		Entitlements: []licensefile.Granted{
 			{Entitlement: &policy.Entitlement{ID: "e1", Slug: "api-calls", Type: "NUMBER", MeterType: "RAW_EVENT", AggregationMethod: "SUM", ResetPeriod: "NONE"},
-				Grant: grant(t, map[string]any{"type": "number", "value": 100.0}, 0)},
-			{Entitlement: &policy.Entitlement{ID: "e2", Slug: "sso", Type: "BOOLEAN"}, Grant: grant(t, map[string]any{"type": "boolean", "value": true}, 0)},
+				Grant: sdktest.Grant(t, map[string]any{"type": "number", "value": 100.0}, 0)},
+			{Entitlement: &policy.Entitlement{ID: "e2", Slug: "sso", Type: "BOOLEAN"}, Grant: sdktest.Grant(t, map[string]any{"type": "boolean", "value": true}, 0)},
 			{Entitlement: &policy.Entitlement{ID: "e4", Slug: "branding", Type: "CONFIG"},
-				Grant: grant(t, map[string]any{"type": "object", "value": map[string]any{"logo": "acme.png"}}, 0)},
+				Grant: sdktest.Grant(t, map[string]any{"type": "object", "value": map[string]any{"logo": "acme.png"}}, 0)},
 		},
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/entitled/entitled/policy"
@@ -553,4 +554,20 @@ func (s *Server) Change(kind, slug string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.changeLocked(kind, slug)
+}
+
+// Grant is a grant for an Instance's entitlements: value as the GraphQL
+// API takes it ({"type": "number", "value": 100}); overage 0 for none. A
+// value that is not a grant fails the test.
+func Grant(t testing.TB, value map[string]any, overage float64) *policy.Grant {
+	t.Helper()
+	var o *float64
+	if overage != 0 {
+		o = &overage
+	}
+	g, err := policy.NewGrant(value, o)
+	if err != nil {
+		t.Fatalf("sdktest.Grant(%v): %v", value, err)
+	}
+	return g
 }
