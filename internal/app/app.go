@@ -183,11 +183,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	whc := cfg.Webhooks
 	whc.Now, whc.Log, whc.Metrics = cfg.Now, cfg.Logger, a.Metrics
 	a.Webhooks = webhooks.New(db, a.Events, sealer, whc)
-	if n, err := a.Webhooks.SealStoredSecrets(ctx); err != nil {
-		db.Close()
-		return nil, err
-	} else if n > 0 {
-		cfg.Logger.Info("sealed webhook secrets stored in the clear by an earlier release", "secrets", n)
+	// Secrets an earlier release stored in the clear are sealed once the
+	// schema is this binary's: now, or (ENTITLED_AUTO_MIGRATE=false) when
+	// a readiness check first finds it current.
+	if !cfg.SkipMigrations {
+		if err := a.sealClearSecrets(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	// Facts only read: on SQLite they get the read pool.
 	a.Facts = facts.New(db, cfg.Now, a.Feed.Observe)
@@ -313,4 +316,17 @@ func (a *App) Close() error {
 		a.log.Warn("tracing: export spans at shutdown", "err", err)
 	}
 	return a.DB.Close()
+}
+
+// sealClearSecrets seals the webhook secrets an earlier release stored in
+// the clear (until then they sign as they are).
+func (a *App) sealClearSecrets(ctx context.Context) error {
+	n, err := a.Webhooks.SealStoredSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.log.Info("sealed webhook secrets stored in the clear by an earlier release", "secrets", n)
+	}
+	return nil
 }

@@ -58,8 +58,10 @@ func (a *App) pending(ctx context.Context) ([]string, error) {
 	r.checked, r.err, r.pending = time.Now(), err, nil
 	if err == nil {
 		r.pending = st.Pending
-		if st.Current() {
-			r.migrated.Store(true)
+		if st.Current() && !r.migrated.Swap(true) {
+			if err := a.sealClearSecrets(ctx); err != nil {
+				a.log.WarnContext(ctx, "seal webhook secrets stored in the clear (they keep signing; the next start tries again)", "err", err)
+			}
 		}
 	}
 	return r.pending, r.err
