@@ -1,9 +1,24 @@
 // Package metering meters NUMBER entitlements per instance: an append-only
 // ledger of accepted reports and, in the same transaction, per-period
-// counters that hold what every aggregation needs, so a decision reads one
-// row. Reports are counted exactly once (idempotency keys), never dropped
-// (reportUsage records overage), and consumeUsage never lets the total pass
-// the hard cap, under any concurrency.
+// counters that hold what every aggregation needs. Reports are counted
+// exactly once (idempotency keys), never dropped (reportUsage records
+// overage), and consumeUsage never lets the total pass the hard cap, under
+// any concurrency.
+//
+// Writes are group-committed (group.go): concurrent reports and consumes
+// of one counter row share one transaction, decided in arrival order
+// under the row's lock, each answered after that commit.
+//
+// Decisions read usage from memory (Current): each process keeps the
+// counters of the pairs it has decided or written, updated after each of
+// its own commits, so within a process a decision counts every
+// acknowledged report. Other processes' commits arrive through the change
+// feed's connection, on Channel: every usage transaction sends one
+// notification at commit with the counters it left (a group of reports
+// costs one, not one per report), typically heard within milliseconds.
+// While the feed's listener is down decisions read the row, as they do
+// for a pair's first decision in a period; after a reconnect the kept
+// counters are dropped and read again.
 package metering
 
 import (

@@ -119,7 +119,10 @@ echo "## plan of the batch key lookup (statistics from the empty ledger)"
 org=$(psql "$PG/$db" -tAc "SELECT organization_id FROM usage_events LIMIT 1")
 keys=$(psql "$PG/$db" -tAc "SELECT string_agg(quote_literal(idempotency_key), ',') FROM (SELECT idempotency_key FROM usage_events ORDER BY random() LIMIT 500) k")
 psql "$PG/$db" -tAc "SELECT reltuples::bigint AS planner_thinks, (SELECT count(*) FROM usage_events) AS rows FROM pg_class WHERE relname = 'usage_events'"
-psql "$PG/$db" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT idempotency_key, kind, request_hash, aggregate, period_start, result FROM usage_events WHERE organization_id = '$org' AND idempotency_key = ANY(ARRAY[$keys])"
+echo "# = ANY, as a plain lookup would:"
+psql "$PG/$db" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT idempotency_key, kind, request_hash, aggregate, period_start, result FROM usage_events WHERE organization_id = '$org' AND idempotency_key = ANY(ARRAY[$keys])" | grep -v 'ARRAY\|{'
+echo "# metering's lookup (a probe per key):"
+psql "$PG/$db" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT k.key, e.kind FROM unnest(ARRAY[$keys]) AS k(key) CROSS JOIN LATERAL (SELECT kind FROM usage_events WHERE organization_id = '$org' AND idempotency_key = k.key LIMIT 1) e" | grep -v 'ARRAY\|{'
 
 count=$(psql "$PG/$db" -tAc "SELECT sum(count) FROM usage_counters c JOIN entitlements e ON e.id = c.entitlement_id WHERE e.slug = 'events'")
 events=$(psql "$PG/$db" -tAc "SELECT count(*) FROM usage_events")
