@@ -115,8 +115,8 @@ var (
 FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL (
 	SELECT {ue.kind}, {ue.request_hash}, {ue.aggregate}, {ue.period_start}, {ue.result} FROM {ue}
 	WHERE {ue.organization_id} = $1 AND {ue.idempotency_key} = k.key LIMIT 1) e`)
-	insertEventsHead      = "INSERT INTO " + usageevent.Table + " (" + eventColumnList + ") VALUES "
-	insertEventsTail      = schemaSQL(` ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
+	insertEventsHead = "INSERT INTO " + usageevent.Table + " (" + eventColumnList + ") VALUES "
+	insertEventsTail = schemaSQL(` ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
 	// copyEvents is lib/pq's COPY protocol statement for the ledger.
 	copyEvents = "COPY " + usageevent.Table + " (" + eventColumnList + ") FROM STDIN"
 )
