@@ -444,6 +444,8 @@ func (e *Env) Peer(opts ...Option) *Env {
 // of 32 bytes).
 const TestMasterKey = "ZW50aXRsZWQtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGU="
 
+// logSink is where test servers log: nowhere, unless ENTITLED_TEST_LOG is
+// set (then stderr, to see what a failing test's server said).
 func logSink() io.Writer {
 	if os.Getenv("ENTITLED_TEST_LOG") != "" {
 		return os.Stderr
