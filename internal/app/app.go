@@ -163,8 +163,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Revision: func(ctx context.Context, tx changefeed.Tx, org string) (int64, error) {
 			return a.Events.Head(ctx, tx, org)
 		},
-		// Any process's queued deliveries wake every dispatcher.
-		Channels: map[string]func(string){webhooks.Channel: func(p string) { a.Webhooks.Hear(p) }},
+		// Any process's queued deliveries wake every dispatcher; any
+		// process's usage commits update every process's counters.
+		Channels: map[string]func(string){
+			webhooks.Channel: func(p string) { a.Webhooks.Hear(p) },
+			metering.Channel: func(p string) { a.Metering.Hear(p) },
+		},
 	}))
 	// The log's outbox queues deliveries in the event's transaction.
 	a.Events = events.New(db.Dialect, cfg.Now, func(ctx context.Context, tx events.Tx, e *events.Event) error {
@@ -209,7 +213,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		dlog = decision.NewLog(cfg.DecisionLog, cfg.DecisionLogSample, cfg.Logger, a.Metrics)
 	}
 	a.Policies = custompolicy.New(db, a.Metrics, cfg.PolicyTimeout, a.Feed, a.Events)
-	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events)
+	a.Metering = metering.New(db, a.Facts, a.Metrics, cfg.Now, a.Events, a.Feed)
 	if a.Signing, err = signing.New(db, master, a.Events, a.Facts, a.Metering, a.Policies, cfg.Now, cfg.SnapshotTTL); err != nil {
 		db.Close()
 		return nil, err

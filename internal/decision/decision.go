@@ -4,8 +4,8 @@
 // organization's compiled policy set (package custompolicy), maps the
 // result, counts it, and logs it when decision logging is on. It also
 // explains decisions and previews drafts against the active policies. It
-// reads no SQL for cached instances but the usage counter of NUMBER
-// entitlements.
+// reads no SQL for cached instances, the usage of NUMBER entitlements
+// included (metering keeps it in memory; see metering.Service.Current).
 package decision
 
 import (

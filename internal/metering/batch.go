@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,7 +69,42 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 	orgID := items[0].t.orgID
 	var counters map[groupKey]*Counter
 	defer s.metrics.UsageWrite(metrics.UsageBatch, time.Now())
-	err := tx(ctx, s, func(tx *sql.Tx) error {
+	var err error
+	for attempt := 1; attempt <= keyRaceAttempts; attempt++ {
+		// A key committed meanwhile by another request (this batch retried
+		// while its first attempt was in flight) fails the ledger write:
+		// run again, the batch finds the key and replays it.
+		if err = s.reportBatch(ctx, orgID, items, &counters); !errors.Is(err, errKeyRace) {
+			break
+		}
+	}
+	if errors.Is(err, errKeyRace) {
+		err = apperr.Conflictf("an idempotency key of this batch is being used concurrently by other requests; retry the batch")
+	}
+	if err != nil {
+		return nil, err
+	}
+	for g, c := range counters {
+		s.remember(g.instanceID, g.entitlementID, g.start, c)
+	}
+	out := make([]*ReportResult, len(items))
+	fresh := 0
+	for i := range items {
+		out[i] = items[i].result
+		if items[i].fresh {
+			fresh++
+		}
+	}
+	s.metrics.Reports(fresh)
+	return out, nil
+}
+
+// reportBatch is one attempt at a batch's transaction.
+func (s *Service) reportBatch(ctx context.Context, orgID string, items []batchItem, counters *map[groupKey]*Counter) error {
+	return tx(ctx, s, func(tx *sql.Tx) error {
+		for i := range items {
+			items[i].result, items[i].fresh = nil, false
+		}
 		q := s.prepared(tx)
 		// Keys seen before, in the ledger or earlier in this batch.
 		known, err := s.knownKeys(ctx, tx, orgID, items)
@@ -77,7 +113,7 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 		}
 		firstInBatch := map[string]int{}
 		groups := map[groupKey]*Counter{}
-		counters = groups
+		*counters = groups
 		var order []groupKey
 		for i := range items {
 			it := &items[i]
@@ -126,24 +162,15 @@ func (s *Service) ReportBatch(ctx context.Context, inputs []*ReportInput) ([]*Re
 				return err
 			}
 		}
-		return s.insertEvents(ctx, tx, items)
-	})
-	if err != nil {
-		return nil, err
-	}
-	for g, c := range counters {
-		s.remember(g.instanceID, g.entitlementID, g.start, c)
-	}
-	out := make([]*ReportResult, len(items))
-	fresh := 0
-	for i := range items {
-		out[i] = items[i].result
-		if items[i].fresh {
-			fresh++
+		if err := s.insertEvents(ctx, tx, items); err != nil {
+			return err
 		}
-	}
-	s.metrics.Reports(fresh)
-	return out, nil
+		notes := make([]note, 0, len(order))
+		for _, g := range order {
+			notes = append(notes, noteOf(g.instanceID, g.entitlementID, g.start, groups[g]))
+		}
+		return s.notify(ctx, q, notes)
+	})
 }
 
 // knownKeys reads the ledger rows of the batch's keys.

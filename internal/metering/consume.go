@@ -2,9 +2,7 @@ package metering
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/usageevent"
 	"time"
@@ -69,62 +67,17 @@ func (s *Service) Consume(ctx context.Context, dec Decider, in ConsumeInput) (*p
 	if err != nil {
 		return nil, err
 	}
-	id := newID("ue")
-	key := id
+	m := &member{op: opConsume, t: t, start: start, end: end, ts: now, value: amount, hash: hash, id: newID("ue"), allowed: d}
+	m.key = m.id
 	if in.IdempotencyKey != nil {
-		key = *in.IdempotencyKey
+		m.key, m.keyed = *in.IdempotencyKey, true
 	}
-	var out *policy.Decision
-	var stored *Counter
 	defer s.metrics.UsageWrite(metrics.UsageConsume, time.Now())
-	err = tx(ctx, s, func(tx *sql.Tx) error {
-		q := s.prepared(tx)
-		c, err := s.lockCounter(ctx, q, t, start)
-		if err != nil {
-			return err
-		}
-		before := c.Value(t.method())
-		c.Add(amount, now)
-		after := c.Value(t.method())
-		res := *d
-		if !t.grant.Unlimited && after > t.grant.HardCap {
-			res.Allowed = false
-			res.Reason = policy.ReasonLimitExceeded
-			res.Reasons = []string{fmt.Sprintf("usage %s + requested %s exceeds hard cap %s", fmtFloat(before), fmtFloat(amount), fmtFloat(t.grant.HardCap))}
-			setFigures(&res, t, before)
-			out = &res
-			return nil // nothing recorded; the transaction only created an empty counter
-		}
-		if err := s.storeCounter(ctx, q, t, start, c); err != nil {
-			return err
-		}
-		stored = c
-		setFigures(&res, t, after)
-		record, err := json.Marshal(&res)
-		if err != nil {
-			return err
-		}
-		inserted, err := s.insertEvent(ctx, q, event{id: id, t: t, kind: string(usageevent.KindCONSUME), value: amount, ts: now, start: start, key: key, hash: hash, aggregate: after, result: string(record)})
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			return errReplay
-		}
-		out = &res
-		return s.thresholds(ctx, q, t, start, end, after)
-	})
-	if errors.Is(err, errReplay) {
-		d, _, err := s.replayConsume(ctx, t.orgID, key, hash)
-		return d, err
+	if err := s.submit(ctx, m); err != nil {
+		return nil, err
 	}
-	if err == nil {
-		if stored != nil {
-			s.remember(t.inst.Instance.ID, t.ent.ID, start, stored)
-		}
-		s.metrics.Consume(out.Allowed)
-	}
-	return out, err
+	s.metrics.Consume(m.decision.Allowed && m.fresh)
+	return m.decision, nil
 }
 
 func setFigures(d *policy.Decision, t target, usage float64) {
@@ -144,15 +97,21 @@ func (s *Service) replayConsume(ctx context.Context, orgID, key, hash string) (*
 		return nil, false, err
 	}
 	if ev.hash != hash || ev.kind != string(usageevent.KindCONSUME) {
-		return nil, true, &apperr.Error{Code: apperr.Conflict, Field: "idempotencyKey", Message: fmt.Sprintf("idempotency key %q was already used with a different request", key)}
+		return nil, true, keyConflict(key, "was already used with a different request")
 	}
+	d, err := decisionOf(ev)
+	return d, true, err
+}
+
+// decisionOf is the decision a consume's ledger row recorded.
+func decisionOf(ev *ledgerRow) (*policy.Decision, error) {
 	b, err := json.Marshal(ev.result)
 	if err != nil {
-		return nil, true, err
+		return nil, err
 	}
 	var d policy.Decision
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, true, fmt.Errorf("decode replayed decision: %w", err)
+		return nil, fmt.Errorf("decode replayed decision: %w", err)
 	}
-	return &d, true, nil
+	return &d, nil
 }

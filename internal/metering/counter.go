@@ -89,10 +89,15 @@ func (s *Service) readCounter(ctx context.Context, q exec, orgID, instanceID, en
 }
 
 // Current is the usage fact of a decision: the current period's counter of
-// one instance and entitlement. It reads one row. While the database does
-// not answer it returns the usage last known to this process (read, or
-// written by it) with the time it was known: stale is zero for a fresh
-// read. Without one it fails with UNAVAILABLE.
+// one instance and entitlement. A counter this process has seen is read
+// from memory, no SQL: it holds every commit of this process (kept after
+// each) and of the others (heard on Channel) while the change feed is
+// live. The first decision on a pair in a period, and every decision while
+// the feed is down, reads the row; while the database does not answer
+// that read returns the usage last known to this process with the time it
+// was known: stale is zero for current figures. Without one it fails with
+// UNAVAILABLE. The period is the one now falls in, so at a period's first
+// instant the counter is the new period's.
 func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *policy.Entitlement, now time.Time) (u *policy.Usage, stale time.Time, err error) {
 	start, end, err := Period(e.ResetPeriod, now)
 	if err != nil {
@@ -105,6 +110,9 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	last, known := s.last.Get(usageKey{instanceID, e.ID, start.UnixNano()})
 	var c *Counter
 	switch {
+	case known && s.heard():
+		c = &last.c // memory: the hot path
+		return usageOf(c, e.AggregationMethod, start, end), time.Time{}, nil
 	case known && s.db.Health.Failing():
 		// The database just failed: do not wait on it again.
 		err = store.Translate(errDatabaseFailing, "usage counter")
@@ -127,15 +135,19 @@ func (s *Service) Current(ctx context.Context, orgID, instanceID string, e *poli
 	default:
 		return nil, time.Time{}, err
 	}
-	method := e.AggregationMethod
-	u = &policy.Usage{Current: c.Value(method)}
+	return usageOf(c, e.AggregationMethod, start, end), stale, nil
+}
+
+// usageOf is a counter as a decision's usage fact.
+func usageOf(c *Counter, method string, start, end time.Time) *policy.Usage {
+	u := &policy.Usage{Current: c.Value(method)}
 	if c != nil {
 		u.Count = c.Count
 	}
 	if !end.IsZero() {
 		u.PeriodStart, u.PeriodEnd = start, end
 	}
-	return u, stale, nil
+	return u
 }
 
 // fallbackWait bounds a usage read when the last known usage could answer

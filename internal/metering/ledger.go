@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/lib/pq"
 
 	"github.com/entitled/entitled/ent/usageevent"
-	"github.com/entitled/entitled/internal/apperr"
 	"github.com/entitled/entitled/internal/platform/store"
 )
 
@@ -25,27 +25,43 @@ type ledgerRow struct {
 	result      map[string]any
 }
 
-// ledgerRows reads the events of the given idempotency keys.
+// ledgerRows reads the events of the given idempotency keys. On
+// PostgreSQL the keys go as one array, and each is looked up on its own by
+// equality on both columns of the unique (organization_id,
+// idempotency_key) index: one index probe per key whatever the table's
+// statistics say. (`IN (...)` or `= ANY($2)` let a plan made from stale
+// statistics bind the organization alone and filter its whole ledger: on
+// a ledger analyzed while empty, 145 ms against 21 ms for 500 keys among
+// 400,000 rows; docs/benchmarks.md.) The statement text is fixed, so it is
+// prepared once. SQLite's planner takes the unique index for the IN list
+// by rule.
 func (s *Service) ledgerRows(ctx context.Context, q exec, orgID string, keys []string) (map[string]*ledgerRow, error) {
 	out := map[string]*ledgerRow{}
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
+		if s.dialect == dialect.Postgres {
+			n = len(keys)
+		}
 		chunk := keys[:n]
 		keys = keys[n:]
-		var b strings.Builder
-		b.WriteString(selectLedgerRows)
-		args := []any{orgID}
-		b.WriteString(s.placeholder(1))
-		b.WriteString(ledgerKeyIn)
-		for i, k := range chunk {
-			if i > 0 {
-				b.WriteByte(',')
+		query, args := selectLedgerRowsByKey, []any{orgID, pq.Array(chunk)}
+		if s.dialect != dialect.Postgres {
+			var b strings.Builder
+			b.WriteString(selectLedgerRows)
+			args = []any{orgID}
+			b.WriteString(s.placeholder(1))
+			b.WriteString(ledgerKeyIn)
+			for i, k := range chunk {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				args = append(args, k)
+				b.WriteString(s.placeholder(len(args)))
 			}
-			args = append(args, k)
-			b.WriteString(s.placeholder(len(args)))
+			b.WriteByte(')')
+			query = b.String()
 		}
-		b.WriteByte(')')
-		rows, err := q.QueryContext(ctx, b.String(), args...)
+		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read idempotency keys: %w", err)
 		}
@@ -93,6 +109,12 @@ func (s *Service) ledgerRow(ctx context.Context, orgID, key string) (*ledgerRow,
 var (
 	selectLedgerRows = schemaSQL(`SELECT {ue.idempotency_key}, {ue.kind}, {ue.request_hash}, {ue.aggregate}, {ue.period_start}, {ue.result} FROM {ue} WHERE {ue.organization_id} = `)
 	ledgerKeyIn      = schemaSQL(` AND {ue.idempotency_key} IN (`)
+	// selectLedgerRowsByKey is PostgreSQL's: the keys as one array, each
+	// probed on its own (LIMIT 1 keeps the probes a nested loop).
+	selectLedgerRowsByKey = schemaSQL(`SELECT k.key, e.{ue.kind}, e.{ue.request_hash}, e.{ue.aggregate}, e.{ue.period_start}, e.{ue.result}
+FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL (
+	SELECT {ue.kind}, {ue.request_hash}, {ue.aggregate}, {ue.period_start}, {ue.result} FROM {ue}
+	WHERE {ue.organization_id} = $1 AND {ue.idempotency_key} = k.key LIMIT 1) e`)
 	insertEventsHead = "INSERT INTO " + usageevent.Table + " (" + eventColumnList + ") VALUES "
 	insertEventsTail = schemaSQL(` ON CONFLICT ({ue.organization_id}, {ue.idempotency_key}) DO NOTHING`)
 	// copyEvents is lib/pq's COPY protocol statement for the ledger.
@@ -123,13 +145,16 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 		for _, it := range fresh {
 			if _, err := stmt.ExecContext(ctx, row(it)...); err != nil {
 				stmt.Close()
+				if store.IsUniqueViolation(err) {
+					return errKeyRace // a key committed meanwhile: run again, it replays
+				}
 				return fmt.Errorf("append usage events: %w", err)
 			}
 		}
 		if _, err := stmt.ExecContext(ctx); err != nil {
 			stmt.Close()
 			if store.IsUniqueViolation(err) {
-				return apperr.Conflictf("an idempotency key of this batch was used concurrently by another request; retry the batch")
+				return errKeyRace // a key committed meanwhile: run again, it replays
 			}
 			return fmt.Errorf("append usage events: %w", err)
 		}
@@ -153,8 +178,10 @@ func (s *Service) insertEvents(ctx context.Context, tx *sql.Tx, items []batchIte
 		if err != nil {
 			return fmt.Errorf("append usage events: %w", err)
 		}
-		if got, err := r.RowsAffected(); err != nil || got != int64(n) {
-			return apperr.Conflictf("an idempotency key of this batch was used concurrently by another request; retry the batch")
+		if got, err := r.RowsAffected(); err != nil {
+			return fmt.Errorf("append usage events: %w", err)
+		} else if got != int64(n) {
+			return errKeyRace // a key committed meanwhile: run again, it replays
 		}
 		fresh = fresh[n:]
 	}

@@ -41,7 +41,9 @@ func (s *Service) Reset(ctx context.Context, in ResetInput) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
+	// Microseconds, as PostgreSQL keeps it: the counter remembered here
+	// and the one read back or heard from another process compare equal.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	start, end, err := Period(t.ent.ResetPeriod, now)
 	if err != nil {
 		return nil, err
@@ -70,9 +72,11 @@ func (s *Service) Reset(ctx context.Context, in ResetInput) (*Usage, error) {
 		was, is := usageFacts(t, start, end), usageFacts(t, start, end)
 		was["value"], was["count"] = before.Value, before.Count
 		is["value"], is["count"], is["reason"], is["resetAt"] = out.Value, out.Count, in.Reason, now.Truncate(time.Microsecond).Format(time.RFC3339Nano)
-		_, err = s.events.Append(ctx, tx, events.Change{Action: "usage.reset", ResourceType: "USAGE",
-			ResourceID: t.inst.Instance.ID, ResourceSlug: t.inst.Instance.Slug, Before: was, After: is})
-		return err
+		if _, err := s.events.Append(ctx, tx, events.Change{Action: "usage.reset", ResourceType: "USAGE",
+			ResourceID: t.inst.Instance.ID, ResourceSlug: t.inst.Instance.Slug, Before: was, After: is}); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, []note{noteOf(t.inst.Instance.ID, t.ent.ID, start, &Counter{ResetAt: &now})})
 	})
 	if err != nil {
 		return nil, err

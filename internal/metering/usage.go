@@ -1,9 +1,24 @@
 // Package metering meters NUMBER entitlements per instance: an append-only
 // ledger of accepted reports and, in the same transaction, per-period
-// counters that hold what every aggregation needs, so a decision reads one
-// row. Reports are counted exactly once (idempotency keys), never dropped
-// (reportUsage records overage), and consumeUsage never lets the total pass
-// the hard cap, under any concurrency.
+// counters that hold what every aggregation needs. Reports are counted
+// exactly once (idempotency keys), never dropped (reportUsage records
+// overage), and consumeUsage never lets the total pass the hard cap, under
+// any concurrency.
+//
+// Writes are group-committed (group.go): concurrent reports and consumes
+// of one counter row share one transaction, decided in arrival order
+// under the row's lock, each answered after that commit.
+//
+// Decisions read usage from memory (Current): each process keeps the
+// counters of the pairs it has decided or written, updated after each of
+// its own commits, so within a process a decision counts every
+// acknowledged report. Other processes' commits arrive through the change
+// feed's connection, on Channel: every usage transaction sends one
+// notification at commit with the counters it left (a group of reports
+// costs one, not one per report), typically heard within milliseconds.
+// While the feed's listener is down decisions read the row, as they do
+// for a pair's first decision in a period; after a reconnect the kept
+// counters are dropped and read again.
 package metering
 
 import (
@@ -11,7 +26,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"github.com/entitled/entitled/ent/entitlement"
 	"strconv"
@@ -56,10 +70,30 @@ type Service struct {
 	metrics *metrics.Registry
 
 	// last holds the usage last known of each (instance, entitlement,
-	// period): what a decision falls back to while the database does not
-	// answer.
-	last *lru.Cache[usageKey, lastUsage]
+	// period) this process has seen: what decisions read while this
+	// process hears every other's commits (fresh), and fall back to while
+	// the database does not answer. lastMu orders its updates, so a
+	// counter is never replaced by an older one.
+	last   *lru.Cache[usageKey, lastUsage]
+	lastMu sync.Mutex
+	fresh  Freshness
+
+	// group commits concurrent reports and consumes of one counter row
+	// together (group.go).
+	group grouper
 }
+
+// Freshness says since when this process may be missing other processes'
+// commits (zero: it misses none; always zero in a single process): the
+// change feed.
+type Freshness interface {
+	StaleSince() time.Time
+}
+
+// heard reports whether the counters kept in memory include every
+// commit: this process's own are kept after each commit, other
+// processes' arrive on Channel while the feed is live.
+func (s *Service) heard() bool { return s.fresh == nil || s.fresh.StaleSince().IsZero() }
 
 // MaxLastKnown bounds the usage figures remembered for fail-static
 // decisions.
@@ -84,6 +118,8 @@ func (s *Service) remember(instanceID, entitlementID string, start time.Time, c 
 	if c != nil {
 		v.c = *c
 	}
+	s.lastMu.Lock()
+	defer s.lastMu.Unlock()
 	if cur, ok := s.last.Peek(k); ok && newer(&cur.c, &v.c) {
 		v.c = cur.c
 	}
@@ -145,7 +181,7 @@ func (s *Service) prepareAll(ctx context.Context) {
 	if s.dialect == dialect.Postgres {
 		lock += " FOR UPDATE"
 	}
-	for _, q := range []string{upsertCounter, insertEventSQL, ensureCounter, selectCounter, lock, setCounter, insertThreshold} {
+	for _, q := range []string{insertEventSQL, ensureCounter, selectCounter, lock, setCounter, insertThreshold, notifySQL, selectLedgerRowsByKey} {
 		q = s.rebind(q)
 		if st, err := s.db.SQL.PrepareContext(ctx, q); err == nil {
 			s.stmts.Store(q, st)
@@ -162,13 +198,14 @@ func (s *Service) prepareAll(ctx context.Context) {
 const readCounterKey = "read: selectCounter"
 
 // New returns the usage service; log records resets and threshold
-// crossings.
-func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time, log *events.Log) *Service {
+// crossings; fresh (the change feed) says whether the counters kept in
+// memory are current.
+func New(db *store.DB, cache *facts.Cache, m *metrics.Registry, now func() time.Time, log *events.Log, fresh Freshness) *Service {
 	last, err := lru.New[usageKey, lastUsage](MaxLastKnown)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
-	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect, events: log, last: last}
+	s := &Service{db: db, cache: cache, metrics: m, now: now, dialect: db.Dialect, events: log, last: last, fresh: fresh}
 	s.prepareAll(context.Background())
 	return s
 }
@@ -300,9 +337,6 @@ type exec interface {
 }
 
 func newID(prefix string) string { return pulid.New(prefix) }
-
-// errReplay aborts a transaction whose idempotency key was already used.
-var errReplay = errors.New("idempotency key already used")
 
 // tx runs fn in one database transaction. Metering writes raw SQL (one
 // upsert per counter, COPY for ledger rows), so it uses database/sql

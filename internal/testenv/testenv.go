@@ -177,7 +177,7 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		DatabaseURL:   dbURL,
 		OperatorToken: OperatorToken,
 		Now:           env.Now,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        slog.New(slog.NewTextHandler(logSink(), nil)),
 		PolicyTimeout: 5 * time.Second,
 		// The event scheduler's passes would run between the statements
 		// of tests that count them; tests of the scheduler set a short
@@ -452,3 +452,12 @@ func (e *Env) Peer(opts ...Option) *Env {
 // TestMasterKey is the master key test servers seal secrets with (base64
 // of 32 bytes).
 const TestMasterKey = "ZW50aXRsZWQtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGU="
+
+// logSink is where test servers log: nowhere, unless ENTITLED_TEST_LOG is
+// set (then stderr, to see what a failing test's server said).
+func logSink() io.Writer {
+	if os.Getenv("ENTITLED_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}

@@ -252,3 +252,11 @@ func (t translatingTx) QueryContext(ctx context.Context, query string, args ...a
 }
 
 func (t translatingTx) Commit() error { return unavailable(t.Tx.Commit()) }
+
+// IsCommitFailure reports whether err is a failed commit: whether the
+// transaction committed is unknown, so its work must be neither
+// acknowledged nor run again.
+func IsCommitFailure(err error) bool {
+	var ce commitError
+	return errors.As(err, &ce)
+}
