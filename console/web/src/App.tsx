@@ -14,6 +14,7 @@ import { AuditPage } from './pages/Audit';
 import { EntitlementDetailPage } from './pages/EntitlementDetail';
 import { WebhooksPage } from './pages/Webhooks';
 import { WebhookDetailPage } from './pages/WebhookDetail';
+import { SettingsPage } from './pages/Settings';
 
 export function App() {
   return (
@@ -125,6 +126,7 @@ const NAV: NavItem[] = [
   { to: '/audit', label: 'Audit log', show: (s) => s.canRead },
   { to: '/webhooks', label: 'Webhooks', show: (s) => s.canRead },
   { to: '/check', label: 'Check decisions', show: (s) => s.canCheck },
+  { to: '/settings', label: 'Settings', show: (s) => s.canRead },
 ];
 
 function Shell() {
@@ -225,6 +227,7 @@ function Routes() {
     if (path === '/audit') return <AuditPage />;
     if (path === '/webhooks') return <WebhooksPage />;
     if ((m = match('/webhooks/:id', path))) return <WebhookDetailPage key={m.id} id={m.id} />;
+    if (path === '/settings') return <SettingsPage />;
   }
   if (session.canCheck && path === '/check') return <CheckPage />;
   return <NotFound home={home} />;

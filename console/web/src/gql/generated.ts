@@ -24,8 +24,9 @@ export const DeleteWebhookEndpointDocument = "mutation DeleteWebhookEndpoint($id
 export const EntitlementOptionsDocument = "query EntitlementOptions {\n  entitlements(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        resetPeriod\n      }\n    }\n  }\n}" as TypedDocumentString<EntitlementOptionsQuery, EntitlementOptionsQueryVariables>;
 export const EntitlementsDocument = "query Entitlements($where: EntitlementWhereInput, $orderBy: [EntitlementOrder!], $first: Int, $after: Cursor) {\n  entitlements(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...EntitlementFields\n        grants {\n          id\n          value\n          overagePercent\n          license {\n            id\n            name\n            slug\n            isActive\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<EntitlementsQuery, EntitlementsQueryVariables>;
 export const InstanceDecisionsDocument = "query InstanceDecisions($instance: String!) {\n  decisions(instance: $instance) {\n    entitlement\n    allowed\n    reason\n    reasons\n    value\n    usage\n    limit\n    hardCap\n    remaining\n    licenseVersion\n    policyVersion\n    evaluatedAt\n  }\n}" as TypedDocumentString<InstanceDecisionsQuery, InstanceDecisionsQueryVariables>;
-export const InstanceDetailDocument = "query InstanceDetail($slug: String!) {\n  instances(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...InstanceFields\n        updatedAt\n        usage {\n          entitlement {\n            id\n            slug\n            name\n            aggregationMethod\n            meterType\n            resetPeriod\n          }\n          value\n          count\n          periodStart\n          periodEnd\n          limit\n          hardCap\n          remaining\n        }\n        thresholdEvents(first: 10, orderBy: {field: CREATED_AT, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              kind\n              usage\n              limit\n              hardCap\n              createdAt\n              entitlement {\n                id\n                slug\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstanceDetailQuery, InstanceDetailQueryVariables>;
+export const InstanceDetailDocument = "query InstanceDetail($slug: String!) {\n  instances(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...InstanceFields\n        updatedAt\n        licenseFiles {\n          id\n          kid\n          issuedAt\n          expiresAt\n          issuedByName\n          includePolicies\n          sha256\n        }\n        usage {\n          entitlement {\n            id\n            slug\n            name\n            aggregationMethod\n            meterType\n            resetPeriod\n          }\n          value\n          count\n          periodStart\n          periodEnd\n          limit\n          hardCap\n          remaining\n        }\n        thresholdEvents(first: 10, orderBy: {field: CREATED_AT, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              kind\n              usage\n              limit\n              hardCap\n              createdAt\n              entitlement {\n                id\n                slug\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstanceDetailQuery, InstanceDetailQueryVariables>;
 export const InstancesDocument = "query Instances($where: InstanceWhereInput, $orderBy: [InstanceOrder!], $first: Int, $after: Cursor) {\n  instances(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...InstanceFields\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstancesQuery, InstancesQueryVariables>;
+export const IssueLicenseFileDocument = "mutation IssueLicenseFile($input: IssueLicenseFileInput!) {\n  issueLicenseFile(input: $input) {\n    id\n    kid\n    issuedAt\n    expiresAt\n    includePolicies\n    certificate\n  }\n}" as TypedDocumentString<IssueLicenseFileMutation, IssueLicenseFileMutationVariables>;
 export const LicenseDetailDocument = "query LicenseDetail($slug: String!) {\n  licenses(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...LicenseSummary\n        createdAt\n        entitlements {\n          id\n          value\n          overagePercent\n          entitlement {\n            id\n            name\n            slug\n            type\n            resetPeriod\n          }\n        }\n        versions(first: 100, orderBy: {field: VERSION, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              version\n              type\n              isActive\n              change\n              createdAt\n              terms {\n                entitlementID\n                entitlementSlug\n                entitlementType\n                value\n                overagePercent\n              }\n            }\n          }\n        }\n        instances(first: 100, orderBy: [{field: NAME, direction: ASC}]) {\n          totalCount\n          edges {\n            node {\n              id\n              name\n              slug\n              startsAt\n              expiresAt\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicenseDetailQuery, LicenseDetailQueryVariables>;
 export const LicenseOptionsDocument = "query LicenseOptions {\n  licenses(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        version\n        isActive\n        isDefault\n      }\n    }\n  }\n}" as TypedDocumentString<LicenseOptionsQuery, LicenseOptionsQueryVariables>;
 export const LicensesDocument = "query Licenses($where: LicenseWhereInput, $orderBy: [LicenseOrder!], $first: Int, $after: Cursor) {\n  licenses(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...LicenseSummary\n        instances {\n          totalCount\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicensesQuery, LicensesQueryVariables>;
@@ -37,9 +38,11 @@ export const ReplayWebhookEventsDocument = "mutation ReplayWebhookEvents($endpoi
 export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
 export const RetryWebhookDeliveryDocument = "mutation RetryWebhookDelivery($id: ID!) {\n  retryWebhookDelivery(id: $id) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RetryWebhookDeliveryMutation, RetryWebhookDeliveryMutationVariables>;
 export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
+export const RotateSigningKeyDocument = "mutation RotateSigningKey {\n  rotateSigningKey {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<RotateSigningKeyMutation, RotateSigningKeyMutationVariables>;
 export const RotateWebhookSecretDocument = "mutation RotateWebhookSecret($id: ID!) {\n  rotateWebhookSecret(id: $id) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RotateWebhookSecretMutation, RotateWebhookSecretMutationVariables>;
 export const SendTestWebhookDocument = "mutation SendTestWebhook($endpointID: ID!) {\n  sendTestWebhook(endpointID: $endpointID) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<SendTestWebhookMutation, SendTestWebhookMutationVariables>;
 export const SetLicenseEntitlementDocument = "mutation SetLicenseEntitlement($input: SetLicenseEntitlementInput!) {\n  setLicenseEntitlement(input: $input) {\n    id\n    value\n    overagePercent\n    license {\n      id\n      version\n    }\n  }\n}" as TypedDocumentString<SetLicenseEntitlementMutation, SetLicenseEntitlementMutationVariables>;
+export const SigningKeysDocument = "query SigningKeys {\n  signingKeys {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<SigningKeysQuery, SigningKeysQueryVariables>;
 export const TestPolicyDocument = "query TestPolicy($module: String!, $tests: String) {\n  testPolicy(module: $module, tests: $tests) {\n    name\n    file\n    row\n    col\n    passed\n    durationMs\n    output\n    error\n  }\n}" as TypedDocumentString<TestPolicyQuery, TestPolicyQueryVariables>;
 export const UpdateEntitlementDocument = "mutation UpdateEntitlement($id: ID!, $input: UpdateEntitlementInput!) {\n  updateEntitlement(id: $id, input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<UpdateEntitlementMutation, UpdateEntitlementMutationVariables>;
 export const UpdateInstanceDocument = "mutation UpdateInstance($id: ID!, $input: UpdateInstanceInput!) {\n  updateInstance(id: $id, input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<UpdateInstanceMutation, UpdateInstanceMutationVariables>;
@@ -555,6 +558,14 @@ export type InstanceWhereInput = {
   updatedAtNotIn?: Array<string> | null | undefined;
 };
 
+export type IssueLicenseFileInput = {
+  /** Carry the organization's active custom policies (default false). */
+  includePolicies?: boolean | null | undefined;
+  instanceID: string;
+  /** How long the file is valid: a Go duration such as 720h (the default), at least 1h. */
+  ttl?: string | null | undefined;
+};
+
 /** Ordering options for License connections */
 export type LicenseOrder = {
   /** The ordering direction. */
@@ -724,6 +735,11 @@ export type SetLicenseEntitlementInput = {
   /** {"type": "number"|"boolean"|"object", "value": ...}, matching the entitlement type; -1 is unlimited for numbers. */
   value: Record<string, unknown>;
 };
+
+/** SigningKeyStatus is enum for the field status */
+export type SigningKeyStatus =
+  | 'CURRENT'
+  | 'RETIRED';
 
 /** ThresholdEventKind is enum for the field kind */
 export type ThresholdEventKind =
@@ -1140,7 +1156,7 @@ export type InstanceDetailQueryVariables = Exact<{
 }>;
 
 
-export type InstanceDetailQuery = { instances: { edges: Array<{ node: { updatedAt: string, id: string, name: string, slug: string, startsAt: string, expiresAt: string | null, metadata: Record<string, unknown> | null, createdAt: string, usage: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null, remaining: number | null, entitlement: { id: string, slug: string, name: string, aggregationMethod: EntitlementAggregationMethod | null, meterType: EntitlementMeterType | null, resetPeriod: EntitlementResetPeriod | null } }>, thresholdEvents: { totalCount: number, edges: Array<{ node: { id: string, kind: ThresholdEventKind, usage: number, limit: number, hardCap: number, createdAt: string, entitlement: { id: string, slug: string, name: string } } | null } | null> | null }, license: { id: string, name: string, slug: string, type: LicenseType, version: number, versionName: string | null, isActive: boolean, isDefault: boolean } | null } | null } | null> | null } };
+export type InstanceDetailQuery = { instances: { edges: Array<{ node: { updatedAt: string, id: string, name: string, slug: string, startsAt: string, expiresAt: string | null, metadata: Record<string, unknown> | null, createdAt: string, licenseFiles: Array<{ id: string, kid: string, issuedAt: string, expiresAt: string, issuedByName: string | null, includePolicies: boolean, sha256: string }> | null, usage: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null, remaining: number | null, entitlement: { id: string, slug: string, name: string, aggregationMethod: EntitlementAggregationMethod | null, meterType: EntitlementMeterType | null, resetPeriod: EntitlementResetPeriod | null } }>, thresholdEvents: { totalCount: number, edges: Array<{ node: { id: string, kind: ThresholdEventKind, usage: number, limit: number, hardCap: number, createdAt: string, entitlement: { id: string, slug: string, name: string } } | null } | null> | null }, license: { id: string, name: string, slug: string, type: LicenseType, version: number, versionName: string | null, isActive: boolean, isDefault: boolean } | null } | null } | null> | null } };
 
 export type InstanceDecisionsQueryVariables = Exact<{
   instance: string;
@@ -1303,6 +1319,25 @@ export type DeletePolicyMutationVariables = Exact<{
 
 
 export type DeletePolicyMutation = { deletePolicy: string };
+
+export type SigningKeyFieldsFragment = { id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null };
+
+export type SigningKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SigningKeysQuery = { signingKeys: Array<{ id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null }> };
+
+export type RotateSigningKeyMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RotateSigningKeyMutation = { rotateSigningKey: { id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null } };
+
+export type IssueLicenseFileMutationVariables = Exact<{
+  input: IssueLicenseFileInput;
+}>;
+
+
+export type IssueLicenseFileMutation = { issueLicenseFile: { id: string, kid: string, issuedAt: string, expiresAt: string, includePolicies: boolean, certificate: string } };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 

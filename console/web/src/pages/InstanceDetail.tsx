@@ -3,6 +3,7 @@ import { request } from '../api';
 import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
+import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
 import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, ResetUsageDocument, type InstanceDetailQuery } from '../gql/generated';
 import { useQuery } from '../hooks';
@@ -41,6 +42,7 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [resetting, setResetting] = useState<Usage | null>(null);
+  const [issuing, setIssuing] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const decisions = useQuery(InstanceDecisionsDocument, { instance: instance.slug }, { skip: !session.canCheck });
   const ex = expiry(instance.expiresAt);
@@ -137,6 +139,19 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
               <DecisionsTable decisions={decisions.data.decisions} />
             )}
           </Section>
+          <Section
+            title="License files"
+            description="Signed files for software that decides without reaching the server; newest first."
+            actions={
+              session.canWrite ? (
+                <Button variant="primary" onClick={() => setIssuing(true)}>
+                  Download license file
+                </Button>
+              ) : null
+            }
+          >
+            <LicenseFilesTable files={instance.licenseFiles ?? []} />
+          </Section>
           <Section title="Recent threshold events" description="Crossings of 80% of a limit, the limit, and the hard cap; newest first.">
             {events.length === 0 ? (
               <p className="muted">No thresholds crossed yet.</p>
@@ -225,6 +240,17 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
             setNotice('Instance saved.');
             if (i.slug !== instance.slug) navigate(`/instances/${encodeURIComponent(i.slug)}`, { replace: true });
             else await refresh();
+          }}
+        />
+      ) : null}
+      {issuing ? (
+        <IssueLicenseFileDialog
+          instance={instance}
+          onClose={() => setIssuing(false)}
+          onIssued={async (f) => {
+            setIssuing(false);
+            setNotice(`License file issued, valid until ${fmtDateTime(f.expiresAt)}, and downloaded as ${f.filename}.`);
+            await refresh();
           }}
         />
       ) : null}
