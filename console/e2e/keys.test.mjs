@@ -112,3 +112,113 @@ describe('license files and signing keys', () => {
     }
   });
 });
+
+describe('API keys', () => {
+  test('create a READ key, see its secret once, sign in with it (mutations hidden), revoke it (sign-in refused)', async () => {
+    const admin = await newPage(browser, DESKTOP);
+    const { page } = admin;
+    let secret;
+    try {
+      await signIn(page, server.base, server.adminKey);
+      await nav(page, 'API keys');
+      await page.getByTestId(/^api-key-etk_/).first().waitFor();
+      assert.equal(await page.getByText('This console signed in with it.').count(), 1);
+
+      await page.getByRole('button', { name: 'New API key' }).click();
+      const dialog = page.getByRole('dialog', { name: 'New API key' });
+      await dialog.getByRole('button', { name: 'Create key' }).click();
+      await dialog.getByText('Name the key after the service or person that uses it.').waitFor();
+      await dialog.getByLabel('Name', { exact: true }).fill('Support desk');
+      // READ is preselected; ADMIN and CHECK are not.
+      assert.equal(await dialog.getByRole('checkbox', { name: /^READ/ }).isChecked(), true);
+      assert.equal(await dialog.getByRole('checkbox', { name: /^ADMIN/ }).isChecked(), false);
+      assert.equal(await dialog.getByRole('checkbox', { name: /^CHECK/ }).isChecked(), false);
+      await assertA11y(page, 'new API key dialog');
+      await shot(page, 'api-key-new-1280', false);
+      await dialog.getByRole('button', { name: 'Create key' }).click();
+      const shown = page.getByRole('dialog', { name: 'API key Support desk created' });
+      await shown.getByText('Copy this secret now: it will not be shown again.').waitFor();
+      secret = await shown.getByTestId('api-key-secret').inputValue();
+      assert.match(secret, /^etk_[a-z0-9]+$/);
+      await shown.getByText('Scopes: READ; never expires.').waitFor();
+      await assertA11y(page, 'API key secret');
+      await shot(page, 'api-key-secret-1280', false);
+      await shown.getByRole('button', { name: 'I have stored the secret' }).click();
+      await shown.waitFor({ state: 'detached' });
+      const row = page.getByTestId(`api-key-${secret.slice(0, 10)}`);
+      await row.getByText('Support desk').waitFor();
+      await row.getByText('READ', { exact: true }).waitFor();
+      assert.equal(await row.getByTestId('last-used').innerText(), 'Never');
+      // Shown once: nowhere on the page any more, nor after a reload.
+      await page.reload();
+      await row.waitFor();
+      assert.equal((await page.content()).includes(secret), false, 'the secret is not on the page after it was shown');
+
+      // Signed in with the READ key: browsing works, changes are hidden.
+      const reader = await newPage(browser, DESKTOP);
+      try {
+        await signIn(reader.page, server.base, secret);
+        await reader.page.getByText('Read-only: changes are hidden.').waitFor();
+        assert.equal(await reader.page.getByRole('button', { name: 'New license' }).count(), 0);
+        await reader.page.goto(server.base + '/instances/air-gapped');
+        await reader.page.getByRole('heading', { level: 1, name: 'Air-gapped plant' }).waitFor();
+        for (const name of ['Edit', 'Delete', 'Download license file']) {
+          assert.equal(await reader.page.getByRole('button', { name }).count(), 0, `${name} is hidden from a READ key`);
+        }
+        const links = await reader.page.getByRole('navigation', { name: 'Primary' }).getByRole('link').allInnerTexts();
+        assert.equal(links.includes('API keys'), false, 'a READ key does not see the API keys page');
+        assert.deepEqual(reader.problems, []);
+      } finally {
+        await reader.context.close();
+      }
+
+      // Its use shows up (to the minute) once the server recorded it.
+      for (let i = 0; ; i++) {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        if ((await row.getByTestId('last-used').innerText()) !== 'Never') break;
+        if (i > 50) throw new Error('the READ key\'s last use never showed');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await shot(page, 'api-keys-1280');
+      await assertA11y(page, 'API keys');
+
+      // Revoke, with confirmation.
+      await row.getByRole('button', { name: 'Revoke Support desk' }).click();
+      const confirm = page.getByRole('dialog', { name: 'Revoke Support desk?' });
+      await confirm.getByRole('button', { name: 'Revoke key' }).click();
+      await confirm.waitFor({ state: 'detached' });
+      await row.getByText('Revoked', { exact: true }).waitFor();
+      assert.equal(await row.getByRole('button', { name: 'Revoke Support desk' }).count(), 0);
+
+      const refused = await newPage(browser, DESKTOP);
+      try {
+        await refused.page.goto(server.base + '/');
+        await refused.page.getByLabel('API key').fill(secret);
+        await refused.page.getByRole('button', { name: 'Sign in' }).click();
+        await refused.page.getByText(/The server does not accept this key \(API key "Support desk" has been revoked\)/).waitFor();
+        assert.equal(await refused.page.getByRole('heading', { level: 1, name: 'Licenses' }).count(), 0);
+      } finally {
+        await refused.context.close();
+      }
+      assert.deepEqual(admin.problems, []);
+    } finally {
+      await admin.context.close();
+    }
+  });
+
+  test('the API keys page at 390 px', async () => {
+    const { page, context, problems } = await newPage(browser, NARROW);
+    try {
+      await signIn(page, server.base, server.adminKey);
+      await nav(page, 'API keys');
+      await page.getByText('Support desk').waitFor();
+      await assertA11y(page, 'API keys @390');
+      await shot(page, 'api-keys-390');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `no horizontal scroll at 390 px (overflow ${overflow}px)`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -2,8 +2,9 @@
 // file for software that decides offline) and the list of those issued.
 import { useState } from 'react';
 import { request, splitErrors } from '../api';
+import { useNow } from '../hooks';
 import { downloadText } from '../download';
-import { fmtDateTime } from '../format';
+import { fmtDateTime, shortKid } from '../format';
 import { IssueLicenseFileDocument } from '../gql/generated';
 import { Badge, Button, Dialog, ErrorBanner, Field, Select, Switch } from './ui';
 
@@ -26,7 +27,8 @@ export const TTL_CHOICES = [
   { value: '8760h', label: '1 year' },
 ] as const;
 
-export function LicenseFilesTable({ files, now = Date.now() }: { files: IssuedFile[]; now?: number }) {
+export function LicenseFilesTable({ files }: { files: IssuedFile[] }) {
+  const now = useNow();
   const sorted = [...files].sort((a, b) => b.issuedAt.localeCompare(a.issuedAt));
   if (sorted.length === 0) return <p className="muted">No license file has been issued for this instance yet.</p>;
   return (
@@ -67,11 +69,6 @@ export function LicenseFilesTable({ files, now = Date.now() }: { files: IssuedFi
       </tbody>
     </table>
   );
-}
-
-/** The first characters of a key id, enough to tell keys apart. */
-export function shortKid(kid: string): string {
-  return kid.length > 12 ? `${kid.slice(0, 12)}…` : kid;
 }
 
 export function IssueLicenseFileDialog({

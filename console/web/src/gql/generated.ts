@@ -9,8 +9,10 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 export type TypedDocumentString<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 
 export const ActorKeysDocument = "query ActorKeys {\n  apiKeys {\n    id\n    name\n    prefix\n    revoked\n  }\n}" as TypedDocumentString<ActorKeysQuery, ActorKeysQueryVariables>;
+export const ApiKeysDocument = "query ApiKeys {\n  apiKeys {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<ApiKeysQuery, ApiKeysQueryVariables>;
 export const AuditEventsDocument = "query AuditEvents($where: AuditEventWhereInput, $first: Int, $after: Cursor) {\n  auditEvents(\n    where: $where\n    first: $first\n    after: $after\n    orderBy: [{field: SEQ, direction: DESC}]\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...AuditEventFields\n      }\n    }\n  }\n}\n\nfragment AuditEventFields on AuditEvent {\n  id\n  seq\n  action\n  resourceType\n  resourceID\n  resourceSlug\n  actorType\n  actorID\n  actorName\n  before\n  after\n  licenseVersion\n  requestID\n  occurredAt\n  hash\n}" as TypedDocumentString<AuditEventsQuery, AuditEventsQueryVariables>;
 export const AuditResourcesDocument = "query AuditResources($licenseIDs: [ID!], $instanceIDs: [ID!], $entitlementIDs: [ID!]) {\n  licenses(where: {idIn: $licenseIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  instances(where: {idIn: $instanceIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  entitlements(where: {idIn: $entitlementIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n}" as TypedDocumentString<AuditResourcesQuery, AuditResourcesQueryVariables>;
+export const CreateApiKeyDocument = "mutation CreateApiKey($input: CreateAPIKeyInput!) {\n  createAPIKey(input: $input) {\n    apiKey {\n      ...ApiKeyFields\n    }\n    secret\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<CreateApiKeyMutation, CreateApiKeyMutationVariables>;
 export const CreateEntitlementDocument = "mutation CreateEntitlement($input: CreateEntitlementInput!) {\n  createEntitlement(input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<CreateEntitlementMutation, CreateEntitlementMutationVariables>;
 export const CreateInstanceDocument = "mutation CreateInstance($input: CreateInstanceInput!) {\n  createInstance(input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<CreateInstanceMutation, CreateInstanceMutationVariables>;
 export const CreateLicenseDocument = "mutation CreateLicense($input: CreateLicenseInput!) {\n  createLicense(input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<CreateLicenseMutation, CreateLicenseMutationVariables>;
@@ -37,6 +39,7 @@ export const RemoveLicenseEntitlementDocument = "mutation RemoveLicenseEntitleme
 export const ReplayWebhookEventsDocument = "mutation ReplayWebhookEvents($endpointID: ID!, $since: Time!, $until: Time) {\n  replayWebhookEvents(endpointID: $endpointID, since: $since, until: $until)\n}" as TypedDocumentString<ReplayWebhookEventsMutation, ReplayWebhookEventsMutationVariables>;
 export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
 export const RetryWebhookDeliveryDocument = "mutation RetryWebhookDelivery($id: ID!) {\n  retryWebhookDelivery(id: $id) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RetryWebhookDeliveryMutation, RetryWebhookDeliveryMutationVariables>;
+export const RevokeApiKeyDocument = "mutation RevokeApiKey($id: ID!) {\n  revokeAPIKey(id: $id) {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<RevokeApiKeyMutation, RevokeApiKeyMutationVariables>;
 export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
 export const RotateSigningKeyDocument = "mutation RotateSigningKey {\n  rotateSigningKey {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<RotateSigningKeyMutation, RotateSigningKeyMutationVariables>;
 export const RotateWebhookSecretDocument = "mutation RotateWebhookSecret($id: ID!) {\n  rotateWebhookSecret(id: $id) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RotateWebhookSecretMutation, RotateWebhookSecretMutationVariables>;
@@ -204,6 +207,12 @@ export type AuditEventWhereInput = {
   seqLTE?: number | null | undefined;
   seqNEQ?: number | null | undefined;
   seqNotIn?: Array<number> | null | undefined;
+};
+
+export type CreateApiKeyInput = {
+  expiresAt?: string | null | undefined;
+  name: string;
+  scopes: Array<ApiKeyScope>;
 };
 
 /**
@@ -1069,6 +1078,27 @@ export type WebhookDeliveryWhereInput = {
   updatedAtNEQ?: string | null | undefined;
   updatedAtNotIn?: Array<string> | null | undefined;
 };
+
+export type ApiKeyFieldsFragment = { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean };
+
+export type ApiKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ApiKeysQuery = { apiKeys: Array<{ id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean }> };
+
+export type CreateApiKeyMutationVariables = Exact<{
+  input: CreateApiKeyInput;
+}>;
+
+
+export type CreateApiKeyMutation = { createAPIKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean } } };
+
+export type RevokeApiKeyMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RevokeApiKeyMutation = { revokeAPIKey: { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean } };
 
 export type AuditEventFieldsFragment = { id: string, seq: number, action: string, resourceType: string, resourceID: string, resourceSlug: string | null, actorType: AuditEventActorType, actorID: string | null, actorName: string | null, before: Record<string, unknown> | null, after: Record<string, unknown> | null, licenseVersion: number | null, requestID: string | null, occurredAt: string, hash: string };
 

@@ -299,7 +299,11 @@ export function EntitlementForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint={entitlement ? "Fixed once created: clients ask for it by this slug." : "What services ask decisions for."}>
+        <Field
+          label="Slug"
+          error={errors.fields.slug}
+          hint={entitlement ? 'Fixed once created: clients ask for it by this slug.' : 'What services ask decisions for.'}
+        >
           {(p) => (
             <TextInput
               {...p}

@@ -1,11 +1,29 @@
 import { useMemo, useState } from 'react';
 import { request } from '../api';
-import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
+import {
+  Badge,
+  Banner,
+  Button,
+  ConfirmDialog,
+  EmptyState,
+  ErrorState,
+  Field,
+  Loading,
+  PageHeader,
+  Section,
+  TextInput,
+} from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
 import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
-import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, ResetUsageDocument, type InstanceDetailQuery } from '../gql/generated';
+import {
+  DeleteInstanceDocument,
+  InstanceDecisionsDocument,
+  InstanceDetailDocument,
+  ResetUsageDocument,
+  type InstanceDetailQuery,
+} from '../gql/generated';
 import { useQuery } from '../hooks';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
@@ -117,11 +135,7 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
             ) : (
               <div className="meters">
                 {instance.usage.map((u) => (
-                  <UsageMeter
-                    key={u.entitlement.id}
-                    usage={u}
-                    onReset={session.canWrite ? () => setResetting(u) : undefined}
-                  />
+                  <UsageMeter key={u.entitlement.id} usage={u} onReset={session.canWrite ? () => setResetting(u) : undefined} />
                 ))}
               </div>
             )}
@@ -365,7 +379,17 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
 }
 
 /** Asks for the reason of a usage reset and confirms it. */
-function ResetUsageDialog({ instance, usage: u, onClose, onDone }: { instance: string; usage: Usage; onClose: () => void; onDone: () => Promise<void> }) {
+function ResetUsageDialog({
+  instance,
+  usage: u,
+  onClose,
+  onDone,
+}: {
+  instance: string;
+  usage: Usage;
+  onClose: () => void;
+  onDone: () => Promise<void>;
+}) {
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | null>(null);
   return (

@@ -26,7 +26,7 @@ import {
   type InstanceWhereInput,
   type OrderDirection,
 } from '../gql/generated';
-import { useDebounced, useQuery } from '../hooks';
+import { useDebounced, useNow, useQuery } from '../hooks';
 import { Link, navigate, useLocation, useTitle } from '../router';
 import { useSession } from '../session';
 
@@ -57,7 +57,7 @@ export function InstancesPage() {
   const res = useQuery(InstancesDocument, { where, orderBy: [{ field: sort, direction: s.dir }], first });
   const conn = res.data?.instances;
   const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
-  const now = Date.now();
+  const now = useNow();
 
   return (
     <>
@@ -304,7 +304,11 @@ export function InstanceForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint={instance ? "Fixed once created: clients ask for it by this slug." : "What services send when they ask for decisions."}>
+        <Field
+          label="Slug"
+          error={errors.fields.slug}
+          hint={instance ? 'Fixed once created: clients ask for it by this slug.' : 'What services send when they ask for decisions.'}
+        >
           {(p) => (
             <TextInput
               {...p}

@@ -364,7 +364,15 @@ export function LicenseForm({
             />
           )}
         </Field>
-        <Field label="Slug" error={errors.fields.slug} hint={license ? "Fixed once created: clients ask for it by this slug." : "Used by the API and in URLs: lower-case words joined by hyphens."}>
+        <Field
+          label="Slug"
+          error={errors.fields.slug}
+          hint={
+            license
+              ? 'Fixed once created: clients ask for it by this slug.'
+              : 'Used by the API and in URLs: lower-case words joined by hyphens.'
+          }
+        >
           {(p) => (
             <TextInput
               {...p}

@@ -305,19 +305,25 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
 
   // Live validation while typing (debounced), with row and column.
   const draft = useDebounced({ module, name }, 400);
-  const [live, setLive] = useState<{ problems: Problem[]; checking: boolean; error?: string }>({ problems: [], checking: false });
-  const seq = useRef(0);
+  // The answer for one draft (its key); the draft shown is being checked
+  // until the answer is for it.
+  const draftKey = JSON.stringify([draft.module, draft.name.trim()]);
+  const [checked, setChecked] = useState<{ key: string; problems: Problem[]; error?: string } | null>(null);
   useEffect(() => {
-    const n = ++seq.current;
-    if (!draft.module.trim()) {
-      setLive({ problems: [], checking: false });
-      return;
-    }
-    setLive((l) => ({ ...l, checking: true }));
+    if (!draft.module.trim()) return;
+    let current = true;
     request(ValidatePolicyDocument, { module: draft.module, name: draft.name.trim() || null })
-      .then((r) => n === seq.current && setLive({ problems: r.validatePolicy, checking: false }))
-      .catch((err) => n === seq.current && setLive({ problems: [], checking: false, error: errorText(err) }));
-  }, [draft.module, draft.name]);
+      .then((r) => current && setChecked({ key: draftKey, problems: r.validatePolicy }))
+      .catch((err) => current && setChecked({ key: draftKey, problems: [], error: errorText(err) }));
+    return () => {
+      current = false;
+    };
+  }, [draft.module, draft.name, draftKey]);
+  const live: { problems: Problem[]; checking: boolean; error?: string } = !draft.module.trim()
+    ? { problems: [], checking: false }
+    : checked?.key === draftKey
+      ? { problems: checked.problems, checking: false, error: checked.error }
+      : { problems: checked?.problems ?? [], checking: true };
 
   const dirty = !policy || module !== policy.module || tests !== (policy.tests ?? '') || name !== policy.name;
   const moduleProblems = (saveProblems ?? live.problems).filter((p) => !isTestFile(p));

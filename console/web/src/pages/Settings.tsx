@@ -92,8 +92,8 @@ function SigningKeysSection() {
             await q.refetch();
           }}
         >
-          A new key signs the files issued from now on. The current key is retired: it stays in the JWKS, so files it signed keep
-          verifying until they expire. Verifiers that copied the JWKS need the new key before they see a file it signed.
+          A new key signs the files issued from now on. The current key is retired: it stays in the JWKS, so files it signed keep verifying
+          until they expire. Verifiers that copied the JWKS need the new key before they see a file it signed.
         </ConfirmDialog>
       ) : null}
     </Section>

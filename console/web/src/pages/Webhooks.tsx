@@ -1,9 +1,9 @@
-import { useState, type ReactNode } from 'react';
+import { useState } from 'react';
+import { SecretDialog } from '../components/SecretDialog';
 import { request, splitErrors } from '../api';
 import { AUDIT_ACTIONS } from '../audit';
 import {
   Badge,
-  Banner,
   Button,
   Dialog,
   EmptyState,
@@ -188,7 +188,14 @@ export function Health({ endpoint: e }: { endpoint: Endpoint }) {
 
 /** "license.*, usage.threshold_crossed" or one per line → the list. */
 export function parseEventTypes(text: string): string[] {
-  return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
 }
 
 const FIELDS = ['url', 'description', 'eventTypes', 'enabled'] as const;
@@ -322,76 +329,6 @@ export function EndpointForm({
           onChange={setEnabled}
           hint="A disabled endpoint gets nothing; events meanwhile can be replayed later."
         />
-      </div>
-    </Dialog>
-  );
-}
-
-/** Shows a signing secret once, with a copy button and a warning that it will not be shown again. */
-export function SecretDialog({
-  secret,
-  title,
-  children,
-  onClose,
-}: {
-  secret: string;
-  title: string;
-  children?: ReactNode;
-  onClose: () => void;
-}) {
-  const [copied, setCopied] = useState<null | 'ok' | 'failed'>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(secret);
-      setCopied('ok');
-    } catch {
-      // No clipboard access (an insecure origin, a denied permission):
-      // select the text so that the person can copy it by hand.
-      const input = document.getElementById('webhook-secret') as HTMLInputElement | null;
-      input?.select();
-      setCopied('failed');
-    }
-  };
-  return (
-    <Dialog
-      title={title}
-      onClose={onClose}
-      wide
-      footer={
-        <Button variant="primary" onClick={onClose}>
-          I have stored the secret
-        </Button>
-      }
-    >
-      <div className="stack">
-        <Banner tone="amber" title="Copy this secret now: it will not be shown again.">
-          The server keeps only what it needs to sign. If you lose the secret, rotate it to get a new one.
-        </Banner>
-        {children ? <p className="dialog-text">{children}</p> : null}
-        <div className="field">
-          <label htmlFor="webhook-secret" className="field-label">
-            Signing secret
-          </label>
-          <div className="secret-row">
-            <input
-              id="webhook-secret"
-              className="input mono"
-              readOnly
-              value={secret}
-              spellCheck={false}
-              data-testid="webhook-secret"
-              onFocus={(e) => e.target.select()}
-            />
-            <Button onClick={copy}>Copy</Button>
-          </div>
-          <p className="field-hint" role="status">
-            {copied === 'ok'
-              ? 'Copied to the clipboard.'
-              : copied === 'failed'
-                ? 'The browser refused the clipboard: the secret is selected, copy it with Ctrl+C (⌘C).'
-                : 'Verify the webhook-signature header of each delivery with it (Standard Webhooks).'}
-          </p>
-        </div>
       </div>
     </Dialog>
   );
