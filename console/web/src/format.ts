@@ -217,3 +217,11 @@ export function fmtUTC(iso: string | null | undefined): string {
   if (!iso) return '—';
   return `${utcFmt.format(new Date(iso))} UTC`;
 }
+
+const utcDateFmt = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+/** A date in UTC, like "Dec 8, 2026". */
+export function fmtDateUTC(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  return utcDateFmt.format(new Date(iso));
+}

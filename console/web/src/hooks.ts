@@ -76,6 +76,9 @@ export interface Connection<N> {
   edges: ({ node: N | null } | null)[] | null;
 }
 
+/** The node type of a connection type. */
+export type NodeOf<C> = C extends Connection<infer N> ? N : never;
+
 export function nodesOf<N>(conn: Connection<N> | null | undefined): N[] {
   return (conn?.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
 }

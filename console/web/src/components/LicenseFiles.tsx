@@ -3,8 +3,10 @@
 import { useState } from 'react';
 import { request, splitErrors } from '../api';
 import { useNow } from '../hooks';
+import { DataTable, type Column } from './ListView';
+import { When } from './When';
 import { downloadText } from '../download';
-import { fmtDateTime, shortKid } from '../format';
+import { shortKid } from '../format';
 import { IssueLicenseFileDocument } from '../gql/generated';
 import { Badge, Button, Dialog, ErrorBanner, Field, Select, Switch } from './ui';
 
@@ -31,43 +33,43 @@ export function LicenseFilesTable({ files }: { files: IssuedFile[] }) {
   const now = useNow();
   const sorted = [...files].sort((a, b) => b.issuedAt.localeCompare(a.issuedAt));
   if (sorted.length === 0) return <p className="muted">No license file has been issued for this instance yet.</p>;
+  const columns: Column<IssuedFile>[] = [
+    { header: 'Issued', cell: (f) => <When iso={f.issuedAt} /> },
+    { header: 'By', cell: (f) => f.issuedByName ?? '—' },
+    {
+      header: 'Signing key',
+      cell: (f) => (
+        <>
+          <span className="mono" title={f.kid}>
+            {shortKid(f.kid)}
+          </span>
+          {f.includePolicies ? (
+            <>
+              {' '}
+              <Badge tone="blue">with policies</Badge>
+            </>
+          ) : null}
+        </>
+      ),
+    },
+    {
+      header: 'Expires',
+      cell: (f) => (
+        <>
+          <When iso={f.expiresAt} /> {new Date(f.expiresAt).getTime() <= now ? <Badge tone="red">Expired</Badge> : null}
+        </>
+      ),
+    },
+  ];
   return (
-    <table className="table table-cards" data-testid="license-files">
-      <caption className="sr-only">License files issued</caption>
-      <thead>
-        <tr>
-          <th scope="col">Issued</th>
-          <th scope="col">By</th>
-          <th scope="col">Signing key</th>
-          <th scope="col">Expires</th>
-        </tr>
-      </thead>
-      <tbody>
-        {sorted.map((f) => {
-          const expired = new Date(f.expiresAt).getTime() <= now;
-          return (
-            <tr key={f.id} data-testid={`license-file-${f.id}`}>
-              <td data-label="Issued">{fmtDateTime(f.issuedAt)}</td>
-              <td data-label="By">{f.issuedByName ?? '—'}</td>
-              <td data-label="Signing key">
-                <span className="mono" title={f.kid}>
-                  {shortKid(f.kid)}
-                </span>
-                {f.includePolicies ? (
-                  <>
-                    {' '}
-                    <Badge tone="blue">with policies</Badge>
-                  </>
-                ) : null}
-              </td>
-              <td data-label="Expires">
-                {fmtDateTime(f.expiresAt)} {expired ? <Badge tone="red">Expired</Badge> : null}
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <div data-testid="license-files">
+      <DataTable
+        caption="License files issued"
+        columns={columns}
+        rows={sorted}
+        rowProps={(f) => ({ 'data-testid': `license-file-${f.id}` })}
+      />
+    </div>
   );
 }
 

@@ -32,7 +32,7 @@ export const IssueLicenseFileDocument = "mutation IssueLicenseFile($input: Issue
 export const LicenseDetailDocument = "query LicenseDetail($slug: String!) {\n  licenses(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...LicenseSummary\n        createdAt\n        entitlements {\n          id\n          value\n          overagePercent\n          entitlement {\n            id\n            name\n            slug\n            type\n            resetPeriod\n          }\n        }\n        versions(first: 100, orderBy: {field: VERSION, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              version\n              type\n              isActive\n              change\n              createdAt\n              terms {\n                entitlementID\n                entitlementSlug\n                entitlementType\n                value\n                overagePercent\n              }\n            }\n          }\n        }\n        instances(first: 100, orderBy: [{field: NAME, direction: ASC}]) {\n          totalCount\n          edges {\n            node {\n              id\n              name\n              slug\n              startsAt\n              expiresAt\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicenseDetailQuery, LicenseDetailQueryVariables>;
 export const LicenseOptionsDocument = "query LicenseOptions {\n  licenses(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        version\n        isActive\n        isDefault\n      }\n    }\n  }\n}" as TypedDocumentString<LicenseOptionsQuery, LicenseOptionsQueryVariables>;
 export const LicensesDocument = "query Licenses($where: LicenseWhereInput, $orderBy: [LicenseOrder!], $first: Int, $after: Cursor) {\n  licenses(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...LicenseSummary\n        instances {\n          totalCount\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicensesQuery, LicensesQueryVariables>;
-export const PoliciesDocument = "query Policies($first: Int, $after: Cursor) {\n  policies(first: $first, after: $after, orderBy: {field: NAME, direction: ASC}) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        id\n        name\n        version\n        active\n        lastTestResult\n        updatedAt\n      }\n    }\n  }\n}" as TypedDocumentString<PoliciesQuery, PoliciesQueryVariables>;
+export const PoliciesDocument = "query Policies($where: OrgPolicyWhereInput, $first: Int, $after: Cursor) {\n  policies(\n    where: $where\n    first: $first\n    after: $after\n    orderBy: {field: NAME, direction: ASC}\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        id\n        name\n        version\n        active\n        lastTestResult\n        updatedAt\n      }\n    }\n  }\n}" as TypedDocumentString<PoliciesQuery, PoliciesQueryVariables>;
 export const PolicyDetailDocument = "query PolicyDetail($id: ID!) {\n  policies(where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...PolicyFields\n        revisions {\n          id\n          version\n          active\n          createdAt\n        }\n      }\n    }\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<PolicyDetailQuery, PolicyDetailQueryVariables>;
 export const PreviewPolicyDocument = "query PreviewPolicy($module: String!, $name: String, $first: Int, $after: String) {\n  previewPolicy(module: $module, name: $name, first: $first, after: $after) {\n    evaluated\n    hasNextPage\n    endCursor\n    changes {\n      instance\n      entitlement\n      before {\n        allowed\n        reason\n        reasons\n      }\n      after {\n        allowed\n        reason\n        reasons\n      }\n    }\n  }\n}" as TypedDocumentString<PreviewPolicyQuery, PreviewPolicyQueryVariables>;
 export const RemoveLicenseEntitlementDocument = "mutation RemoveLicenseEntitlement($licenseID: ID!, $entitlementID: ID!) {\n  removeLicenseEntitlement(licenseID: $licenseID, entitlementID: $entitlementID) {\n    id\n    version\n  }\n}" as TypedDocumentString<RemoveLicenseEntitlementMutation, RemoveLicenseEntitlementMutationVariables>;
@@ -40,7 +40,6 @@ export const ReplayWebhookEventsDocument = "mutation ReplayWebhookEvents($endpoi
 export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
 export const RetryWebhookDeliveryDocument = "mutation RetryWebhookDelivery($id: ID!) {\n  retryWebhookDelivery(id: $id) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RetryWebhookDeliveryMutation, RetryWebhookDeliveryMutationVariables>;
 export const RevokeApiKeyDocument = "mutation RevokeApiKey($id: ID!) {\n  revokeAPIKey(id: $id) {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<RevokeApiKeyMutation, RevokeApiKeyMutationVariables>;
-export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
 export const RotateSigningKeyDocument = "mutation RotateSigningKey {\n  rotateSigningKey {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<RotateSigningKeyMutation, RotateSigningKeyMutationVariables>;
 export const RotateWebhookSecretDocument = "mutation RotateWebhookSecret($id: ID!) {\n  rotateWebhookSecret(id: $id) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RotateWebhookSecretMutation, RotateWebhookSecretMutationVariables>;
 export const SendTestWebhookDocument = "mutation SendTestWebhook($endpointID: ID!) {\n  sendTestWebhook(endpointID: $endpointID) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<SendTestWebhookMutation, SendTestWebhookMutationVariables>;
@@ -727,6 +726,163 @@ export type OrderDirection =
   /** Specifies a descending order for a given `orderBy` argument. */
   | 'DESC';
 
+/**
+ * OrgPolicyWhereInput is used for filtering OrgPolicy objects.
+ * Input was generated by ent.
+ */
+export type OrgPolicyWhereInput = {
+  /** active field predicates */
+  active?: boolean | null | undefined;
+  activeNEQ?: boolean | null | undefined;
+  and?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  /** revisions edge predicates */
+  hasRevisions?: boolean | null | undefined;
+  hasRevisionsWith?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  /** module field predicates */
+  module?: string | null | undefined;
+  moduleContains?: string | null | undefined;
+  moduleContainsFold?: string | null | undefined;
+  moduleEqualFold?: string | null | undefined;
+  moduleGT?: string | null | undefined;
+  moduleGTE?: string | null | undefined;
+  moduleHasPrefix?: string | null | undefined;
+  moduleHasSuffix?: string | null | undefined;
+  moduleIn?: Array<string> | null | undefined;
+  moduleLT?: string | null | undefined;
+  moduleLTE?: string | null | undefined;
+  moduleNEQ?: string | null | undefined;
+  moduleNotIn?: Array<string> | null | undefined;
+  /** name field predicates */
+  name?: string | null | undefined;
+  nameContains?: string | null | undefined;
+  nameContainsFold?: string | null | undefined;
+  nameEqualFold?: string | null | undefined;
+  nameGT?: string | null | undefined;
+  nameGTE?: string | null | undefined;
+  nameHasPrefix?: string | null | undefined;
+  nameHasSuffix?: string | null | undefined;
+  nameIn?: Array<string> | null | undefined;
+  nameLT?: string | null | undefined;
+  nameLTE?: string | null | undefined;
+  nameNEQ?: string | null | undefined;
+  nameNotIn?: Array<string> | null | undefined;
+  not?: OrgPolicyWhereInput | null | undefined;
+  or?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** tests field predicates */
+  tests?: string | null | undefined;
+  testsContains?: string | null | undefined;
+  testsContainsFold?: string | null | undefined;
+  testsEqualFold?: string | null | undefined;
+  testsGT?: string | null | undefined;
+  testsGTE?: string | null | undefined;
+  testsHasPrefix?: string | null | undefined;
+  testsHasSuffix?: string | null | undefined;
+  testsIn?: Array<string> | null | undefined;
+  testsIsNil?: boolean | null | undefined;
+  testsLT?: string | null | undefined;
+  testsLTE?: string | null | undefined;
+  testsNEQ?: string | null | undefined;
+  testsNotIn?: Array<string> | null | undefined;
+  testsNotNil?: boolean | null | undefined;
+  /** updated_at field predicates */
+  updatedAt?: string | null | undefined;
+  updatedAtGT?: string | null | undefined;
+  updatedAtGTE?: string | null | undefined;
+  updatedAtIn?: Array<string> | null | undefined;
+  updatedAtLT?: string | null | undefined;
+  updatedAtLTE?: string | null | undefined;
+  updatedAtNEQ?: string | null | undefined;
+  updatedAtNotIn?: Array<string> | null | undefined;
+  /** version field predicates */
+  version?: number | null | undefined;
+  versionGT?: number | null | undefined;
+  versionGTE?: number | null | undefined;
+  versionIn?: Array<number> | null | undefined;
+  versionLT?: number | null | undefined;
+  versionLTE?: number | null | undefined;
+  versionNEQ?: number | null | undefined;
+  versionNotIn?: Array<number> | null | undefined;
+};
+
+/**
+ * PolicyRevisionWhereInput is used for filtering PolicyRevision objects.
+ * Input was generated by ent.
+ */
+export type PolicyRevisionWhereInput = {
+  /** active field predicates */
+  active?: boolean | null | undefined;
+  activeNEQ?: boolean | null | undefined;
+  and?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  /** policy edge predicates */
+  hasPolicy?: boolean | null | undefined;
+  hasPolicyWith?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  /** module field predicates */
+  module?: string | null | undefined;
+  moduleContains?: string | null | undefined;
+  moduleContainsFold?: string | null | undefined;
+  moduleEqualFold?: string | null | undefined;
+  moduleGT?: string | null | undefined;
+  moduleGTE?: string | null | undefined;
+  moduleHasPrefix?: string | null | undefined;
+  moduleHasSuffix?: string | null | undefined;
+  moduleIn?: Array<string> | null | undefined;
+  moduleLT?: string | null | undefined;
+  moduleLTE?: string | null | undefined;
+  moduleNEQ?: string | null | undefined;
+  moduleNotIn?: Array<string> | null | undefined;
+  not?: PolicyRevisionWhereInput | null | undefined;
+  or?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** version field predicates */
+  version?: number | null | undefined;
+  versionGT?: number | null | undefined;
+  versionGTE?: number | null | undefined;
+  versionIn?: Array<number> | null | undefined;
+  versionLT?: number | null | undefined;
+  versionLTE?: number | null | undefined;
+  versionNEQ?: number | null | undefined;
+  versionNotIn?: Array<number> | null | undefined;
+};
+
 /** Start an instance's usage of an entitlement afresh (ADMIN). */
 export type ResetUsageInput = {
   entitlement: string;
@@ -1288,6 +1444,7 @@ export type RemoveLicenseEntitlementMutation = { removeLicenseEntitlement: { id:
 export type PolicyFieldsFragment = { id: string, name: string, module: string, tests: string | null, version: number, active: boolean, lastTestResult: Record<string, unknown> | null, createdAt: string, updatedAt: string };
 
 export type PoliciesQueryVariables = Exact<{
+  where?: OrgPolicyWhereInput | null | undefined;
   first?: number | null | undefined;
   after?: string | null | undefined;
 }>;
@@ -1373,11 +1530,6 @@ export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ViewerQuery = { viewer: { scopes: Array<ApiKeyScope>, operator: boolean, organization: { id: string, name: string, slug: string } | null, apiKey: { id: string, name: string, prefix: string, expiresAt: string | null } | null } };
-
-export type RootFieldsQueryVariables = Exact<{ [key: string]: never; }>;
-
-
-export type RootFieldsQuery = { query: { fields: Array<{ name: string }> | null } | null, mutation: { fields: Array<{ name: string }> | null } | null };
 
 export type WebhookEndpointFieldsFragment = { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string };
 

@@ -4,6 +4,8 @@
 import { useState } from 'react';
 import { request, splitErrors } from '../api';
 import { SecretDialog } from '../components/SecretDialog';
+import { DataTable, type Column } from '../components/ListView';
+import { When } from '../components/When';
 import {
   Badge,
   ConfirmDialog,
@@ -18,7 +20,7 @@ import {
   Button,
   Banner,
 } from '../components/ui';
-import { fmtDateTime, fromLocalInput, keyStatus } from '../format';
+import { fmtDateTime, fromLocalInput, keyStatus, plural } from '../format';
 import { ApiKeysDocument, CreateApiKeyDocument, RevokeApiKeyDocument, type ApiKeyFieldsFragment, type ApiKeyScope } from '../gql/generated';
 import { useQuery } from '../hooks';
 import { useTitle } from '../router';
@@ -42,6 +44,61 @@ export function APIKeysPage() {
   const [notice, setNotice] = useState<string | null>(null);
   const keys = [...(q.data?.apiKeys ?? [])].sort((a, b) => Number(a.revoked) - Number(b.revoked) || b.createdAt.localeCompare(a.createdAt));
   const own = session.viewer.apiKey?.id;
+  const columns: Column<Key>[] = [
+    {
+      header: 'Name',
+      cell: (k) => (
+        <>
+          <span className="row-title">{k.name}</span>
+          <span className="row-sub mono">{k.prefix}…</span>
+          {k.id === own ? <span className="row-sub">This console signed in with it.</span> : null}
+        </>
+      ),
+    },
+    {
+      header: 'Scopes',
+      cell: (k) => (
+        <span className="badges">
+          {k.scopes.map((s) => (
+            <Badge key={s} tone={s === 'ADMIN' ? 'purple' : s === 'READ' ? 'blue' : 'neutral'}>
+              {s}
+            </Badge>
+          ))}
+        </span>
+      ),
+    },
+    { header: 'Created', cell: (k) => <When iso={k.createdAt} /> },
+    { header: 'Expires', cell: (k) => <When iso={k.expiresAt} empty="Never" /> },
+    { header: 'Last used', cell: (k) => <span data-testid="last-used">{k.lastUsedAt ? <When iso={k.lastUsedAt} /> : 'Never'}</span> },
+    {
+      header: 'Status',
+      cell: (k) => {
+        const st = keyStatus(k);
+        return (
+          <>
+            <Badge tone={st.tone}>{st.label}</Badge>
+            {k.revokedAt ? (
+              <span className="row-sub">
+                <When iso={k.revokedAt} />
+              </span>
+            ) : null}
+          </>
+        );
+      },
+    },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      cell: (k) =>
+        k.revoked ? (
+          <span className="muted">—</span>
+        ) : (
+          <Button size="sm" variant="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
+            Revoke
+          </Button>
+        ),
+    },
+  ];
 
   return (
     <>
@@ -65,68 +122,13 @@ export function APIKeysPage() {
       ) : keys.length === 0 ? (
         <EmptyState title="No API keys." />
       ) : (
-        <div className="table-wrap">
-          <table className="table table-cards">
-            <caption className="sr-only">API keys, {keys.length} in all</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.map((k) => {
-                const st = keyStatus(k);
-                return (
-                  <tr key={k.id} data-testid={`api-key-${k.prefix}`}>
-                    <td data-label="Name">
-                      <span className="row-title">{k.name}</span>
-                      <span className="row-sub mono">{k.prefix}…</span>
-                      {k.id === own ? <span className="row-sub">This console signed in with it.</span> : null}
-                    </td>
-                    <td data-label="Scopes">
-                      <span className="badges">
-                        {k.scopes.map((s) => (
-                          <Badge key={s} tone={s === 'ADMIN' ? 'purple' : s === 'READ' ? 'blue' : 'neutral'}>
-                            {s}
-                          </Badge>
-                        ))}
-                      </span>
-                    </td>
-                    <td data-label="Created">{fmtDateTime(k.createdAt)}</td>
-                    <td data-label="Expires">{k.expiresAt ? fmtDateTime(k.expiresAt) : 'Never'}</td>
-                    <td data-label="Last used" data-testid="last-used">
-                      {k.lastUsedAt ? fmtDateTime(k.lastUsedAt) : 'Never'}
-                    </td>
-                    <td data-label="Status">
-                      <Badge tone={st.tone}>{st.label}</Badge>
-                      {k.revokedAt ? <span className="row-sub">{fmtDateTime(k.revokedAt)}</span> : null}
-                    </td>
-                    <td data-label="Actions">
-                      {k.revoked ? (
-                        <span className="muted">—</span>
-                      ) : (
-                        <Button size="sm" variant="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
-                          Revoke
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-          <div className="table-footer">
-            <span>{keys.length === 1 ? '1 key' : `${keys.length} keys`}; last use is recorded to the minute.</span>
-          </div>
-        </div>
+        <DataTable
+          caption={`API keys, ${plural(keys.length, 'key')} in all`}
+          columns={columns}
+          rows={keys}
+          rowProps={(k) => ({ 'data-testid': `api-key-${k.prefix}` })}
+          footer={<span>{plural(keys.length, 'key')}; last use is recorded to the minute.</span>}
+        />
       )}
       {creating ? (
         <APIKeyForm

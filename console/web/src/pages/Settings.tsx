@@ -2,8 +2,9 @@
 import { useState } from 'react';
 import { request } from '../api';
 import { Badge, Banner, Button, ConfirmDialog, ErrorState, Loading, PageHeader, Section } from '../components/ui';
-import { fmtDateTime } from '../format';
-import { RotateSigningKeyDocument, SigningKeysDocument } from '../gql/generated';
+import { RotateSigningKeyDocument, SigningKeysDocument, type SigningKeyFieldsFragment } from '../gql/generated';
+import { DataTable, type Column } from '../components/ListView';
+import { When } from '../components/When';
 import { useQuery } from '../hooks';
 import { useTitle } from '../router';
 import { useSession } from '../session';
@@ -17,6 +18,17 @@ export function SettingsPage() {
     </>
   );
 }
+
+const KEY_COLUMNS: Column<SigningKeyFieldsFragment>[] = [
+  { header: 'Key id', className: 'mono url', cell: (k) => k.kid },
+  {
+    header: 'Status',
+    cell: (k) => <Badge tone={k.status === 'CURRENT' ? 'green' : 'neutral'}>{k.status === 'CURRENT' ? 'Current' : 'Retired'}</Badge>,
+  },
+  { header: 'Algorithm', cell: (k) => k.algorithm },
+  { header: 'Created', cell: (k) => <When iso={k.createdAt} /> },
+  { header: 'Retired', cell: (k) => <When iso={k.retiredAt} /> },
+];
 
 function SigningKeysSection() {
   const session = useSession();
@@ -51,33 +63,14 @@ function SigningKeysSection() {
       ) : keys.length === 0 ? (
         <p className="muted">No signing key yet: the first one is made when the first license file is issued, or when you rotate.</p>
       ) : (
-        <table className="table table-cards" data-testid="signing-keys">
-          <caption className="sr-only">Signing keys</caption>
-          <thead>
-            <tr>
-              <th scope="col">Key id</th>
-              <th scope="col">Status</th>
-              <th scope="col">Algorithm</th>
-              <th scope="col">Created</th>
-              <th scope="col">Retired</th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((k) => (
-              <tr key={k.id} data-testid={`signing-key-${k.status.toLowerCase()}`}>
-                <td data-label="Key id" className="mono url">
-                  {k.kid}
-                </td>
-                <td data-label="Status">
-                  <Badge tone={k.status === 'CURRENT' ? 'green' : 'neutral'}>{k.status === 'CURRENT' ? 'Current' : 'Retired'}</Badge>
-                </td>
-                <td data-label="Algorithm">{k.algorithm}</td>
-                <td data-label="Created">{fmtDateTime(k.createdAt)}</td>
-                <td data-label="Retired">{k.retiredAt ? fmtDateTime(k.retiredAt) : '—'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div data-testid="signing-keys">
+          <DataTable
+            caption="Signing keys"
+            columns={KEY_COLUMNS}
+            rows={keys}
+            rowProps={(k) => ({ 'data-testid': `signing-key-${k.status.toLowerCase()}` })}
+          />
+        </div>
       )}
       {rotating ? (
         <ConfirmDialog
