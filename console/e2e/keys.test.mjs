@@ -1,7 +1,8 @@
-// License files and keys against the real server: an instance's license
-// file issued and downloaded from its page and listed there, the signing
-// keys rotated on the Settings page, and API keys created, used and
-// revoked on the API keys page.
+// The pages of issues 15 and 18 against the real server: an instance's
+// license file issued and downloaded from its page and listed there, the
+// signing keys rotated on the Settings page, API keys created, used and
+// revoked on the API keys page, decisions checked with requested and
+// context and explained, and searching the lists.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -216,6 +217,114 @@ describe('API keys', () => {
       await shot(page, 'api-keys-390');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `no horizontal scroll at 390 px (overflow ${overflow}px)`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('check decisions', () => {
+  before(async () => {
+    const ents = await q(`mutation {
+      a: createEntitlement(input: {name: "API calls", slug: "api-calls", type: NUMBER, resetPeriod: MONTH}) { id }
+      b: createEntitlement(input: {name: "SSO", slug: "sso", type: BOOLEAN}) { id } }`);
+    const lic = (await q(`mutation { createLicense(input: {name: "Checked", slug: "checked", type: PAID}) { id } }`)).createLicense.id;
+    await q(`mutation($l: ID!, $a: ID!, $b: ID!) {
+      a: setLicenseEntitlement(input: {licenseID: $l, entitlementID: $a, value: {type: "number", value: 10}}) { id }
+      b: setLicenseEntitlement(input: {licenseID: $l, entitlementID: $b, value: {type: "boolean", value: true}}) { id } }`, {
+      l: lic,
+      a: ents.a.id,
+      b: ents.b.id,
+    });
+    await q(`mutation($l: ID!) { createInstance(input: {name: "Checker", slug: "checker", licenseID: $l}) { id } }`, { l: lic });
+    await q(`mutation($m: String!) { createPolicy(input: {name: "region", module: $m, active: true}) { id } }`, {
+      m: 'package entitled.custom.region\n\ndeny contains msg if {\n\tinput.entitlement.slug == "sso"\n\tinput.request.context.region == "eu"\n\tmsg := "SSO is not offered in the EU region"\n}\n',
+    });
+  });
+
+  for (const viewport of [DESKTOP, NARROW]) {
+    test(`requested, context, the explanation and an unknown instance (${viewport.width} px)`, async () => {
+      const { page, context, problems } = await newPage(browser, viewport);
+      try {
+        await signIn(page, server.base, server.adminKey);
+        await nav(page, 'Check decisions');
+        await page.getByLabel('Instance slug').fill('checker');
+        await page.getByRole('button', { name: 'Check', exact: true }).click();
+        await page.getByTestId('decision-api-calls').getByText('Allowed', { exact: true }).waitFor();
+        await page.getByTestId('decision-sso').getByText('Allowed', { exact: true }).waitFor();
+
+        // One entitlement, asking for more than the limit.
+        await page.getByLabel('Entitlement slug').fill('api-calls');
+        await page.getByLabel('Requested').fill('11');
+        await page.getByRole('button', { name: 'Check', exact: true }).click();
+        await page.getByTestId('decision-api-calls').getByText('LIMIT_EXCEEDED').waitFor();
+        assert.equal(await page.getByTestId('decision-sso').count(), 0, 'only the entitlement asked');
+
+        // Context: bad JSON is refused in place; good JSON reaches the policy.
+        await page.getByLabel('Entitlement slug').fill('');
+        await page.getByLabel('Requested').fill('');
+        await page.getByLabel('Context (JSON)').fill('{"region": "eu"');
+        await page.getByRole('button', { name: 'Check', exact: true }).click();
+        await page.getByText(/^Invalid JSON/).waitFor();
+        await page.getByLabel('Context (JSON)').fill('{"region": "eu"}');
+        await page.getByRole('button', { name: 'Check', exact: true }).click();
+        const sso = page.getByTestId('decision-sso');
+        await sso.getByText('DENIED_BY_POLICY').waitFor();
+        await sso.getByText('SSO is not offered in the EU region').waitFor();
+        await page.getByTestId('decision-api-calls').getByText('Allowed', { exact: true }).waitFor();
+
+        // Why? The rule that denied, with its file and row.
+        await sso.getByRole('button', { name: 'Why? sso' }).click();
+        const why = page.getByTestId('explanation');
+        await why.getByText('data.entitled.custom.region.deny').first().waitFor();
+        await why.getByText(/region\.rego:\d+:\d+/).first().waitFor();
+        await assertA11y(page, `check @${viewport.width}`);
+        await shot(page, `check-${viewport.width}`);
+
+        // An unknown instance says so.
+        await page.getByLabel('Instance slug').fill('no-such-box');
+        await page.getByLabel('Context (JSON)').fill('');
+        await page.getByRole('button', { name: 'Check', exact: true }).click();
+        await page.getByText('No instance with slug "no-such-box".').waitFor();
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+});
+
+describe('search', () => {
+  test('licenses, entitlements and policies can be searched; a granted entitlement cannot be deleted, and says why', async () => {
+    const { page, context, problems } = await newPage(browser, DESKTOP);
+    try {
+      await signIn(page, server.base, server.adminKey);
+      await page.getByRole('link', { name: 'Offline' }).waitFor();
+      await page.getByLabel('Search', { exact: true }).fill('check');
+      await page.getByRole('link', { name: 'Checked' }).waitFor();
+      await page.getByRole('link', { name: 'Offline' }).waitFor({ state: 'detached' });
+      assert.match(page.url(), /\?q=check$/);
+      await page.getByLabel('Search', { exact: true }).fill('nothing-like-this');
+      await page.getByText('No license matches "nothing-like-this" with these filters.').waitFor();
+      await shot(page, 'licenses-search-1280');
+
+      await nav(page, 'Entitlements');
+      await page.getByLabel('Search', { exact: true }).fill('SSO');
+      await page.getByTestId('entitlement-sso').waitFor();
+      await page.getByTestId('entitlement-api-calls').waitFor({ state: 'detached' });
+      const del = page.getByTestId('entitlement-sso').getByRole('button', { name: 'Delete SSO' });
+      assert.equal(await del.isDisabled(), true, 'a granted entitlement cannot be deleted');
+      await page.getByTestId('entitlement-sso').getByText('Cannot delete: 1 license grants it. Remove it from that license first.').waitFor();
+      await page.getByTestId('entitlement-sso').getByRole('link', { name: 'Checked' }).waitFor();
+      await assertA11y(page, 'entitlements search');
+
+      await nav(page, 'Policies');
+      await page.getByTestId('policy-region').waitFor();
+      await page.getByLabel('Search', { exact: true }).fill('nope');
+      await page.getByText('No policy matches "nope".').waitFor();
+      await page.getByRole('button', { name: 'Clear search' }).click();
+      await page.getByTestId('policy-region').waitFor();
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

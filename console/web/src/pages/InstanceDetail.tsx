@@ -16,6 +16,7 @@ import {
 import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
 import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
+import { When } from '../components/When';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
 import {
   DeleteInstanceDocument,
@@ -325,7 +326,14 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
             {u.entitlement.name} <span className="mono row-sub-inline">{u.entitlement.slug}</span>
           </span>
           <span className="meter-since">
-            {humanize(u.entitlement.aggregationMethod)} of reports since {fmtDateTime(u.periodStart)}
+            {u.entitlement.resetPeriod === 'NONE' || !u.periodEnd ? (
+              <>{humanize(u.entitlement.aggregationMethod)} of reports, all time (never resets)</>
+            ) : (
+              <>
+                {humanize(u.entitlement.aggregationMethod)} of reports this {u.entitlement.resetPeriod?.toLowerCase()}, since{' '}
+                <When iso={u.periodStart} />
+              </>
+            )}
           </span>
         </span>
         <span className="meter-value">
@@ -366,7 +374,7 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
         </div>
         <div>
           <dt>Resets</dt>
-          <dd>{u.periodEnd ? fmtDateTime(u.periodEnd) : 'Never'}</dd>
+          <dd>{u.periodEnd ? <When iso={u.periodEnd} /> : 'Never'}</dd>
         </div>
       </dl>
       {onReset ? (
