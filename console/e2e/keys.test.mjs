@@ -237,10 +237,22 @@ describe('check decisions', () => {
       a: ents.a.id,
       b: ents.b.id,
     });
-    await q(`mutation($l: ID!) { createInstance(input: {name: "Checker", slug: "checker", licenseID: $l}) { id } }`, { l: lic });
+    // Started a year ago, so usage of past periods can be reported for it.
+    const startsAt = new Date(Date.now() - 366 * 86_400_000).toISOString();
+    await q(`mutation($l: ID!, $s: Time!) { createInstance(input: {name: "Checker", slug: "checker", licenseID: $l, startsAt: $s}) { id } }`, {
+      l: lic,
+      s: startsAt,
+    });
     await q(`mutation($m: String!) { createPolicy(input: {name: "region", module: $m, active: true}) { id } }`, {
       m: 'package entitled.custom.region\n\ndeny contains msg if {\n\tinput.entitlement.slug == "sso"\n\tinput.request.context.region == "eu"\n\tmsg := "SSO is not offered in the EU region"\n}\n',
     });
+    // The server decides with the new policy before the pages ask (compiling it may take a while on a busy machine).
+    for (let i = 0; ; i++) {
+      const d = await q(`{ allowed(instance: "checker", entitlement: "sso", context: {region: "eu"}) { reason } }`);
+      if (d.allowed.reason === 'DENIED_BY_POLICY') break;
+      if (i > 100) throw new Error(`the region policy never applied: ${d.allowed.reason}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 
   for (const viewport of [DESKTOP, NARROW]) {
@@ -251,7 +263,7 @@ describe('check decisions', () => {
         await nav(page, 'Check decisions');
         await page.getByLabel('Instance slug').fill('checker');
         await page.getByRole('button', { name: 'Check', exact: true }).click();
-        await page.getByTestId('decision-api-calls').getByText('Allowed', { exact: true }).waitFor();
+        await page.getByTestId('decision-api-calls').getByText('Allowed', { exact: true }).waitFor({ timeout: 30_000 });
         await page.getByTestId('decision-sso').getByText('Allowed', { exact: true }).waitFor();
 
         // One entitlement, asking for more than the limit.
@@ -328,6 +340,41 @@ describe('search', () => {
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
+    }
+  });
+});
+
+describe('usage over time', () => {
+  test('three past periods reported through the API show in the chart and the table', async () => {
+    const now = new Date();
+    const past = [1, 2, 3].map((m) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - m, 2, 12)).toISOString());
+    const values = [7, 5, 3];
+    for (let i = 0; i < 3; i++) {
+      await q(`mutation($in: ReportUsageInput!) { reportUsage(input: $in) { usage { value } } }`, {
+        in: { instance: 'checker', entitlement: 'api-calls', value: values[i], timestamp: past[i], idempotencyKey: `past-${i}` },
+      });
+    }
+    for (const viewport of [DESKTOP, NARROW]) {
+      const { page, context, problems } = await newPage(browser, viewport);
+      try {
+        await signIn(page, server.base, server.adminKey);
+        await page.goto(server.base + '/instances/checker');
+        const history = page.getByTestId('usage-history-api-calls');
+        await history.waitFor();
+        assert.ok((await history.locator('canvas').count()) >= 1, 'the chart is drawn');
+        const table = history.getByRole('table');
+        for (let i = 0; i < 3; i++) {
+          const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - (i + 1), 1));
+          const row = table.getByRole('row').filter({ has: page.locator(`time[datetime^="${start.toISOString().slice(0, 10)}"]`) });
+          await row.getByText(String(values[i]), { exact: true }).first().waitFor();
+          await row.getByText('10', { exact: true }).first().waitFor();
+        }
+        await assertA11y(page, `usage history @${viewport.width}`);
+        await shot(page, `instance-usage-history-${viewport.width}`);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
     }
   });
 });

@@ -53,6 +53,7 @@ export const UpdateInstanceDocument = "mutation UpdateInstance($id: ID!, $input:
 export const UpdateLicenseDocument = "mutation UpdateLicense($id: ID!, $input: UpdateLicenseInput!) {\n  updateLicense(id: $id, input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<UpdateLicenseMutation, UpdateLicenseMutationVariables>;
 export const UpdatePolicyDocument = "mutation UpdatePolicy($id: ID!, $input: UpdatePolicyInput!) {\n  updatePolicy(id: $id, input: $input) {\n    ...PolicyFields\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdatePolicyMutation, UpdatePolicyMutationVariables>;
 export const UpdateWebhookEndpointDocument = "mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {\n  updateWebhookEndpoint(id: $id, input: $input) {\n    ...WebhookEndpointFields\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdateWebhookEndpointMutation, UpdateWebhookEndpointMutationVariables>;
+export const UsageHistoryDocument = "query UsageHistory($instance: String!, $entitlement: String!, $periods: Int) {\n  usageHistory(instance: $instance, entitlement: $entitlement, periods: $periods) {\n    value\n    count\n    periodStart\n    periodEnd\n    limit\n    hardCap\n  }\n}" as TypedDocumentString<UsageHistoryQuery, UsageHistoryQueryVariables>;
 export const ValidatePolicyDocument = "query ValidatePolicy($module: String!, $name: String) {\n  validatePolicy(module: $module, name: $name) {\n    code\n    message\n    file\n    row\n    col\n  }\n}" as TypedDocumentString<ValidatePolicyQuery, ValidatePolicyQueryVariables>;
 export const VerifyAuditChainDocument = "query VerifyAuditChain {\n  verifyAuditChain {\n    valid\n    checked\n    headSeq\n    headHash\n    firstBrokenSeq\n  }\n}" as TypedDocumentString<VerifyAuditChainQuery, VerifyAuditChainQueryVariables>;
 export const ViewerDocument = "query Viewer {\n  viewer {\n    organization {\n      id\n      name\n      slug\n    }\n    apiKey {\n      id\n      name\n      prefix\n      expiresAt\n    }\n    scopes\n    operator\n  }\n}" as TypedDocumentString<ViewerQuery, ViewerQueryVariables>;
@@ -1549,6 +1550,15 @@ export type IssueLicenseFileMutationVariables = Exact<{
 
 
 export type IssueLicenseFileMutation = { issueLicenseFile: { id: string, kid: string, issuedAt: string, expiresAt: string, includePolicies: boolean, certificate: string } };
+
+export type UsageHistoryQueryVariables = Exact<{
+  instance: string;
+  entitlement: string;
+  periods?: number | null | undefined;
+}>;
+
+
+export type UsageHistoryQuery = { usageHistory: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null }> };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 

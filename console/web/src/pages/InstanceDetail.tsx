@@ -17,6 +17,7 @@ import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
 import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
 import { When } from '../components/When';
+import { UsageHistory } from '../components/UsageChart';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
 import {
   DeleteInstanceDocument,
@@ -141,6 +142,23 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
               </div>
             )}
           </Section>
+          {instance.usage.length > 0 ? (
+            <Section
+              title="Usage over time"
+              description="The last 12 periods of each metered entitlement (UTC), against the limit and the hard cap."
+            >
+              {instance.usage.map((u) => (
+                <div key={u.entitlement.id} className="usage-history-block">
+                  <h3 className="subhead">{u.entitlement.name}</h3>
+                  {u.entitlement.resetPeriod === 'NONE' ? (
+                    <p className="muted">Never resets: one period, all time, {fmtNumber(u.value)} so far.</p>
+                  ) : (
+                    <UsageHistory instance={instance.slug} entitlement={u.entitlement.slug} name={u.entitlement.name} />
+                  )}
+                </div>
+              ))}
+            </Section>
+          ) : null}
           <Section title="Decisions now" description="What a service asking right now would be told, for each entitlement of the license.">
             {!session.canCheck ? (
               <p className="muted">This API key (READ) may not ask for decisions. Sign in with an ADMIN or CHECK key to see them.</p>
