@@ -369,12 +369,61 @@ describe('usage over time', () => {
           await row.getByText(String(values[i]), { exact: true }).first().waitFor();
           await row.getByText('10', { exact: true }).first().waitFor();
         }
+        if (viewport === DESKTOP) {
+          // The ledger as CSV: a header and the three reports, oldest first.
+          const [download] = await Promise.all([page.waitForEvent('download'), history.getByRole('button', { name: 'Export CSV' }).click()]);
+          assert.match(download.suggestedFilename(), /^checker-api-calls-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
+          const lines = readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+          assert.equal(lines[0], 'timestamp,recordedAt,kind,value,aggregate,periodStart,idempotencyKey');
+          const rows = lines.slice(1).map((l) => l.split(','));
+          assert.deepEqual(
+            rows.map((r) => [r[2], r[3], r[6]]),
+            [
+              ['REPORT', '3', 'past-2'],
+              ['REPORT', '5', 'past-1'],
+              ['REPORT', '7', 'past-0'],
+            ],
+          );
+          assert.deepEqual(rows.map((r) => new Date(r[0]).toISOString()), [past[2], past[1], past[0]]);
+          await history.getByText('Exported 3 ledger entries as').waitFor();
+        }
         await assertA11y(page, `usage history @${viewport.width}`);
         await shot(page, `instance-usage-history-${viewport.width}`);
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
       }
+    }
+  });
+});
+
+describe('paging', () => {
+  test('600 instances page with the cursor', async () => {
+    const lic = (await q(`{ licenses(where: {slug: "offline"}) { edges { node { id } } } }`)).licenses.edges[0].node.id;
+    for (let b = 0; b < 6; b++) {
+      const fields = Array.from({ length: 100 }, (_, i) => {
+        const n = String(b * 100 + i).padStart(3, '0');
+        return `i${n}: createInstance(input: {name: "Fleet ${n}", slug: "fleet-${n}", licenseID: $l}) { id }`;
+      });
+      await q(`mutation($l: ID!) { ${fields.join('\n')} }`, { l: lic });
+    }
+    const total = (await q(`{ instances { totalCount } }`)).instances.totalCount;
+    assert.ok(total >= 600);
+    const { page, context, problems } = await newPage(browser, DESKTOP);
+    try {
+      await signIn(page, server.base, server.adminKey);
+      await nav(page, 'Instances');
+      await page.getByText(`Showing 50 of ${total.toLocaleString('en-US')} instances`).waitFor();
+      for (let shown = 50; shown < total; shown = Math.min(total, shown + 50)) {
+        await page.getByRole('button', { name: 'Show more' }).click();
+        await page.getByText(`Showing ${Math.min(total, shown + 50).toLocaleString('en-US')} of ${total.toLocaleString('en-US')} instances`).waitFor();
+      }
+      assert.equal(await page.getByRole('button', { name: 'Show more' }).count(), 0, 'the last page has no next');
+      await page.getByRole('link', { name: 'Fleet 599' }).waitFor();
+      assert.equal(await page.getByRole('link', { name: /^Fleet \d{3}$/ }).count(), 600, 'every instance once');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
     }
   });
 });

@@ -11,6 +11,7 @@ import { useQuery } from '../hooks';
 import { DataTable, type Column } from './ListView';
 import { ErrorState, Loading } from './ui';
 import { When } from './When';
+import { LedgerExport } from './LedgerExport';
 
 interface Period {
   id: string;
@@ -40,6 +41,7 @@ export function UsageHistory({ instance, entitlement, name }: { instance: string
     <div className="usage-history" data-testid={`usage-history-${entitlement}`}>
       <Chart periods={periods} label={`${name}: usage per period against the limit and the hard cap`} />
       <DataTable caption={`${name}: usage per period (UTC)`} columns={COLUMNS} rows={[...periods].reverse()} />
+      <LedgerExport instance={instance} entitlement={entitlement} />
     </div>
   );
 }

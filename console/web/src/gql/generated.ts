@@ -54,6 +54,7 @@ export const UpdateLicenseDocument = "mutation UpdateLicense($id: ID!, $input: U
 export const UpdatePolicyDocument = "mutation UpdatePolicy($id: ID!, $input: UpdatePolicyInput!) {\n  updatePolicy(id: $id, input: $input) {\n    ...PolicyFields\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdatePolicyMutation, UpdatePolicyMutationVariables>;
 export const UpdateWebhookEndpointDocument = "mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {\n  updateWebhookEndpoint(id: $id, input: $input) {\n    ...WebhookEndpointFields\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdateWebhookEndpointMutation, UpdateWebhookEndpointMutationVariables>;
 export const UsageHistoryDocument = "query UsageHistory($instance: String!, $entitlement: String!, $periods: Int) {\n  usageHistory(instance: $instance, entitlement: $entitlement, periods: $periods) {\n    value\n    count\n    periodStart\n    periodEnd\n    limit\n    hardCap\n  }\n}" as TypedDocumentString<UsageHistoryQuery, UsageHistoryQueryVariables>;
+export const UsageLedgerDocument = "query UsageLedger($instance: String!, $where: UsageEventWhereInput, $first: Int, $after: Cursor) {\n  instances(where: {slug: $instance}, first: 1) {\n    edges {\n      node {\n        id\n        usageEvents(\n          where: $where\n          orderBy: {field: TIMESTAMP, direction: ASC}\n          first: $first\n          after: $after\n        ) {\n          totalCount\n          pageInfo {\n            hasNextPage\n            endCursor\n          }\n          edges {\n            node {\n              id\n              kind\n              value\n              timestamp\n              recordedAt\n              periodStart\n              aggregate\n              idempotencyKey\n            }\n          }\n        }\n      }\n    }\n  }\n}" as TypedDocumentString<UsageLedgerQuery, UsageLedgerQueryVariables>;
 export const ValidatePolicyDocument = "query ValidatePolicy($module: String!, $name: String) {\n  validatePolicy(module: $module, name: $name) {\n    code\n    message\n    file\n    row\n    col\n  }\n}" as TypedDocumentString<ValidatePolicyQuery, ValidatePolicyQueryVariables>;
 export const VerifyAuditChainDocument = "query VerifyAuditChain {\n  verifyAuditChain {\n    valid\n    checked\n    headSeq\n    headHash\n    firstBrokenSeq\n  }\n}" as TypedDocumentString<VerifyAuditChainQuery, VerifyAuditChainQueryVariables>;
 export const ViewerDocument = "query Viewer {\n  viewer {\n    organization {\n      id\n      name\n      slug\n    }\n    apiKey {\n      id\n      name\n      prefix\n      expiresAt\n    }\n    scopes\n    operator\n  }\n}" as TypedDocumentString<ViewerQuery, ViewerQueryVariables>;
@@ -1559,6 +1560,16 @@ export type UsageHistoryQueryVariables = Exact<{
 
 
 export type UsageHistoryQuery = { usageHistory: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null }> };
+
+export type UsageLedgerQueryVariables = Exact<{
+  instance: string;
+  where?: UsageEventWhereInput | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type UsageLedgerQuery = { instances: { edges: Array<{ node: { id: string, usageEvents: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, kind: UsageEventKind, value: number, timestamp: string, recordedAt: string, periodStart: string, aggregate: number, idempotencyKey: string } | null } | null> | null } } | null } | null> | null } };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
