@@ -2,24 +2,12 @@
 // until when, and when each key was last used; create (the secret shown
 // once) and revoke.
 import { useState } from 'react';
-import { request, splitErrors } from '../api';
+import { request } from '../api';
 import { SecretDialog } from '../components/SecretDialog';
+import { FormDialog, useFormSubmit } from '../components/Forms';
 import { DataTable, type Column } from '../components/ListView';
 import { When } from '../components/When';
-import {
-  Badge,
-  ConfirmDialog,
-  Dialog,
-  EmptyState,
-  ErrorBanner,
-  ErrorState,
-  Field,
-  Loading,
-  PageHeader,
-  TextInput,
-  Button,
-  Banner,
-} from '../components/ui';
+import { Badge, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, TextInput, Button, Banner } from '../components/ui';
 import { fmtDateTime, fromLocalInput, keyStatus, plural } from '../format';
 import { ApiKeysDocument, CreateApiKeyDocument, RevokeApiKeyDocument, type ApiKeyFieldsFragment, type ApiKeyScope } from '../gql/generated';
 import { useQuery } from '../hooks';
@@ -186,8 +174,7 @@ function APIKeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (k
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState<ApiKeyScope[]>(['READ']);
   const [expires, setExpires] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<{ fields: Record<string, string>; other: string[] }>({ fields: {}, other: [] });
+  const { busy, errors, run, check } = useFormSubmit(FIELDS);
   const toggle = (s: ApiKeyScope, on: boolean) =>
     setScopes((cur) => (on ? [...cur.filter((x) => x !== s), s] : cur.filter((x) => x !== s)));
 
@@ -197,38 +184,16 @@ function APIKeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (k
     if (scopes.length === 0) fields.scopes = 'Choose at least one scope.';
     const expiresAt = fromLocalInput(expires);
     if (expires && !expiresAt) fields.expiresAt = 'Enter a date and time, or leave it empty for a key that never expires.';
-    if (Object.keys(fields).length) {
-      setErrors({ fields, other: [] });
-      return;
-    }
-    setBusy(true);
-    setErrors({ fields: {}, other: [] });
-    try {
+    if (!check(fields)) return;
+    await run(async () => {
       const order = SCOPES.map((s) => s.value).filter((s) => scopes.includes(s));
       const r = await request(CreateApiKeyDocument, { input: { name: name.trim(), scopes: order, ...(expiresAt ? { expiresAt } : {}) } });
       onCreated(r.createAPIKey.apiKey, r.createAPIKey.secret);
-    } catch (err) {
-      setErrors(splitErrors(err, FIELDS));
-      setBusy(false);
-    }
+    });
   };
 
   return (
-    <Dialog
-      title="New API key"
-      onClose={onClose}
-      onSubmit={submit}
-      wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Create key
-          </Button>
-        </>
-      }
-    >
-      <ErrorBanner messages={errors.other} />
+    <FormDialog title="New API key" submitLabel="Create key" busy={busy} errors={errors} onClose={onClose} onSubmit={submit} wide>
       <div className="stack">
         <Field label="Name" error={errors.fields.name} hint="Who uses it, e.g. billing-service or Jane's laptop.">
           {(p) => <TextInput {...p} autoFocus value={name} onChange={(e) => setName(e.target.value)} />}
@@ -254,6 +219,6 @@ function APIKeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (k
           {(p) => <TextInput {...p} type="datetime-local" value={expires} onChange={(e) => setExpires(e.target.value)} />}
         </Field>
       </div>
-    </Dialog>
+    </FormDialog>
   );
 }

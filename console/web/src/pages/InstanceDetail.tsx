@@ -1,18 +1,6 @@
 import { useMemo, useState } from 'react';
 import { request } from '../api';
-import {
-  Badge,
-  Banner,
-  Button,
-  ConfirmDialog,
-  EmptyState,
-  ErrorState,
-  Field,
-  Loading,
-  PageHeader,
-  Section,
-  TextInput,
-} from '../components/ui';
+import { Badge, Banner, Button, ConfirmDialog, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
 import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
@@ -27,6 +15,7 @@ import {
   type InstanceDetailQuery,
 } from '../gql/generated';
 import { useQuery } from '../hooks';
+import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 import { ExpiryBadge, InstanceForm } from './Instances';
@@ -38,23 +27,11 @@ export function InstanceDetailPage({ slug }: { slug: string }) {
   const q = useQuery(InstanceDetailDocument, { slug });
   const instance = q.data?.instances.edges?.[0]?.node ?? null;
   useTitle(instance ? instance.name : 'Instance');
-  if (q.error && !q.data) return <ErrorState what="this instance" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading instance…" />;
-  if (!instance) {
-    return (
-      <EmptyState
-        title={`No instance with slug "${slug}".`}
-        action={
-          <Link to="/instances" className="btn btn-secondary">
-            Back to instances
-          </Link>
-        }
-      >
-        It may have been renamed or deleted.
-      </EmptyState>
-    );
-  }
-  return <InstanceView instance={instance} reload={q.refetch} />;
+  return (
+    <BySlug q={q} node={instance} what="instance" slug={slug}>
+      {(n) => <InstanceView instance={n} reload={q.refetch} />}
+    </BySlug>
+  );
 }
 
 function InstanceView({ instance, reload }: { instance: Instance; reload: () => Promise<void> }) {

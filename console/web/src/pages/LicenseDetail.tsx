@@ -26,6 +26,7 @@ import {
   type LicenseDetailQuery,
 } from '../gql/generated';
 import { useQuery } from '../hooks';
+import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 import { LicenseForm, licenseTypeTone } from './Licenses';
@@ -38,23 +39,11 @@ export function LicenseDetailPage({ slug }: { slug: string }) {
   const license = q.data?.licenses.edges?.[0]?.node ?? null;
   useTitle(license ? license.name : 'License');
 
-  if (q.error && !q.data) return <ErrorState what="this license" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading license…" />;
-  if (!license) {
-    return (
-      <EmptyState
-        title={`No license with slug "${slug}".`}
-        action={
-          <Link to="/licenses" className="btn btn-secondary">
-            Back to licenses
-          </Link>
-        }
-      >
-        It may have been renamed or deleted.
-      </EmptyState>
-    );
-  }
-  return <LicenseView license={license} reload={q.refetch} reloading={q.loading} />;
+  return (
+    <BySlug q={q} node={license} what="license" slug={slug}>
+      {(n) => <LicenseView license={n} reload={q.refetch} reloading={q.loading} />}
+    </BySlug>
+  );
 }
 
 function LicenseView({ license, reload, reloading }: { license: License; reload: () => Promise<void>; reloading: boolean }) {
