@@ -2,6 +2,13 @@ module github.com/entitled/entitled
 
 go 1.26.8
 
+// The console's npm dependencies may ship Go files (flatted does); they
+// are not part of this module.
+ignore (
+	./console/e2e/node_modules
+	./console/web/node_modules
+)
+
 require (
 	ariga.io/atlas v0.32.1-0.20250325101103-175b25e1c1b9
 	entgo.io/contrib v0.7.0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI for the web console, run from the repository root (.ci/run calls it).
-# Installs Debian's Chromium when missing, rebuilds the generated GraphQL
+# Installs Debian's Chromium when missing, lints, checks the formatting and
+# runs the unit tests of the app, rebuilds the generated GraphQL
 # types and the committed build (console/dist), fails when either differs
 # from what is committed, then runs the end-to-end tests in headless
 # Chromium against a real entitled server.
@@ -21,6 +22,9 @@ step "console: npm ci"
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 (cd console/web && npm ci --no-progress)
 (cd console/e2e && npm ci --no-progress)
+
+step "console: lint (ESLint with the React hooks rules), format (Prettier), unit tests (Vitest)"
+(cd console/web && npm run --silent lint && npm run --silent format:check && npm run --silent test)
 
 step "console: generated GraphQL types and the committed build are current"
 (cd console/web && npm run --silent codegen >/dev/null && npm run build)

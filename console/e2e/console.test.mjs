@@ -406,17 +406,14 @@ describe('console', () => {
       const left = await gql(server.base, server.adminKey, `{ instances(where: {slug: "expired-one"}) { totalCount } }`);
       assert.equal(left.instances.totalCount, 0);
 
-      // A license that instances use cannot be deleted: the error shows in the dialog.
+      // A license that instances use cannot be deleted: the button is disabled and says why.
       await nav(page, 'Licenses');
       await page.getByRole('link', { name: 'Enterprise M' }).click();
-      await page.getByRole('button', { name: 'Delete', exact: true }).click();
-      dialog = page.getByRole('dialog', { name: 'Delete Enterprise M?' });
-      await dialog.getByRole('button', { name: 'Delete license' }).click();
-      await dialog
-        .getByRole('alert')
-        .getByText(/used by \d+ instance/)
-        .waitFor();
-      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      const del = page.getByRole('button', { name: 'Delete', exact: true });
+      await del.waitFor();
+      assert.equal(await del.isDisabled(), true, 'delete is disabled while instances use the license');
+      await page.getByText(/^Cannot delete: \d+ instances? uses? this license/).waitFor();
+      assert.equal(await del.getAttribute('aria-describedby'), 'delete-blocked');
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

@@ -20,6 +20,7 @@ var (
 		{Name: "scopes", Type: field.TypeJSON},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeString, Size: 64},
 	}
 	// APIKeysTable holds the schema information for the "api_keys" table.
@@ -30,7 +31,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "api_keys_organizations_organization",
-				Columns:    []*schema.Column{APIKeysColumns[9]},
+				Columns:    []*schema.Column{APIKeysColumns[10]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -39,7 +40,7 @@ var (
 			{
 				Name:    "apikey_organization_id_secret_hash",
 				Unique:  true,
-				Columns: []*schema.Column{APIKeysColumns[9], APIKeysColumns[5]},
+				Columns: []*schema.Column{APIKeysColumns[10], APIKeysColumns[5]},
 			},
 			{
 				Name:    "apikey_secret_hash",

@@ -31,6 +31,8 @@ func (APIKey) Fields() []ent.Field {
 			Annotations(entgql.Type("[APIKeyScope!]")),
 		field.Time("expires_at").Optional().Nillable().Immutable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		field.Time("last_used_at").Optional().Nillable().
+			Comment("when the key last authenticated a request, to the minute (written at most once a minute per process)"),
 	}
 }
 

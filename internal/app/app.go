@@ -316,6 +316,11 @@ func (a *App) Close() error {
 	a.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if a.Auth != nil {
+		if err := a.Auth.FlushLastUsed(ctx); err != nil {
+			a.log.Warn("auth: record when API keys were last used, at shutdown", "err", err)
+		}
+	}
 	if err := a.Tracing.Shutdown(ctx); err != nil {
 		a.log.Warn("tracing: export spans at shutdown", "err", err)
 	}

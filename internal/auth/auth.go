@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -61,10 +63,14 @@ const (
 
 // Service issues and verifies credentials.
 type Service struct {
-	db     *ent.Client
-	feed   *changefeed.Feed
-	events *events.Log
-	now    func() time.Time
+	db  *ent.Client
+	sql *sql.DB
+	// dialect is the SQL dialect of sql.
+	dialect string
+	log     *slog.Logger
+	feed    *changefeed.Feed
+	events  *events.Log
+	now     func() time.Time
 	// operatorHash is the SHA-256 of the operator token (nil: none), so
 	// comparing a credential with it takes the same time whatever either
 	// length.
@@ -78,6 +84,12 @@ type Service struct {
 	gen     uint64
 	refused *lru.Cache[string, time.Time]
 	clients *lru.Cache[string, *rate.Limiter]
+
+	// usedMu guards used: when keys last authenticated (lastused.go).
+	usedMu sync.Mutex
+	used   lastUsed
+	// usedWG counts the running writers of used.
+	usedWG sync.WaitGroup
 }
 
 type cachedKey struct {
@@ -92,7 +104,8 @@ type cachedKey struct {
 // changes in the organization's event log. operatorToken may be empty (no
 // operator); otherwise it must be at least MinOperatorToken characters.
 func New(db *store.DB, feed *changefeed.Feed, log *events.Log, now func() time.Time, operatorToken string) (*Service, error) {
-	s := &Service{db: db.Client, feed: feed, events: log, now: now, cache: map[string]cachedKey{}}
+	s := &Service{db: db.Client, sql: db.SQL, dialect: db.Dialect, log: slog.Default(), feed: feed, events: log, now: now,
+		cache: map[string]cachedKey{}, used: lastUsed{noted: map[string]time.Time{}, pending: map[string]time.Time{}}}
 	if operatorToken != "" {
 		if len(operatorToken) < MinOperatorToken {
 			return nil, fmt.Errorf("ENTITLED_OPERATOR_TOKEN is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(operatorToken), MinOperatorToken)
@@ -176,6 +189,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 		cached = false // expired by its own date: say so below
 	}
 	if cached && now.Before(c.fresh) {
+		s.touch(c.viewer.KeyID, now)
 		return c.viewer, nil
 	}
 	if wait, ok := s.throttled(client); ok {
@@ -194,6 +208,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 		if cached && store.IsUnavailable(err) && s.trusted(now) {
 			// Fail static: a key known valid stays valid while the
 			// database is away, within the stale limit.
+			s.touch(c.viewer.KeyID, now)
 			return c.viewer, nil
 		}
 		return tenant.Viewer{}, store.Translate(fmt.Errorf("look up api key: %w", err), "API key")
@@ -228,6 +243,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	if kept {
 		s.feed.Observe(k.OrganizationID, stamp)
 	}
+	s.touch(k.ID, now)
 	return v, nil
 }
 

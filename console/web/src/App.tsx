@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
 import { ApiError, splitErrors } from './api';
 import { Badge, Banner, Button, EmptyState, Field, Loading, TextInput } from './components/ui';
 import { Link, Redirect, match, useLocation, useTitle } from './router';
@@ -14,6 +14,8 @@ import { AuditPage } from './pages/Audit';
 import { EntitlementDetailPage } from './pages/EntitlementDetail';
 import { WebhooksPage } from './pages/Webhooks';
 import { WebhookDetailPage } from './pages/WebhookDetail';
+import { SettingsPage } from './pages/Settings';
+import { APIKeysPage } from './pages/APIKeys';
 
 export function App() {
   return (
@@ -125,14 +127,18 @@ const NAV: NavItem[] = [
   { to: '/audit', label: 'Audit log', show: (s) => s.canRead },
   { to: '/webhooks', label: 'Webhooks', show: (s) => s.canRead },
   { to: '/check', label: 'Check decisions', show: (s) => s.canCheck },
+  { to: '/api-keys', label: 'API keys', show: (s) => s.canWrite },
+  { to: '/settings', label: 'Settings', show: (s) => s.canRead },
 ];
 
 function Shell() {
   const session = useSession();
   const { path } = useLocation();
-  const [menuOpen, setMenuOpen] = useState(false);
+  // The menu is open for the page it was opened on: following a link closes it.
+  const [menuFor, setMenuFor] = useState<string | null>(null);
+  const menuOpen = menuFor === path;
+  const setMenuOpen = (f: (open: boolean) => boolean) => setMenuFor(f(menuOpen) ? path : null);
   const mainRef = useRef<HTMLElement>(null);
-  useEffect(() => setMenuOpen(false), [path]);
 
   const items = NAV.filter((n) => n.show(session));
   const { viewer } = session;
@@ -225,6 +231,8 @@ function Routes() {
     if (path === '/audit') return <AuditPage />;
     if (path === '/webhooks') return <WebhooksPage />;
     if ((m = match('/webhooks/:id', path))) return <WebhookDetailPage key={m.id} id={m.id} />;
+    if (path === '/settings') return <SettingsPage />;
+    if (session.canWrite && path === '/api-keys') return <APIKeysPage />;
   }
   if (session.canCheck && path === '/check') return <CheckPage />;
   return <NotFound home={home} />;

@@ -53,7 +53,7 @@ export async function request<R, V>(doc: TypedDocumentString<R, V>, variables?: 
   } catch {
     throw new ApiError([{ message: 'Could not reach the entitled server. Check that it is running, then try again.' }], 0);
   }
-  let body: { data?: R | null; errors?: GqlErrorEntry[] } | null = null;
+  let body: { data?: R | null; errors?: GqlErrorEntry[] } | null;
   try {
     body = await res.json();
   } catch {

@@ -66,9 +66,11 @@ function canonical(v: unknown): string {
   if (v === undefined) return 'undefined';
   return JSON.stringify(v, (_k, x) =>
     x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.keys(x as object)
-          .sort()
-          .map((k) => [k, (x as Record<string, unknown>)[k]]))
+      ? Object.fromEntries(
+          Object.keys(x as object)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
       : x,
   );
 }
@@ -78,7 +80,10 @@ function canonical(v: unknown): string {
  * sorted by name with id first, each marked added (only after: a
  * creation), removed (only before: a deletion), changed or the same.
  */
-export function diffFields(before: Record<string, unknown> | null | undefined, after: Record<string, unknown> | null | undefined): FieldChange[] {
+export function diffFields(
+  before: Record<string, unknown> | null | undefined,
+  after: Record<string, unknown> | null | undefined,
+): FieldChange[] {
   const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
   const out: FieldChange[] = [];
   for (const field of keys) {

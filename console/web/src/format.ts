@@ -181,3 +181,47 @@ export function fromLocalInput(v: string): string | null {
   const d = new Date(v);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
+
+/** Where a key stands: active, revoked, or past its expiry. */
+export function keyStatus(
+  k: { revokedAt?: string | null; expiresAt?: string | null },
+  now = Date.now(),
+): { label: string; tone: 'green' | 'red' | 'neutral' } {
+  if (k.revokedAt) return { label: 'Revoked', tone: 'red' };
+  if (k.expiresAt && new Date(k.expiresAt).getTime() <= now) return { label: 'Expired', tone: 'neutral' };
+  return { label: 'Active', tone: 'green' };
+}
+
+/** The first characters of a key id, enough to tell keys apart. */
+export function shortKid(kid: string): string {
+  return kid.length > 12 ? `${kid.slice(0, 12)}…` : kid;
+}
+
+/** "1 license", "2 licenses"; irregular plurals are passed in. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${fmtNumber(n)} ${n === 1 ? one : many}`;
+}
+
+const utcFmt = new Intl.DateTimeFormat('en-US', {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+  timeZone: 'UTC',
+});
+
+/** A date and time in UTC, like "Dec 8, 2026, 14:05 UTC" (usage periods are UTC). */
+export function fmtUTC(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  return `${utcFmt.format(new Date(iso))} UTC`;
+}
+
+const utcDateFmt = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+/** A date in UTC, like "Dec 8, 2026". */
+export function fmtDateUTC(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  return utcDateFmt.format(new Date(iso));
+}

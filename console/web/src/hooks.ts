@@ -1,6 +1,21 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { request } from './api';
 import type { TypedDocumentString } from './gql/generated';
+
+/** A ref that always holds the latest value, for callbacks that must not re-run effects. */
+export function useLatest<T>(value: T) {
+  const ref = useRef(value);
+  useLayoutEffect(() => {
+    ref.current = value;
+  });
+  return ref;
+}
+
+/** The time when the component mounted, for dates shown relative to now. */
+export function useNow(): number {
+  const [now] = useState(() => Date.now());
+  return now;
+}
 
 export interface QueryState<R> {
   data: R | undefined;
@@ -22,8 +37,7 @@ export function useQuery<R, V>(doc: TypedDocumentString<R, V>, variables: V, opt
     loading: !opts.skip,
   });
   const seq = useRef(0);
-  const vars = useRef(variables);
-  vars.current = variables;
+  const vars = useLatest(variables);
 
   const run = useCallback(async () => {
     const id = ++seq.current;
@@ -62,6 +76,9 @@ export interface Connection<N> {
   edges: ({ node: N | null } | null)[] | null;
 }
 
+/** The node type of a connection type. */
+export type NodeOf<C> = C extends Connection<infer N> ? N : never;
+
 export function nodesOf<N>(conn: Connection<N> | null | undefined): N[] {
   return (conn?.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
 }
@@ -98,8 +115,7 @@ export function usePages<R, V extends { after?: string | null }, N>(
   const [extra, setExtra] = useState<Extra>({ key, base: undefined, nodes: [], pageInfo: null });
   const [loadingMore, setLoadingMore] = useState(false);
   const [moreError, setMoreError] = useState<unknown>(undefined);
-  const selectRef = useRef(select);
-  selectRef.current = select;
+  const selectRef = useLatest(select);
 
   // Appended pages belong to one first page: new variables or a new first
   // page (a refetch) start over.
@@ -153,13 +169,12 @@ export function usePages<R, V extends { after?: string | null }, N>(
 
 /** Runs fn every `ms` while `on` (and the tab is visible). */
 export function useInterval(fn: () => void, ms: number, on: boolean) {
-  const ref = useRef(fn);
-  ref.current = fn;
+  const ref = useLatest(fn);
   useEffect(() => {
     if (!on) return;
     const t = window.setInterval(() => {
       if (document.visibilityState !== 'hidden') ref.current();
     }, ms);
     return () => window.clearInterval(t);
-  }, [ms, on]);
+  }, [ms, on, ref]);
 }

@@ -47,6 +47,23 @@ function writeStored(key: string | null) {
   }
 }
 
+/** The viewer of a key, refusing the operator token (it has no console). */
+async function verify(key: string): Promise<Viewer> {
+  const data = await request(ViewerDocument, {}, key);
+  if (data.viewer.operator) {
+    throw new ApiError(
+      [
+        {
+          message: 'This is the operator token, which can only create organizations. Sign in with an organization API key.',
+          extensions: { field: 'key' },
+        },
+      ],
+      403,
+    );
+  }
+  return data.viewer;
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [viewer, setViewer] = useState<Viewer | null>(null);
   const [restoring, setRestoring] = useState(() => readStored() !== null);
@@ -59,25 +76,20 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setNotice(reason ?? null);
   }, []);
 
-  const signIn = useCallback(async (key: string) => {
-    const trimmed = key.trim();
-    const data = await request(ViewerDocument, {}, trimmed);
-    if (data.viewer.operator) {
-      throw new ApiError(
-        [
-          {
-            message: 'This is the operator token, which can only create organizations. Sign in with an organization API key.',
-            extensions: { field: 'key' },
-          },
-        ],
-        403,
-      );
-    }
-    writeStored(trimmed);
-    setApiKey(trimmed);
+  const apply = useCallback((key: string, v: Viewer) => {
+    writeStored(key);
+    setApiKey(key);
     setNotice(null);
-    setViewer(data.viewer);
+    setViewer(v);
   }, []);
+
+  const signIn = useCallback(
+    async (key: string) => {
+      const trimmed = key.trim();
+      apply(trimmed, await verify(trimmed));
+    },
+    [apply],
+  );
 
   useEffect(() => {
     setUnauthenticatedHandler(() =>
@@ -85,7 +97,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     );
     const stored = readStored();
     if (!stored) return;
-    signIn(stored)
+    verify(stored)
+      .then((v) => apply(stored, v))
       .catch((err) => {
         writeStored(null);
         setNotice(
@@ -96,7 +109,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       })
       .finally(() => setRestoring(false));
     return () => setUnauthenticatedHandler(null);
-  }, [signIn, signOut]);
+  }, [apply, signOut]);
 
   const session = useMemo<Session | null>(() => {
     if (!viewer) return null;

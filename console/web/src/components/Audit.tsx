@@ -14,7 +14,7 @@ import {
 } from '../audit';
 import { fmtDateTime, fmtNumber } from '../format';
 import { AuditEventsDocument, AuditResourcesDocument, type AuditEventWhereInput } from '../gql/generated';
-import { useQuery, usePages } from '../hooks';
+import { useLatest, useQuery, usePages } from '../hooks';
 import { Link } from '../router';
 import { Badge, Button, ErrorState, Loading, Section, errorText } from './ui';
 
@@ -215,9 +215,8 @@ export function HistoryPanel({
     lastKey.current = refreshKey;
     void refetch();
   }, [refreshKey, refetch]);
-  const onEventsRef = useRef(onEvents);
-  onEventsRef.current = onEvents;
-  useEffect(() => onEventsRef.current?.(events), [events]);
+  const onEventsRef = useLatest(onEvents);
+  useEffect(() => onEventsRef.current?.(events), [events, onEventsRef]);
 
   // With a client-side match, keep reading (a few pages per request) until
   // a page's worth matches or the log ends.

@@ -1,38 +1,46 @@
 import { compactJSON, fmtNumber, humanize } from '../format';
-import type { InstanceDecisionsQuery } from '../gql/generated';
-import { Badge } from './ui';
+import type { DecisionFieldsFragment } from '../gql/generated';
+import { DataTable, type Column } from './ListView';
+import { Badge, Button } from './ui';
 
-type Decision = InstanceDecisionsQuery['decisions'][number];
+type Decision = DecisionFieldsFragment;
 
-/** Live decisions, one row per entitlement, with the reason. */
-export function DecisionsTable({ decisions }: { decisions: Decision[] }) {
+/** Live decisions, one row per entitlement, with the reason; onExplain adds a "Why?" button. */
+export function DecisionsTable({ decisions, onExplain }: { decisions: Decision[]; onExplain?: (d: Decision) => void }) {
+  const columns: Column<Decision & { id: string }>[] = [
+    { header: 'Entitlement', className: 'mono', cell: (d) => d.entitlement },
+    { header: 'Decision', cell: (d) => (d.allowed ? <Badge tone="green">Allowed</Badge> : <Badge tone="red">Denied</Badge>) },
+    {
+      header: 'Reason',
+      cell: (d) => (
+        <>
+          <span className="mono small">{d.reason}</span>
+          {d.reasons.length > 0 ? <span className="row-sub">{d.reasons.join('; ')}</span> : null}
+        </>
+      ),
+    },
+    { header: 'Detail', cell: (d) => detail(d) },
+  ];
+  if (onExplain) {
+    columns.push({
+      header: 'Explain',
+      hideHeader: true,
+      cell: (d) => (
+        <Button size="sm" onClick={() => onExplain(d)} aria-label={`Why? ${d.entitlement}`}>
+          Why?
+        </Button>
+      ),
+    });
+  }
   return (
-    <table className="table table-cards" data-testid="decisions">
-      <caption className="sr-only">Decisions</caption>
-      <thead>
-        <tr>
-          <th scope="col">Entitlement</th>
-          <th scope="col">Decision</th>
-          <th scope="col">Reason</th>
-          <th scope="col">Detail</th>
-        </tr>
-      </thead>
-      <tbody>
-        {decisions.map((d) => (
-          <tr key={d.entitlement} data-testid={`decision-${d.entitlement}`}>
-            <td data-label="Entitlement" className="mono">
-              {d.entitlement}
-            </td>
-            <td data-label="Decision">{d.allowed ? <Badge tone="green">Allowed</Badge> : <Badge tone="red">Denied</Badge>}</td>
-            <td data-label="Reason">
-              <span className="mono small">{d.reason}</span>
-              {d.reasons.length > 0 ? <span className="row-sub">{d.reasons.join('; ')}</span> : null}
-            </td>
-            <td data-label="Detail">{detail(d)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <div data-testid="decisions">
+      <DataTable
+        caption="Decisions"
+        columns={columns}
+        rows={decisions.map((d) => ({ ...d, id: d.entitlement }))}
+        rowProps={(d) => ({ 'data-testid': `decision-${d.entitlement}` })}
+      />
+    </div>
   );
 }
 

@@ -9,8 +9,11 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 export type TypedDocumentString<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 
 export const ActorKeysDocument = "query ActorKeys {\n  apiKeys {\n    id\n    name\n    prefix\n    revoked\n  }\n}" as TypedDocumentString<ActorKeysQuery, ActorKeysQueryVariables>;
+export const ApiKeysDocument = "query ApiKeys {\n  apiKeys {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<ApiKeysQuery, ApiKeysQueryVariables>;
 export const AuditEventsDocument = "query AuditEvents($where: AuditEventWhereInput, $first: Int, $after: Cursor) {\n  auditEvents(\n    where: $where\n    first: $first\n    after: $after\n    orderBy: [{field: SEQ, direction: DESC}]\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...AuditEventFields\n      }\n    }\n  }\n}\n\nfragment AuditEventFields on AuditEvent {\n  id\n  seq\n  action\n  resourceType\n  resourceID\n  resourceSlug\n  actorType\n  actorID\n  actorName\n  before\n  after\n  licenseVersion\n  requestID\n  occurredAt\n  hash\n}" as TypedDocumentString<AuditEventsQuery, AuditEventsQueryVariables>;
 export const AuditResourcesDocument = "query AuditResources($licenseIDs: [ID!], $instanceIDs: [ID!], $entitlementIDs: [ID!]) {\n  licenses(where: {idIn: $licenseIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  instances(where: {idIn: $instanceIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n  entitlements(where: {idIn: $entitlementIDs}, first: 500) {\n    edges {\n      node {\n        id\n        name\n        slug\n      }\n    }\n  }\n}" as TypedDocumentString<AuditResourcesQuery, AuditResourcesQueryVariables>;
+export const CheckDecisionsDocument = "query CheckDecisions($instance: String!, $entitlements: [String!], $requested: Float, $context: Map) {\n  decisions(\n    instance: $instance\n    entitlements: $entitlements\n    requested: $requested\n    context: $context\n  ) {\n    ...DecisionFields\n  }\n}\n\nfragment DecisionFields on Decision {\n  entitlement\n  allowed\n  reason\n  reasons\n  value\n  usage\n  limit\n  hardCap\n  remaining\n  licenseVersion\n  policyVersion\n  evaluatedAt\n}" as TypedDocumentString<CheckDecisionsQuery, CheckDecisionsQueryVariables>;
+export const CreateApiKeyDocument = "mutation CreateApiKey($input: CreateAPIKeyInput!) {\n  createAPIKey(input: $input) {\n    apiKey {\n      ...ApiKeyFields\n    }\n    secret\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<CreateApiKeyMutation, CreateApiKeyMutationVariables>;
 export const CreateEntitlementDocument = "mutation CreateEntitlement($input: CreateEntitlementInput!) {\n  createEntitlement(input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<CreateEntitlementMutation, CreateEntitlementMutationVariables>;
 export const CreateInstanceDocument = "mutation CreateInstance($input: CreateInstanceInput!) {\n  createInstance(input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<CreateInstanceMutation, CreateInstanceMutationVariables>;
 export const CreateLicenseDocument = "mutation CreateLicense($input: CreateLicenseInput!) {\n  createLicense(input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<CreateLicenseMutation, CreateLicenseMutationVariables>;
@@ -23,29 +26,35 @@ export const DeletePolicyDocument = "mutation DeletePolicy($id: ID!) {\n  delete
 export const DeleteWebhookEndpointDocument = "mutation DeleteWebhookEndpoint($id: ID!) {\n  deleteWebhookEndpoint(id: $id)\n}" as TypedDocumentString<DeleteWebhookEndpointMutation, DeleteWebhookEndpointMutationVariables>;
 export const EntitlementOptionsDocument = "query EntitlementOptions {\n  entitlements(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        resetPeriod\n      }\n    }\n  }\n}" as TypedDocumentString<EntitlementOptionsQuery, EntitlementOptionsQueryVariables>;
 export const EntitlementsDocument = "query Entitlements($where: EntitlementWhereInput, $orderBy: [EntitlementOrder!], $first: Int, $after: Cursor) {\n  entitlements(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...EntitlementFields\n        grants {\n          id\n          value\n          overagePercent\n          license {\n            id\n            name\n            slug\n            isActive\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<EntitlementsQuery, EntitlementsQueryVariables>;
-export const InstanceDecisionsDocument = "query InstanceDecisions($instance: String!) {\n  decisions(instance: $instance) {\n    entitlement\n    allowed\n    reason\n    reasons\n    value\n    usage\n    limit\n    hardCap\n    remaining\n    licenseVersion\n    policyVersion\n    evaluatedAt\n  }\n}" as TypedDocumentString<InstanceDecisionsQuery, InstanceDecisionsQueryVariables>;
-export const InstanceDetailDocument = "query InstanceDetail($slug: String!) {\n  instances(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...InstanceFields\n        updatedAt\n        usage {\n          entitlement {\n            id\n            slug\n            name\n            aggregationMethod\n            meterType\n            resetPeriod\n          }\n          value\n          count\n          periodStart\n          periodEnd\n          limit\n          hardCap\n          remaining\n        }\n        thresholdEvents(first: 10, orderBy: {field: CREATED_AT, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              kind\n              usage\n              limit\n              hardCap\n              createdAt\n              entitlement {\n                id\n                slug\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstanceDetailQuery, InstanceDetailQueryVariables>;
+export const ExplainDecisionDocument = "query ExplainDecision($instance: String!, $entitlement: String!, $requested: Float, $context: Map) {\n  explainDecision(\n    instance: $instance\n    entitlement: $entitlement\n    requested: $requested\n    context: $context\n  ) {\n    ...DecisionFields\n    explanation {\n      rule\n      kind\n      file\n      row\n      col\n      message\n    }\n  }\n}\n\nfragment DecisionFields on Decision {\n  entitlement\n  allowed\n  reason\n  reasons\n  value\n  usage\n  limit\n  hardCap\n  remaining\n  licenseVersion\n  policyVersion\n  evaluatedAt\n}" as TypedDocumentString<ExplainDecisionQuery, ExplainDecisionQueryVariables>;
+export const InstanceDecisionsDocument = "query InstanceDecisions($instance: String!) {\n  decisions(instance: $instance) {\n    ...DecisionFields\n  }\n}\n\nfragment DecisionFields on Decision {\n  entitlement\n  allowed\n  reason\n  reasons\n  value\n  usage\n  limit\n  hardCap\n  remaining\n  licenseVersion\n  policyVersion\n  evaluatedAt\n}" as TypedDocumentString<InstanceDecisionsQuery, InstanceDecisionsQueryVariables>;
+export const InstanceDetailDocument = "query InstanceDetail($slug: String!) {\n  instances(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...InstanceFields\n        updatedAt\n        licenseFiles {\n          id\n          kid\n          issuedAt\n          expiresAt\n          issuedByName\n          includePolicies\n          sha256\n        }\n        usage {\n          entitlement {\n            id\n            slug\n            name\n            aggregationMethod\n            meterType\n            resetPeriod\n          }\n          value\n          count\n          periodStart\n          periodEnd\n          limit\n          hardCap\n          remaining\n        }\n        thresholdEvents(first: 10, orderBy: {field: CREATED_AT, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              kind\n              usage\n              limit\n              hardCap\n              createdAt\n              entitlement {\n                id\n                slug\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstanceDetailQuery, InstanceDetailQueryVariables>;
 export const InstancesDocument = "query Instances($where: InstanceWhereInput, $orderBy: [InstanceOrder!], $first: Int, $after: Cursor) {\n  instances(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...InstanceFields\n      }\n    }\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<InstancesQuery, InstancesQueryVariables>;
+export const IssueLicenseFileDocument = "mutation IssueLicenseFile($input: IssueLicenseFileInput!) {\n  issueLicenseFile(input: $input) {\n    id\n    kid\n    issuedAt\n    expiresAt\n    includePolicies\n    certificate\n  }\n}" as TypedDocumentString<IssueLicenseFileMutation, IssueLicenseFileMutationVariables>;
 export const LicenseDetailDocument = "query LicenseDetail($slug: String!) {\n  licenses(where: {slug: $slug}, first: 1) {\n    edges {\n      node {\n        ...LicenseSummary\n        createdAt\n        entitlements {\n          id\n          value\n          overagePercent\n          entitlement {\n            id\n            name\n            slug\n            type\n            resetPeriod\n          }\n        }\n        versions(first: 100, orderBy: {field: VERSION, direction: DESC}) {\n          totalCount\n          edges {\n            node {\n              id\n              version\n              type\n              isActive\n              change\n              createdAt\n              terms {\n                entitlementID\n                entitlementSlug\n                entitlementType\n                value\n                overagePercent\n              }\n            }\n          }\n        }\n        instances(first: 100, orderBy: [{field: NAME, direction: ASC}]) {\n          totalCount\n          edges {\n            node {\n              id\n              name\n              slug\n              startsAt\n              expiresAt\n            }\n          }\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicenseDetailQuery, LicenseDetailQueryVariables>;
 export const LicenseOptionsDocument = "query LicenseOptions {\n  licenses(first: 500, orderBy: [{field: NAME, direction: ASC}]) {\n    edges {\n      node {\n        id\n        name\n        slug\n        type\n        version\n        isActive\n        isDefault\n      }\n    }\n  }\n}" as TypedDocumentString<LicenseOptionsQuery, LicenseOptionsQueryVariables>;
 export const LicensesDocument = "query Licenses($where: LicenseWhereInput, $orderBy: [LicenseOrder!], $first: Int, $after: Cursor) {\n  licenses(where: $where, orderBy: $orderBy, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        ...LicenseSummary\n        instances {\n          totalCount\n        }\n      }\n    }\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<LicensesQuery, LicensesQueryVariables>;
-export const PoliciesDocument = "query Policies($first: Int, $after: Cursor) {\n  policies(first: $first, after: $after, orderBy: {field: NAME, direction: ASC}) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        id\n        name\n        version\n        active\n        lastTestResult\n        updatedAt\n      }\n    }\n  }\n}" as TypedDocumentString<PoliciesQuery, PoliciesQueryVariables>;
+export const PoliciesDocument = "query Policies($where: OrgPolicyWhereInput, $first: Int, $after: Cursor) {\n  policies(\n    where: $where\n    first: $first\n    after: $after\n    orderBy: {field: NAME, direction: ASC}\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        id\n        name\n        version\n        active\n        lastTestResult\n        updatedAt\n      }\n    }\n  }\n}" as TypedDocumentString<PoliciesQuery, PoliciesQueryVariables>;
 export const PolicyDetailDocument = "query PolicyDetail($id: ID!) {\n  policies(where: {id: $id}, first: 1) {\n    edges {\n      node {\n        ...PolicyFields\n        revisions {\n          id\n          version\n          active\n          createdAt\n        }\n      }\n    }\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<PolicyDetailQuery, PolicyDetailQueryVariables>;
 export const PreviewPolicyDocument = "query PreviewPolicy($module: String!, $name: String, $first: Int, $after: String) {\n  previewPolicy(module: $module, name: $name, first: $first, after: $after) {\n    evaluated\n    hasNextPage\n    endCursor\n    changes {\n      instance\n      entitlement\n      before {\n        allowed\n        reason\n        reasons\n      }\n      after {\n        allowed\n        reason\n        reasons\n      }\n    }\n  }\n}" as TypedDocumentString<PreviewPolicyQuery, PreviewPolicyQueryVariables>;
 export const RemoveLicenseEntitlementDocument = "mutation RemoveLicenseEntitlement($licenseID: ID!, $entitlementID: ID!) {\n  removeLicenseEntitlement(licenseID: $licenseID, entitlementID: $entitlementID) {\n    id\n    version\n  }\n}" as TypedDocumentString<RemoveLicenseEntitlementMutation, RemoveLicenseEntitlementMutationVariables>;
 export const ReplayWebhookEventsDocument = "mutation ReplayWebhookEvents($endpointID: ID!, $since: Time!, $until: Time) {\n  replayWebhookEvents(endpointID: $endpointID, since: $since, until: $until)\n}" as TypedDocumentString<ReplayWebhookEventsMutation, ReplayWebhookEventsMutationVariables>;
 export const ResetUsageDocument = "mutation ResetUsage($input: ResetUsageInput!) {\n  resetUsage(input: $input) {\n    value\n    count\n  }\n}" as TypedDocumentString<ResetUsageMutation, ResetUsageMutationVariables>;
 export const RetryWebhookDeliveryDocument = "mutation RetryWebhookDelivery($id: ID!) {\n  retryWebhookDelivery(id: $id) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RetryWebhookDeliveryMutation, RetryWebhookDeliveryMutationVariables>;
-export const RootFieldsDocument = "query RootFields {\n  query: __type(name: \"Query\") {\n    fields {\n      name\n    }\n  }\n  mutation: __type(name: \"Mutation\") {\n    fields {\n      name\n    }\n  }\n}" as TypedDocumentString<RootFieldsQuery, RootFieldsQueryVariables>;
+export const RevokeApiKeyDocument = "mutation RevokeApiKey($id: ID!) {\n  revokeAPIKey(id: $id) {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on APIKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n  revoked\n}" as TypedDocumentString<RevokeApiKeyMutation, RevokeApiKeyMutationVariables>;
+export const RotateSigningKeyDocument = "mutation RotateSigningKey {\n  rotateSigningKey {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<RotateSigningKeyMutation, RotateSigningKeyMutationVariables>;
 export const RotateWebhookSecretDocument = "mutation RotateWebhookSecret($id: ID!) {\n  rotateWebhookSecret(id: $id) {\n    endpoint {\n      ...WebhookEndpointFields\n    }\n    secret\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<RotateWebhookSecretMutation, RotateWebhookSecretMutationVariables>;
 export const SendTestWebhookDocument = "mutation SendTestWebhook($endpointID: ID!) {\n  sendTestWebhook(endpointID: $endpointID) {\n    ...WebhookDeliveryFields\n  }\n}\n\nfragment WebhookDeliveryFields on WebhookDelivery {\n  id\n  eventID\n  eventType\n  status\n  attempts\n  responseStatus\n  lastError\n  errorKind\n  durationMs\n  nextAttemptAt\n  deliveredAt\n  createdAt\n  updatedAt\n}" as TypedDocumentString<SendTestWebhookMutation, SendTestWebhookMutationVariables>;
 export const SetLicenseEntitlementDocument = "mutation SetLicenseEntitlement($input: SetLicenseEntitlementInput!) {\n  setLicenseEntitlement(input: $input) {\n    id\n    value\n    overagePercent\n    license {\n      id\n      version\n    }\n  }\n}" as TypedDocumentString<SetLicenseEntitlementMutation, SetLicenseEntitlementMutationVariables>;
+export const SigningKeysDocument = "query SigningKeys {\n  signingKeys {\n    ...SigningKeyFields\n  }\n}\n\nfragment SigningKeyFields on SigningKey {\n  id\n  kid\n  algorithm\n  publicKey\n  status\n  createdAt\n  retiredAt\n}" as TypedDocumentString<SigningKeysQuery, SigningKeysQueryVariables>;
 export const TestPolicyDocument = "query TestPolicy($module: String!, $tests: String) {\n  testPolicy(module: $module, tests: $tests) {\n    name\n    file\n    row\n    col\n    passed\n    durationMs\n    output\n    error\n  }\n}" as TypedDocumentString<TestPolicyQuery, TestPolicyQueryVariables>;
 export const UpdateEntitlementDocument = "mutation UpdateEntitlement($id: ID!, $input: UpdateEntitlementInput!) {\n  updateEntitlement(id: $id, input: $input) {\n    ...EntitlementFields\n  }\n}\n\nfragment EntitlementFields on Entitlement {\n  id\n  name\n  slug\n  type\n  description\n  meterType\n  aggregationMethod\n  resetPeriod\n  createdAt\n}" as TypedDocumentString<UpdateEntitlementMutation, UpdateEntitlementMutationVariables>;
 export const UpdateInstanceDocument = "mutation UpdateInstance($id: ID!, $input: UpdateInstanceInput!) {\n  updateInstance(id: $id, input: $input) {\n    ...InstanceFields\n  }\n}\n\nfragment InstanceFields on Instance {\n  id\n  name\n  slug\n  startsAt\n  expiresAt\n  metadata\n  createdAt\n  license {\n    id\n    name\n    slug\n    type\n    version\n    versionName\n    isActive\n    isDefault\n  }\n}" as TypedDocumentString<UpdateInstanceMutation, UpdateInstanceMutationVariables>;
 export const UpdateLicenseDocument = "mutation UpdateLicense($id: ID!, $input: UpdateLicenseInput!) {\n  updateLicense(id: $id, input: $input) {\n    ...LicenseSummary\n  }\n}\n\nfragment LicenseSummary on License {\n  id\n  name\n  slug\n  type\n  version\n  versionName\n  isActive\n  isDefault\n  description\n  updatedAt\n}" as TypedDocumentString<UpdateLicenseMutation, UpdateLicenseMutationVariables>;
 export const UpdatePolicyDocument = "mutation UpdatePolicy($id: ID!, $input: UpdatePolicyInput!) {\n  updatePolicy(id: $id, input: $input) {\n    ...PolicyFields\n  }\n}\n\nfragment PolicyFields on OrgPolicy {\n  id\n  name\n  module\n  tests\n  version\n  active\n  lastTestResult\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdatePolicyMutation, UpdatePolicyMutationVariables>;
 export const UpdateWebhookEndpointDocument = "mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {\n  updateWebhookEndpoint(id: $id, input: $input) {\n    ...WebhookEndpointFields\n  }\n}\n\nfragment WebhookEndpointFields on WebhookEndpoint {\n  id\n  url\n  description\n  eventTypes\n  enabled\n  disabledReason\n  lastSuccessAt\n  lastFailureAt\n  consecutiveFailures\n  createdAt\n  updatedAt\n}" as TypedDocumentString<UpdateWebhookEndpointMutation, UpdateWebhookEndpointMutationVariables>;
+export const UsageHistoryDocument = "query UsageHistory($instance: String!, $entitlement: String!, $periods: Int) {\n  usageHistory(instance: $instance, entitlement: $entitlement, periods: $periods) {\n    value\n    count\n    periodStart\n    periodEnd\n    limit\n    hardCap\n  }\n}" as TypedDocumentString<UsageHistoryQuery, UsageHistoryQueryVariables>;
+export const UsageLedgerDocument = "query UsageLedger($instance: String!, $where: UsageEventWhereInput, $first: Int, $after: Cursor) {\n  instances(where: {slug: $instance}, first: 1) {\n    edges {\n      node {\n        id\n        usageEvents(\n          where: $where\n          orderBy: {field: TIMESTAMP, direction: ASC}\n          first: $first\n          after: $after\n        ) {\n          totalCount\n          pageInfo {\n            hasNextPage\n            endCursor\n          }\n          edges {\n            node {\n              id\n              kind\n              value\n              timestamp\n              recordedAt\n              periodStart\n              aggregate\n              idempotencyKey\n            }\n          }\n        }\n      }\n    }\n  }\n}" as TypedDocumentString<UsageLedgerQuery, UsageLedgerQueryVariables>;
 export const ValidatePolicyDocument = "query ValidatePolicy($module: String!, $name: String) {\n  validatePolicy(module: $module, name: $name) {\n    code\n    message\n    file\n    row\n    col\n  }\n}" as TypedDocumentString<ValidatePolicyQuery, ValidatePolicyQueryVariables>;
 export const VerifyAuditChainDocument = "query VerifyAuditChain {\n  verifyAuditChain {\n    valid\n    checked\n    headSeq\n    headHash\n    firstBrokenSeq\n  }\n}" as TypedDocumentString<VerifyAuditChainQuery, VerifyAuditChainQueryVariables>;
 export const ViewerDocument = "query Viewer {\n  viewer {\n    organization {\n      id\n      name\n      slug\n    }\n    apiKey {\n      id\n      name\n      prefix\n      expiresAt\n    }\n    scopes\n    operator\n  }\n}" as TypedDocumentString<ViewerQuery, ViewerQueryVariables>;
@@ -201,6 +210,12 @@ export type AuditEventWhereInput = {
   seqLTE?: number | null | undefined;
   seqNEQ?: number | null | undefined;
   seqNotIn?: Array<number> | null | undefined;
+};
+
+export type CreateApiKeyInput = {
+  expiresAt?: string | null | undefined;
+  name: string;
+  scopes: Array<ApiKeyScope>;
 };
 
 /**
@@ -555,6 +570,14 @@ export type InstanceWhereInput = {
   updatedAtNotIn?: Array<string> | null | undefined;
 };
 
+export type IssueLicenseFileInput = {
+  /** Carry the organization's active custom policies (default false). */
+  includePolicies?: boolean | null | undefined;
+  instanceID: string;
+  /** How long the file is valid: a Go duration such as 720h (the default), at least 1h. */
+  ttl?: string | null | undefined;
+};
+
 /** Ordering options for License connections */
 export type LicenseOrder = {
   /** The ordering direction. */
@@ -707,6 +730,163 @@ export type OrderDirection =
   /** Specifies a descending order for a given `orderBy` argument. */
   | 'DESC';
 
+/**
+ * OrgPolicyWhereInput is used for filtering OrgPolicy objects.
+ * Input was generated by ent.
+ */
+export type OrgPolicyWhereInput = {
+  /** active field predicates */
+  active?: boolean | null | undefined;
+  activeNEQ?: boolean | null | undefined;
+  and?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  /** revisions edge predicates */
+  hasRevisions?: boolean | null | undefined;
+  hasRevisionsWith?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  /** module field predicates */
+  module?: string | null | undefined;
+  moduleContains?: string | null | undefined;
+  moduleContainsFold?: string | null | undefined;
+  moduleEqualFold?: string | null | undefined;
+  moduleGT?: string | null | undefined;
+  moduleGTE?: string | null | undefined;
+  moduleHasPrefix?: string | null | undefined;
+  moduleHasSuffix?: string | null | undefined;
+  moduleIn?: Array<string> | null | undefined;
+  moduleLT?: string | null | undefined;
+  moduleLTE?: string | null | undefined;
+  moduleNEQ?: string | null | undefined;
+  moduleNotIn?: Array<string> | null | undefined;
+  /** name field predicates */
+  name?: string | null | undefined;
+  nameContains?: string | null | undefined;
+  nameContainsFold?: string | null | undefined;
+  nameEqualFold?: string | null | undefined;
+  nameGT?: string | null | undefined;
+  nameGTE?: string | null | undefined;
+  nameHasPrefix?: string | null | undefined;
+  nameHasSuffix?: string | null | undefined;
+  nameIn?: Array<string> | null | undefined;
+  nameLT?: string | null | undefined;
+  nameLTE?: string | null | undefined;
+  nameNEQ?: string | null | undefined;
+  nameNotIn?: Array<string> | null | undefined;
+  not?: OrgPolicyWhereInput | null | undefined;
+  or?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** tests field predicates */
+  tests?: string | null | undefined;
+  testsContains?: string | null | undefined;
+  testsContainsFold?: string | null | undefined;
+  testsEqualFold?: string | null | undefined;
+  testsGT?: string | null | undefined;
+  testsGTE?: string | null | undefined;
+  testsHasPrefix?: string | null | undefined;
+  testsHasSuffix?: string | null | undefined;
+  testsIn?: Array<string> | null | undefined;
+  testsIsNil?: boolean | null | undefined;
+  testsLT?: string | null | undefined;
+  testsLTE?: string | null | undefined;
+  testsNEQ?: string | null | undefined;
+  testsNotIn?: Array<string> | null | undefined;
+  testsNotNil?: boolean | null | undefined;
+  /** updated_at field predicates */
+  updatedAt?: string | null | undefined;
+  updatedAtGT?: string | null | undefined;
+  updatedAtGTE?: string | null | undefined;
+  updatedAtIn?: Array<string> | null | undefined;
+  updatedAtLT?: string | null | undefined;
+  updatedAtLTE?: string | null | undefined;
+  updatedAtNEQ?: string | null | undefined;
+  updatedAtNotIn?: Array<string> | null | undefined;
+  /** version field predicates */
+  version?: number | null | undefined;
+  versionGT?: number | null | undefined;
+  versionGTE?: number | null | undefined;
+  versionIn?: Array<number> | null | undefined;
+  versionLT?: number | null | undefined;
+  versionLTE?: number | null | undefined;
+  versionNEQ?: number | null | undefined;
+  versionNotIn?: Array<number> | null | undefined;
+};
+
+/**
+ * PolicyRevisionWhereInput is used for filtering PolicyRevision objects.
+ * Input was generated by ent.
+ */
+export type PolicyRevisionWhereInput = {
+  /** active field predicates */
+  active?: boolean | null | undefined;
+  activeNEQ?: boolean | null | undefined;
+  and?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  /** policy edge predicates */
+  hasPolicy?: boolean | null | undefined;
+  hasPolicyWith?: Array<OrgPolicyWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idContainsFold?: string | null | undefined;
+  idEqualFold?: string | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  /** module field predicates */
+  module?: string | null | undefined;
+  moduleContains?: string | null | undefined;
+  moduleContainsFold?: string | null | undefined;
+  moduleEqualFold?: string | null | undefined;
+  moduleGT?: string | null | undefined;
+  moduleGTE?: string | null | undefined;
+  moduleHasPrefix?: string | null | undefined;
+  moduleHasSuffix?: string | null | undefined;
+  moduleIn?: Array<string> | null | undefined;
+  moduleLT?: string | null | undefined;
+  moduleLTE?: string | null | undefined;
+  moduleNEQ?: string | null | undefined;
+  moduleNotIn?: Array<string> | null | undefined;
+  not?: PolicyRevisionWhereInput | null | undefined;
+  or?: Array<PolicyRevisionWhereInput> | null | undefined;
+  /** version field predicates */
+  version?: number | null | undefined;
+  versionGT?: number | null | undefined;
+  versionGTE?: number | null | undefined;
+  versionIn?: Array<number> | null | undefined;
+  versionLT?: number | null | undefined;
+  versionLTE?: number | null | undefined;
+  versionNEQ?: number | null | undefined;
+  versionNotIn?: Array<number> | null | undefined;
+};
+
 /** Start an instance's usage of an entitlement afresh (ADMIN). */
 export type ResetUsageInput = {
   entitlement: string;
@@ -724,6 +904,11 @@ export type SetLicenseEntitlementInput = {
   /** {"type": "number"|"boolean"|"object", "value": ...}, matching the entitlement type; -1 is unlimited for numbers. */
   value: Record<string, unknown>;
 };
+
+/** SigningKeyStatus is enum for the field status */
+export type SigningKeyStatus =
+  | 'CURRENT'
+  | 'RETIRED';
 
 /** ThresholdEventKind is enum for the field kind */
 export type ThresholdEventKind =
@@ -1054,6 +1239,27 @@ export type WebhookDeliveryWhereInput = {
   updatedAtNotIn?: Array<string> | null | undefined;
 };
 
+export type ApiKeyFieldsFragment = { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean };
+
+export type ApiKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ApiKeysQuery = { apiKeys: Array<{ id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean }> };
+
+export type CreateApiKeyMutationVariables = Exact<{
+  input: CreateApiKeyInput;
+}>;
+
+
+export type CreateApiKeyMutation = { createAPIKey: { secret: string, apiKey: { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean } } };
+
+export type RevokeApiKeyMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RevokeApiKeyMutation = { revokeAPIKey: { id: string, name: string, prefix: string, scopes: Array<ApiKeyScope>, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, revoked: boolean } };
+
 export type AuditEventFieldsFragment = { id: string, seq: number, action: string, resourceType: string, resourceID: string, resourceSlug: string | null, actorType: AuditEventActorType, actorID: string | null, actorName: string | null, before: Record<string, unknown> | null, after: Record<string, unknown> | null, licenseVersion: number | null, requestID: string | null, occurredAt: string, hash: string };
 
 export type AuditEventsQueryVariables = Exact<{
@@ -1140,7 +1346,9 @@ export type InstanceDetailQueryVariables = Exact<{
 }>;
 
 
-export type InstanceDetailQuery = { instances: { edges: Array<{ node: { updatedAt: string, id: string, name: string, slug: string, startsAt: string, expiresAt: string | null, metadata: Record<string, unknown> | null, createdAt: string, usage: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null, remaining: number | null, entitlement: { id: string, slug: string, name: string, aggregationMethod: EntitlementAggregationMethod | null, meterType: EntitlementMeterType | null, resetPeriod: EntitlementResetPeriod | null } }>, thresholdEvents: { totalCount: number, edges: Array<{ node: { id: string, kind: ThresholdEventKind, usage: number, limit: number, hardCap: number, createdAt: string, entitlement: { id: string, slug: string, name: string } } | null } | null> | null }, license: { id: string, name: string, slug: string, type: LicenseType, version: number, versionName: string | null, isActive: boolean, isDefault: boolean } | null } | null } | null> | null } };
+export type InstanceDetailQuery = { instances: { edges: Array<{ node: { updatedAt: string, id: string, name: string, slug: string, startsAt: string, expiresAt: string | null, metadata: Record<string, unknown> | null, createdAt: string, licenseFiles: Array<{ id: string, kid: string, issuedAt: string, expiresAt: string, issuedByName: string | null, includePolicies: boolean, sha256: string }> | null, usage: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null, remaining: number | null, entitlement: { id: string, slug: string, name: string, aggregationMethod: EntitlementAggregationMethod | null, meterType: EntitlementMeterType | null, resetPeriod: EntitlementResetPeriod | null } }>, thresholdEvents: { totalCount: number, edges: Array<{ node: { id: string, kind: ThresholdEventKind, usage: number, limit: number, hardCap: number, createdAt: string, entitlement: { id: string, slug: string, name: string } } | null } | null> | null }, license: { id: string, name: string, slug: string, type: LicenseType, version: number, versionName: string | null, isActive: boolean, isDefault: boolean } | null } | null } | null> | null } };
+
+export type DecisionFieldsFragment = { entitlement: string, allowed: boolean, reason: DecisionReason, reasons: Array<string>, value: Record<string, unknown> | null, usage: number | null, limit: number | null, hardCap: number | null, remaining: number | null, licenseVersion: number | null, policyVersion: number, evaluatedAt: string };
 
 export type InstanceDecisionsQueryVariables = Exact<{
   instance: string;
@@ -1148,6 +1356,26 @@ export type InstanceDecisionsQueryVariables = Exact<{
 
 
 export type InstanceDecisionsQuery = { decisions: Array<{ entitlement: string, allowed: boolean, reason: DecisionReason, reasons: Array<string>, value: Record<string, unknown> | null, usage: number | null, limit: number | null, hardCap: number | null, remaining: number | null, licenseVersion: number | null, policyVersion: number, evaluatedAt: string }> };
+
+export type CheckDecisionsQueryVariables = Exact<{
+  instance: string;
+  entitlements?: Array<string> | string | null | undefined;
+  requested?: number | null | undefined;
+  context?: Record<string, unknown> | null | undefined;
+}>;
+
+
+export type CheckDecisionsQuery = { decisions: Array<{ entitlement: string, allowed: boolean, reason: DecisionReason, reasons: Array<string>, value: Record<string, unknown> | null, usage: number | null, limit: number | null, hardCap: number | null, remaining: number | null, licenseVersion: number | null, policyVersion: number, evaluatedAt: string }> };
+
+export type ExplainDecisionQueryVariables = Exact<{
+  instance: string;
+  entitlement: string;
+  requested?: number | null | undefined;
+  context?: Record<string, unknown> | null | undefined;
+}>;
+
+
+export type ExplainDecisionQuery = { explainDecision: { entitlement: string, allowed: boolean, reason: DecisionReason, reasons: Array<string>, value: Record<string, unknown> | null, usage: number | null, limit: number | null, hardCap: number | null, remaining: number | null, licenseVersion: number | null, policyVersion: number, evaluatedAt: string, explanation: Array<{ rule: string, kind: string, file: string, row: number, col: number, message: string }> | null } };
 
 export type CreateInstanceMutationVariables = Exact<{
   input: CreateInstanceInput;
@@ -1242,6 +1470,7 @@ export type RemoveLicenseEntitlementMutation = { removeLicenseEntitlement: { id:
 export type PolicyFieldsFragment = { id: string, name: string, module: string, tests: string | null, version: number, active: boolean, lastTestResult: Record<string, unknown> | null, createdAt: string, updatedAt: string };
 
 export type PoliciesQueryVariables = Exact<{
+  where?: OrgPolicyWhereInput | null | undefined;
   first?: number | null | undefined;
   after?: string | null | undefined;
 }>;
@@ -1304,15 +1533,48 @@ export type DeletePolicyMutationVariables = Exact<{
 
 export type DeletePolicyMutation = { deletePolicy: string };
 
+export type SigningKeyFieldsFragment = { id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null };
+
+export type SigningKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SigningKeysQuery = { signingKeys: Array<{ id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null }> };
+
+export type RotateSigningKeyMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RotateSigningKeyMutation = { rotateSigningKey: { id: string, kid: string, algorithm: string, publicKey: string, status: SigningKeyStatus, createdAt: string, retiredAt: string | null } };
+
+export type IssueLicenseFileMutationVariables = Exact<{
+  input: IssueLicenseFileInput;
+}>;
+
+
+export type IssueLicenseFileMutation = { issueLicenseFile: { id: string, kid: string, issuedAt: string, expiresAt: string, includePolicies: boolean, certificate: string } };
+
+export type UsageHistoryQueryVariables = Exact<{
+  instance: string;
+  entitlement: string;
+  periods?: number | null | undefined;
+}>;
+
+
+export type UsageHistoryQuery = { usageHistory: Array<{ value: number, count: number, periodStart: string, periodEnd: string | null, limit: number | null, hardCap: number | null }> };
+
+export type UsageLedgerQueryVariables = Exact<{
+  instance: string;
+  where?: UsageEventWhereInput | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type UsageLedgerQuery = { instances: { edges: Array<{ node: { id: string, usageEvents: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, kind: UsageEventKind, value: number, timestamp: string, recordedAt: string, periodStart: string, aggregate: number, idempotencyKey: string } | null } | null> | null } } | null } | null> | null } };
+
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ViewerQuery = { viewer: { scopes: Array<ApiKeyScope>, operator: boolean, organization: { id: string, name: string, slug: string } | null, apiKey: { id: string, name: string, prefix: string, expiresAt: string | null } | null } };
-
-export type RootFieldsQueryVariables = Exact<{ [key: string]: never; }>;
-
-
-export type RootFieldsQuery = { query: { fields: Array<{ name: string }> | null } | null, mutation: { fields: Array<{ name: string }> | null } | null };
 
 export type WebhookEndpointFieldsFragment = { id: string, url: string, description: string | null, eventTypes: Array<string> | null, enabled: boolean, disabledReason: string | null, lastSuccessAt: string | null, lastFailureAt: string | null, consecutiveFailures: number, createdAt: string, updatedAt: string };
 

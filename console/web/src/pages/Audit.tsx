@@ -204,9 +204,7 @@ export function AuditPage() {
           </span>
         ) : null}
       </div>
-      {filters.seq ? (
-        <Banner tone="blue" title={`Showing event #${filters.seq} only.`} onDismiss={() => update({ seq: '' })} />
-      ) : null}
+      {filters.seq ? <Banner tone="blue" title={`Showing event #${filters.seq} only.`} onDismiss={() => update({ seq: '' })} /> : null}
 
       {pages.error && pages.initial ? (
         <ErrorState what="the audit log" error={pages.error} onRetry={pages.refetch} />

@@ -1,10 +1,11 @@
 import { useMemo, useState } from 'react';
 import { request } from '../api';
 import { HistoryPanel } from '../components/Audit';
-import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Loading, PageHeader, Section } from '../components/ui';
+import { Badge, Banner, Button, ConfirmDialog, PageHeader, Section } from '../components/ui';
 import { fmtDateTime, fmtValue, humanize } from '../format';
 import { DeleteEntitlementDocument, EntitlementsDocument, type AuditEventWhereInput, type EntitlementsQuery } from '../gql/generated';
 import { useQuery } from '../hooks';
+import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 import { EntitlementForm } from './Entitlements';
@@ -15,23 +16,11 @@ export function EntitlementDetailPage({ slug }: { slug: string }) {
   const q = useQuery(EntitlementsDocument, { where: { slug }, first: 1 });
   const entitlement = q.data?.entitlements.edges?.[0]?.node ?? null;
   useTitle(entitlement ? entitlement.name : 'Entitlement');
-  if (q.error && !q.data) return <ErrorState what="this entitlement" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading entitlement…" />;
-  if (!entitlement) {
-    return (
-      <EmptyState
-        title={`No entitlement with slug "${slug}".`}
-        action={
-          <Link to="/entitlements" className="btn btn-secondary">
-            Back to entitlements
-          </Link>
-        }
-      >
-        It may have been deleted.
-      </EmptyState>
-    );
-  }
-  return <EntitlementView entitlement={entitlement} reload={q.refetch} />;
+  return (
+    <BySlug q={q} node={entitlement} what="entitlement" slug={slug} gone="It may have been deleted.">
+      {(n) => <EntitlementView entitlement={n} reload={q.refetch} />}
+    </BySlug>
+  );
 }
 
 function EntitlementView({ entitlement: e, reload }: { entitlement: Entitlement; reload: () => Promise<void> }) {

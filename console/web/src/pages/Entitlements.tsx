@@ -1,26 +1,13 @@
 import { useState } from 'react';
-import { request, splitErrors } from '../api';
-import {
-  Badge,
-  Button,
-  ToolbarField,
-  ConfirmDialog,
-  Dialog,
-  EmptyState,
-  ErrorBanner,
-  ErrorState,
-  Field,
-  Loading,
-  PageHeader,
-  Select,
-  TextArea,
-  TextInput,
-} from '../components/ui';
-import { fmtValue, humanize, slugify } from '../format';
+import { request } from '../api';
+import { FormDialog, NameSlugFields, useFormSubmit, useNameSlug } from '../components/Forms';
+import { Badge, Button, ConfirmDialog, Field, PageHeader, Select, TextArea } from '../components/ui';
+import { fmtValue, humanize, plural } from '../format';
 import {
   CreateEntitlementDocument,
   DeleteEntitlementDocument,
   EntitlementsDocument,
+  type EntitlementsQuery,
   UpdateEntitlementDocument,
   type EntitlementAggregationMethod,
   type EntitlementFieldsFragment,
@@ -29,8 +16,9 @@ import {
   type EntitlementType,
   type EntitlementWhereInput,
 } from '../gql/generated';
-import { useQuery } from '../hooks';
-import { Link, useTitle } from '../router';
+import { useDebounced, usePages, type NodeOf } from '../hooks';
+import { FilterSelect, ListEmpty, ListView, NameCell, SearchField, Toolbar, type Column } from '../components/ListView';
+import { Link, navigate, useLocation, useTitle } from '../router';
 import { useSession } from '../session';
 
 const TYPES: { value: EntitlementType; label: string; hint: string }[] = [
@@ -42,17 +30,98 @@ const METER_TYPES: EntitlementMeterType[] = ['RAW_EVENT', 'CALCULATED_USAGE'];
 const AGGREGATIONS: EntitlementAggregationMethod[] = ['SUM', 'COUNT', 'AVERAGE', 'MAX', 'MIN', 'LATEST'];
 const RESETS: EntitlementResetPeriod[] = ['NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH', 'YEAR'];
 
+type EntitlementRow = NodeOf<EntitlementsQuery['entitlements']>;
+
 export function EntitlementsPage() {
   useTitle('Entitlements');
   const session = useSession();
+  const { query } = useLocation();
+  const [search, setSearch] = useState(query.get('q') ?? '');
   const [type, setType] = useState('');
-  const [first, setFirst] = useState(100);
   const [editing, setEditing] = useState<EntitlementFieldsFragment | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<(EntitlementFieldsFragment & { grants: unknown[] }) | null>(null);
-  const where: EntitlementWhereInput = type ? { type: type as EntitlementType } : {};
-  const q = useQuery(EntitlementsDocument, { where, orderBy: [{ field: 'NAME', direction: 'ASC' }], first });
-  const conn = q.data?.entitlements;
-  const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
+  const [deleting, setDeleting] = useState<EntitlementRow | null>(null);
+  const q = useDebounced(search.trim(), 250);
+  const where: EntitlementWhereInput = q ? { or: [{ slugContainsFold: q }, { nameContainsFold: q }] } : {};
+  if (type) where.type = type as EntitlementType;
+  const pages = usePages(
+    EntitlementsDocument,
+    { where, orderBy: [{ field: 'NAME', direction: 'ASC' }], first: 100 },
+    (r) => r.entitlements,
+  );
+  const create = session.canWrite ? () => setEditing('new') : undefined;
+
+  const columns: Column<EntitlementRow>[] = [
+    {
+      header: 'Entitlement',
+      cell: (e) => (
+        <NameCell to={`/entitlements/${encodeURIComponent(e.slug)}`} name={e.name} sub={e.slug}>
+          {e.description ? <span className="row-sub">{e.description}</span> : null}
+        </NameCell>
+      ),
+    },
+    {
+      header: 'Type',
+      cell: (e) => <Badge tone={e.type === 'NUMBER' ? 'blue' : e.type === 'BOOLEAN' ? 'green' : 'purple'}>{humanize(e.type)}</Badge>,
+    },
+    {
+      header: 'Metering',
+      cell: (e) =>
+        e.type === 'NUMBER' ? (
+          <span className="small">
+            {humanize(e.meterType)}, {humanize(e.aggregationMethod)}
+            <span className="row-sub">{e.resetPeriod === 'NONE' ? 'Never resets' : `Resets every ${e.resetPeriod?.toLowerCase()}`}</span>
+          </span>
+        ) : (
+          <span className="muted">—</span>
+        ),
+    },
+    {
+      header: 'Granted by',
+      cell: (e) =>
+        e.grants.length === 0 ? (
+          <span className="muted">No license</span>
+        ) : (
+          <ul className="grants">
+            {e.grants.map((g) => (
+              <li key={g.id}>
+                <Link to={`/licenses/${encodeURIComponent(g.license.slug)}`}>{g.license.name}</Link>
+                <span className="muted">: {fmtValue(g.value, g.overagePercent)}</span>
+              </li>
+            ))}
+          </ul>
+        ),
+    },
+  ];
+  if (session.canWrite) {
+    columns.push({
+      header: 'Actions',
+      hideHeader: true,
+      className: 'actions',
+      cell: (e) => (
+        <>
+          <Button size="sm" onClick={() => setEditing(e)} aria-label={`Edit ${e.name}`}>
+            Edit
+          </Button>
+          <Button
+            size="sm"
+            variant="ghost"
+            onClick={() => setDeleting(e)}
+            aria-label={`Delete ${e.name}`}
+            disabled={e.grants.length > 0}
+            aria-describedby={e.grants.length > 0 ? `why-${e.id}` : undefined}
+          >
+            Delete
+          </Button>
+          {e.grants.length > 0 ? (
+            <span className="row-sub" id={`why-${e.id}`}>
+              Cannot delete: {plural(e.grants.length, 'license')} {e.grants.length === 1 ? 'grants' : 'grant'} it. Remove it from{' '}
+              {e.grants.length === 1 ? 'that license' : 'those licenses'} first.
+            </span>
+          ) : null}
+        </>
+      ),
+    });
+  }
 
   return (
     <>
@@ -60,142 +129,60 @@ export function EntitlementsPage() {
         title="Entitlements"
         subtitle="The features, quotas and configuration that licenses can grant."
         actions={
-          session.canWrite ? (
-            <Button variant="primary" onClick={() => setEditing('new')}>
+          create ? (
+            <Button variant="primary" onClick={create}>
               New entitlement
             </Button>
           ) : null
         }
       />
-      <div className="toolbar" role="group" aria-label="Filter entitlements">
-        <ToolbarField label="Type">
-          {(p) => (
-            <Select {...p} value={type} onChange={(e) => setType(e.target.value)}>
-              <option value="">All types</option>
-              {TYPES.map((t) => (
-                <option key={t.value} value={t.value}>
-                  {t.label}
-                </option>
-              ))}
-            </Select>
-          )}
-        </ToolbarField>
-        {q.loading && q.data ? (
-          <span className="toolbar-status" role="status">
-            Updating…
-          </span>
-        ) : null}
-      </div>
-      {q.error && !q.data ? (
-        <ErrorState what="entitlements" error={q.error} onRetry={q.refetch} />
-      ) : !q.data ? (
-        <Loading label="Loading entitlements…" />
-      ) : rows.length === 0 ? (
-        type ? (
-          <EmptyState title="No entitlement of this type." action={<Button onClick={() => setType('')}>Show all types</Button>} />
-        ) : (
-          <EmptyState
+      <Toolbar label="Filter entitlements" busy={pages.loading && !pages.initial}>
+        <SearchField
+          placeholder="Slug or name"
+          value={search}
+          onChange={(v) => {
+            setSearch(v);
+            navigate(v ? `/entitlements?q=${encodeURIComponent(v)}` : '/entitlements', { replace: true });
+          }}
+        />
+        <FilterSelect label="Type" value={type} onChange={setType} options={[{ value: '', label: 'All types' }, ...TYPES]} />
+      </Toolbar>
+      <ListView
+        what="entitlements"
+        noun={['entitlement', 'entitlements']}
+        pages={pages}
+        columns={columns}
+        rowProps={(e) => ({ 'data-testid': `entitlement-${e.slug}` })}
+        empty={
+          <ListEmpty
+            filtered={Boolean(q || type)}
+            noMatch={q ? `No entitlement matches "${q}".` : 'No entitlement of this type.'}
+            onClear={() => {
+              setSearch('');
+              setType('');
+              navigate('/entitlements', { replace: true });
+            }}
+            clearLabel={q ? 'Clear search' : 'Show all types'}
             title="No entitlements yet."
             action={
-              session.canWrite ? (
-                <Button variant="primary" onClick={() => setEditing('new')}>
+              create ? (
+                <Button variant="primary" onClick={create}>
                   Create your first entitlement
                 </Button>
               ) : null
             }
           >
             Start with what your product sells: a feature flag (Boolean), a quota (Number) or a configuration (Config).
-          </EmptyState>
-        )
-      ) : (
-        <div className="table-wrap">
-          <table className="table table-cards">
-            <caption className="sr-only">Entitlements, {conn?.totalCount} in all</caption>
-            <thead>
-              <tr>
-                <th scope="col">Entitlement</th>
-                <th scope="col">Type</th>
-                <th scope="col">Metering</th>
-                <th scope="col">Granted by</th>
-                {session.canWrite ? (
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                ) : null}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.id} data-testid={`entitlement-${e.slug}`}>
-                  <td data-label="Entitlement">
-                    <Link to={`/entitlements/${encodeURIComponent(e.slug)}`} className="row-title">
-                      {e.name}
-                    </Link>
-                    <span className="row-sub mono">{e.slug}</span>
-                    {e.description ? <span className="row-sub">{e.description}</span> : null}
-                  </td>
-                  <td data-label="Type">
-                    <Badge tone={e.type === 'NUMBER' ? 'blue' : e.type === 'BOOLEAN' ? 'green' : 'purple'}>{humanize(e.type)}</Badge>
-                  </td>
-                  <td data-label="Metering">
-                    {e.type === 'NUMBER' ? (
-                      <span className="small">
-                        {humanize(e.meterType)}, {humanize(e.aggregationMethod)}
-                        <span className="row-sub">
-                          {e.resetPeriod === 'NONE' ? 'Never resets' : `Resets every ${e.resetPeriod?.toLowerCase()}`}
-                        </span>
-                      </span>
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td data-label="Granted by">
-                    {e.grants.length === 0 ? (
-                      <span className="muted">No license</span>
-                    ) : (
-                      <ul className="grants">
-                        {e.grants.map((g) => (
-                          <li key={g.id}>
-                            <Link to={`/licenses/${encodeURIComponent(g.license.slug)}`}>{g.license.name}</Link>
-                            <span className="muted">: {fmtValue(g.value, g.overagePercent)}</span>
-                          </li>
-                        ))}
-                      </ul>
-                    )}
-                  </td>
-                  {session.canWrite ? (
-                    <td className="actions">
-                      <Button size="sm" onClick={() => setEditing(e)} aria-label={`Edit ${e.name}`}>
-                        Edit
-                      </Button>
-                      <Button size="sm" variant="ghost" onClick={() => setDeleting(e)} aria-label={`Delete ${e.name}`}>
-                        Delete
-                      </Button>
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div className="table-footer">
-            <span>
-              Showing {rows.length} of {conn?.totalCount}
-            </span>
-            {conn?.pageInfo.hasNextPage ? (
-              <Button size="sm" onClick={() => setFirst((f) => f + 100)} busy={q.loading}>
-                Show more
-              </Button>
-            ) : null}
-          </div>
-        </div>
-      )}
+          </ListEmpty>
+        }
+      />
       {editing ? (
         <EntitlementForm
           entitlement={editing === 'new' ? undefined : editing}
           onClose={() => setEditing(null)}
           onSaved={async () => {
             setEditing(null);
-            await q.refetch();
+            await pages.refetch();
           }}
         />
       ) : null}
@@ -207,12 +194,10 @@ export function EntitlementsPage() {
           onConfirm={async () => {
             await request(DeleteEntitlementDocument, { id: deleting.id });
             setDeleting(null);
-            await q.refetch();
+            await pages.refetch();
           }}
         >
-          {deleting.grants.length > 0
-            ? `${deleting.grants.length} license(s) grant it, so the server will refuse. Remove it from those licenses first.`
-            : 'This deletes the entitlement. It cannot be undone.'}
+          This deletes the entitlement. It cannot be undone.
         </ConfirmDialog>
       ) : null}
     </>
@@ -230,30 +215,21 @@ export function EntitlementForm({
   onClose: () => void;
   onSaved: () => void;
 }) {
-  const [name, setName] = useState(entitlement?.name ?? '');
-  const [slug, setSlug] = useState(entitlement?.slug ?? '');
-  const [slugTouched, setSlugTouched] = useState(Boolean(entitlement));
+  const ns = useNameSlug(entitlement);
+  const { name, slug } = ns;
   const [type, setType] = useState<EntitlementType>(entitlement?.type ?? 'BOOLEAN');
   const [description, setDescription] = useState(entitlement?.description ?? '');
   const [meterType, setMeterType] = useState<EntitlementMeterType>(entitlement?.meterType ?? 'RAW_EVENT');
   const [aggregation, setAggregation] = useState<EntitlementAggregationMethod>(entitlement?.aggregationMethod ?? 'SUM');
   const [aggTouched, setAggTouched] = useState(Boolean(entitlement));
   const [reset, setReset] = useState<EntitlementResetPeriod>(entitlement?.resetPeriod ?? 'MONTH');
-  const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<{ fields: Record<string, string>; other: string[] }>({ fields: {}, other: [] });
+  const { busy, errors, run, check } = useFormSubmit(FIELDS);
 
   const submit = async () => {
-    const local: Record<string, string> = {};
-    if (!name.trim()) local.name = 'Give the entitlement a name.';
-    if (!slug.trim()) local.slug = 'Give the entitlement a slug, like "api-calls".';
-    if (Object.keys(local).length) {
-      setErrors({ fields: local, other: [] });
-      return;
-    }
-    setBusy(true);
-    setErrors({ fields: {}, other: [] });
+    const local: Record<string, string> = ns.missing('entitlement', 'api-calls');
+    if (!check(local)) return;
     const metering = type === 'NUMBER' ? { meterType, aggregationMethod: aggregation, resetPeriod: reset } : {};
-    try {
+    await run(async () => {
       if (entitlement) {
         await request(UpdateEntitlementDocument, {
           id: entitlement.id,
@@ -263,57 +239,21 @@ export function EntitlementForm({
         await request(CreateEntitlementDocument, { input: { name: name.trim(), slug: slug.trim(), type, description, ...metering } });
       }
       onSaved();
-    } catch (err) {
-      setErrors(splitErrors(err, FIELDS));
-      setBusy(false);
-    }
+    });
   };
 
   return (
-    <Dialog
+    <FormDialog
       title={entitlement ? `Edit ${entitlement.name}` : 'New entitlement'}
+      submitLabel={entitlement ? 'Save changes' : 'Create entitlement'}
+      busy={busy}
+      errors={errors}
       onClose={onClose}
       onSubmit={submit}
       wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            {entitlement ? 'Save changes' : 'Create entitlement'}
-          </Button>
-        </>
-      }
     >
-      <ErrorBanner messages={errors.other} />
       <div className="form-grid">
-        <Field label="Name" error={errors.fields.name}>
-          {(p) => (
-            <TextInput
-              {...p}
-              value={name}
-              autoFocus
-              onChange={(e) => {
-                setName(e.target.value);
-                if (!slugTouched) setSlug(slugify(e.target.value));
-              }}
-            />
-          )}
-        </Field>
-        <Field label="Slug" error={errors.fields.slug} hint={entitlement ? "Fixed once created: clients ask for it by this slug." : "What services ask decisions for."}>
-          {(p) => (
-            <TextInput
-              {...p}
-              className="input mono"
-              spellCheck={false}
-              value={slug}
-              readOnly={Boolean(entitlement)}
-              onChange={(e) => {
-                setSlug(e.target.value);
-                setSlugTouched(true);
-              }}
-            />
-          )}
-        </Field>
+        <NameSlugFields state={ns} errors={errors} hint="What services ask decisions for." />
         <fieldset className="span-2 fieldset" disabled={Boolean(entitlement)}>
           <legend className="field-label">Type{entitlement ? ' (cannot change after creation)' : ''}</legend>
           <div className="radio-cards">
@@ -391,6 +331,6 @@ export function EntitlementForm({
           {(p) => <TextArea {...p} rows={2} value={description} onChange={(e) => setDescription(e.target.value)} />}
         </Field>
       </div>
-    </Dialog>
+    </FormDialog>
   );
 }

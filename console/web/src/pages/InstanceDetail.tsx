@@ -1,11 +1,21 @@
 import { useMemo, useState } from 'react';
 import { request } from '../api';
-import { Badge, Banner, Button, ConfirmDialog, EmptyState, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
+import { Badge, Banner, Button, ConfirmDialog, ErrorState, Field, Loading, PageHeader, Section, TextInput } from '../components/ui';
 import { DecisionsTable } from '../components/Decisions';
 import { HistoryPanel } from '../components/Audit';
+import { IssueLicenseFileDialog, LicenseFilesTable } from '../components/LicenseFiles';
+import { When } from '../components/When';
+import { UsageHistory } from '../components/UsageChart';
 import { expiry, fmtDate, fmtDateTime, fmtNumber, humanize } from '../format';
-import { DeleteInstanceDocument, InstanceDecisionsDocument, InstanceDetailDocument, ResetUsageDocument, type InstanceDetailQuery } from '../gql/generated';
+import {
+  DeleteInstanceDocument,
+  InstanceDecisionsDocument,
+  InstanceDetailDocument,
+  ResetUsageDocument,
+  type InstanceDetailQuery,
+} from '../gql/generated';
 import { useQuery } from '../hooks';
+import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 import { ExpiryBadge, InstanceForm } from './Instances';
@@ -17,23 +27,11 @@ export function InstanceDetailPage({ slug }: { slug: string }) {
   const q = useQuery(InstanceDetailDocument, { slug });
   const instance = q.data?.instances.edges?.[0]?.node ?? null;
   useTitle(instance ? instance.name : 'Instance');
-  if (q.error && !q.data) return <ErrorState what="this instance" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading instance…" />;
-  if (!instance) {
-    return (
-      <EmptyState
-        title={`No instance with slug "${slug}".`}
-        action={
-          <Link to="/instances" className="btn btn-secondary">
-            Back to instances
-          </Link>
-        }
-      >
-        It may have been renamed or deleted.
-      </EmptyState>
-    );
-  }
-  return <InstanceView instance={instance} reload={q.refetch} />;
+  return (
+    <BySlug q={q} node={instance} what="instance" slug={slug}>
+      {(n) => <InstanceView instance={n} reload={q.refetch} />}
+    </BySlug>
+  );
 }
 
 function InstanceView({ instance, reload }: { instance: Instance; reload: () => Promise<void> }) {
@@ -41,6 +39,7 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [resetting, setResetting] = useState<Usage | null>(null);
+  const [issuing, setIssuing] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const decisions = useQuery(InstanceDecisionsDocument, { instance: instance.slug }, { skip: !session.canCheck });
   const ex = expiry(instance.expiresAt);
@@ -115,15 +114,28 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
             ) : (
               <div className="meters">
                 {instance.usage.map((u) => (
-                  <UsageMeter
-                    key={u.entitlement.id}
-                    usage={u}
-                    onReset={session.canWrite ? () => setResetting(u) : undefined}
-                  />
+                  <UsageMeter key={u.entitlement.id} usage={u} onReset={session.canWrite ? () => setResetting(u) : undefined} />
                 ))}
               </div>
             )}
           </Section>
+          {instance.usage.length > 0 ? (
+            <Section
+              title="Usage over time"
+              description="The last 12 periods of each metered entitlement (UTC), against the limit and the hard cap."
+            >
+              {instance.usage.map((u) => (
+                <div key={u.entitlement.id} className="usage-history-block">
+                  <h3 className="subhead">{u.entitlement.name}</h3>
+                  {u.entitlement.resetPeriod === 'NONE' ? (
+                    <p className="muted">Never resets: one period, all time, {fmtNumber(u.value)} so far.</p>
+                  ) : (
+                    <UsageHistory instance={instance.slug} entitlement={u.entitlement.slug} name={u.entitlement.name} />
+                  )}
+                </div>
+              ))}
+            </Section>
+          ) : null}
           <Section title="Decisions now" description="What a service asking right now would be told, for each entitlement of the license.">
             {!session.canCheck ? (
               <p className="muted">This API key (READ) may not ask for decisions. Sign in with an ADMIN or CHECK key to see them.</p>
@@ -136,6 +148,19 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
             ) : (
               <DecisionsTable decisions={decisions.data.decisions} />
             )}
+          </Section>
+          <Section
+            title="License files"
+            description="Signed files for software that decides without reaching the server; newest first."
+            actions={
+              session.canWrite ? (
+                <Button variant="primary" onClick={() => setIssuing(true)}>
+                  Download license file
+                </Button>
+              ) : null
+            }
+          >
+            <LicenseFilesTable files={instance.licenseFiles ?? []} />
           </Section>
           <Section title="Recent threshold events" description="Crossings of 80% of a limit, the limit, and the hard cap; newest first.">
             {events.length === 0 ? (
@@ -228,6 +253,17 @@ function InstanceView({ instance, reload }: { instance: Instance; reload: () => 
           }}
         />
       ) : null}
+      {issuing ? (
+        <IssueLicenseFileDialog
+          instance={instance}
+          onClose={() => setIssuing(false)}
+          onIssued={async (f) => {
+            setIssuing(false);
+            setNotice(`License file issued, valid until ${fmtDateTime(f.expiresAt)}, and downloaded as ${f.filename}.`);
+            await refresh();
+          }}
+        />
+      ) : null}
       {resetting ? (
         <ResetUsageDialog
           instance={instance.slug}
@@ -285,7 +321,14 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
             {u.entitlement.name} <span className="mono row-sub-inline">{u.entitlement.slug}</span>
           </span>
           <span className="meter-since">
-            {humanize(u.entitlement.aggregationMethod)} of reports since {fmtDateTime(u.periodStart)}
+            {u.entitlement.resetPeriod === 'NONE' || !u.periodEnd ? (
+              <>{humanize(u.entitlement.aggregationMethod)} of reports, all time (never resets)</>
+            ) : (
+              <>
+                {humanize(u.entitlement.aggregationMethod)} of reports this {u.entitlement.resetPeriod?.toLowerCase()}, since{' '}
+                <When iso={u.periodStart} />
+              </>
+            )}
           </span>
         </span>
         <span className="meter-value">
@@ -326,7 +369,7 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
         </div>
         <div>
           <dt>Resets</dt>
-          <dd>{u.periodEnd ? fmtDateTime(u.periodEnd) : 'Never'}</dd>
+          <dd>{u.periodEnd ? <When iso={u.periodEnd} /> : 'Never'}</dd>
         </div>
       </dl>
       {onReset ? (
@@ -339,7 +382,17 @@ function UsageMeter({ usage: u, onReset }: { usage: Usage; onReset?: () => void 
 }
 
 /** Asks for the reason of a usage reset and confirms it. */
-function ResetUsageDialog({ instance, usage: u, onClose, onDone }: { instance: string; usage: Usage; onClose: () => void; onDone: () => Promise<void> }) {
+function ResetUsageDialog({
+  instance,
+  usage: u,
+  onClose,
+  onDone,
+}: {
+  instance: string;
+  usage: Usage;
+  onClose: () => void;
+  onDone: () => Promise<void>;
+}) {
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | null>(null);
   return (

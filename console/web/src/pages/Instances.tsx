@@ -1,24 +1,12 @@
 import { useState } from 'react';
-import { request, splitErrors } from '../api';
-import {
-  Badge,
-  Button,
-  ToolbarField,
-  Dialog,
-  EmptyState,
-  ErrorBanner,
-  ErrorState,
-  Field,
-  Loading,
-  PageHeader,
-  Select,
-  TextArea,
-  TextInput,
-} from '../components/ui';
-import { expiry, fmtDate, fromLocalInput, parseJSONObject, slugify, toLocalInput, type ExpiryState } from '../format';
+import { request } from '../api';
+import { FormDialog, NameSlugFields, useFormSubmit, useNameSlug } from '../components/Forms';
+import { Badge, Button, Field, PageHeader, Select, TextArea, TextInput } from '../components/ui';
+import { expiry, fromLocalInput, parseJSONObject, toLocalInput, type ExpiryState } from '../format';
 import {
   CreateInstanceDocument,
   InstancesDocument,
+  type InstancesQuery,
   LicenseOptionsDocument,
   UpdateInstanceDocument,
   type InstanceFieldsFragment,
@@ -26,7 +14,9 @@ import {
   type InstanceWhereInput,
   type OrderDirection,
 } from '../gql/generated';
-import { useDebounced, useQuery } from '../hooks';
+import { useDebounced, useNow, usePages, useQuery, type NodeOf } from '../hooks';
+import { FilterSelect, ListEmpty, ListView, NameCell, SearchField, Toolbar, type Column } from '../components/ListView';
+import { When } from '../components/When';
 import { Link, navigate, useLocation, useTitle } from '../router';
 import { useSession } from '../session';
 
@@ -43,21 +33,46 @@ const SORTS: { value: InstanceOrderField; label: string; dir: OrderDirection }[]
   { value: 'SLUG', label: 'Slug', dir: 'ASC' },
 ];
 
+type InstanceRow = NodeOf<InstancesQuery['instances']>;
+
 export function InstancesPage() {
   useTitle('Instances');
   const session = useSession();
   const { query } = useLocation();
   const [search, setSearch] = useState(query.get('q') ?? '');
   const [sort, setSort] = useState<InstanceOrderField>('NAME');
-  const [first, setFirst] = useState(50);
   const [creating, setCreating] = useState(false);
   const q = useDebounced(search.trim(), 250);
   const where: InstanceWhereInput = q ? { or: [{ slugContains: q }, { nameContainsFold: q }] } : {};
   const s = SORTS.find((x) => x.value === sort)!;
-  const res = useQuery(InstancesDocument, { where, orderBy: [{ field: sort, direction: s.dir }], first });
-  const conn = res.data?.instances;
-  const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
-  const now = Date.now();
+  const pages = usePages(InstancesDocument, { where, orderBy: [{ field: sort, direction: s.dir }], first: 50 }, (r) => r.instances);
+  const now = useNow();
+  const create = session.canWrite ? () => setCreating(true) : undefined;
+  const setQuery = (v: string) => {
+    setSearch(v);
+    navigate(v ? `/instances?q=${encodeURIComponent(v)}` : '/instances', { replace: true });
+  };
+
+  const columns: Column<InstanceRow>[] = [
+    { header: 'Instance', cell: (i) => <NameCell to={`/instances/${encodeURIComponent(i.slug)}`} name={i.name} sub={i.slug} /> },
+    {
+      header: 'License',
+      cell: (i) =>
+        i.license ? (
+          <>
+            <Link to={`/licenses/${encodeURIComponent(i.license.slug)}`}>{i.license.name}</Link>
+            <span className="row-sub">
+              v{i.license.version}
+              {!i.license.isActive ? ' · inactive' : ''}
+            </span>
+          </>
+        ) : (
+          <Badge tone="red">No license</Badge>
+        ),
+    },
+    { header: 'Starts', cell: (i) => <When iso={i.startsAt} date /> },
+    { header: 'Expires', cell: (i) => <ExpiryBadge state={expiry(i.expiresAt, now)} /> },
+  ];
 
   return (
     <>
@@ -65,125 +80,45 @@ export function InstancesPage() {
         title="Instances"
         subtitle="The running copies of your software, each on one license."
         actions={
-          session.canWrite ? (
-            <Button variant="primary" onClick={() => setCreating(true)}>
+          create ? (
+            <Button variant="primary" onClick={create}>
               New instance
             </Button>
           ) : null
         }
       />
-      <div className="toolbar" role="search">
-        <ToolbarField label="Search" grow>
-          {(p) => (
-            <TextInput
-              {...p}
-              type="search"
-              placeholder="Slug or name"
-              value={search}
-              onChange={(e) => {
-                setSearch(e.target.value);
-                navigate(e.target.value ? `/instances?q=${encodeURIComponent(e.target.value)}` : '/instances', { replace: true });
-              }}
-            />
-          )}
-        </ToolbarField>
-        <ToolbarField label="Sort by">
-          {(p) => (
-            <Select {...p} value={sort} onChange={(e) => setSort(e.target.value as InstanceOrderField)}>
-              {SORTS.map((x) => (
-                <option key={x.value} value={x.value}>
-                  {x.label}
-                </option>
-              ))}
-            </Select>
-          )}
-        </ToolbarField>
-        {res.loading && res.data ? (
-          <span className="toolbar-status" role="status">
-            Searching…
-          </span>
-        ) : null}
-      </div>
-      {res.error && !res.data ? (
-        <ErrorState what="instances" error={res.error} onRetry={res.refetch} />
-      ) : !res.data ? (
-        <Loading label="Loading instances…" />
-      ) : rows.length === 0 ? (
-        q ? (
-          <EmptyState title={`No instance matches "${q}".`} action={<Button onClick={() => setSearch('')}>Clear search</Button>}>
-            Search looks at slugs and names.
-          </EmptyState>
-        ) : (
-          <EmptyState
+      <Toolbar label="Search instances" search busy={pages.loading && !pages.initial}>
+        <SearchField placeholder="Slug or name" value={search} onChange={setQuery} />
+        <FilterSelect label="Sort by" value={sort} onChange={(v) => setSort(v as InstanceOrderField)} options={SORTS} />
+      </Toolbar>
+      <ListView
+        what="instances"
+        noun={['instance', 'instances']}
+        pages={pages}
+        columns={columns}
+        rowProps={(i) => {
+          const ex = expiry(i.expiresAt, now);
+          return { className: ex.kind === 'expired' ? 'row-expired' : ex.kind === 'soon' ? 'row-soon' : undefined };
+        }}
+        empty={
+          <ListEmpty
+            filtered={Boolean(q)}
+            noMatch={`No instance matches "${q}".`}
+            onClear={() => setQuery('')}
+            clearLabel="Clear search"
             title="No instances yet."
             action={
-              session.canWrite ? (
-                <Button variant="primary" onClick={() => setCreating(true)}>
+              create ? (
+                <Button variant="primary" onClick={create}>
                   Create your first instance
                 </Button>
               ) : null
             }
           >
             An instance is one deployment of your software. Create one and it gets a license&apos;s entitlements.
-          </EmptyState>
-        )
-      ) : (
-        <div className="table-wrap">
-          <table className="table table-cards">
-            <caption className="sr-only">Instances, {conn?.totalCount} in all</caption>
-            <thead>
-              <tr>
-                <th scope="col">Instance</th>
-                <th scope="col">License</th>
-                <th scope="col">Starts</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((i) => {
-                const ex = expiry(i.expiresAt, now);
-                return (
-                  <tr key={i.id} className={ex.kind === 'expired' ? 'row-expired' : ex.kind === 'soon' ? 'row-soon' : undefined}>
-                    <td data-label="Instance">
-                      <Link to={`/instances/${encodeURIComponent(i.slug)}`} className="row-title">
-                        {i.name}
-                      </Link>
-                      <span className="row-sub mono">{i.slug}</span>
-                    </td>
-                    <td data-label="License">
-                      {i.license ? (
-                        <>
-                          <Link to={`/licenses/${encodeURIComponent(i.license.slug)}`}>{i.license.name}</Link>
-                          <span className="row-sub">
-                            v{i.license.version}
-                            {!i.license.isActive ? ' · inactive' : ''}
-                          </span>
-                        </>
-                      ) : (
-                        <Badge tone="red">No license</Badge>
-                      )}
-                    </td>
-                    <td data-label="Starts">{fmtDate(i.startsAt)}</td>
-                    <td data-label="Expires">
-                      <ExpiryBadge state={ex} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-          <div className="table-footer">
-            <span>
-              Showing {rows.length} of {conn?.totalCount}
-            </span>
-            {conn?.pageInfo.hasNextPage ? (
-              <Button size="sm" onClick={() => setFirst((f) => f + 50)} busy={res.loading}>
-                Show more
-              </Button>
-            ) : null}
-          </div>
-        </div>
-      )}
+          </ListEmpty>
+        }
+      />
       {creating ? (
         <InstanceForm
           onClose={() => setCreating(false)}
@@ -210,16 +145,14 @@ export function InstanceForm({
 }) {
   const licenses = useQuery(LicenseOptionsDocument, {});
   const options = (licenses.data?.licenses.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
-  const [name, setName] = useState(instance?.name ?? '');
-  const [slug, setSlug] = useState(instance?.slug ?? '');
-  const [slugTouched, setSlugTouched] = useState(Boolean(instance));
+  const ns = useNameSlug(instance);
+  const { name, slug } = ns;
   const [licenseID, setLicenseID] = useState<string | null>(instance?.license?.id ?? null);
   const [startsAt, setStartsAt] = useState(toLocalInput(instance?.startsAt));
   const [expiresAt, setExpiresAt] = useState(toLocalInput(instance?.expiresAt));
   const [metadata, setMetadata] = useState(instance?.metadata ? JSON.stringify(instance.metadata, null, 2) : '{}');
   const [metaTouched, setMetaTouched] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<{ fields: Record<string, string>; other: string[] }>({ fields: {}, other: [] });
+  const { busy, errors, run, check } = useFormSubmit(FIELDS);
 
   // The default license is preselected for a new instance.
   const defaultLicense = options.find((l) => l.isDefault);
@@ -228,22 +161,15 @@ export function InstanceForm({
   const metaError = !parsedMeta.ok && metaTouched ? parsedMeta.error : null;
 
   const submit = async () => {
-    const local: Record<string, string> = {};
-    if (!name.trim()) local.name = 'Give the instance a name.';
-    if (!slug.trim()) local.slug = 'Give the instance a slug, like "eu-prod-1".';
+    const local: Record<string, string> = ns.missing('instance', 'eu-production');
     if (!parsedMeta.ok) {
       local.metadata = parsedMeta.error;
       setMetaTouched(true);
     }
     if (!chosen && !instance) local.licenseID = 'Pick a license. This organization has no default license to fall back on.';
-    if (Object.keys(local).length) {
-      setErrors({ fields: local, other: [] });
-      return;
-    }
-    setBusy(true);
-    setErrors({ fields: {}, other: [] });
+    if (!check(local)) return;
     const meta = parsedMeta.ok ? parsedMeta.value : {};
-    try {
+    await run(async () => {
       let saved: InstanceFieldsFragment;
       if (instance) {
         const input = {
@@ -267,58 +193,22 @@ export function InstanceForm({
         saved = (await request(CreateInstanceDocument, { input })).createInstance;
       }
       onSaved(saved);
-    } catch (err) {
-      setErrors(splitErrors(err, FIELDS));
-      setBusy(false);
-    }
+    });
   };
 
   const selected = options.find((l) => l.id === chosen);
   return (
-    <Dialog
+    <FormDialog
       title={instance ? `Edit ${instance.name}` : 'New instance'}
+      submitLabel={instance ? 'Save changes' : 'Create instance'}
+      busy={busy}
+      errors={errors}
       onClose={onClose}
       onSubmit={submit}
       wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            {instance ? 'Save changes' : 'Create instance'}
-          </Button>
-        </>
-      }
     >
-      <ErrorBanner messages={errors.other} />
       <div className="form-grid">
-        <Field label="Name" error={errors.fields.name}>
-          {(p) => (
-            <TextInput
-              {...p}
-              value={name}
-              autoFocus
-              onChange={(e) => {
-                setName(e.target.value);
-                if (!slugTouched) setSlug(slugify(e.target.value));
-              }}
-            />
-          )}
-        </Field>
-        <Field label="Slug" error={errors.fields.slug} hint={instance ? "Fixed once created: clients ask for it by this slug." : "What services send when they ask for decisions."}>
-          {(p) => (
-            <TextInput
-              {...p}
-              className="input mono"
-              spellCheck={false}
-              value={slug}
-              readOnly={Boolean(instance)}
-              onChange={(e) => {
-                setSlug(e.target.value);
-                setSlugTouched(true);
-              }}
-            />
-          )}
-        </Field>
+        <NameSlugFields state={ns} errors={errors} hint="What services send when they ask for decisions." />
         <Field
           label="License"
           className="span-2"
@@ -371,6 +261,6 @@ export function InstanceForm({
           )}
         </Field>
       </div>
-    </Dialog>
+    </FormDialog>
   );
 }

@@ -16,7 +16,7 @@ import {
 import { LinkEditor, type LinkTarget } from '../components/LinkEditor';
 import { LicenseHistoryPanel } from '../components/Audit';
 import { actorLabel, type AuditEvent } from '../audit';
-import { asLinkValue, diffVersions, expiry, fmtDateTime, fmtValue, humanize, oneLineJSON } from '../format';
+import { asLinkValue, diffVersions, expiry, fmtDateTime, fmtValue, humanize, oneLineJSON, plural } from '../format';
 import {
   DeleteLicenseDocument,
   EntitlementOptionsDocument,
@@ -26,6 +26,7 @@ import {
   type LicenseDetailQuery,
 } from '../gql/generated';
 import { useQuery } from '../hooks';
+import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 import { LicenseForm, licenseTypeTone } from './Licenses';
@@ -38,23 +39,11 @@ export function LicenseDetailPage({ slug }: { slug: string }) {
   const license = q.data?.licenses.edges?.[0]?.node ?? null;
   useTitle(license ? license.name : 'License');
 
-  if (q.error && !q.data) return <ErrorState what="this license" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading license…" />;
-  if (!license) {
-    return (
-      <EmptyState
-        title={`No license with slug "${slug}".`}
-        action={
-          <Link to="/licenses" className="btn btn-secondary">
-            Back to licenses
-          </Link>
-        }
-      >
-        It may have been renamed or deleted.
-      </EmptyState>
-    );
-  }
-  return <LicenseView license={license} reload={q.refetch} reloading={q.loading} />;
+  return (
+    <BySlug q={q} node={license} what="license" slug={slug}>
+      {(n) => <LicenseView license={n} reload={q.refetch} reloading={q.loading} />}
+    </BySlug>
+  );
 }
 
 function LicenseView({ license, reload, reloading }: { license: License; reload: () => Promise<void>; reloading: boolean }) {
@@ -132,7 +121,12 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
                   Activate
                 </Button>
               )}
-              <Button variant="danger" onClick={() => setConfirm('delete')}>
+              <Button
+                variant="danger"
+                onClick={() => setConfirm('delete')}
+                disabled={license.instances.totalCount > 0}
+                aria-describedby={license.instances.totalCount > 0 ? 'delete-blocked' : undefined}
+              >
                 Delete
               </Button>
             </>
@@ -140,6 +134,13 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
         }
       />
       {notice ? <Banner tone="green" title={notice} onDismiss={() => setNotice(null)} /> : null}
+      {session.canWrite && license.instances.totalCount > 0 ? (
+        <p className="muted small blocked-note" id="delete-blocked">
+          Cannot delete: {plural(license.instances.totalCount, 'instance')} {license.instances.totalCount === 1 ? 'uses' : 'use'} this
+          license (see <a href="#license-instances">Instances</a> below). Move {license.instances.totalCount === 1 ? 'it' : 'them'} to
+          another license first.
+        </p>
+      ) : null}
       {actionError ? <ErrorBanner messages={[actionError]} onDismiss={() => setActionError(null)} /> : null}
       {!license.isActive ? (
         <Banner tone="amber" title="This license is inactive.">
@@ -229,11 +230,7 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
             navigate('/licenses');
           }}
         >
-          {license.instances.totalCount > 0 ? (
-            <>{license.instances.totalCount} instance(s) use this license, so the server will refuse. Move them to another license first.</>
-          ) : (
-            <>This deletes the license and its version history. It cannot be undone.</>
-          )}
+          This deletes the license and its version history. It cannot be undone.
         </ConfirmDialog>
       ) : null}
       {confirm === 'deactivate' ? (
@@ -243,8 +240,8 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
           onClose={() => setConfirm(null)}
           onConfirm={() => setActive(false)}
         >
-          An inactive license grants nothing. Its {license.instances.totalCount} instance(s) will be denied every entitlement until you
-          activate it again. This creates version {license.version + 1}.
+          An inactive license grants nothing. Its {plural(license.instances.totalCount, 'instance')} will be denied every entitlement until
+          you activate it again. This creates version {license.version + 1}.
         </ConfirmDialog>
       ) : null}
       {confirm === 'default' ? (
@@ -474,7 +471,7 @@ function VersionsSection({ license, authors }: { license: License; authors: Map<
 function InstancesSection({ license }: { license: License }) {
   const rows = (license.instances.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
   return (
-    <Section title={`Instances (${license.instances.totalCount})`} description="Instances on this license.">
+    <Section id="license-instances" title={`Instances (${license.instances.totalCount})`} description="Instances on this license.">
       {rows.length === 0 ? (
         <p className="muted">
           No instance uses this license yet. <Link to="/instances">Go to instances</Link> to create one.

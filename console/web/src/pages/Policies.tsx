@@ -23,9 +23,9 @@ import {
   CreatePolicyDocument,
   DeletePolicyDocument,
   PoliciesDocument,
+  type PoliciesQuery,
   PolicyDetailDocument,
   PreviewPolicyDocument,
-  RootFieldsDocument,
   TestPolicyDocument,
   UpdatePolicyDocument,
   ValidatePolicyDocument,
@@ -33,24 +33,13 @@ import {
   type PreviewPolicyQuery,
   type TestPolicyQuery,
 } from '../gql/generated';
-import { useDebounced, useQuery } from '../hooks';
-import { Link, navigate, useTitle } from '../router';
-import { useSession } from '../session';
+import { useDebounced, usePages, useQuery, type NodeOf } from '../hooks';
+import { ListEmpty, ListView, NameCell, SearchField, Toolbar, type Column } from '../components/ListView';
+import { When } from '../components/When';
 
-/** Renders children only when the server has the policies API. */
-function RequirePolicies({ children }: { children: ReactNode }) {
-  const q = useQuery(RootFieldsDocument, {});
-  if (q.error && !q.data) return <ErrorState what="the server's capabilities" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Checking what this server supports…" />;
-  if (!(q.data.query?.fields ?? []).some((f) => f.name === 'policies')) {
-    return (
-      <EmptyState title="Policies are not available on this server.">
-        This entitled server&apos;s GraphQL API has no <code className="code">policies</code> query. Decisions use the default policy.
-      </EmptyState>
-    );
-  }
-  return <>{children}</>;
-}
+type PolicyRow = NodeOf<PoliciesQuery['policies']>;
+import { Link, navigate, useLocation, useTitle } from '../router';
+import { useSession } from '../session';
 
 interface TestSummary {
   passed?: number;
@@ -67,118 +56,96 @@ function TestsBadge({ result }: { result: Record<string, unknown> | null }) {
 export function PoliciesPage() {
   useTitle('Policies');
   const session = useSession();
+  const { query } = useLocation();
+  const [search, setSearch] = useState(query.get('q') ?? '');
+  const q = useDebounced(search.trim(), 250);
+  const pages = usePages(PoliciesDocument, { where: q ? { nameContainsFold: q } : {}, first: 50 }, (r) => r.policies);
+  const [toggling, setToggling] = useState<{ id: string; name: string; active: boolean } | null>(null);
+  const [deleting, setDeleting] = useState<{ id: string; name: string } | null>(null);
+  const setQuery = (v: string) => {
+    setSearch(v);
+    navigate(v ? `/policies?q=${encodeURIComponent(v)}` : '/policies', { replace: true });
+  };
+  const newPolicy = session.canWrite ? (
+    <Link to="/policies/new" className="btn btn-primary">
+      New policy
+    </Link>
+  ) : null;
+
+  const columns: Column<PolicyRow>[] = [
+    {
+      header: 'Policy',
+      cell: (p) => (
+        <NameCell to={`/policies/${encodeURIComponent(p.id)}`} name={p.name}>
+          <span className="row-sub">Version {p.version}</span>
+        </NameCell>
+      ),
+    },
+    { header: 'Status', cell: (p) => (p.active ? <Badge tone="green">Active</Badge> : <Badge>Inactive</Badge>) },
+    { header: 'Tests', cell: (p) => <TestsBadge result={p.lastTestResult} /> },
+    { header: 'Updated', cell: (p) => <When iso={p.updatedAt} /> },
+  ];
+  if (session.canWrite) {
+    columns.push({
+      header: 'Actions',
+      hideHeader: true,
+      className: 'actions',
+      cell: (p) => (
+        <>
+          <Button size="sm" onClick={() => setToggling(p)} aria-label={`${p.active ? 'Deactivate' : 'Activate'} ${p.name}`}>
+            {p.active ? 'Deactivate' : 'Activate'}
+          </Button>
+          <Button size="sm" variant="ghost" onClick={() => setDeleting(p)} aria-label={`Delete ${p.name}`}>
+            Delete
+          </Button>
+        </>
+      ),
+    });
+  }
+
   return (
     <>
       <PageHeader
         title="Policies"
         subtitle="Custom Rego rules that deny or grant on top of the default decision rules."
-        actions={
-          session.canWrite ? (
-            <Link to="/policies/new" className="btn btn-primary">
-              New policy
-            </Link>
-          ) : null
+        actions={newPolicy}
+      />
+      <Toolbar label="Search policies" search busy={pages.loading && !pages.initial}>
+        <SearchField placeholder="Name" value={search} onChange={setQuery} />
+      </Toolbar>
+      <ListView
+        what="policies"
+        noun={['policy', 'policies']}
+        pages={pages}
+        columns={columns}
+        rowProps={(p) => ({ 'data-testid': `policy-${p.name}` })}
+        empty={
+          <ListEmpty
+            filtered={Boolean(q)}
+            noMatch={`No policy matches "${q}".`}
+            onClear={() => setQuery('')}
+            clearLabel="Clear search"
+            title="No custom policies yet."
+            action={
+              session.canWrite ? (
+                <Link to="/policies/new" className="btn btn-primary">
+                  Write your first policy
+                </Link>
+              ) : null
+            }
+          >
+            Every decision follows the default rules. A policy can deny (for example outside a region) or grant (for example a grace period
+            after expiry). You can test and preview it before it goes live.
+          </ListEmpty>
         }
       />
-      <RequirePolicies>
-        <PolicyList />
-      </RequirePolicies>
-    </>
-  );
-}
-
-function PolicyList() {
-  const session = useSession();
-  const [first, setFirst] = useState(50);
-  const q = useQuery(PoliciesDocument, { first });
-  const [toggling, setToggling] = useState<{ id: string; name: string; active: boolean } | null>(null);
-  const [deleting, setDeleting] = useState<{ id: string; name: string } | null>(null);
-  const conn = q.data?.policies;
-  const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
-
-  if (q.error && !q.data) return <ErrorState what="policies" error={q.error} onRetry={q.refetch} />;
-  if (!q.data) return <Loading label="Loading policies…" />;
-  if (rows.length === 0) {
-    return (
-      <EmptyState
-        title="No custom policies yet."
-        action={
-          session.canWrite ? (
-            <Link to="/policies/new" className="btn btn-primary">
-              Write your first policy
-            </Link>
-          ) : null
-        }
-      >
-        Every decision follows the default rules. A policy can deny (for example outside a region) or grant (for example a grace period
-        after expiry). You can test and preview it before it goes live.
-      </EmptyState>
-    );
-  }
-  return (
-    <>
-      <div className="table-wrap">
-        <table className="table table-cards">
-          <caption className="sr-only">Policies, {conn?.totalCount} in all</caption>
-          <thead>
-            <tr>
-              <th scope="col">Policy</th>
-              <th scope="col">Status</th>
-              <th scope="col">Tests</th>
-              <th scope="col">Updated</th>
-              {session.canWrite ? (
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              ) : null}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((p) => (
-              <tr key={p.id} data-testid={`policy-${p.name}`}>
-                <td data-label="Policy">
-                  <Link to={`/policies/${encodeURIComponent(p.id)}`} className="row-title">
-                    {p.name}
-                  </Link>
-                  <span className="row-sub">Version {p.version}</span>
-                </td>
-                <td data-label="Status">{p.active ? <Badge tone="green">Active</Badge> : <Badge>Inactive</Badge>}</td>
-                <td data-label="Tests">
-                  <TestsBadge result={p.lastTestResult} />
-                </td>
-                <td data-label="Updated">{fmtDateTime(p.updatedAt)}</td>
-                {session.canWrite ? (
-                  <td className="actions">
-                    <Button size="sm" onClick={() => setToggling(p)} aria-label={`${p.active ? 'Deactivate' : 'Activate'} ${p.name}`}>
-                      {p.active ? 'Deactivate' : 'Activate'}
-                    </Button>
-                    <Button size="sm" variant="ghost" onClick={() => setDeleting(p)} aria-label={`Delete ${p.name}`}>
-                      Delete
-                    </Button>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <div className="table-footer">
-          <span>
-            Showing {rows.length} of {conn?.totalCount}
-          </span>
-          {conn?.pageInfo.hasNextPage ? (
-            <Button size="sm" onClick={() => setFirst((f) => f + 50)} busy={q.loading}>
-              Show more
-            </Button>
-          ) : null}
-        </div>
-      </div>
       {toggling ? (
         <ActivateDialog
           policy={toggling}
           onClose={() => setToggling(null)}
           onDone={async () => {
             setToggling(null);
-            await q.refetch();
+            await pages.refetch();
           }}
         />
       ) : null}
@@ -190,7 +157,7 @@ function PolicyList() {
           onConfirm={async () => {
             await request(DeletePolicyDocument, { id: deleting.id });
             setDeleting(null);
-            await q.refetch();
+            await pages.refetch();
           }}
         >
           The policy and its earlier versions are deleted. If it is active, decisions stop using its rules at once.
@@ -262,7 +229,7 @@ export function PolicyEditorPage({ id }: { id: string | null }) {
       </EmptyState>
     );
   else body = <PolicyEditor key={policy.id} policy={policy} reload={q.refetch} />;
-  return <RequirePolicies>{body}</RequirePolicies>;
+  return body;
 }
 
 /** Problems carried by a GraphQL error's extensions.errors (compile errors with row and column). */
@@ -305,19 +272,25 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
 
   // Live validation while typing (debounced), with row and column.
   const draft = useDebounced({ module, name }, 400);
-  const [live, setLive] = useState<{ problems: Problem[]; checking: boolean; error?: string }>({ problems: [], checking: false });
-  const seq = useRef(0);
+  // The answer for one draft (its key); the draft shown is being checked
+  // until the answer is for it.
+  const draftKey = JSON.stringify([draft.module, draft.name.trim()]);
+  const [checked, setChecked] = useState<{ key: string; problems: Problem[]; error?: string } | null>(null);
   useEffect(() => {
-    const n = ++seq.current;
-    if (!draft.module.trim()) {
-      setLive({ problems: [], checking: false });
-      return;
-    }
-    setLive((l) => ({ ...l, checking: true }));
+    if (!draft.module.trim()) return;
+    let current = true;
     request(ValidatePolicyDocument, { module: draft.module, name: draft.name.trim() || null })
-      .then((r) => n === seq.current && setLive({ problems: r.validatePolicy, checking: false }))
-      .catch((err) => n === seq.current && setLive({ problems: [], checking: false, error: errorText(err) }));
-  }, [draft.module, draft.name]);
+      .then((r) => current && setChecked({ key: draftKey, problems: r.validatePolicy }))
+      .catch((err) => current && setChecked({ key: draftKey, problems: [], error: errorText(err) }));
+    return () => {
+      current = false;
+    };
+  }, [draft.module, draft.name, draftKey]);
+  const live: { problems: Problem[]; checking: boolean; error?: string } = !draft.module.trim()
+    ? { problems: [], checking: false }
+    : checked?.key === draftKey
+      ? { problems: checked.problems, checking: false, error: checked.error }
+      : { problems: checked?.problems ?? [], checking: true };
 
   const dirty = !policy || module !== policy.module || tests !== (policy.tests ?? '') || name !== policy.name;
   const moduleProblems = (saveProblems ?? live.problems).filter((p) => !isTestFile(p));

@@ -36,7 +36,8 @@ import {
 import { useInterval, useQuery } from '../hooks';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
-import { EnabledBadge, EndpointForm, EventTypes, Health, SecretDialog, type Endpoint } from './Webhooks';
+import { EnabledBadge, EndpointForm, EventTypes, Health, type Endpoint } from './Webhooks';
+import { SecretDialog } from '../components/SecretDialog';
 
 type Delivery = WebhookDeliveryFieldsFragment;
 
@@ -371,8 +372,8 @@ function EndpointView({ endpoint: ep, reload }: { endpoint: Endpoint; reload: ()
             await reload();
           }}
         >
-          A new secret starts signing now. The current one keeps signing beside it for 24 hours (the webhook-signature header carries
-          both), so you can update your receiver without missing a delivery.
+          A new secret starts signing now. The current one keeps signing beside it for 24 hours (the webhook-signature header carries both),
+          so you can update your receiver without missing a delivery.
         </ConfirmDialog>
       ) : null}
       {secret ? (

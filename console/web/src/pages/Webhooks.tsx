@@ -1,21 +1,8 @@
-import { useState, type ReactNode } from 'react';
+import { useState } from 'react';
+import { SecretDialog } from '../components/SecretDialog';
 import { request, splitErrors } from '../api';
 import { AUDIT_ACTIONS } from '../audit';
-import {
-  Badge,
-  Banner,
-  Button,
-  Dialog,
-  EmptyState,
-  ErrorBanner,
-  ErrorState,
-  Field,
-  Loading,
-  PageHeader,
-  Switch,
-  TextArea,
-  TextInput,
-} from '../components/ui';
+import { Badge, Button, Dialog, EmptyState, ErrorBanner, Field, PageHeader, Switch, TextArea, TextInput } from '../components/ui';
 import { fmtDateTime, fmtNumber } from '../format';
 import {
   CreateWebhookEndpointDocument,
@@ -23,7 +10,8 @@ import {
   WebhookEndpointsDocument,
   type WebhookEndpointFieldsFragment,
 } from '../gql/generated';
-import { useQuery } from '../hooks';
+import { usePages } from '../hooks';
+import { ListView, type Column } from '../components/ListView';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
 
@@ -32,12 +20,9 @@ export type Endpoint = WebhookEndpointFieldsFragment;
 export function WebhooksPage() {
   useTitle('Webhooks');
   const session = useSession();
-  const [first, setFirst] = useState(100);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ endpoint: Endpoint; secret: string } | null>(null);
-  const q = useQuery(WebhookEndpointsDocument, { first });
-  const conn = q.data?.webhookEndpoints;
-  const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
+  const pages = usePages(WebhookEndpointsDocument, { first: 100 }, (r) => r.webhookEndpoints);
 
   return (
     <>
@@ -52,77 +37,35 @@ export function WebhooksPage() {
           ) : null
         }
       />
-      {q.error && !q.data ? (
-        <ErrorState what="webhook endpoints" error={q.error} onRetry={q.refetch} />
-      ) : !q.data ? (
-        <Loading label="Loading webhook endpoints…" />
-      ) : rows.length === 0 ? (
-        <EmptyState
-          title="No webhook endpoints yet."
-          action={
-            session.canWrite ? (
-              <Button variant="primary" onClick={() => setCreating(true)}>
-                Add your first endpoint
-              </Button>
-            ) : null
-          }
-        >
-          An endpoint is a URL of yours that gets a POST for every change it subscribes to: a license changed, a quota crossed 80 %, an
-          instance about to expire.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table table-cards">
-            <caption className="sr-only">Webhook endpoints, {conn?.totalCount} in all</caption>
-            <thead>
-              <tr>
-                <th scope="col">Endpoint</th>
-                <th scope="col">Events</th>
-                <th scope="col">Status</th>
-                <th scope="col">Health</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.id} data-testid="webhook-endpoint">
-                  <td data-label="Endpoint">
-                    <Link to={`/webhooks/${encodeURIComponent(e.id)}`} className="row-title mono url">
-                      {e.url}
-                    </Link>
-                    {e.description ? <span className="row-sub">{e.description}</span> : null}
-                  </td>
-                  <td data-label="Events">
-                    <EventTypes types={e.eventTypes} />
-                  </td>
-                  <td data-label="Status">
-                    <EnabledBadge endpoint={e} />
-                  </td>
-                  <td data-label="Health">
-                    <Health endpoint={e} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div className="table-footer">
-            <span>
-              Showing {rows.length} of {conn?.totalCount}
-            </span>
-            {conn?.pageInfo.hasNextPage ? (
-              <Button size="sm" onClick={() => setFirst((f) => f + 100)} busy={q.loading}>
-                Show more
-              </Button>
-            ) : null}
-          </div>
-        </div>
-      )}
+      <ListView
+        what="webhook endpoints"
+        noun={['endpoint', 'endpoints']}
+        pages={pages}
+        columns={COLUMNS}
+        rowProps={() => ({ 'data-testid': 'webhook-endpoint' })}
+        empty={
+          <EmptyState
+            title="No webhook endpoints yet."
+            action={
+              session.canWrite ? (
+                <Button variant="primary" onClick={() => setCreating(true)}>
+                  Add your first endpoint
+                </Button>
+              ) : null
+            }
+          >
+            An endpoint is a URL of yours that gets a POST for every change it subscribes to: a license changed, a quota crossed 80 %, an
+            instance about to expire.
+          </EmptyState>
+        }
+      />
       {creating ? (
         <EndpointForm
           onClose={() => setCreating(false)}
           onCreated={(endpoint, secret) => {
             setCreating(false);
             setCreated({ endpoint, secret });
-            void q.refetch();
+            void pages.refetch();
           }}
           onSaved={() => {}}
         />
@@ -143,6 +86,23 @@ export function WebhooksPage() {
     </>
   );
 }
+
+const COLUMNS: Column<Endpoint>[] = [
+  {
+    header: 'Endpoint',
+    cell: (e) => (
+      <>
+        <Link to={`/webhooks/${encodeURIComponent(e.id)}`} className="row-title mono url">
+          {e.url}
+        </Link>
+        {e.description ? <span className="row-sub">{e.description}</span> : null}
+      </>
+    ),
+  },
+  { header: 'Events', cell: (e) => <EventTypes types={e.eventTypes} /> },
+  { header: 'Status', cell: (e) => <EnabledBadge endpoint={e} /> },
+  { header: 'Health', cell: (e) => <Health endpoint={e} /> },
+];
 
 export function EventTypes({ types }: { types: string[] | null }) {
   if (!types || types.length === 0) return <span className="muted">All events</span>;
@@ -188,7 +148,14 @@ export function Health({ endpoint: e }: { endpoint: Endpoint }) {
 
 /** "license.*, usage.threshold_crossed" or one per line → the list. */
 export function parseEventTypes(text: string): string[] {
-  return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
 }
 
 const FIELDS = ['url', 'description', 'eventTypes', 'enabled'] as const;
@@ -322,76 +289,6 @@ export function EndpointForm({
           onChange={setEnabled}
           hint="A disabled endpoint gets nothing; events meanwhile can be replayed later."
         />
-      </div>
-    </Dialog>
-  );
-}
-
-/** Shows a signing secret once, with a copy button and a warning that it will not be shown again. */
-export function SecretDialog({
-  secret,
-  title,
-  children,
-  onClose,
-}: {
-  secret: string;
-  title: string;
-  children?: ReactNode;
-  onClose: () => void;
-}) {
-  const [copied, setCopied] = useState<null | 'ok' | 'failed'>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(secret);
-      setCopied('ok');
-    } catch {
-      // No clipboard access (an insecure origin, a denied permission):
-      // select the text so that the person can copy it by hand.
-      const input = document.getElementById('webhook-secret') as HTMLInputElement | null;
-      input?.select();
-      setCopied('failed');
-    }
-  };
-  return (
-    <Dialog
-      title={title}
-      onClose={onClose}
-      wide
-      footer={
-        <Button variant="primary" onClick={onClose}>
-          I have stored the secret
-        </Button>
-      }
-    >
-      <div className="stack">
-        <Banner tone="amber" title="Copy this secret now: it will not be shown again.">
-          The server keeps only what it needs to sign. If you lose the secret, rotate it to get a new one.
-        </Banner>
-        {children ? <p className="dialog-text">{children}</p> : null}
-        <div className="field">
-          <label htmlFor="webhook-secret" className="field-label">
-            Signing secret
-          </label>
-          <div className="secret-row">
-            <input
-              id="webhook-secret"
-              className="input mono"
-              readOnly
-              value={secret}
-              spellCheck={false}
-              data-testid="webhook-secret"
-              onFocus={(e) => e.target.select()}
-            />
-            <Button onClick={copy}>Copy</Button>
-          </div>
-          <p className="field-hint" role="status">
-            {copied === 'ok'
-              ? 'Copied to the clipboard.'
-              : copied === 'failed'
-                ? 'The browser refused the clipboard: the secret is selected, copy it with Ctrl+C (⌘C).'
-                : 'Verify the webhook-signature header of each delivery with it (Standard Webhooks).'}
-          </p>
-        </div>
       </div>
     </Dialog>
   );
