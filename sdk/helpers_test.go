@@ -15,7 +15,6 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-
 // fixture is an instance with a NUMBER (100 + 10 %), a BOOLEAN true and
 // false, a CONFIG and a NUMBER not granted.
 func fixture(t testing.TB, slug string) sdktest.Instance {

@@ -14,7 +14,6 @@ import (
 	"github.com/entitled/entitled/sdk/sdktest"
 )
 
-
 func fixture(t *testing.T) sdktest.Instance {
 	return sdktest.Instance{
 		Instance: &policy.Instance{ID: "i1", Slug: "eu-prod-1", Name: "EU", Metadata: map[string]any{"region": "eu"},
