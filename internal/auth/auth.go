@@ -105,7 +105,7 @@ type cachedKey struct {
 // operator); otherwise it must be at least MinOperatorToken characters.
 func New(db *store.DB, feed *changefeed.Feed, log *events.Log, now func() time.Time, operatorToken string) (*Service, error) {
 	s := &Service{db: db.Client, sql: db.SQL, dialect: db.Dialect, log: slog.Default(), feed: feed, events: log, now: now,
-		cache: map[string]cachedKey{}, used: lastUsed{noted: map[string]time.Time{}, pending: map[string]time.Time{}}}
+		cache: map[string]cachedKey{}, used: lastUsed{noted: map[usedKey]time.Time{}, pending: map[usedKey]time.Time{}}}
 	if operatorToken != "" {
 		if len(operatorToken) < MinOperatorToken {
 			return nil, fmt.Errorf("ENTITLED_OPERATOR_TOKEN is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(operatorToken), MinOperatorToken)
@@ -189,7 +189,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 		cached = false // expired by its own date: say so below
 	}
 	if cached && now.Before(c.fresh) {
-		s.touch(c.viewer.KeyID, now)
+		s.touch(c.viewer.OrgID, c.viewer.KeyID, now)
 		return c.viewer, nil
 	}
 	if wait, ok := s.throttled(client); ok {
@@ -208,7 +208,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 		if cached && store.IsUnavailable(err) && s.trusted(now) {
 			// Fail static: a key known valid stays valid while the
 			// database is away, within the stale limit.
-			s.touch(c.viewer.KeyID, now)
+			s.touch(c.viewer.OrgID, c.viewer.KeyID, now)
 			return c.viewer, nil
 		}
 		return tenant.Viewer{}, store.Translate(fmt.Errorf("look up api key: %w", err), "API key")
@@ -243,7 +243,7 @@ func (s *Service) authenticate(ctx context.Context, credential, client string) (
 	if kept {
 		s.feed.Observe(k.OrganizationID, stamp)
 	}
-	s.touch(k.ID, now)
+	s.touch(k.OrganizationID, k.ID, now)
 	return v, nil
 }
 
