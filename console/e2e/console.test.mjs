@@ -589,13 +589,38 @@ describe('console', () => {
       await page.getByTestId('test-test_fails').getByText('Fail', { exact: true }).waitFor();
       await page.getByTestId('test-test_eu_denied').getByText('Pass', { exact: true }).waitFor();
 
-      // Preview lists the decisions that would change.
+      // An EU instance on a license without SSO is denied it already: the
+      // draft changes only its reason (NOT_ENTITLED → DENIED_BY_POLICY).
+      const spare = await gql(server.base, server.adminKey, `mutation { createLicense(input: {name: "Spare", slug: "spare", type: PAID}) { id } }`);
+      await gql(server.base, server.adminKey, `mutation($i: CreateInstanceInput!) { createInstance(input: $i) { id } }`, {
+        i: { name: 'EU spare', slug: 'eu-spare', metadata: { region: 'eu' }, licenseID: spare.createLicense.id },
+      });
+
+      // Preview lists the decisions that would flip, before → after with both reasons.
       await page.getByRole('button', { name: 'Preview' }).click();
       const change = page.getByTestId('change-eu-production-sso');
       await change.waitFor();
-      await change.getByText('DENIED_BY_POLICY').waitFor();
-      await change.getByText('SSO is not offered in the EU region').waitFor();
+      const before = change.getByTestId('change-before');
+      const after = change.getByTestId('change-after');
+      await before.getByText('Allowed', { exact: true }).waitFor();
+      await before.getByText('ALLOWED', { exact: true }).waitFor();
+      await after.getByText('Denied', { exact: true }).waitFor();
+      await after.getByText('DENIED_BY_POLICY').waitFor();
+      await after.getByText('SSO is not offered in the EU region').waitFor();
       assert.equal(await page.getByTestId('change-eu-production-api-calls').count(), 0);
+      // The reason-only change is hidden until "Show all changes" is on.
+      const showAll = page.getByRole('switch', { name: 'Show all changes' });
+      assert.equal(await showAll.isChecked(), false);
+      assert.equal(await page.getByTestId('change-eu-spare-sso').count(), 0);
+      await showAll.check();
+      const reasonOnly = page.getByTestId('change-eu-spare-sso');
+      await reasonOnly.waitFor();
+      await reasonOnly.getByTestId('change-before').getByText('Denied', { exact: true }).waitFor();
+      await reasonOnly.getByTestId('change-before').getByText('NOT_ENTITLED').waitFor();
+      await reasonOnly.getByTestId('change-after').getByText('DENIED_BY_POLICY').waitFor();
+      await change.waitFor();
+      await showAll.uncheck();
+      await reasonOnly.waitFor({ state: 'detached' });
       await assertNoCriticalA11y(page, 'policy editor');
       await shot(page, 'policy-editor-1280');
 

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { request } from './api';
-import type { TypedDocumentString } from './gql/generated';
+import type { PageInfoFieldsFragment, TypedDocumentString } from './gql/generated';
 
 /** A ref that always holds the latest value, for callbacks that must not re-run effects. */
 export function useLatest<T>(value: T) {
@@ -69,10 +69,10 @@ export function useDebounced<T>(value: T, ms: number): T {
   return v;
 }
 
-/** The shape of a Relay connection, as the console's documents select it. */
+/** The shape of a Relay connection, as the console's documents select it (pageInfo through `...PageInfoFields`). */
 export interface Connection<N> {
   totalCount: number;
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  pageInfo: PageInfoFieldsFragment;
   edges: ({ node: N | null } | null)[] | null;
 }
 

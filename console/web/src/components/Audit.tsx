@@ -12,7 +12,8 @@ import {
   type FieldChange,
   type ResourceIndex,
 } from '../audit';
-import { fmtDateTime, fmtNumber } from '../format';
+import { fmtNumber } from '../format';
+import { When } from './When';
 import { AuditEventsDocument, AuditResourcesDocument, type AuditEventWhereInput } from '../gql/generated';
 import { useLatest, useQuery, usePages } from '../hooks';
 import { Link } from '../router';
@@ -142,7 +143,7 @@ export function AuditEntry({
           </span>
         ) : null}
         <span className="audit-when muted">
-          <time dateTime={e.occurredAt}>{fmtDateTime(e.occurredAt)}</time>
+          <When iso={e.occurredAt} />
         </span>
       </div>
       <p className="audit-who">

@@ -16,7 +16,7 @@ import {
 import { LinkEditor, type LinkTarget } from '../components/LinkEditor';
 import { LicenseHistoryPanel } from '../components/Audit';
 import { actorLabel, type AuditEvent } from '../audit';
-import { asLinkValue, diffVersions, expiry, fmtDateTime, fmtValue, humanize, oneLineJSON, plural } from '../format';
+import { asLinkValue, diffVersions, expiry, fmtValue, humanize, oneLineJSON, plural } from '../format';
 import {
   DeleteLicenseDocument,
   EntitlementOptionsDocument,
@@ -29,6 +29,7 @@ import { useQuery } from '../hooks';
 import { BySlug } from '../components/Detail';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
+import { When } from '../components/When';
 import { LicenseForm, licenseTypeTone } from './Licenses';
 
 type License = NonNullable<NonNullable<NonNullable<LicenseDetailQuery['licenses']['edges']>[number]>['node']>;
@@ -166,9 +167,13 @@ function LicenseView({ license, reload, reloading }: { license: License; reload:
                 {license.versionName ? ` · ${license.versionName}` : ''}
               </dd>
               <dt>Created</dt>
-              <dd>{fmtDateTime(license.createdAt)}</dd>
+              <dd>
+                <When iso={license.createdAt} />
+              </dd>
               <dt>Updated</dt>
-              <dd>{fmtDateTime(license.updatedAt)}</dd>
+              <dd>
+                <When iso={license.updatedAt} />
+              </dd>
             </dl>
           </Section>
           <InstancesSection license={license} />
@@ -417,7 +422,9 @@ function VersionsSection({ license, authors }: { license: License; authors: Map<
                   <span className="timeline-version">v{v.version}</span>
                   {i === 0 ? <Badge tone="blue">Current</Badge> : null}
                   {!v.isActive ? <Badge tone="red">Inactive</Badge> : null}
-                  <span className="muted timeline-date">{fmtDateTime(v.createdAt)}</span>
+                  <span className="muted timeline-date">
+                    <When iso={v.createdAt} />
+                  </span>
                   {authors.has(v.version) ? (
                     <span className="timeline-author" data-testid={`version-${v.version}-author`}>
                       by {actorLabel(authors.get(v.version)!)}

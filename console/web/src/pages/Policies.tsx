@@ -18,7 +18,7 @@ import {
   TextInput,
   errorText,
 } from '../components/ui';
-import { fmtDateTime, fmtNumber } from '../format';
+import { fmtDateTime, fmtNumber, plural } from '../format';
 import {
   CreatePolicyDocument,
   DeletePolicyDocument,
@@ -265,6 +265,7 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
     error?: string;
     problems?: Problem[];
   }>({ busy: false });
+  const [showAllChanges, setShowAllChanges] = useState(false);
   const [toggling, setToggling] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const moduleEditor = useRef<CodeEditorHandle>(null);
@@ -360,6 +361,8 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
   const changes = preview.pages?.flatMap((p) => p.changes) ?? [];
   const evaluated = preview.pages?.reduce((n, p) => n + p.evaluated, 0) ?? 0;
   const lastPage = preview.pages?.[preview.pages.length - 1];
+  const flips = changes.filter((c) => c.before.allowed !== c.after.allowed);
+  const shownChanges = showAllChanges ? changes : flips;
 
   return (
     <>
@@ -559,25 +562,36 @@ function PolicyEditor({ policy, reload }: { policy: PolicyNode | null; reload: (
                 <p className="test-summary" role="status">
                   {changes.length === 0
                     ? `No decision would change (${fmtNumber(evaluated)} evaluated).`
-                    : `${changes.length} decision${changes.length > 1 ? 's' : ''} would change (${fmtNumber(evaluated)} evaluated).`}
+                    : `${plural(changes.length, 'decision')} would change (${fmtNumber(evaluated)} evaluated): ${plural(flips.length, 'flip')} between allowed and denied.`}
                 </p>
                 {changes.length > 0 ? (
+                  <Switch
+                    label="Show all changes"
+                    hint="Off: only decisions that flip between allowed and denied. On: also those whose reason alone changes."
+                    checked={showAllChanges}
+                    onChange={setShowAllChanges}
+                  />
+                ) : null}
+                {shownChanges.length > 0 ? (
                   <ul className="changes" aria-label="Decisions that would change">
-                    {changes.map((c) => (
+                    {shownChanges.map((c) => (
                       <li key={`${c.instance}/${c.entitlement}`} data-testid={`change-${c.instance}-${c.entitlement}`}>
                         <span className="mono change-what">
                           {c.instance} · {c.entitlement}
                         </span>
                         <span className="change-flip">
-                          {c.before.allowed ? <Badge tone="green">Allowed</Badge> : <Badge tone="red">Denied</Badge>}
-                          <span aria-label="becomes">→</span>
-                          {c.after.allowed ? <Badge tone="green">Allowed</Badge> : <Badge tone="red">Denied</Badge>}
-                          <span className="mono small">{c.after.reason}</span>
+                          <ChangeSide side="before" decision={c.before} />
+                          <span aria-hidden="true">→</span>
+                          <span className="sr-only">becomes</span>
+                          <ChangeSide side="after" decision={c.after} />
                         </span>
-                        {c.after.reasons.length ? <span className="row-sub">{c.after.reasons.join('; ')}</span> : null}
                       </li>
                     ))}
                   </ul>
+                ) : changes.length > 0 ? (
+                  <p className="muted">
+                    No decision flips between allowed and denied; {plural(changes.length, 'reason-only change')} hidden.
+                  </p>
                 ) : null}
                 {lastPage?.hasNextPage ? (
                   <Button size="sm" onClick={() => runPreview(true)} busy={preview.busy}>
@@ -641,5 +655,19 @@ function PolicyHistory({ policy }: { policy: PolicyNode }) {
       auditLink={`/audit?resource=${encodeURIComponent(policy.id)}`}
       refreshKey={`${policy.version}:${policy.active}:${policy.updatedAt}`}
     />
+  );
+}
+
+type PreviewDecision = PreviewPolicyQuery['previewPolicy']['changes'][number]['before'];
+
+/** One side of a previewed change: the decision, its reason code and its human-readable reasons. */
+function ChangeSide({ side, decision }: { side: 'before' | 'after'; decision: PreviewDecision }) {
+  return (
+    <span className="change-side" data-testid={`change-${side}`}>
+      <span className="sr-only">{side === 'before' ? 'Now: ' : 'With this draft: '}</span>
+      {decision.allowed ? <Badge tone="green">Allowed</Badge> : <Badge tone="red">Denied</Badge>}
+      <span className="mono small">{decision.reason}</span>
+      {decision.reasons.length ? <span className="row-sub">{decision.reasons.join('; ')}</span> : null}
+    </span>
   );
 }

@@ -19,7 +19,7 @@ import {
   errorText,
   type Tone,
 } from '../components/ui';
-import { fmtDateTime, fmtNumber, fromLocalInput, humanize, toLocalInput } from '../format';
+import { fmtNumber, fromLocalInput, humanize, toLocalInput } from '../format';
 import {
   DeleteWebhookEndpointDocument,
   ReplayWebhookEventsDocument,
@@ -36,6 +36,7 @@ import {
 import { useInterval, useQuery } from '../hooks';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
+import { When } from '../components/When';
 import { EnabledBadge, EndpointForm, EventTypes, Health, type Endpoint } from './Webhooks';
 import { SecretDialog } from '../components/SecretDialog';
 
@@ -252,14 +253,20 @@ function EndpointView({ endpoint: ep, reload }: { endpoint: Endpoint; reload: ()
                         <tr key={d.id} data-testid="webhook-delivery" data-status={d.status} data-event-type={d.eventType}>
                           <td data-label="Event">
                             <span className="mono">{d.eventType}</span>
-                            <span className="row-sub">{fmtDateTime(d.createdAt)}</span>
+                            <span className="row-sub">
+                              <When iso={d.createdAt} />
+                            </span>
                           </td>
                           <td data-label="Status">
                             <Badge tone={statusTone(d.status)}>{statusLabel(d.status)}</Badge>
                             {d.status === 'SUCCEEDED' ? (
-                              <span className="row-sub">Delivered {fmtDateTime(d.deliveredAt)}</span>
+                              <span className="row-sub">
+                                Delivered <When iso={d.deliveredAt} />
+                              </span>
                             ) : d.nextAttemptAt ? (
-                              <span className="row-sub">Next attempt {fmtDateTime(d.nextAttemptAt)}</span>
+                              <span className="row-sub">
+                                Next attempt <When iso={d.nextAttemptAt} />
+                              </span>
                             ) : null}
                           </td>
                           <td data-label="Attempts" className="num" data-testid="delivery-attempts">
@@ -313,9 +320,13 @@ function EndpointView({ endpoint: ep, reload }: { endpoint: Endpoint; reload: ()
                 <EventTypes types={ep.eventTypes} />
               </dd>
               <dt>Created</dt>
-              <dd>{fmtDateTime(ep.createdAt)}</dd>
+              <dd>
+                <When iso={ep.createdAt} />
+              </dd>
               <dt>Updated</dt>
-              <dd>{fmtDateTime(ep.updatedAt)}</dd>
+              <dd>
+                <When iso={ep.updatedAt} />
+              </dd>
               <dt>Id</dt>
               <dd className="mono">{ep.id}</dd>
             </dl>
@@ -503,11 +514,17 @@ function DeliveryDialog({
           <Answer d={shown} />
         </dd>
         <dt>Queued</dt>
-        <dd>{fmtDateTime(shown.createdAt)}</dd>
+        <dd>
+          <When iso={shown.createdAt} />
+        </dd>
         <dt>Delivered</dt>
-        <dd>{shown.deliveredAt ? fmtDateTime(shown.deliveredAt) : '—'}</dd>
+        <dd>
+          <When iso={shown.deliveredAt} />
+        </dd>
         <dt>Next attempt</dt>
-        <dd>{shown.nextAttemptAt ? fmtDateTime(shown.nextAttemptAt) : '—'}</dd>
+        <dd>
+          <When iso={shown.nextAttemptAt} />
+        </dd>
       </dl>
       {q.error && !q.data ? (
         <ErrorState what="the request and response" error={q.error} onRetry={q.refetch} />

@@ -3,7 +3,7 @@ import { SecretDialog } from '../components/SecretDialog';
 import { request, splitErrors } from '../api';
 import { AUDIT_ACTIONS } from '../audit';
 import { Badge, Button, Dialog, EmptyState, ErrorBanner, Field, PageHeader, Switch, TextArea, TextInput } from '../components/ui';
-import { fmtDateTime, fmtNumber } from '../format';
+import { fmtNumber } from '../format';
 import {
   CreateWebhookEndpointDocument,
   UpdateWebhookEndpointDocument,
@@ -14,6 +14,7 @@ import { usePages } from '../hooks';
 import { ListView, type Column } from '../components/ListView';
 import { Link, navigate, useTitle } from '../router';
 import { useSession } from '../session';
+import { When } from '../components/When';
 
 export type Endpoint = WebhookEndpointFieldsFragment;
 
@@ -140,8 +141,14 @@ export function Health({ endpoint: e }: { endpoint: Endpoint }) {
       ) : (
         <Badge>No deliveries yet</Badge>
       )}
-      <span className="row-sub">Last success: {e.lastSuccessAt ? fmtDateTime(e.lastSuccessAt) : 'never'}</span>
-      {e.lastFailureAt ? <span className="row-sub">Last failure: {fmtDateTime(e.lastFailureAt)}</span> : null}
+      <span className="row-sub">
+        Last success: <When iso={e.lastSuccessAt} empty="never" />
+      </span>
+      {e.lastFailureAt ? (
+        <span className="row-sub">
+          Last failure: <When iso={e.lastFailureAt} />
+        </span>
+      ) : null}
     </span>
   );
 }
